@@ -1,0 +1,133 @@
+"""Local engine commands: no service needed. `corpus build|stats`, `train`, `sample`."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from .flags import add_hyperparameter_flags, hyperparameters_from_args
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return number
+
+
+def positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return number
+
+
+def register(sub) -> None:
+    corpus = sub.add_parser("corpus", help="build a corpus or report its characters")
+    csub = corpus.add_subparsers(dest="corpus_command", required=True, metavar="ACTION")
+    build = csub.add_parser("build", help="concatenate files under a folder, or the built-in Python corpus")
+    source = build.add_mutually_exclusive_group(required=True)
+    source.add_argument("--folder", type=Path, help="folder to read files from")
+    source.add_argument("--builtin", choices=["python"], help="this machine's Python standard library")
+    build.add_argument("--glob", default="**/*.py", help="file pattern under --folder (default **/*.py)")
+    build.add_argument("--strip-docs", action="store_true", help="drop docstrings and comments")
+    build.add_argument("--max-bytes", type=positive_int, help="stop after this much text")
+    build.add_argument("--out", type=Path, required=True, help="where to write the corpus")
+    build.set_defaults(run=run_corpus_build)
+    stats = csub.add_parser("stats", help="characters before and after cleaning, vocabulary, sizes")
+    stats.add_argument("file", type=Path)
+    stats.add_argument("--lowercase", action="store_true")
+    stats.add_argument("--tabs", action="store_true")
+    stats.set_defaults(run=run_corpus_stats)
+
+    train = sub.add_parser("train", help="train a model on a corpus file")
+    train.add_argument("corpus", type=Path)
+    train.add_argument("--out", type=Path, required=True, help="run folder for checkpoints")
+    train.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    add_hyperparameter_flags(train)
+    train.set_defaults(run=run_train)
+
+    sample = sub.add_parser("sample", help="generate text from a checkpoint or run folder")
+    sample.add_argument("checkpoint", type=Path)
+    add_sampling_flags(sample)
+    sample.add_argument("--out", type=Path, help="output file (several samples: one file each)")
+    sample.set_defaults(run=run_sample)
+
+
+def add_sampling_flags(parser) -> None:
+    parser.add_argument("--length", type=positive_int, default=50_000, help="new characters (default 50000)")
+    parser.add_argument(
+        "--temperature", type=positive_float, action="append", help="diversity; repeat for several (default 0.75)"
+    )
+    parser.add_argument("--seed-text", help="warm-up text (default: a slice of the corpus)")
+    parser.add_argument("--count", type=positive_int, default=1, help="samples per temperature")
+    parser.add_argument("--random-seed", type=int, help="makes the output reproducible")
+
+
+def run_corpus_build(args) -> int:
+    from shared.engine import corpus
+
+    if args.builtin:
+        text = corpus.builtin_python_corpus(strip_docs=args.strip_docs, max_bytes=args.max_bytes)
+    else:
+        text = corpus.build_from_folder(
+            args.folder, args.glob, strip_docs=args.strip_docs, max_bytes=args.max_bytes
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(corpus.corpus_stats(text).format())
+    print(f"wrote {args.out}")
+    return 0
+
+
+def run_corpus_stats(args) -> int:
+    from shared.engine import corpus
+
+    raw = corpus.read_text(args.file)
+    print(corpus.corpus_stats(raw, lowercase=args.lowercase, tabs=args.tabs, raw_bytes=args.file.stat().st_size).format())
+    return 0
+
+
+def run_train(args) -> int:
+    from shared.engine.config import Hyperparameters
+    from shared.engine.corpus import read_text
+    from shared.engine.train import train
+
+    from .progress import ProgressCallbacks
+
+    hp = Hyperparameters(**hyperparameters_from_args(args))
+    raw = read_text(args.corpus)
+    with ProgressCallbacks() as progress:
+        result = train(raw, hp, args.out, progress, resume=args.resume)
+    best = f", best epoch {result.best_epoch}" if result.best_epoch else ""
+    print(f"{result.stopped.replace('_', ' ')} after epoch {len(result.history)}{best}; checkpoints in {args.out}")
+    return 0
+
+
+def run_sample(args) -> int:
+    from shared.engine.checkpoint import load
+    from shared.engine.sample import sample_texts
+
+    from .progress import bar
+
+    checkpoint = load(args.checkpoint)
+    temperatures = args.temperature or [0.75]
+    with bar(total=args.length, unit="char", desc="sampling") as progress:
+        texts = sample_texts(
+            checkpoint, args.length, temperatures, count=args.count, seed_text=args.seed_text,
+            random_seed=args.random_seed, progress=lambda done, total: progress.update(done - progress.n),
+        )
+    labels = [(t, i) for t in temperatures for i in range(args.count)]
+    if args.out is None:
+        for (t, i), text in zip(labels, texts):
+            if len(texts) > 1:
+                print(f"----- temperature {t}, sample {i + 1} -----")
+            sys.stdout.write(text + "\n")
+        return 0
+    paths = [args.out] if len(texts) == 1 else [
+        args.out.with_name(f"{args.out.stem}-t{t}-{i + 1}{args.out.suffix}") for t, i in labels
+    ]
+    for path, text in zip(paths, texts):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {len(text)} characters to {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,44 @@
+"""`charlstm`: one entry point; each command module registers its own subcommands."""
+
+import argparse
+import sys
+
+from . import local
+
+
+class CliError(Exception):
+    """A user mistake: printed as one line on stderr, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="charlstm", description="Character-level LSTM text generators.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    local.register(sub)
+    for name in ("client", "admin"):
+        try:
+            module = __import__(f"services.cli.{name}", fromlist=["register"])
+        except ImportError:  # pragma: no cover - optional parts of a partial install
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI turns known errors into one line
+        from .errors import describe
+
+        message = describe(exc)
+        if message is None:
+            raise
+        print(f"charlstm: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""Database: SQLAlchemy 2 models and sessions (PostgreSQL in production, SQLite embedded)."""
+
+from .models import Base, Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, Token, User
+from .session import get_engine, session_scope, sessionmaker_for
+
+__all__ = [
+    "Base", "Corpus", "Epoch", "Job", "JobStatus", "Sample", "SampleStatus", "Token", "User",
+    "get_engine", "session_scope", "sessionmaker_for",
+]

@@ -1,0 +1,174 @@
+"""Tables: users and their API tokens, corpora, training jobs with one row per finished epoch
+(metrics + the checkpoint written for it), and sample requests.
+
+Job state lives here, not in Celery's result backend.
+"""
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import MetaData, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# deterministic constraint names: migrations (and SQLite batch mode) can refer to them
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class JobStatus(str, enum.Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+class SampleStatus(str, enum.Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+def _enum(cls, name):
+    return Enum(cls, name=name, native_enum=False, length=16, validate_strings=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    tokens: Mapped[list["Token"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class Token(Base):
+    """An API token; only its SHA-256 is stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Corpus(Base):
+    __tablename__ = "corpora"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    object_key: Mapped[str] = mapped_column(String(256), unique=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    raw_chars: Mapped[int] = mapped_column(BigInteger)
+    raw_unique: Mapped[int] = mapped_column(Integer)
+    clean_chars: Mapped[int] = mapped_column(BigInteger)
+    clean_unique: Mapped[int] = mapped_column(Integer)
+    vocabulary: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    owner: Mapped[User] = relationship()
+
+
+class Job(Base):
+    """A training job. `epoch` is the last finished epoch; each one has an Epoch row."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="RESTRICT"), index=True)
+    hyperparameters: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"), default=JobStatus.queued, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[float] = mapped_column(Float, default=0.0, doc="fraction of the current epoch done")
+    best_val_loss: Mapped[float | None] = mapped_column(Float)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    owner: Mapped[User] = relationship()
+    corpus: Mapped[Corpus] = relationship()
+    epochs: Mapped[list["Epoch"]] = relationship(
+        back_populates="job", order_by="Epoch.epoch", cascade="all, delete-orphan"
+    )
+
+    @property
+    def latest_checkpoint_key(self) -> str | None:
+        return self.epochs[-1].checkpoint_key if self.epochs else None
+
+
+class Epoch(Base):
+    """One finished epoch: its metrics and the checkpoint uploaded for it (uploaded first, then recorded)."""
+
+    __tablename__ = "epochs"
+    __table_args__ = (UniqueConstraint("job_id", "epoch", name="uq_epochs_job_epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    loss: Mapped[float] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+    chars_per_second: Mapped[float] = mapped_column(Float)
+    checkpoint_key: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="epochs")
+
+
+class Sample(Base):
+    """A request for `count` x len(temperatures) generated texts from a job's model."""
+
+    __tablename__ = "samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    checkpoint_key: Mapped[str] = mapped_column(String(256))
+    length: Mapped[int] = mapped_column(Integer)
+    temperatures: Mapped[list] = mapped_column(JSON)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    seed_text: Mapped[str | None] = mapped_column(Text)
+    random_seed: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[SampleStatus] = mapped_column(_enum(SampleStatus, "sample_status"), default=SampleStatus.queued)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    object_key: Mapped[str | None] = mapped_column(String(256), doc="the text (one sample) or a zip (several)")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    owner: Mapped[User] = relationship()
+    job: Mapped[Job] = relationship()

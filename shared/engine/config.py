@@ -1,0 +1,56 @@
+"""Hyperparameters of one training run: one validated object, used by the engine, the CLI and the API.
+
+Defaults are the paper's (3 x 512 LSTM, dropout 0.5, RMSprop lr 0.0015, clipnorm 5, 150 epochs).
+The stateless baseline is the Keras example's windowing: length 40, step 3, one next character.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+STATEFUL_SEQ_LEN = 100
+STATELESS_SEQ_LEN = 40
+
+
+class Hyperparameters(BaseModel):
+    """Everything that defines a training run. Unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["stateful", "stateless"] = Field(
+        "stateful", description="stateful many-to-many (the paper) or the stateless windowed baseline"
+    )
+    layers: int = Field(3, ge=1, le=4, description="stacked LSTM layers")
+    units: int = Field(512, ge=1, le=4096, description="units per LSTM layer")
+    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout after each LSTM layer")
+    seq_len: int = Field(
+        None, ge=2, le=10_000,
+        description="characters per training sequence (default 100 stateful, 40 stateless)",
+    )
+    step: int = Field(3, ge=1, le=10_000, description="stride between windows (stateless only)")
+    batch_size: int = Field(128, ge=1, le=4096, description="sequences per batch")
+    epochs: int = Field(150, ge=1, le=10_000, description="maximum number of epochs")
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    learning_rate: float = Field(0.0015, gt=0.0, le=10.0)
+    clipnorm: float = Field(5.0, gt=0.0, le=1e6, description="gradient norm clipping")
+    validation_split: float = Field(
+        0.05, ge=0.0, lt=1.0, description="fraction held out for validation (the tail of every row)"
+    )
+    patience: int = Field(
+        5, ge=0, le=10_000, description="epochs without validation improvement before stopping; 0 disables"
+    )
+    lowercase: bool = Field(False, description="lowercase the corpus")
+    tabs: bool = Field(False, description="leading runs of 4 spaces become tabs (undone on samples)")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed for weights, dropout and order")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_seq_len(cls, data):
+        if isinstance(data, dict) and data.get("seq_len") is None:
+            mode = data.get("mode", "stateful")
+            data = {**data, "seq_len": STATELESS_SEQ_LEN if mode == "stateless" else STATEFUL_SEQ_LEN}
+        return data
+
+    @property
+    def stateful(self) -> bool:
+        return self.mode == "stateful"

@@ -1,0 +1,71 @@
+"""The network: in-graph one-hot, stacked LSTM + Dropout, Dense to vocabulary logits.
+
+Written with `keras` and `keras.ops` only, so it runs on TensorFlow, JAX or PyTorch. LSTM layers keep
+Keras's defaults (tanh/sigmoid, no recurrent dropout, not unrolled, with bias) so that GPU workers
+get the cuDNN kernel.
+"""
+
+import keras
+from keras import ops
+
+from .config import Hyperparameters
+
+
+@keras.saving.register_keras_serializable(package="charlstm")
+class OneHot(keras.layers.Layer):
+    """Integer character ids -> one-hot floats, in the graph (no one-hot arrays in memory)."""
+
+    def __init__(self, depth: int, **kwargs):
+        super().__init__(**kwargs)
+        self.depth = depth
+
+    def call(self, inputs):
+        return ops.one_hot(ops.cast(inputs, "int32"), self.depth)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.depth)
+
+    def get_config(self):
+        return {**super().get_config(), "depth": self.depth}
+
+
+def build_model(hp: Hyperparameters, vocab_size: int) -> keras.Model:
+    """Stateful models have a fixed batch shape (batch_size, seq_len) and predict every next
+    character; stateless ones take windows (any batch, seq_len) and predict the one next character."""
+    if hp.stateful:
+        inputs = keras.Input(batch_shape=(hp.batch_size, hp.seq_len), dtype="int32", name="chars")
+    else:
+        inputs = keras.Input(shape=(hp.seq_len,), dtype="int32", name="chars")
+    x = OneHot(vocab_size, name="one_hot")(inputs)
+    for i in range(hp.layers):
+        last = i == hp.layers - 1
+        x = keras.layers.LSTM(
+            hp.units,
+            return_sequences=hp.stateful or not last,
+            stateful=hp.stateful,
+            name=f"lstm_{i}",
+        )(x)
+        x = keras.layers.Dropout(hp.dropout, seed=hp.seed + i, name=f"dropout_{i}")(x)
+    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    model = keras.Model(inputs, logits, name=f"charlstm_{hp.mode}")
+    model.compile(
+        optimizer=make_optimizer(hp),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def make_optimizer(hp: Hyperparameters) -> keras.optimizers.Optimizer:
+    cls = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[hp.optimizer]
+    return cls(learning_rate=hp.learning_rate, clipnorm=hp.clipnorm)
+
+
+def lstm_layers(model: keras.Model) -> list[keras.layers.LSTM]:
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+
+
+def reset_states(model: keras.Model) -> None:
+    """Zero every stateful LSTM's carried state (Keras 3 has no Model.reset_states)."""
+    for layer in lstm_layers(model):
+        if layer.stateful:
+            layer.reset_states()

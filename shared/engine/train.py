@@ -1,0 +1,221 @@
+"""The training loop: one `fit` call per epoch so that every step of the paper's method is explicit.
+
+Each epoch: reset the LSTM state (the paper author's callback never ran), seed dropout for this
+epoch (so a resumed run repeats a straight one), train over the interleaved batches without
+shuffling, validate on each row's tail continuing the state from training, report, checkpoint,
+and stop early when validation loss has not improved for `patience` epochs.
+"""
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from .batching import Arrays, make_arrays
+from .config import Hyperparameters
+from .corpus import Vocabulary, prepare
+
+LN2 = math.log(2)
+WARMUP_CHARS = 512
+# fields that may differ when resuming; everything else defines the model and its data
+RESUMABLE_CHANGES = {"epochs", "patience"}
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int  # 1-based
+    loss: float  # nats per character
+    val_loss: float | None
+    seconds: float
+    chars_per_second: float  # training targets per second
+
+    @property
+    def loss_bits(self) -> float:
+        return self.loss / LN2
+
+    @property
+    def val_loss_bits(self) -> float | None:
+        return None if self.val_loss is None else self.val_loss / LN2
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "loss_bits": self.loss_bits, "val_loss_bits": self.val_loss_bits}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EpochReport":
+        return cls(**{k: data[k] for k in ("epoch", "loss", "val_loss", "seconds", "chars_per_second")})
+
+
+class TrainingCallbacks:
+    """Override what you need; every hook is a no-op by default."""
+
+    def on_train_begin(self, start_epoch: int, epochs: int, batches_per_epoch: int) -> None: ...
+
+    def on_batch_end(self, epoch: int, batch: int, batches_per_epoch: int) -> None: ...
+
+    def should_stop(self) -> bool:
+        """Polled between batches; True stops at that batch boundary (the partial epoch is dropped)."""
+        return False
+
+    def on_epoch_end(self, report: EpochReport, checkpoint_dir: Path) -> None:
+        """Called once the epoch's checkpoint folder is completely written."""
+
+
+@dataclass
+class TrainResult:
+    history: list[EpochReport]
+    stopped: Literal["completed", "early_stopping", "callback"]
+    best_epoch: int | None
+    run_dir: Path
+    model: object = field(repr=False)  # the keras.Model as it ended (weights of the last batch)
+
+
+class _Bridge:
+    """Keras callback forwarding batch progress and the stop request."""
+
+    def __new__(cls, callbacks: TrainingCallbacks, epoch: int, batches: int):
+        import keras
+
+        class Bridge(keras.callbacks.Callback):
+            stopped = False
+
+            def on_train_batch_end(self, batch, logs=None):
+                callbacks.on_batch_end(epoch, batch + 1, batches)
+                if callbacks.should_stop():
+                    self.stopped = True
+                    self.model.stop_training = True
+
+        return Bridge()
+
+
+def _seed_dropout(model, seed: int, epoch: int) -> None:
+    """Give every random layer a seed that depends only on (seed, epoch, layer)."""
+    for i, layer in enumerate(model.layers):
+        generator = getattr(layer, "seed_generator", None)
+        if generator is not None:
+            generator.state.assign(np.array([seed * 1000 + i, epoch * 1_000_003], dtype="int64"))
+
+
+def _check_resume(saved: Hyperparameters, asked: Hyperparameters) -> Hyperparameters:
+    diffs = [
+        f"{name}={getattr(saved, name)!r} (asked {getattr(asked, name)!r})"
+        for name in Hyperparameters.model_fields
+        if name not in RESUMABLE_CHANGES and getattr(saved, name) != getattr(asked, name)
+    ]
+    if diffs:
+        raise ValueError("cannot resume: the checkpoint was trained with " + ", ".join(diffs))
+    return saved.model_copy(update={name: getattr(asked, name) for name in RESUMABLE_CHANGES})
+
+
+def train(
+    raw_text: str,
+    hp: Hyperparameters,
+    run_dir: Path,
+    callbacks: TrainingCallbacks | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Train on `raw_text` (cleaned and transformed here), checkpointing every epoch into run_dir.
+
+    With resume=True and a checkpoint in run_dir, training continues after its epoch with its
+    weights, optimizer state, history and early-stopping state.
+    """
+    import keras
+
+    from .model import build_model, reset_states
+
+    callbacks = callbacks or TrainingCallbacks()
+    run_dir = Path(run_dir)
+    ids, vocab = prepare(raw_text, lowercase=hp.lowercase, tabs=hp.tabs)
+    arrays = make_arrays(ids, hp)
+    history: list[EpochReport] = []
+    latest = ckpt.latest_checkpoint(run_dir) if resume else None
+    if latest is not None:
+        saved = ckpt.load(latest)
+        hp = _check_resume(saved.hp, hp)
+        if saved.vocab.chars != vocab.chars:
+            raise ValueError("cannot resume: the corpus vocabulary differs from the checkpoint's")
+        model = saved.model
+        history = [EpochReport.from_dict(d) for d in saved.meta["history"]]
+    else:
+        keras.utils.set_random_seed(hp.seed)
+        model = build_model(hp, len(vocab))
+
+    meta_base = {
+        "hyperparameters": hp.model_dump(),
+        "vocabulary": vocab.to_json(),
+        "transforms": {"lowercase": hp.lowercase, "tabs": hp.tabs},
+        "warmup_text": vocab.decode(ids[:WARMUP_CHARS]),
+        "corpus_chars": int(len(ids)),
+        "keras_version": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
+    return _loop(model, hp, arrays, history, run_dir, callbacks, meta_base, reset_states)
+
+
+def _best(history: list[EpochReport]) -> EpochReport | None:
+    scored = [r for r in history if r.val_loss is not None]
+    return min(scored, key=lambda r: r.val_loss) if scored else None
+
+
+def should_stop_early(history: list[EpochReport], patience: int) -> bool:
+    """True once `patience` epochs have passed without a new best validation loss (0: never)."""
+    best = _best(history)
+    return bool(patience) and best is not None and history[-1].epoch - best.epoch >= patience
+
+
+def _loop(model, hp, arrays: Arrays, history, run_dir, callbacks, meta_base, reset_states) -> TrainResult:
+    batch_size = hp.batch_size
+    batches = math.ceil(len(arrays.x_train) / batch_size)
+    start = len(history) + 1
+    callbacks.on_train_begin(start, hp.epochs, batches)
+    stopped = "completed"
+    for epoch in range(start, hp.epochs + 1):
+        if history and should_stop_early(history, hp.patience):
+            stopped = "early_stopping"
+            break
+        began = time.perf_counter()
+        reset_states(model)
+        _seed_dropout(model, hp.seed, epoch)
+        bridge = _Bridge(callbacks, epoch, batches)
+        fit = model.fit(
+            arrays.x_train, arrays.y_train, batch_size=batch_size, epochs=1,
+            shuffle=False, verbose=0, callbacks=[bridge],
+        )
+        trained = time.perf_counter() - began
+        if bridge.stopped:
+            stopped = "callback"
+            break
+        val_loss = None
+        if arrays.has_validation:  # the state carries on from each row's training part
+            val_loss = float(model.evaluate(arrays.x_val, arrays.y_val, batch_size=batch_size, verbose=0))
+        report = EpochReport(
+            epoch=epoch,
+            loss=float(fit.history["loss"][-1]),
+            val_loss=val_loss,
+            seconds=time.perf_counter() - began,
+            chars_per_second=arrays.y_train.size / trained if hp.stateful else len(arrays.y_train) / trained,
+        )
+        history.append(report)
+        best = _best(history)
+        meta = {
+            **meta_base,
+            "epoch": epoch,
+            "history": [r.to_dict() for r in history],
+            "best_epoch": best.epoch if best else None,
+            "best_val_loss": best.val_loss if best else None,
+        }
+        path = ckpt.save(model, meta, run_dir)
+        ckpt.prune(run_dir, keep={epoch} | ({best.epoch} if best else set()))
+        callbacks.on_epoch_end(report, path)
+    best = _best(history)
+    return TrainResult(history, stopped, best.epoch if best else None, run_dir, model)
+
+
+def load_checkpoint(path: Path) -> ckpt.Checkpoint:
+    return ckpt.load(path)
+
+
+latest_checkpoint = ckpt.latest_checkpoint

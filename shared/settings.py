@@ -1,0 +1,68 @@
+"""All settings, read from environment variables in this one place.
+
+Embedded defaults (no servers): SQLite and a local object store under ./var, and a kombu
+filesystem broker. Set DATABASE_URL, BROKER_URL and the S3_* variables for PostgreSQL, Redis and
+S3/MinIO.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # where the embedded defaults keep their files
+    var_dir: Path = Field(VAR_DIR, alias="CHARLSTM_VAR_DIR")
+
+    database_url: str = Field("", alias="DATABASE_URL", description="SQLAlchemy URL; default SQLite in var/")
+    broker_url: str = Field("", alias="BROKER_URL", description="Celery broker; default a filesystem broker in var/")
+
+    # object storage: S3 when S3_BUCKET is set, otherwise a local directory
+    s3_endpoint_url: str | None = Field(None, alias="S3_ENDPOINT_URL")
+    s3_bucket: str | None = Field(None, alias="S3_BUCKET")
+    s3_region: str = Field("us-east-1", alias="S3_REGION")
+    s3_access_key_id: str | None = Field(None, alias="S3_ACCESS_KEY_ID")
+    s3_secret_access_key: str | None = Field(None, alias="S3_SECRET_ACCESS_KEY")
+    s3_path_style: bool = Field(True, alias="S3_PATH_STYLE")
+    s3_max_attempts: int = Field(5, alias="S3_MAX_ATTEMPTS", description="botocore attempts per request")
+    storage_retries: int = Field(4, alias="STORAGE_RETRIES", description="attempts per file in put_dir/get_dir")
+    storage_retry_delay: float = Field(0.5, alias="STORAGE_RETRY_DELAY", description="first backoff, doubled each retry")
+
+    max_upload_bytes: int = Field(200 * 1024 * 1024, alias="MAX_UPLOAD_BYTES")
+    secret_key: str = Field("", alias="SECRET_KEY", description="signs admin session cookies")
+    port: int = Field(8000, alias="PORT")
+
+    # workers
+    work_dir: Path | None = Field(None, alias="CHARLSTM_WORK_DIR", description="scratch space for workers")
+    model_cache_size: int = Field(4, alias="MODEL_CACHE_SIZE", description="models kept by a sampling worker")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'charlstm.db').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        return (self.var_dir / "broker").resolve()
+
+    @property
+    def objects_dir(self) -> Path:
+        return (self.var_dir / "objects").resolve()
+
+    @property
+    def scratch_dir(self) -> Path:
+        return (self.work_dir or self.var_dir / "work").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Celery workers: training (one job at a time, GPU machines) and sampling."""
