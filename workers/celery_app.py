@@ -25,12 +25,13 @@ def configure_celery(app: Celery, settings: Settings | None = None) -> Celery:
     transport_options: dict = {"visibility_timeout": VISIBILITY_TIMEOUT}
     if broker_url.startswith("filesystem"):
         folder = settings.broker_folder
-        for sub in ("out", "processed"):
+        for sub in ("out", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         transport_options.update(
             data_folder_in=str(folder / "out"),
             data_folder_out=str(folder / "out"),
             processed_folder=str(folder / "processed"),
+            control_folder=str(folder / "control"),
             store_processed=False,
         )
     # forget connection pools made for a previous broker (kombu keys its global pools by URL)

@@ -46,10 +46,18 @@ def register(sub) -> None:
     add_hyperparameter_flags(train)
     train.set_defaults(run=run_train)
 
-    sample = sub.add_parser("sample", help="generate text from a checkpoint or run folder")
-    sample.add_argument("checkpoint", type=Path)
+    sample = sub.add_parser(
+        "sample", help="generate text: from a checkpoint or run folder here, or from a job on the service"
+    )
+    sample.add_argument("target", metavar="DIR|JOB", help="a checkpoint or run folder, or a job id on the service")
     add_sampling_flags(sample)
-    sample.add_argument("--out", type=Path, help="output file (several samples: one file each)")
+    sample.add_argument(
+        "--out", type=Path, help="output file (local: one file per sample; service: a zip when several)"
+    )
+    sample.add_argument("--interval", type=float, default=1.0, help="service: seconds between polls")
+    from .client import add_service_flags
+
+    add_service_flags(sample)
     sample.set_defaults(run=run_sample)
 
 
@@ -104,12 +112,23 @@ def run_train(args) -> int:
 
 
 def run_sample(args) -> int:
+    if args.target.isdigit() and not Path(args.target).exists():
+        from .client import run_remote_sample
+
+        if args.out is None:
+            raise ValueError("sampling on the service needs --out FILE")
+        args.job = int(args.target)
+        return run_remote_sample(args)
+    return run_local_sample(args)
+
+
+def run_local_sample(args) -> int:
     from shared.engine.checkpoint import load
     from shared.engine.sample import sample_texts
 
     from .progress import bar
 
-    checkpoint = load(args.checkpoint)
+    checkpoint = load(Path(args.target))
     temperatures = args.temperature or [0.75]
     with bar(total=args.length, unit="char", desc="sampling") as progress:
         texts = sample_texts(

@@ -106,12 +106,12 @@ def prune(run_dir: Path, keep: set[int]) -> None:
 
 def load(path: Path, compile: bool = True) -> Checkpoint:
     """Load a checkpoint (or a run folder's best one) with nothing but this package and Keras."""
-    import keras
+    path = resolve(path)
+    meta = read_meta(path)
+    import keras  # only now: a wrong folder is reported without starting TensorFlow
 
     from . import model as _model  # noqa: F401  registers the custom layer
 
-    path = resolve(path)
-    meta = read_meta(path)
     try:
         model = keras.saving.load_model(path / MODEL_FILE, safe_mode=True, compile=compile)
     except Exception as exc:  # Keras raises many types for a damaged file

@@ -17,7 +17,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from .batching import Arrays, make_arrays
 from .config import Hyperparameters
-from .corpus import Vocabulary, prepare
+from .corpus import prepare
 
 LN2 = math.log(2)
 WARMUP_CHARS = 512

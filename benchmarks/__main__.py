@@ -1,0 +1,12 @@
+"""`make bench`: every benchmark, each a ratio measured within one run; JSON in bench-results/."""
+
+from . import sampling, training
+
+
+def main() -> None:
+    sampling.main()
+    training.main()
+
+
+if __name__ == "__main__":
+    main()

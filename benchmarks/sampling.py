@@ -1,0 +1,168 @@
+"""Sampling benchmark: the numpy fast path vs the per-character `model.predict` loop.
+
+Model: stateful 3 x 512 LSTM, vocabulary 100, random weights (timing does not depend on training);
+warm-up seed of 100 characters, temperature 0.75.
+
+(a) the reference loop (`predict_loop_generate`: batch-1 Keras copy, one `model.predict` per
+    character) timed on LOOP_CHARS characters (plus the seed's calls) and extrapolated to a
+    50,000-character sample;
+(b) the fast path, one 50,000-character sample;
+(c) the fast path, 16 samples of 50,000 characters generated together.
+Also: 1 vs 2 BLAS threads on a short probe (the faster is used for (b) and (c)), the time of the
+float32 matrix products alone (the floor for this model), and the float32 GEMM peak.
+
+Run: python -m benchmarks.sampling   (BENCH_QUICK=1 or --quick: 2,000 characters, 10 loop chars)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from shared.engine.numpy_lstm import NumpyLSTM
+from shared.engine.sample import generate, predict_loop_generate
+
+from .common import (best_time, blas_threads, limit_blas_threads, measure_gemm_flops, print_table, quick,
+                     write_results)
+
+VOCAB, LAYERS, UNITS, SEED_CHARS, COUNT, TEMPERATURE = 100, 3, 512, 100, 16, 0.75
+
+
+def build_model():
+    from shared.engine.config import Hyperparameters
+    from shared.engine.model import build_model as build
+
+    hp = Hyperparameters(mode="stateful", layers=LAYERS, units=UNITS, batch_size=1, seq_len=100, seed=0)
+    model = build(hp, VOCAB)
+    rng = np.random.default_rng(0)
+    # default init leaves biases at 0 / 1: give them values too
+    model.set_weights([w if w.ndim > 1 else rng.normal(0.0, 0.1, w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    return model
+
+
+def flops_per_char(net: NumpyLSTM) -> int:
+    """Multiply-adds x 2 of one step for one stream (layer 0's input product is a row gather)."""
+    macs, width_in = 0, None
+    for u in net.units:
+        macs += 4 * u * (u if width_in is None else width_in + 1 + u)
+        width_in = u
+    return 2 * (macs + net.vocab_size * (width_in + 1))
+
+
+def matmul_floor(net: NumpyLSTM, rows: int, steps: int) -> float:
+    """Seconds per step of the model's matrix products alone (same shapes, same layout)."""
+    net.reset(rows)
+    mats = [(net._u0t, net._state[:net.units[0]].copy())]
+    mats += [(w, np.ones((w.shape[1], rows), np.float32)) for w in net._wt]
+    mats.append((net._wdt, np.ones((net._wdt.shape[1], rows), np.float32)))
+    outs = [np.empty((w.shape[0], rows), np.float32) for w, _ in mats]
+
+    def run():
+        for _ in range(steps):
+            for (w, x), o in zip(mats, outs):
+                np.matmul(w, x, out=o)
+
+    return best_time(run, repeats=2) / steps
+
+
+def main() -> dict:
+    short = quick()
+    length = 2_000 if short else 50_000
+    loop_chars = 10 if short else 200
+    probe = {1: 500 if short else 4_000, COUNT: 200 if short else 1_000}
+    seed = np.random.default_rng(1).integers(0, VOCAB, SEED_CHARS)
+
+    load_before = os.getloadavg()[0]
+    peak = measure_gemm_flops()
+    began = time.perf_counter()
+    model = build_model()
+    build_s = time.perf_counter() - began
+    began = time.perf_counter()
+    net = NumpyLSTM.from_model(model)
+    extract_s = time.perf_counter() - began
+    fpc = flops_per_char(net)
+
+    # 1 vs 2 BLAS threads, per batch size; the faster is kept for the full runs
+    threads = {}
+    default_threads = blas_threads() or 1
+    for rows in (1, COUNT):
+        per_char = {}
+        for n in sorted({1, default_threads}):
+            with limit_blas_threads(n):
+                per_char[n] = best_time(lambda: generate(net, seed, probe[rows], [TEMPERATURE], count=rows,
+                                                         random_seed=0), repeats=2) / probe[rows]
+        floor = {}
+        for n in per_char:
+            with limit_blas_threads(n):
+                floor[n] = matmul_floor(net, rows, max(50, probe[rows] // 4))
+        best = min(per_char, key=per_char.get)
+        threads[rows] = {"best": best, "seconds_per_step": per_char, "matmul_seconds_per_step": floor}
+
+    def timed_generate(rows: int):
+        with limit_blas_threads(threads[rows]["best"]):
+            began = time.perf_counter()
+            ids = generate(net, seed, length, [TEMPERATURE], count=rows, random_seed=0)
+            seconds = time.perf_counter() - began
+        assert ids.shape == (rows, length)
+        return seconds
+
+    one_s = timed_generate(1)
+    many_s = timed_generate(COUNT)
+
+    began = time.perf_counter()
+    predict_loop_generate(model, seed, loop_chars, TEMPERATURE, random_seed=0)
+    loop_measured_s = time.perf_counter() - began
+    per_call = loop_measured_s / (SEED_CHARS + loop_chars)
+    loop_s = per_call * (SEED_CHARS + length)  # the same seed and sample length as (b)
+
+    floor1 = threads[1]["matmul_seconds_per_step"][threads[1]["best"]] * length
+    floor16 = threads[COUNT]["matmul_seconds_per_step"][threads[COUNT]["best"]] * length
+    results = {
+        "quick": short, "load_average_before": load_before,
+        "model": {"layers": LAYERS, "units": UNITS, "vocab": VOCAB, "stateful": True},
+        "seed_chars": SEED_CHARS, "length": length, "temperature": TEMPERATURE,
+        "gemm_flops": peak, "flops_per_char": fpc, "build_model_seconds": build_s,
+        "weight_extraction_seconds": extract_s, "blas_threads": threads,
+        "predict_loop": {"chars_measured": loop_chars, "seconds_measured": loop_measured_s,
+                         "seconds_per_predict": per_call, "extrapolated_seconds": loop_s,
+                         "chars_per_second": 1.0 / per_call},
+        "fast_count_1": {"seconds": one_s, "chars_per_second": length / one_s, "speedup_vs_loop": loop_s / one_s,
+                         "matmul_floor_seconds": floor1, "blas_threads": threads[1]["best"]},
+        "fast_count_16": {"seconds": many_s, "chars_per_second": COUNT * length / many_s,
+                          "speedup_vs_loop": COUNT * loop_s / many_s, "matmul_floor_seconds": floor16,
+                          "flops_per_second": fpc * COUNT * length / many_s,
+                          "fraction_of_gemm_peak": fpc * COUNT * length / many_s / peak,
+                          "blas_threads": threads[COUNT]["best"]},
+    }
+    write_results("sampling", results)
+
+    def row(name, seconds, chars, target=""):
+        speedup = loop_s * chars / length / seconds
+        return (name, f"{seconds:,.1f}", f"{chars / seconds:,.0f}", f"{speedup:,.0f}x", target)
+
+    table = [
+        row(f"predict loop ({loop_chars} chars, extrapolated)", loop_s, length),
+        row("fast, 1 sample", one_s, length, "< 15 s, >= 100x" if not short else ""),
+        row(f"fast, {COUNT} samples together", many_s, COUNT * length, "< 90 s" if not short else ""),
+    ]
+    print_table(f"sampling {LAYERS} x {UNITS}, vocab {VOCAB}, {length:,} characters per sample", table,
+                header=("", "seconds", "chars/s", "speedup", "target"))
+    notes = [
+        ("float32 GEMM peak", f"{peak / 1e9:.0f} GFLOP/s"),
+        ("matrix products alone, 1 / 16 rows", f"{floor1:.1f} s / {floor16:.1f} s"),
+        (f"{COUNT} rows: model FLOP/s, fraction of peak",
+         f"{results['fast_count_16']['flops_per_second'] / 1e9:.0f} GFLOP/s, "
+         f"{results['fast_count_16']['fraction_of_gemm_peak']:.2f}"),
+    ] + [
+        (f"{rows} row(s): s/50k chars with {n} BLAS thread(s)", f"{s * 50_000:.1f}")
+        for rows, t in threads.items() for n, s in t["seconds_per_step"].items()
+    ]
+    print_table("details", notes)
+    return results
+
+
+if __name__ == "__main__":
+    main()

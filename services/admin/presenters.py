@@ -1,0 +1,241 @@
+"""Rows as plain dicts for the admin pages: the Jinja templates and the JSON endpoints (which
+the polling JS reads) render the very same values, formatted once, here.
+
+Losses are stored in nats per character (Keras's cross-entropy); the pages show bits per
+character (nats / ln 2).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+from flask import url_for
+
+from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample
+
+LN2 = math.log(2)
+DASH = "\u2014"
+ACTIVE_STATUSES = (JobStatus.queued, JobStatus.running)
+
+
+def utc(dt: datetime | None) -> datetime | None:
+    """Aware UTC (SQLite hands back naive datetimes)."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def iso(dt: datetime | None) -> str | None:
+    dt = utc(dt)
+    return dt.isoformat().replace("+00:00", "Z") if dt else None
+
+
+def fmt_time(dt: datetime | None) -> str:
+    dt = utc(dt)
+    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else DASH
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """`45s`, `12m 05s`, `3h 02m`, `2d 04h`."""
+    if seconds is None or not math.isfinite(seconds):
+        return DASH
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
+
+
+def since(dt: datetime | None, now: datetime) -> float | None:
+    dt = utc(dt)
+    return (now - dt).total_seconds() if dt else None
+
+
+def bits(nats: float | None) -> float | None:
+    if nats is None or not math.isfinite(nats):
+        return None
+    return nats / LN2
+
+
+def fmt_bits(nats: float | None, digits: int = 3) -> str:
+    b = bits(nats)
+    return DASH if b is None else f"{b:.{digits}f}"
+
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return DASH
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def total_epochs(job: Job) -> int | None:
+    """hyperparameters["epochs"], when it is a positive whole number."""
+    value = (job.hyperparameters or {}).get("epochs")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value != int(value):
+        return None
+    return int(value)
+
+
+def overall_fraction(job: Job) -> float | None:
+    """(finished epochs + fraction of the current one) / total epochs, in [0, 1]."""
+    if job.status == JobStatus.succeeded:
+        return 1.0
+    total = total_epochs(job)
+    if not total:
+        return None
+    progress = job.progress if job.status == JobStatus.running else 0.0
+    done = (job.epoch or 0) + min(max(progress or 0.0, 0.0), 1.0)
+    return min(max(done / total, 0.0), 1.0)
+
+
+def job_summary(job: Job, now: datetime) -> dict:
+    """What the jobs table shows for one job (does not load its epochs)."""
+    status = JobStatus(job.status)
+    total = total_epochs(job)
+    fraction = overall_fraction(job)
+    current = min((job.epoch or 0) + 1, total or (job.epoch or 0) + 1)
+    if status == JobStatus.running:
+        progress_label = f"epoch {current}: {100 * min(max(job.progress or 0.0, 0.0), 1.0):.0f}%"
+    elif fraction is not None:
+        progress_label = f"{100 * fraction:.0f}%"
+    else:
+        progress_label = DASH
+    return {
+        "id": job.id,
+        "url": url_for("admin.job_page", job_id=job.id),
+        "owner": job.owner.name if job.owner else str(job.owner_id),
+        "corpus": job.corpus.name if job.corpus else str(job.corpus_id),
+        "corpus_id": job.corpus_id,
+        "status": status.value,
+        "active": status in ACTIVE_STATUSES,
+        "cancel_requested": bool(job.cancel_requested),
+        "epoch": job.epoch or 0,
+        "epochs_total": total,
+        "epoch_label": f"{job.epoch or 0} / {total if total else '?'}",
+        "progress": job.progress or 0.0,
+        "fraction": fraction,
+        "progress_label": progress_label,
+        "best_val_loss": job.best_val_loss,
+        "best_val_bits": bits(job.best_val_loss),
+        "best_val_bits_label": fmt_bits(job.best_val_loss),
+        "attempts": job.attempts or 0,
+        "worker": job.worker,
+        "created_at": iso(job.created_at),
+        "age": fmt_duration(since(job.created_at, now)),
+    }
+
+
+def epoch_row(row: Epoch) -> dict:
+    return {
+        "epoch": row.epoch,
+        "loss": row.loss,
+        "val_loss": row.val_loss,
+        "loss_bits_label": fmt_bits(row.loss, 4),
+        "val_loss_bits_label": fmt_bits(row.val_loss, 4),
+        "loss_label": DASH if bits(row.loss) is None else f"{row.loss:.4f}",
+        "val_loss_label": DASH if bits(row.val_loss) is None else f"{row.val_loss:.4f}",
+        "seconds": row.seconds,
+        "seconds_label": fmt_duration(row.seconds),
+        "chars_per_second": row.chars_per_second,
+        "chars_per_second_label": f"{row.chars_per_second:,.0f}" if row.chars_per_second is not None else DASH,
+        "checkpoint_key": row.checkpoint_key,
+        "finished_at": fmt_time(row.created_at),
+    }
+
+
+def sample_row(sample: Sample) -> dict:
+    status = getattr(sample.status, "value", sample.status)
+    return {
+        "id": sample.id,
+        "status": status,
+        "length": sample.length,
+        "temperatures": ", ".join(f"{t:g}" if isinstance(t, (int, float)) else str(t)
+                                  for t in (sample.temperatures or [])),
+        "count": sample.count,
+        "checkpoint_key": sample.checkpoint_key,
+        "created_at": fmt_time(sample.created_at),
+        "error": sample.error or "",
+        "download_url": f"/api/v1/samples/{sample.id}/text" if status == "succeeded" else None,
+    }
+
+
+def eta_seconds(job: Job, epochs: list[Epoch]) -> float | None:
+    """Mean seconds per finished epoch x epochs still to run (the current one counted as done
+    by its progress fraction); only for a running job with a known total."""
+    total = total_epochs(job)
+    if job.status != JobStatus.running or not total:
+        return None
+    seconds = [e.seconds for e in epochs if e.seconds is not None and math.isfinite(e.seconds)]
+    if not seconds:
+        return None
+    remaining = max(total - (job.epoch or 0) - min(max(job.progress or 0.0, 0.0), 1.0), 0.0)
+    return sum(seconds) / len(seconds) * remaining
+
+
+def job_detail(job: Job, samples: list[Sample], now: datetime) -> dict:
+    """Everything the job page shows (summary + hyperparameters, timings, epochs, samples)."""
+    epochs = list(job.epochs)
+    data = job_summary(job, now)
+    started = utc(job.started_at)
+    end = utc(job.finished_at) or (now if job.status == JobStatus.running else None)
+    seconds = [e.seconds for e in epochs if e.seconds is not None and math.isfinite(e.seconds)]
+    mean_epoch = sum(seconds) / len(seconds) if seconds else None
+    eta = eta_seconds(job, epochs)
+    status_active = JobStatus(job.status) in ACTIVE_STATUSES
+    data.update(
+        hyperparameters=job.hyperparameters or {},
+        error=job.error or "",
+        created_label=fmt_time(job.created_at),
+        started_label=fmt_time(job.started_at),
+        finished_label=fmt_time(job.finished_at),
+        heartbeat_label=(f"{fmt_time(job.heartbeat_at)} ({fmt_duration(since(job.heartbeat_at, now))} ago)"
+                         if job.heartbeat_at else DASH),
+        elapsed_label=fmt_duration((end - started).total_seconds()) if started and end else DASH,
+        mean_epoch_seconds=mean_epoch,
+        mean_epoch_label=fmt_duration(mean_epoch),
+        eta_seconds=eta,
+        eta_label=fmt_duration(eta) if eta is not None else DASH,
+        epochs=[epoch_row(e) for e in epochs],
+        chart_version=len(epochs),
+        chart_url=url_for("admin.job_chart", job_id=job.id),
+        samples=[sample_row(s) for s in samples],
+        # the page keeps polling while this is true
+        live=status_active or any(getattr(s.status, "value", s.status) in ("queued", "running") for s in samples),
+        can_cancel=job.status in ACTIVE_STATUSES and not (job.status == JobStatus.running and job.cancel_requested),
+    )
+    return data
+
+
+def chart_points(job: Job) -> list[tuple[int, float | None, float | None]]:
+    """(epoch, loss, val_loss) in bits/char for loss_chart_svg."""
+    return [(e.epoch, bits(e.loss), bits(e.val_loss)) for e in job.epochs]
+
+
+def corpus_row(corpus: Corpus, jobs: int) -> dict:
+    vocab = corpus.vocabulary or ""
+    return {
+        "id": corpus.id,
+        "name": corpus.name,
+        "owner": corpus.owner.name if corpus.owner else str(corpus.owner_id),
+        "size": fmt_bytes(corpus.bytes),
+        "raw_chars": f"{corpus.raw_chars:,}",
+        "clean_chars": f"{corpus.clean_chars:,}",
+        "raw_unique": corpus.raw_unique,
+        "clean_unique": corpus.clean_unique,
+        "vocabulary": vocab,
+        "vocabulary_preview": vocab.replace("\n", "\u21b5").replace("\t", "\u21e5"),
+        "sha256": corpus.sha256,
+        "object_key": corpus.object_key,
+        "created_at": fmt_time(corpus.created_at),
+        "jobs": jobs,
+        "jobs_url": url_for("admin.jobs", corpus=corpus.id),
+    }

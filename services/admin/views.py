@@ -1,0 +1,199 @@
+"""The admin routes. Every page has its data from services/admin/presenters.py, so the JSON
+endpoints that the polling script reads carry exactly what the pages render."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from shared.db.models import Corpus, Job, JobStatus, Sample, utcnow
+
+from . import admin_bp
+from .broker import broker_status, get_celery
+from .charts import loss_chart_svg
+from .db import db_session
+from .presenters import chart_points, corpus_row, job_detail, job_summary
+from .security import Refused, admin_for_token, end_session, safe_next, session_admin, start_session
+
+PER_PAGE = 50
+SAMPLES_SHOWN = 100
+CHART_SIZE = (720, 340)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _poll_ms() -> int:
+    return int(current_app.config.get("ADMIN_POLL_MS", 2000))
+
+
+# ---- login ------------------------------------------------------------------------------------
+
+
+@admin_bp.route("/login", methods=["GET", "POST"])
+def login():
+    default = url_for("admin.jobs")
+    target = safe_next(request.values.get("next"), default)
+    if request.method == "GET":
+        if session_admin() is not None:
+            return redirect(target)
+        return render_template("admin/login.html", next=target, error=None)
+    # CSRF was checked by the blueprint's before_request hook
+    token = request.form.get("token", "").strip()
+    if not token:
+        return render_template("admin/login.html", next=target, error="Enter an admin token."), 400
+    try:
+        user, row = admin_for_token(token)
+    except Refused as refused:
+        current_app.logger.warning("admin login refused from %s: %s", request.remote_addr, refused.message)
+        return render_template("admin/login.html", next=target, error=refused.message), refused.status
+    start_session(user, row)
+    flash(f"Signed in as {user.name}.", "success")
+    return redirect(target)
+
+
+@admin_bp.post("/logout")
+def logout():
+    end_session()
+    flash("Signed out.", "success")
+    return redirect(url_for("admin.login"))
+
+
+# ---- jobs -------------------------------------------------------------------------------------
+
+
+def _job_filters() -> tuple[str | None, int | None, int]:
+    status = request.args.get("status") or None
+    if status is not None and status not in JobStatus.__members__:
+        abort(400, f"Unknown status {status!r}; one of: {', '.join(JobStatus.__members__)}.")
+    corpus = request.args.get("corpus", type=int)
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    return status, corpus, page
+
+
+def _jobs_listing() -> dict:
+    status, corpus, page = _job_filters()
+    db = db_session()
+    stmt = select(Job).options(joinedload(Job.owner), joinedload(Job.corpus)).order_by(Job.id.desc())
+    count_stmt = select(Job.status, func.count()).group_by(Job.status)
+    if corpus is not None:
+        stmt = stmt.where(Job.corpus_id == corpus)
+        count_stmt = count_stmt.where(Job.corpus_id == corpus)
+    if status is not None:
+        stmt = stmt.where(Job.status == JobStatus(status))
+    rows = list(db.scalars(stmt.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)))
+    now = _now()
+    counts = {JobStatus(s).value: n for s, n in db.execute(count_stmt)}
+    return {
+        "jobs": [job_summary(job, now) for job in rows[:PER_PAGE]],
+        "status": status,
+        "corpus": corpus,
+        "page": page,
+        "has_more": len(rows) > PER_PAGE,
+        "counts": {s: counts.get(s, 0) for s in JobStatus.__members__},
+        "total": sum(counts.values()),
+        "now": now.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@admin_bp.get("/")
+def jobs():
+    data = _jobs_listing()
+    args = {k: v for k, v in (("status", data["status"]), ("corpus", data["corpus"])) if v is not None}
+    return render_template(
+        "admin/jobs.html", **data, statuses=list(JobStatus.__members__), filter_args=args,
+        poll_url=url_for("admin.api_jobs", **args, page=data["page"]), poll_ms=_poll_ms(),
+    )
+
+
+@admin_bp.get("/api/jobs")
+def api_jobs():
+    return jsonify(_jobs_listing())
+
+
+def _load_job(job_id: int) -> tuple[Job, list[Sample]]:
+    db = db_session()
+    job = db.get(Job, job_id, options=[selectinload(Job.epochs), joinedload(Job.owner), joinedload(Job.corpus)])
+    if job is None:
+        abort(404, f"Job {job_id} does not exist.")
+    samples = list(db.scalars(select(Sample).where(Sample.job_id == job_id)
+                              .order_by(Sample.id.desc()).limit(SAMPLES_SHOWN)))
+    return job, samples
+
+
+@admin_bp.get("/jobs/<int:job_id>")
+def job_page(job_id: int):
+    job, samples = _load_job(job_id)
+    width, height = CHART_SIZE
+    return render_template(
+        "admin/job.html", job=job_detail(job, samples, _now()),
+        chart=loss_chart_svg(chart_points(job), width, height),
+        poll_url=url_for("admin.api_job", job_id=job_id), poll_ms=_poll_ms(),
+    )
+
+
+@admin_bp.get("/api/jobs/<int:job_id>")
+def api_job(job_id: int):
+    job, samples = _load_job(job_id)
+    return jsonify(job_detail(job, samples, _now()))
+
+
+@admin_bp.get("/jobs/<int:job_id>/chart.svg")
+def job_chart(job_id: int):
+    job, _ = _load_job(job_id)
+    width = min(max(request.args.get("width", CHART_SIZE[0], type=int) or CHART_SIZE[0], 200), 2000)
+    height = min(max(request.args.get("height", CHART_SIZE[1], type=int) or CHART_SIZE[1], 150), 1200)
+    svg = loss_chart_svg(chart_points(job), width, height, title=f"Job {job.id}: loss per epoch")
+    return Response(svg, mimetype="image/svg+xml")
+
+
+@admin_bp.post("/jobs/<int:job_id>/cancel")
+def job_cancel(job_id: int):
+    """Same rules as the API's cancel: a queued job is cancelled at once, a running one gets
+    cancel_requested (its worker stops at the next batch); a finished one is left alone."""
+    db = db_session()
+    job = db.scalar(select(Job).where(Job.id == job_id).with_for_update()
+                    .execution_options(populate_existing=True))
+    if job is None:
+        abort(404, f"Job {job_id} does not exist.")
+    if job.status == JobStatus.queued:
+        job.status, job.finished_at, job.cancel_requested = JobStatus.cancelled, utcnow(), True
+        flash(f"Job {job_id} cancelled (it had not started).", "success")
+    elif job.status == JobStatus.running:
+        job.cancel_requested = True
+        flash(f"Cancellation of job {job_id} requested: its worker stops after the current batch.", "success")
+    else:
+        flash(f"Job {job_id} is already {JobStatus(job.status).value}; nothing to cancel.", "warning")
+    db.commit()
+    current_app.logger.info("admin %s cancelled job %s (%s)", g.admin_user.name, job_id, job.status)
+    return redirect(url_for("admin.job_page", job_id=job_id))
+
+
+# ---- workers, corpora -------------------------------------------------------------------------
+
+
+@admin_bp.get("/workers")
+def workers():
+    timeout = float(current_app.config.get("ADMIN_INSPECT_TIMEOUT", 1.0))
+    status = broker_status(get_celery(), timeout=timeout)
+    db = db_session()
+    counts = {JobStatus(s).value: n for s, n in db.execute(
+        select(Job.status, func.count()).where(Job.status.in_([JobStatus.queued, JobStatus.running]))
+        .group_by(Job.status))}
+    return render_template("admin/workers.html", broker=status, db_counts=counts, inspect_timeout=timeout)
+
+
+@admin_bp.get("/corpora")
+def corpora():
+    db = db_session()
+    job_counts = select(Job.corpus_id, func.count().label("n")).group_by(Job.corpus_id).subquery()
+    rows = db.execute(
+        select(Corpus, func.coalesce(job_counts.c.n, 0))
+        .outerjoin(job_counts, job_counts.c.corpus_id == Corpus.id)
+        .options(joinedload(Corpus.owner)).order_by(Corpus.id.desc())
+    ).all()
+    return render_template("admin/corpora.html", corpora=[corpus_row(c, n) for c, n in rows])

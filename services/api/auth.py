@@ -1,0 +1,42 @@
+"""Bearer tokens: `Authorization: Bearer <token>` sets `g.user`; anything else is a 401.
+
+Users see their own objects only (another user's id is a 404, as if it did not exist);
+admins see everything.
+"""
+
+from flask import g, request
+from sqlalchemy import Select
+
+from shared.auth import user_for_token
+
+from .context import get_db
+from .errors import ApiError
+
+SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "description": "an API token"}}
+SECURITY = [{"bearer": []}]
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="charlstm"'}
+
+
+def require_user() -> None:
+    """A `before_request` hook for the blueprints that need a user."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "missing bearer token", headers=_CHALLENGE)
+    user = user_for_token(get_db(), token)
+    if user is None:
+        raise ApiError(401, "invalid token", headers=_CHALLENGE)
+    g.user = user
+
+
+def visible(stmt: Select, model) -> Select:
+    """Restrict a query on an owned model to what the current user may see."""
+    return stmt if g.user.is_admin else stmt.where(model.owner_id == g.user.id)
+
+
+def get_visible(model, object_id: int):
+    """The object, or a 404 when it does not exist or belongs to someone else."""
+    obj = get_db().get(model, object_id)
+    if obj is None or not (g.user.is_admin or obj.owner_id == g.user.id):
+        raise ApiError(404, f"{model.__name__.lower()} {object_id} not found")
+    return obj

@@ -1,0 +1,66 @@
+"""JSON error bodies for every failure: `{"error": "...", "detail": [...]}`. Never an HTML page."""
+
+import json
+
+from flask import Flask, current_app, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from shared.storage import StorageError
+
+
+class ApiError(Exception):
+    """Raise from a view to answer `status` with a JSON error body."""
+
+    def __init__(self, status: int, error: str, detail: list[dict] | None = None, headers: dict | None = None):
+        super().__init__(error)
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers
+
+
+def error_response(status: int, error: str, detail: list | None = None, headers: dict | None = None):
+    body = {"error": error} if detail is None else {"error": error, "detail": detail}
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def field_error(field: str, msg: str, type_: str = "value_error") -> dict:
+    """One `detail` entry in the shape pydantic uses, for checks done after validation."""
+    return {"loc": [field], "msg": msg, "type": type_}
+
+
+def validation_error_response(exc: ValidationError):
+    """flask-openapi3's hook: 422 naming every bad field by `loc`."""
+    detail = json.loads(exc.json(include_url=False, include_input=False))
+    return error_response(422, "request validation failed", detail)
+
+
+def _api_error(exc: ApiError):
+    return error_response(exc.status, exc.error, exc.detail, exc.headers)
+
+
+def _http_error(exc: HTTPException):
+    if exc.response is not None:  # abort(response), e.g. from flask-openapi3's validation
+        return exc.response
+    if isinstance(exc, RequestEntityTooLarge):
+        return error_response(413, "request body too large")
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # Allow, WWW-Authenticate
+    return error_response(exc.code or 500, (exc.name or "error").lower(), headers=headers)
+
+
+def _storage_error(exc: StorageError):
+    current_app.logger.error("object storage failed: %s", exc)
+    return error_response(503, "object storage unavailable")
+
+
+def _unexpected(exc: Exception):
+    current_app.logger.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal server error")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(StorageError, _storage_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,250 @@
+"""Commands that talk to a running charlstm service: `upload`, `submit`, `jobs`, `watch`, `cancel`
+and `sample JOB` (the service's sampling; `sample` on a folder runs locally, see local.py).
+
+Every command takes --url (default $CHARLSTM_URL or http://127.0.0.1:8000) and --token
+(default $CHARLSTM_TOKEN).
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .flags import add_hyperparameter_flags, hyperparameters_from_args
+from .http import DEFAULT_URL, ApiClient, ClientError
+from .local import positive_int
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_FINISHED = ("succeeded", "failed", "cancelled")
+SAMPLE_FINISHED = ("succeeded", "failed")
+POLL_SECONDS = 1.0
+RETRY_POLLS = 30  # consecutive failed polls (server restarting, 5xx) before `watch` gives up
+
+
+def add_service_flags(parser) -> None:
+    service = parser.add_argument_group("service")
+    service.add_argument("--url", help=f"API base URL (default $CHARLSTM_URL or {DEFAULT_URL})")
+    service.add_argument("--token", help="API token (default $CHARLSTM_TOKEN)")
+
+
+def register(sub) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    add_service_flags(common)
+
+    def command(name, help, run):
+        parser = sub.add_parser(name, help=help, parents=[common])
+        parser.set_defaults(run=run)
+        return parser
+
+    upload = command("upload", "upload a corpus file to the service", run_upload)
+    upload.add_argument("file", type=Path)
+    upload.add_argument("--name", help="a label for the corpus (default: the file name)")
+    upload.add_argument("-q", "--quiet", action="store_true", help="print only the corpus id")
+
+    submit = command("submit", "queue a training job on an uploaded corpus", run_submit)
+    submit.add_argument("corpus_id", type=positive_int, metavar="CORPUS_ID")
+    submit.add_argument("-q", "--quiet", action="store_true", help="print only the job id")
+    add_hyperparameter_flags(submit)
+
+    jobs = command("jobs", "list training jobs", run_jobs)
+    jobs.add_argument("--status", choices=JOB_STATUSES)
+
+    watch = command("watch", "follow a job until it ends (exit 0 when it succeeded)", run_watch)
+    watch.add_argument("job", type=positive_int, metavar="JOB")
+    watch.add_argument("--interval", type=float, default=POLL_SECONDS, help="seconds between polls (default 1)")
+
+    cancel = command("cancel", "cancel a queued or running job", run_cancel)
+    cancel.add_argument("job", type=positive_int, metavar="JOB")
+
+
+
+def make_client(args) -> ApiClient:
+    client = ApiClient(args.url, args.token)
+    if not client.token:
+        raise ClientError("no API token: pass --token or set CHARLSTM_TOKEN")
+    return client
+
+
+# ---- upload, submit, jobs, cancel ------------------------------------------------------------
+
+
+def run_upload(args) -> int:
+    client = make_client(args)
+    size = args.file.stat().st_size  # a missing file fails here, before any upload
+    client.get("corpora", per_page=1)  # a bad token answers now, not after streaming the file
+    with bar(total=size, unit="B", unit_scale=True, desc=f"uploading {args.file.name}") as progress:
+        corpus = client.upload("corpora", args.file, {"name": args.name}, on_read=progress.update)
+    if args.quiet:
+        print(corpus["id"])
+        return 0
+    print(f"corpus {corpus['id']} ({corpus['name']}): {corpus['bytes']:,} bytes, "
+          f"{corpus['raw_chars']:,} characters ({corpus['raw_unique']} distinct), "
+          f"{corpus['clean_chars']:,} after cleaning ({corpus['clean_unique']} distinct)")
+    print(f"train on it with: charlstm submit {corpus['id']}")
+    return 0
+
+
+def run_submit(args) -> int:
+    client = make_client(args)
+    job = client.post("jobs", {"corpus_id": args.corpus_id, **hyperparameters_from_args(args)})
+    if args.quiet:
+        print(job["id"])
+        return 0
+    print(f"job {job['id']} {job['status']} (corpus {args.corpus_id}, up to {job.get('epochs', '?')} epochs)")
+    print(f"follow it with: charlstm watch {job['id']}")
+    return 0
+
+
+def all_pages(client: ApiClient, path: str, **params):
+    page = 1
+    while True:
+        body = client.get(path, page=page, per_page=100, **params)
+        yield from body["items"]
+        if not body["items"] or page * body["per_page"] >= body["total"]:
+            return
+        page += 1
+
+
+def run_jobs(args) -> int:
+    jobs = list(all_pages(make_client(args), "jobs", status=args.status))
+    if not jobs:
+        print("no jobs" + (f" {args.status}" if args.status else ""))
+        return 0
+    rows = [("ID", "STATUS", "CORPUS", "EPOCH", "BEST VAL_LOSS", "ETA", "CREATED")]
+    for job in jobs:
+        best = job.get("best_val_loss")
+        rows.append((
+            str(job["id"]), job["status"], str(job["corpus_id"]), f"{job['epoch']}/{job['epochs']}",
+            "-" if best is None else f"{best:.4f}", duration(job.get("eta_seconds")),
+            (job.get("created_at") or "")[:19].replace("T", " "),
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def run_cancel(args) -> int:
+    job = make_client(args).post(f"jobs/{args.job}/cancel")
+    note = " (cancel requested: the worker stops after its current batch)" \
+        if job["status"] == "running" and job.get("cancel_requested") else ""
+    print(f"job {job['id']} {job['status']}{note}")
+    return 0
+
+
+# ---- watch ------------------------------------------------------------------------------------
+
+
+def bar(**kwargs) -> tqdm:
+    from .progress import bar as progress_bar
+
+    return progress_bar(**kwargs)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def epoch_line(row: dict) -> str:
+    val = "no validation" if row.get("val_loss") is None else \
+        f"val_loss {row['val_loss']:.4f} ({row['val_loss_bits']:.3f} bits)"
+    return (f"epoch {row['epoch']}: loss {row['loss']:.4f} ({row['loss_bits']:.3f} bits), {val}, "
+            f"{row['seconds']:.1f} s, {row['chars_per_second']:,.0f} chars/s")
+
+
+def poll(client: ApiClient, path: str, failures: int) -> tuple[dict | None, int]:
+    """One GET; a missing answer or a 5xx is retried (None) up to RETRY_POLLS times in a row."""
+    try:
+        return client.get(path), 0
+    except ClientError as exc:
+        if (exc.status is not None and exc.status < 500) or failures + 1 >= RETRY_POLLS:
+            raise
+        tqdm.write(f"{exc}; retrying", file=sys.stderr)
+        return None, failures + 1
+
+
+def run_watch(args) -> int:
+    return watch(make_client(args), args.job, args.interval)
+
+
+def watch(client: ApiClient, job_id: int, interval: float = POLL_SECONDS) -> int:
+    printed: set[int] = set()
+    progress, failures = None, 0
+    try:
+        while True:
+            job, failures = poll(client, f"jobs/{job_id}", failures)
+            if job is None:
+                time.sleep(interval)
+                continue
+            epochs = job["epochs"]
+            if progress is None:
+                progress = bar(total=epochs, bar_format="{desc} {percentage:3.0f}%|{bar}|")
+            for row in job.get("history") or []:
+                if row["epoch"] not in printed:
+                    printed.add(row["epoch"])
+                    tqdm.write(epoch_line(row))
+            done = epochs if job["status"] == "succeeded" else min(epochs, job["epoch"] + job["progress"])
+            eta = job.get("eta_seconds")
+            finished = job["status"] in JOB_FINISHED
+            current = job["epoch"] if finished else min(job["epoch"] + 1, epochs)
+            progress.set_description_str(
+                f"job {job_id} {job['status']}: epoch {current}/{epochs}"
+                + ("" if finished else f" ({job['progress']:.0%})")
+                + (f", eta {duration(eta)}" if eta is not None else ""),
+                refresh=False,
+            )
+            progress.n = done
+            progress.refresh()
+            if finished:
+                break
+            time.sleep(interval)
+    finally:
+        if progress is not None:
+            progress.close()
+    if job["status"] == "succeeded":
+        best = job.get("best_val_loss")
+        print(f"job {job_id} succeeded after {job['epoch']} epochs"
+              + (f", best val_loss {best:.4f}" if best is not None else ""))
+        print(f"generate text with: charlstm sample {job_id} --out sample.txt")
+        return 0
+    reason = f": {job['error']}" if job.get("error") else ""
+    print(f"job {job_id} {job['status']}{reason}", file=sys.stderr)
+    return 1
+
+
+# ---- sample (on the service) ---------------------------------------------------------------------------------
+
+
+def run_remote_sample(args) -> int:
+    """`charlstm sample JOB ...`: ask the service for samples, wait, download to --out."""
+    client = make_client(args)
+    body = {"length": args.length, "count": args.count, "seed_text": args.seed_text,
+            "random_seed": args.random_seed}
+    if args.temperature:
+        body["temperature"] = args.temperature[0] if len(args.temperature) == 1 else args.temperature
+    sample = client.post(f"jobs/{args.job}/samples", {k: v for k, v in body.items() if v is not None})
+    sample_id, failures, started = sample["id"], 0, time.monotonic()
+    with bar(total=None, bar_format="{desc} {elapsed}") as spinner:
+        while sample["status"] not in SAMPLE_FINISHED:
+            spinner.set_description_str(f"sample {sample_id} {sample['status']}", refresh=False)
+            spinner.update()
+            time.sleep(args.interval)
+            polled, failures = poll(client, f"samples/{sample_id}", failures)
+            sample = polled or sample
+    if sample["status"] == "failed":
+        print(f"sample {sample_id} failed: {sample.get('error') or 'no reason given'}", file=sys.stderr)
+        return 1
+    with bar(unit="B", unit_scale=True, desc=f"downloading sample {sample_id}") as progress:
+        content_type = client.download(f"samples/{sample_id}/text", args.out, on_chunk=progress.update)
+    what = "a zip of texts" if "zip" in content_type else "text"
+    if "zip" in content_type and args.out.suffix != ".zip":
+        print(f"note: {args.out} is a zip archive (several texts were asked for)", file=sys.stderr)
+    print(f"sample {sample_id}: wrote {what} to {args.out} ({args.out.stat().st_size:,} bytes, "
+          f"{time.monotonic() - started:.0f} s)")
+    return 0

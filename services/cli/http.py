@@ -1,0 +1,171 @@
+"""A small client for the charlstm HTTP API on `requests`: JSON in and out, streamed uploads and
+downloads, and one exception, `ClientError`, carrying the server's message and status code.
+
+The base URL comes from the argument, else CHARLSTM_URL, else http://127.0.0.1:8000; the token
+from the argument, else CHARLSTM_TOKEN.
+"""
+
+import io
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import requests
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+API_PREFIX = "/api/v1"
+CHUNK = 256 * 1024
+TIMEOUT = (10, 60)  # connect, read (seconds)
+UPLOAD_TIMEOUT = (10, 900)  # the server decodes and counts the whole corpus before it answers
+
+
+class ClientError(Exception):
+    """A request that failed: `status` is the HTTP status (None when no answer came back)."""
+
+    def __init__(self, message: str, status: int | None = None, body: dict | None = None):
+        super().__init__(message)
+        self.message, self.status, self.body = message, status, body
+
+
+class MultipartFile:
+    """A multipart/form-data body that reads the file from disk as it is sent. It has a length,
+    so requests sends a Content-Length and streams it instead of loading the file into memory."""
+
+    def __init__(self, path: Path, fields: dict[str, str], on_read=None):
+        boundary = uuid.uuid4().hex
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        filename = path.name.replace('"', "%22").replace("\r", "").replace("\n", "")
+        head = "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'
+            for key, value in fields.items()
+        )
+        head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                 "Content-Type: text/plain\r\n\r\n")
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._parts = [io.BytesIO(head.encode()), self._file, io.BytesIO(tail)]
+        self._length = len(head.encode()) + os.fstat(self._file.fileno()).st_size + len(tail)
+        self._on_read = on_read
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int = -1) -> bytes:
+        size = CHUNK if size is None or size < 0 else size
+        while self._parts:
+            chunk = self._parts[0].read(size)
+            if chunk:
+                if self._on_read is not None and self._parts[0] is self._file:
+                    self._on_read(len(chunk))
+                return chunk
+            self._parts.pop(0)
+        return b""
+
+    def __iter__(self):
+        while chunk := self.read(CHUNK):
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Did the connection fail to open (refused, unknown host), rather than break later?"""
+    seen = set()
+    stack = [exc]
+    while stack:
+        err = stack.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, (ConnectionRefusedError, socket.gaierror)) or type(err).__name__ == "NewConnectionError":
+            return True
+        stack.extend([err.__cause__, err.__context__, getattr(err, "reason", None)])
+        stack.extend(arg for arg in err.args if isinstance(arg, BaseException))
+    return False
+
+
+def error_message(response: requests.Response) -> tuple[str, dict | None]:
+    """The server's `{"error": ..., "detail": [...]}` as one line (or the start of a non-JSON body)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("error"):
+        message = str(body["error"])
+        details = [f"{'.'.join(map(str, d.get('loc', []))) or 'value'}: {d.get('msg')}"
+                   for d in body.get("detail") or [] if isinstance(d, dict)]
+        if details:
+            message += " (" + "; ".join(details) + ")"
+        return message, body
+    text = response.text.strip().splitlines()
+    return (text[0][:200] if text else response.reason or "error"), None
+
+
+class ApiClient:
+    def __init__(self, base_url: str | None = None, token: str | None = None,
+                 session: requests.Session | None = None):
+        self.base_url = (base_url or os.environ.get("CHARLSTM_URL") or DEFAULT_URL).rstrip("/")
+        self.token = token or os.environ.get("CHARLSTM_TOKEN") or None
+        self.session = session or requests.Session()
+        if self.token:
+            self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def url(self, path: str) -> str:
+        """`jobs/3` is under /api/v1; a path starting with `/` (`/healthz`) is taken as it is."""
+        return self.base_url + (path if path.startswith("/") else f"{API_PREFIX}/{path}")
+
+    def request(self, method: str, path: str, timeout=TIMEOUT, **kwargs) -> requests.Response:
+        url = self.url(path)
+        try:
+            response = self.session.request(method, url, timeout=timeout, **kwargs)
+        except requests.Timeout as exc:
+            raise ClientError(f"the server at {self.base_url} did not answer in time ({method} {url})") from exc
+        except requests.ConnectionError as exc:
+            if _unreachable(exc):
+                raise ClientError(f"cannot reach the server at {self.base_url}") from exc
+            raise ClientError(f"lost the connection to {self.base_url} ({method} {url}): {exc}") from exc
+        if response.status_code >= 400:
+            message, body = error_message(response)
+            response.close()
+            if response.status_code == 401:
+                message += "; pass --token or set CHARLSTM_TOKEN"
+            raise ClientError(f"{message} (HTTP {response.status_code})", response.status_code, body)
+        return response
+
+    def get(self, path: str, **params) -> dict:
+        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+
+    def post(self, path: str, body: dict | None = None) -> dict:
+        return self.request("POST", path, json=body if body is not None else {}).json()
+
+    def upload(self, path: str, file: Path, fields: dict[str, str] | None = None, on_read=None) -> dict:
+        """POST `file` as the multipart field `file` (plus text `fields`), streamed from disk."""
+        body = MultipartFile(Path(file), {k: v for k, v in (fields or {}).items() if v is not None}, on_read)
+        try:
+            return self.request("POST", path, data=body, headers={"Content-Type": body.content_type},
+                                timeout=UPLOAD_TIMEOUT).json()
+        finally:
+            body.close()
+
+    def download(self, path: str, out: Path, on_chunk=None) -> str:
+        """Stream the answer into `out` (written to `out.part`, renamed when complete); returns
+        its Content-Type."""
+        out = Path(out)
+        partial = out.with_name(out.name + ".part")
+        with self.request("GET", path, stream=True) as response:
+            try:
+                with open(partial, "wb") as handle:
+                    for chunk in response.iter_content(CHUNK):
+                        handle.write(chunk)
+                        if on_chunk is not None:
+                            on_chunk(len(chunk))
+            except requests.RequestException as exc:
+                partial.unlink(missing_ok=True)
+                raise ClientError(f"download from {self.base_url} broke off: {exc}") from exc
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            partial.replace(out)
+            return response.headers.get("Content-Type", "")

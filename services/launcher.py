@@ -1,0 +1,258 @@
+"""`python -m services.launcher` (what `make up` runs): the whole service on one machine.
+
+Runs the migrations, makes sure an admin token exists (kept in VAR/admin-token), starts the API
+(gunicorn), one training worker and one sampling worker as child processes, waits until /healthz
+answers, prints the URLs and the token, then waits. Ctrl-C or SIGTERM stops every child (SIGTERM,
+then SIGKILL after a timeout) and exits 0; if a child dies, the others are stopped and the exit
+status is 1.
+
+Embedded defaults: SQLite, a local object store and a filesystem broker under the var dir; set
+DATABASE_URL, BROKER_URL or S3_* to use PostgreSQL, Redis or S3/MinIO instead.
+"""
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STOP_TIMEOUT = 15.0  # seconds a child gets to exit after SIGTERM (a training task is cut short)
+START_TIMEOUT = 120.0  # seconds until /healthz must answer 200
+
+
+def child_commands(port: int) -> list[tuple[str, list[str]]]:
+    python = sys.executable
+    return [
+        ("api", [python, "-m", "gunicorn", "-w", "2", "-b", f"0.0.0.0:{port}", "--timeout", "300",
+                 "--no-control-socket", "services.api:create_app()"]),
+        ("training-worker", [python, "-m", "workers", "training"]),
+        ("sampling-worker", [python, "-m", "workers", "sampling"]),
+    ]
+
+
+try:
+    import ctypes
+
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl  # Linux
+except (ImportError, OSError, AttributeError):  # pragma: no cover - other systems
+    _prctl = None
+
+
+def _die_with_parent() -> None:  # runs in the child before exec: SIGTERM if the launcher is killed
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Supervisor:
+    """Child processes, each the leader of its own process group: a terminal's Ctrl-C reaches only
+    the launcher, which then stops them (SIGTERM to each leader, then SIGKILL to whatever is left
+    of each group after the timeout)."""
+
+    def __init__(self, stop_timeout: float = STOP_TIMEOUT, cwd: Path = ROOT):
+        self.stop_timeout, self.cwd = stop_timeout, cwd
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.signals = 0
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum, frame):
+            self.signals += 1
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    def start(self, name: str, argv: list[str]) -> None:
+        process = subprocess.Popen(argv, cwd=self.cwd, stdin=subprocess.DEVNULL, process_group=0,
+                                   preexec_fn=_die_with_parent)
+        self.children.append((name, process))
+
+    def dead(self) -> tuple[str, int] | None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                return name, process.returncode
+        return None
+
+    def wait(self) -> int:
+        """Until a signal (0) or a child's exit (1)."""
+        while not self.signals:
+            dead = self.dead()
+            if dead is not None:
+                print(f"charlstm: the {dead[0]} {describe_exit(dead[1])}; stopping the others",
+                      file=sys.stderr, flush=True)
+                return 1
+            time.sleep(0.2)
+        return 0
+
+    def stop(self) -> None:
+        signals_before = self.signals
+        for _, process in self.children:
+            if process.poll() is None:
+                process.terminate()  # the leader stops its own workers (gunicorn, celery)
+        deadline = time.monotonic() + self.stop_timeout
+        for _, process in self.children:
+            while process.poll() is None and time.monotonic() < deadline and self.signals == signals_before:
+                time.sleep(0.05)  # a second Ctrl-C while stopping kills at once
+        for _, process in self.children:
+            _signal_group(process, signal.SIGKILL)  # the leader if still there, and any stragglers
+            process.wait()
+        self.children.clear()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with status {returncode}"
+
+
+def wait_healthy(url: str, supervisor: Supervisor, timeout: float) -> str | None:
+    """None once `url` answers 200, else why not (a signal, a dead child, the timeout)."""
+    deadline, last = time.monotonic() + timeout, "no answer"
+    while time.monotonic() < deadline:
+        if supervisor.signals:
+            return "interrupted"
+        dead = supervisor.dead()
+        if dead is not None:
+            return f"the {dead[0]} {describe_exit(dead[1])}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return None
+        except urllib.error.HTTPError as exc:
+            last = f"{exc.code}: {exc.read(500).decode(errors='replace')}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.3)
+    return f"{url} did not answer 200 within {timeout:.0f} s (last: {last})"
+
+
+def supervise(children: list[tuple[str, list[str]]], health_url: str, ready_lines: list[str],
+              start_timeout: float = START_TIMEOUT, supervisor: Supervisor | None = None) -> int:
+    """Start `children`, wait for `health_url`, print `ready_lines`, wait; always stop them all."""
+    if supervisor is None:
+        supervisor = Supervisor()
+        supervisor.install_signal_handlers()
+    try:
+        for name, argv in children:
+            supervisor.start(name, argv)
+        problem = wait_healthy(health_url, supervisor, start_timeout)
+        if problem == "interrupted":
+            return 0
+        if problem is not None:
+            print(f"charlstm: the service did not start: {problem}", file=sys.stderr, flush=True)
+            return 1
+        pids = " ".join(f"{name}={process.pid}" for name, process in supervisor.children)
+        print(*ready_lines, f"processes: {pids}", "Press Ctrl-C to stop.", sep="\n", flush=True)
+        return supervisor.wait()
+    finally:
+        print("charlstm: stopping ...", file=sys.stderr, flush=True)
+        supervisor.stop()
+
+
+# ---- setup: environment, migrations, admin token ----------------------------------------------
+
+
+def secret_file(path: Path, make) -> str:
+    """The text kept in `path` (mode 0600), created by `make()` the first time."""
+    if path.exists() and path.read_text().strip():
+        return path.read_text().strip()
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def prepare_environment(var_dir: Path, port: int) -> None:
+    """Children inherit these: one var dir (absolute), the port, a SECRET_KEY shared by all, and
+    the repository on PYTHONPATH (they run in the var dir, where stray files such as the
+    filesystem broker's control/ folder belong)."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["CHARLSTM_VAR_DIR"] = str(var_dir)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    os.environ["PORT"] = str(port)
+    if not os.environ.get("SECRET_KEY"):
+        os.environ["SECRET_KEY"] = secret_file(var_dir / "secret-key", lambda: secrets.token_urlsafe(32))
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+def admin_token(var_dir: Path) -> str:
+    """The token in VAR/admin-token if it still belongs to an admin, else a new one for `admin`."""
+    from shared.auth import create_user_token, user_for_token
+    from shared.db.session import session_scope
+
+    path = var_dir / "admin-token"
+    with session_scope() as session:
+        saved = path.read_text().strip() if path.exists() else ""
+        user = user_for_token(session, saved)
+        if user is not None and user.is_admin:
+            return saved
+        token = create_user_token(session, "admin", admin=True)
+    path.unlink(missing_ok=True)
+    return secret_file(path, lambda: token)
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.launcher", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000),
+                        help="API port (default $PORT or 8000)")
+    parser.add_argument("--var-dir", type=Path, default=Path(os.environ.get("CHARLSTM_VAR_DIR") or "var"),
+                        help="where the embedded defaults keep their files (default $CHARLSTM_VAR_DIR or ./var)")
+    parser.add_argument("--start-timeout", type=float, default=START_TIMEOUT, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    var_dir = args.var_dir.resolve()
+    if port_in_use(args.port):
+        print(f"charlstm: port {args.port} is in use; pick another with --port", file=sys.stderr)
+        return 1
+
+    supervisor = Supervisor(cwd=var_dir)
+    supervisor.install_signal_handlers()
+    prepare_environment(var_dir, args.port)
+    try:
+        from shared.db.migrate import upgrade
+
+        upgrade()
+        token = admin_token(var_dir)
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for a database that is not there
+        print(f"charlstm: could not prepare the database: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if supervisor.signals:
+        return 0
+
+    url = f"http://127.0.0.1:{args.port}"
+    ready = [
+        f"charlstm is up: {url}  (API {url}/api/v1, OpenAPI {url}/api/v1/openapi.json)",
+        f"admin pages: {url}/admin/",
+        f"admin token: {token}",
+        f"var dir: {var_dir} (the admin token is kept in admin-token there)",
+    ]
+    return supervise(child_commands(args.port), f"{url}/healthz", ready, args.start_timeout, supervisor)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

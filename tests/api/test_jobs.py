@@ -1,0 +1,170 @@
+"""Training jobs: validation, queueing, listing, cancelling, ownership."""
+
+import base64
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from shared.db.models import Epoch, Job, JobStatus
+
+
+def post_job(client, headers, corpus_id, fields: dict | None = None):
+    return client.post("/api/v1/jobs", headers=headers, json={"corpus_id": corpus_id, **(fields or {})})
+
+
+def test_create_job_queues_a_training_message(client, user_headers, make_corpus, broker, db_session, small_job):
+    corpus = make_corpus()
+    response = post_job(client, user_headers, corpus["id"], small_job)
+    assert response.status_code == 202
+    job = response.get_json()
+    assert job["status"] == "queued" and job["corpus_id"] == corpus["id"]
+    assert job["epochs"] == 3 and job["epoch"] == 0 and job["history"] == [] and job["has_checkpoint"] is False
+    assert job["hyperparameters"]["seq_len"] == 10 and job["hyperparameters"]["optimizer"] == "rmsprop"
+    assert job["eta_seconds"] is None
+    assert broker.llen("training") == 1
+    message = json.loads(broker.lindex("training", 0))
+    assert message["headers"]["task"] == "charlstm.train"
+    assert json.loads(base64.b64decode(message["body"]))[0] == [job["id"]]
+    assert db_session.get(Job, job["id"]).status == JobStatus.queued
+
+
+def test_defaults_are_the_papers(client, user_headers, make_corpus):
+    corpus = make_corpus(text="abcdefghij klmnop\n" * 4000)  # 72,000 characters
+    job = post_job(client, user_headers, corpus["id"]).get_json()
+    hp = job["hyperparameters"]
+    assert (hp["layers"], hp["units"], hp["seq_len"], hp["batch_size"], hp["epochs"]) == (3, 512, 100, 128, 150)
+
+
+@pytest.mark.parametrize(
+    "fields, loc",
+    [
+        ({"layers": 0}, ["layers"]),
+        ({"units": "x"}, ["units"]),
+        ({"optimizer": "sgd"}, ["optimizer"]),
+        ({"dropout": 1.0}, ["dropout"]),
+        ({"learning_rate": 0}, ["learning_rate"]),
+        ({"colour": "red"}, ["colour"]),
+        ({"corpus_id": "one"}, ["corpus_id"]),
+    ],
+)
+def test_bad_hyperparameters_are_422(client, user_headers, make_corpus, broker, small_job, fields, loc):
+    corpus = make_corpus()
+    response = post_job(client, user_headers, corpus["id"], {**small_job, **fields})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["error"] == "request validation failed"
+    assert [e["loc"] for e in body["detail"]] == [loc]
+    assert all(e["msg"] for e in body["detail"])
+    assert broker.llen("training") == 0
+
+
+def test_missing_or_non_json_body_is_422(client, user_headers):
+    assert client.post("/api/v1/jobs", headers=user_headers).status_code == 422
+    response = client.post("/api/v1/jobs", headers=user_headers, json={})
+    assert response.status_code == 422 and response.get_json()["detail"][0]["loc"] == ["corpus_id"]
+
+
+def test_corpus_too_short_is_422_naming_batch_size_and_seq_len(client, user_headers, make_corpus, broker, small_job):
+    corpus = make_corpus()  # 2,400 characters
+    response = post_job(client, user_headers, corpus["id"], {**small_job, "batch_size": 64, "seq_len": 100})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert "too short" in body["error"]
+    assert [e["loc"] for e in body["detail"]] == [["batch_size"], ["seq_len"]]
+    assert f"has {corpus['clean_chars']} characters" in body["detail"][0]["msg"]
+    assert broker.llen("training") == 0
+
+
+def test_unknown_or_foreign_corpus_is_404(client, user_headers, other_headers, make_corpus, small_job):
+    assert post_job(client, user_headers, 999, small_job).status_code == 404
+    corpus = make_corpus(headers=other_headers)
+    response = post_job(client, user_headers, corpus["id"], small_job)
+    assert response.status_code == 404 and response.get_json() == {"error": f"corpus {corpus['id']} not found"}
+
+
+def test_list_filter_and_paginate(client, user_headers, other_headers, make_job, db_session):
+    ids = [make_job()["id"] for _ in range(3)]
+    make_job(headers=other_headers)
+    db_session.get(Job, ids[0]).status = JobStatus.running
+    db_session.commit()
+    page = client.get("/api/v1/jobs?per_page=2", headers=user_headers).get_json()
+    assert page["total"] == 3 and [j["id"] for j in page["items"]] == [ids[2], ids[1]]
+    page = client.get("/api/v1/jobs?per_page=2&page=2", headers=user_headers).get_json()
+    assert [j["id"] for j in page["items"]] == [ids[0]]
+    running = client.get("/api/v1/jobs?status=running", headers=user_headers).get_json()
+    assert [j["id"] for j in running["items"]] == [ids[0]]
+    response = client.get("/api/v1/jobs?status=bogus", headers=user_headers)
+    assert response.status_code == 422 and response.get_json()["detail"][0]["loc"] == ["status"]
+
+
+def test_other_users_job_is_404_admin_sees_it(client, other_headers, admin_headers, make_job):
+    job = make_job()
+    for path in (f"/api/v1/jobs/{job['id']}", f"/api/v1/jobs/{job['id']}/samples"):
+        response = client.get(path, headers=other_headers)
+        assert response.status_code == 404 and response.get_json() == {"error": f"job {job['id']} not found"}
+    assert client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=other_headers).status_code == 404
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=admin_headers).status_code == 200
+    assert client.get("/api/v1/jobs", headers=other_headers).get_json()["total"] == 0
+
+
+def test_history_checkpoints_and_eta(client, user_headers, make_job, db_session):
+    job_id = make_job(epochs=10)["id"]
+    job = db_session.get(Job, job_id)
+    job.status, job.epoch, job.progress, job.best_val_loss = JobStatus.running, 2, 0.5, 1.2
+    for n, (loss, val) in enumerate([(2.0, 1.5), (1.4, 1.2)], start=1):
+        db_session.add(Epoch(job_id=job_id, epoch=n, loss=loss, val_loss=val, seconds=10.0 + n,
+                             chars_per_second=1000.0, checkpoint_key=f"jobs/{job_id}/epoch-{n:04d}"))
+    db_session.commit()
+    body = client.get(f"/api/v1/jobs/{job_id}", headers=user_headers).get_json()
+    assert body["checkpoint_epochs"] == [1, 2] and body["has_checkpoint"] is True
+    assert [h["epoch"] for h in body["history"]] == [1, 2]
+    assert body["history"][0]["loss_bits"] == pytest.approx(2.0 / 0.6931471805599453)
+    assert body["eta_seconds"] == pytest.approx(11.5 * (10 - 2 - 0.5))
+    assert "checkpoint_key" not in json.dumps(body)
+
+
+def test_cancel_queued_job_is_immediate_and_idempotent(client, user_headers, make_job):
+    job = make_job()
+    response = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=user_headers)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "cancelled" and body["finished_at"] is not None
+    again = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=user_headers)
+    assert again.status_code == 200 and again.get_json()["status"] == "cancelled"
+
+
+def test_cancel_running_job_sets_the_flag(client, user_headers, make_job, db_session):
+    job_id = make_job()["id"]
+    db_session.get(Job, job_id).status = JobStatus.running
+    db_session.commit()
+    response = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=user_headers)
+    assert response.status_code == 202
+    assert response.get_json()["status"] == "running" and response.get_json()["cancel_requested"] is True
+    db_session.expire_all()
+    assert db_session.get(Job, job_id).cancel_requested is True
+
+
+@pytest.mark.parametrize("status", [JobStatus.succeeded, JobStatus.failed])
+def test_cancel_finished_job_is_409(client, user_headers, make_job, db_session, status):
+    job_id = make_job()["id"]
+    job = db_session.get(Job, job_id)
+    job.status, job.finished_at = status, datetime.now(timezone.utc)
+    db_session.commit()
+    response = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=user_headers)
+    assert response.status_code == 409
+    assert response.get_json() == {"error": f"job {job_id} already {status.value}; nothing to cancel"}
+
+
+def test_broker_down_fails_the_job_with_503(client, user_headers, make_corpus, monkeypatch, db_session, small_job):
+    from workers import celery_app
+
+    def down(job_id):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(celery_app, "enqueue_training", down)
+    corpus = make_corpus()
+    response = post_job(client, user_headers, corpus["id"], small_job)
+    assert response.status_code == 503
+    [job] = db_session.query(Job).all()
+    assert job.status == JobStatus.failed and "broker down" in job.error

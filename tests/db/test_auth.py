@@ -1,0 +1,77 @@
+"""API tokens (shared.auth) and `charlstm admin create-token`."""
+
+import argparse
+
+from sqlalchemy import select
+
+from shared.auth import create_user_token, hash_token, new_token, user_for_token
+from shared.db.models import Token, User
+
+
+def test_tokens_are_random_and_only_their_hash_is_stored(db_session):
+    assert new_token() != new_token() and len(new_token()) >= 40
+    token = create_user_token(db_session, "alice")
+    db_session.commit()
+    [row] = db_session.scalars(select(Token)).all()
+    assert row.token_hash == hash_token(token) and token not in row.token_hash
+    assert len(row.token_hash) == 64
+
+
+def test_user_for_token(db_session):
+    token = create_user_token(db_session, "alice")
+    second = create_user_token(db_session, "alice")
+    db_session.commit()
+    assert user_for_token(db_session, token).name == "alice"
+    assert user_for_token(db_session, second).name == "alice"
+    assert db_session.scalar(select(User).where(User.name == "alice")).is_admin is False
+    assert user_for_token(db_session, token + "x") is None
+    assert user_for_token(db_session, "") is None
+    assert user_for_token(db_session, None) is None
+
+
+def test_admin_flag_promotes(db_session):
+    create_user_token(db_session, "carol")
+    token = create_user_token(db_session, "carol", admin=True)
+    db_session.commit()
+    assert user_for_token(db_session, token).is_admin is True
+    assert db_session.query(User).count() == 1
+
+
+def run_cli(argv):
+    from services.cli import admin
+
+    parser = argparse.ArgumentParser()
+    admin.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+def test_cli_create_token(clean_db, db_session, monkeypatch, capsys):
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", clean_db)
+    get_settings.cache_clear()
+    try:
+        assert run_cli(["admin", "create-token", "dave", "--admin"]) == 0
+    finally:
+        get_settings.cache_clear()
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    user = user_for_token(db_session, token)
+    assert user.name == "dave" and user.is_admin
+
+
+def test_cli_rejects_bad_names(capsys):
+    assert run_cli(["admin", "create-token", " "]) == 2
+    assert "user name" in capsys.readouterr().err
+
+
+def test_cli_unmigrated_database(tmp_path, monkeypatch, capsys):
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    get_settings.cache_clear()
+    try:
+        assert run_cli(["admin", "create-token", "erin"]) == 1
+    finally:
+        get_settings.cache_clear()
+    assert "shared.db.migrate" in capsys.readouterr().err

@@ -1,0 +1,99 @@
+"""The client commands against the real API (services.api.create_app on the test PostgreSQL and
+Redis from tests/conftest.py), served over HTTP in a thread. Skipped when those are unreachable."""
+
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from services.cli.main import main
+from shared.db.models import Epoch, Job, Sample, SampleStatus
+
+SMALL = ["--layers", "1", "--units", "8", "--seq-len", "10", "--batch-size", "4", "--epochs", "3"]
+
+
+@pytest.fixture
+def service(app, user_token, monkeypatch):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    monkeypatch.setenv("CHARLSTM_URL", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("CHARLSTM_TOKEN", user_token)
+    yield
+    server.shutdown()
+    thread.join()
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_upload_submit_list_cancel_watch(service, tmp_path, capsys, broker):
+    corpus = tmp_path / "code.py"
+    corpus.write_text("def add(a, b):\n    return a + b  # café\n" * 500, encoding="utf-8")
+    code, out, _ = run(capsys, "upload", str(corpus), "--name", "my code")
+    assert code == 0 and "(my code): 20,500 bytes, 20,000 characters" in out
+
+    code, out, _ = run(capsys, "upload", str(corpus), "-q")
+    corpus_id = int(out)
+    code, out, _ = run(capsys, "submit", str(corpus_id), "-q", *SMALL)
+    job_id = int(out)
+    assert code == 0 and broker.llen("training") == 1
+
+    code, out, _ = run(capsys, "jobs", "--status", "queued")
+    assert code == 0 and out.splitlines()[1].split()[:4] == [str(job_id), "queued", str(corpus_id), "0/3"]
+
+    code, out, _ = run(capsys, "cancel", str(job_id))
+    assert code == 0 and out.startswith(f"job {job_id} cancelled")
+    code, _, err = run(capsys, "watch", str(job_id), "--interval", "0.01")
+    assert code == 1 and f"job {job_id} cancelled" in err
+    code, out, _ = run(capsys, "jobs", "--status", "queued")
+    assert out == "no jobs queued\n"
+
+
+def test_server_side_errors(service, tmp_path, capsys):
+    binary = tmp_path / "image.bin"
+    binary.write_bytes(bytes(range(256)) * 10)
+    code, _, err = run(capsys, "upload", str(binary))
+    assert code == 2 and "(HTTP 422)" in err and "file:" in err
+    code, _, err = run(capsys, "submit", "12345")
+    assert code == 2 and "(HTTP 404)" in err
+    code, _, err = run(capsys, "jobs", "--token", "not-a-token")
+    assert code == 2 and "invalid token" in err and "(HTTP 401)" in err
+
+
+def test_sample_downloads_a_finished_sample(service, tmp_path, capsys, db_session, store, broker):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world, hello charlstm\n" * 200)
+    code, out, _ = run(capsys, "upload", str(corpus), "-q")
+    code, out, _ = run(capsys, "submit", out.strip(), "-q", *SMALL)
+    job_id = int(out)
+    code, _, err = run(capsys, "sample", str(job_id), "--out", str(tmp_path / "s.txt"))
+    assert code == 2 and "job has no checkpoint yet (HTTP 409)" in err
+
+    db_session.add(Epoch(job_id=job_id, epoch=1, loss=1.0, val_loss=1.1, seconds=1.0, chars_per_second=10.0,
+                         checkpoint_key=f"jobs/{job_id}/epoch-1"))
+    db_session.commit()
+
+    def finish_sample():  # plays the sampling worker: waits for the request, then completes it
+        for _ in range(200):
+            sample = db_session.query(Sample).filter_by(job_id=job_id).one_or_none()
+            if sample is not None:
+                store.put_bytes(f"samples/{sample.id}.txt", b"generated " * 5000)
+                sample.status, sample.object_key = SampleStatus.succeeded, f"samples/{sample.id}.txt"
+                db_session.commit()
+                return
+            db_session.rollback()
+            threading.Event().wait(0.05)
+
+    worker = threading.Thread(target=finish_sample)
+    worker.start()
+    out_file = tmp_path / "sample.txt"
+    code, out, err = run(capsys, "sample", str(job_id), "--length", "100", "--temperature", "0.5",
+                         "--out", str(out_file), "--interval", "0.05")
+    worker.join()
+    assert code == 0, err
+    assert out_file.read_bytes() == b"generated " * 5000 and "wrote text" in out
+    assert db_session.get(Job, job_id) is not None

@@ -1,0 +1,226 @@
+"""services/launcher.py: the supervision with stand-in children (always runs), and the real thing,
+`python -m services.launcher` on a temporary var dir and a free port (SQLite, local objects,
+filesystem broker), stopped with SIGINT / SIGTERM. Leftover processes are found by the
+environment they inherit (a unique tag / the var dir) in /proc."""
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from services import launcher
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+
+FAKE_CHILD = """
+import http.server, signal, subprocess, sys, time
+role = sys.argv[1]
+if role == "api":
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+        def log_message(self, *args):
+            pass
+    http.server.HTTPServer(("127.0.0.1", int(sys.argv[2])), Handler).serve_forever()
+elif role == "worker":  # has a child of its own, like a celery pool
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    time.sleep(600)
+elif role == "stubborn":  # ignores SIGTERM: only the SIGKILL after the timeout stops it
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("stubborn ready", flush=True)
+    time.sleep(600)
+elif role == "crash":
+    time.sleep(float(sys.argv[2]))
+    sys.exit(3)
+"""
+
+RUN_SUPERVISE = """
+import json, sys
+from services.launcher import Supervisor, supervise
+children, url, stop_timeout, start_timeout = json.loads(sys.argv[1])
+supervisor = Supervisor(stop_timeout)
+supervisor.install_signal_handlers()
+sys.exit(supervise([tuple(c) for c in children], url, ["ready"], start_timeout, supervisor))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def pids_with_env(key: str, value: str) -> list[int]:
+    """Live (not zombie) processes whose environment has KEY=value."""
+    needle = f"{key}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wait_gone(key: str, value: str, timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := pids_with_env(key, value)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def wait_for_line(path: Path, prefix: str, process: subprocess.Popen, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith(prefix):
+                return line
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"no line starting with {prefix!r}; output:\n{path.read_text(errors='replace')[-4000:]}")
+
+
+def start(argv: list[str], env: dict, out: Path) -> subprocess.Popen:
+    with open(out, "wb") as handle:
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def finish(process: subprocess.Popen, timeout: float = 60) -> int:
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+# ---- supervision with stand-in children --------------------------------------------------------
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """Runs supervise() in a subprocess on stand-in children; every process carries a unique tag."""
+    script = tmp_path / "fake_child.py"
+    script.write_text(FAKE_CHILD)
+    tag = uuid.uuid4().hex
+    env = {**os.environ, "LAUNCHER_TEST_TAG": tag}
+    started = []
+
+    def run(children: list[tuple[str, list[str]]], port: int, stop_timeout=1.0, start_timeout=30.0):
+        children = [(name, [sys.executable, str(script), *args]) for name, args in children]
+        config = json.dumps([children, f"http://127.0.0.1:{port}/healthz", stop_timeout, start_timeout])
+        process = start([sys.executable, "-c", RUN_SUPERVISE, config], env, tmp_path / "out.txt")
+        started.append(process)
+        return process, tmp_path / "out.txt"
+
+    run.tag = tag
+    yield run
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    for pid in pids_with_env("LAUNCHER_TEST_TAG", tag):
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_every_child_and_exits_0(fake, signum):
+    port = free_port()
+    children = [("api", ["api", str(port)]), ("worker", ["worker"]), ("stubborn", ["stubborn"])]
+    process, out = fake(children, port, stop_timeout=1.0)
+    line = wait_for_line(out, "processes:", process, 30)
+    wait_for_line(out, "stubborn ready", process, 30)
+    pids = {name: int(pid) for name, pid in (item.split("=") for item in line.split()[1:])}
+    assert set(pids) == {"api", "worker", "stubborn"}
+    assert len(pids_with_env("LAUNCHER_TEST_TAG", fake.tag)) == 5  # launcher, 3 children, 1 grandchild
+
+    process.send_signal(signum)
+    assert finish(process, 30) == 0
+    assert wait_gone("LAUNCHER_TEST_TAG", fake.tag) == []
+    assert "ready" in out.read_text()
+
+
+def test_a_dead_child_stops_the_others_and_exits_1(fake):
+    port = free_port()
+    process, out = fake([("api", ["api", str(port)]), ("worker", ["worker"]), ("crasher", ["crash", "1.5"])], port)
+    assert finish(process, 30) == 1
+    assert "the crasher exited with status 3; stopping the others" in out.read_text()
+    assert wait_gone("LAUNCHER_TEST_TAG", fake.tag) == []
+
+
+def test_no_health_in_time_exits_1(fake):
+    process, out = fake([("worker", ["worker"])], free_port(), start_timeout=1.0)
+    assert finish(process, 30) == 1
+    assert "the service did not start" in out.read_text()
+    assert wait_gone("LAUNCHER_TEST_TAG", fake.tag) == []
+
+
+def test_port_in_use(tmp_path, capsys):
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert launcher.main(["--port", str(port), "--var-dir", str(tmp_path / "var")]) == 1
+    assert f"port {port} is in use" in capsys.readouterr().err
+    assert not (tmp_path / "var").exists()
+
+
+# ---- the real service -------------------------------------------------------------------------
+
+SERVICE_PARTS = ("services.api", "workers.__main__", "gunicorn")
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in SERVICE_PARTS),
+                    reason="the API or the workers are not there yet")
+def test_launcher_runs_the_service_and_stops_it(tmp_path):
+    var_dir = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "BROKER_URL", "SECRET_KEY", "CHARLSTM_VAR_DIR", "PORT"}
+           and not k.startswith("S3_")}
+    env["CHARLSTM_VAR_DIR"] = str(var_dir)  # the option wins; this tags every process for the check below
+
+    tokens = []
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the second run reuses the database and the token
+        port = free_port()
+        out = tmp_path / f"launcher-{signum.name}.txt"
+        process = start([sys.executable, "-m", "services.launcher", "--port", str(port), "--var-dir", str(var_dir)],
+                        env, out)
+        try:
+            token = wait_for_line(out, "admin token:", process, 120).split()[-1]
+            wait_for_line(out, "processes:", process, 10)
+            base = f"http://127.0.0.1:{port}"
+            with urllib.request.urlopen(f"{base}/healthz", timeout=10) as response:
+                assert response.status == 200 and json.load(response)["status"] == "ok"
+            request = urllib.request.Request(f"{base}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert json.load(response)["total"] == 0
+            assert f"admin pages: {base}/admin/" in out.read_text()
+        finally:
+            process.send_signal(signum)
+            code = finish(process, 60)
+        assert code == 0, out.read_text()[-4000:]
+        assert wait_gone("CHARLSTM_VAR_DIR", str(var_dir)) == []
+        assert not launcher.port_in_use(port)
+        tokens.append(token)
+
+    assert tokens[0] == tokens[1] == (var_dir / "admin-token").read_text().strip()
+    assert (var_dir / "admin-token").stat().st_mode & 0o077 == 0
+    assert (var_dir / "charlstm.db").exists()

@@ -1,0 +1,69 @@
+"""Start a worker: `python -m workers training` or `python -m workers sampling`.
+
+    python -m workers training [--concurrency 1] [--pool prefork] [--hostname training@%h]
+    python -m workers sampling --concurrency 2
+    python -m workers training -- --max-tasks-per-child 1     # anything after -- goes to celery
+
+Training runs one task at a time (TensorFlow after fork in a prefork child; never a shared GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .celery_app import SAMPLING_QUEUE, TRAINING_QUEUE
+
+ROLES = {"training": TRAINING_QUEUE, "sampling": SAMPLING_QUEUE}
+
+
+def worker_argv(
+    role: str,
+    concurrency: int = 1,
+    pool: str = "prefork",
+    hostname: str | None = None,
+    loglevel: str = "INFO",
+    logfile: str | None = None,
+    extra: list[str] | None = None,
+) -> list[str]:
+    """The argv for celery_app.worker_main()."""
+    if role not in ROLES:
+        raise ValueError(f"unknown worker role {role!r}; expected one of {sorted(ROLES)}")
+    if role == "training" and concurrency != 1:
+        raise ValueError("a training worker runs one job at a time (--concurrency 1); start more workers instead")
+    argv = [
+        "worker", "-Q", ROLES[role], "--concurrency", str(concurrency), "-P", pool,
+        "--hostname", hostname or f"{role}@%h", "--loglevel", loglevel,
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]
+    if logfile:
+        argv += ["--logfile", logfile]
+    return argv + list(extra or [])
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, extra = argv[:at], argv[at + 1 :]
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__.split("\n")[0])
+    parser.add_argument("role", choices=sorted(ROLES))
+    parser.add_argument("--concurrency", "-c", type=int, default=1, help="worker processes (training: 1)")
+    parser.add_argument("--pool", "-P", choices=["prefork", "solo"], default="prefork")
+    parser.add_argument("--hostname", "-n", default=None, help="node name (default <role>@%%h)")
+    parser.add_argument("--loglevel", "-l", default="INFO")
+    parser.add_argument("--logfile", default=None)
+    args = parser.parse_args(argv)
+    try:
+        celery_argv = worker_argv(args.role, args.concurrency, args.pool, args.hostname, args.loglevel,
+                                  args.logfile, extra)
+    except ValueError as exc:
+        parser.error(str(exc))
+    from .celery_app import celery_app
+
+    celery_app.worker_main(celery_argv)
+
+
+if __name__ == "__main__":
+    main()

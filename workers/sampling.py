@@ -1,0 +1,113 @@
+"""The sampling task: load the checkpoint (through a per-process LRU cache), generate, store one
+text as `samples/{id}.txt` or several as one zip `samples/{id}.zip`.
+
+TensorFlow/Keras are imported inside the task only.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from shared.db.session import session_scope
+from shared.settings import get_settings
+from shared.storage import NotFound, ObjectStore, get_store
+
+from . import jobs_db
+from .celery_app import SAMPLE_TASK, celery_app
+from .errors import JobError, describe_error
+from .model_cache import ModelCache
+
+log = logging.getLogger(__name__)
+
+_cache: ModelCache | None = None
+
+
+@celery_app.task(name=SAMPLE_TASK, bind=True)
+def sample_job(self, sample_id: int) -> str:
+    return run_sampling(sample_id)
+
+
+def load_from_store(key: str, store: ObjectStore | None = None):
+    """Download a checkpoint folder into scratch space and load it (the files are removed after)."""
+    from shared.engine.train import load_checkpoint
+
+    store = store or get_store()
+    root = get_settings().scratch_dir
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="model-", dir=root))
+    try:
+        try:
+            store.get_dir(key, folder)
+        except NotFound:
+            raise JobError(f"the checkpoint {key} is missing from object storage") from None
+        return load_checkpoint(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def model_cache() -> ModelCache:
+    global _cache
+    if _cache is None:
+        _cache = ModelCache(get_settings().model_cache_size, load_from_store)
+    return _cache
+
+
+def sample_names(temperatures: list[float], count: int) -> list[str]:
+    """Zip member names, in the order sample_texts returns texts (per temperature, `count` each).
+    A temperature asked twice numbers the texts through instead, so names stay unique."""
+    names = [f"sample-{i}-t{t:g}.txt" for t in temperatures for i in range(1, count + 1)]
+    if len(set(names)) < len(names):
+        names = [f"sample-{k}-t{t:g}.txt" for k, t in enumerate(_repeat(temperatures, count), start=1)]
+    return names
+
+
+def _repeat(values: list[float], count: int) -> list[float]:
+    return [v for v in values for _ in range(count)]
+
+
+def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: list[str]) -> str:
+    if len(texts) == 1:
+        key = f"samples/{sample_id}.txt"
+        store.put_bytes(key, texts[0].encode("utf-8"))
+        return key
+    key = f"samples/{sample_id}.zip"
+    with tempfile.TemporaryFile() as buffer:
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, text in zip(names, texts, strict=True):
+                archive.writestr(name, text)
+        buffer.seek(0)
+        store.put_stream(key, buffer)
+    return key
+
+
+def run_sampling(sample_id: int, store: ObjectStore | None = None) -> str:
+    with session_scope() as session:
+        work = jobs_db.claim_sample(session, sample_id)
+    if work is None:
+        log.info("sample %s: nothing to do", sample_id)
+        return "skipped"
+    try:
+        store = store or get_store()
+        checkpoint = model_cache().get(work.checkpoint_key)
+        from shared.engine.sample import sample_texts
+
+        texts = sample_texts(
+            checkpoint, work.length, work.temperatures, count=work.count,
+            seed_text=work.seed_text, random_seed=work.random_seed,
+        )
+        key = store_texts(store, sample_id, texts, sample_names(work.temperatures, work.count))
+    except Exception as exc:  # noqa: BLE001  every failure ends as a failed sample with a reason
+        error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
+        log.log(logging.INFO if expected else logging.ERROR, "sample %s failed: %s", sample_id, error,
+                exc_info=not expected)
+        with session_scope() as session:
+            jobs_db.finish_sample(session, sample_id, error=error)
+        return "failed"
+    with session_scope() as session:
+        jobs_db.finish_sample(session, sample_id, object_key=key)
+    log.info("sample %s: stored %s", sample_id, key)
+    return "succeeded"
