@@ -164,7 +164,7 @@ def sample_row(sample: Sample) -> dict:
         "checkpoint_key": sample.checkpoint_key,
         "created_at": fmt_time(sample.created_at),
         "error": sample.error or "",
-        "download_url": f"/api/v1/samples/{sample.id}/text" if status == "succeeded" else None,
+        "download_url": f"/admin/samples/{sample.id}/text" if status == "succeeded" else None,
     }
 
 

@@ -197,3 +197,14 @@ def corpora():
         .options(joinedload(Corpus.owner)).order_by(Corpus.id.desc())
     ).all()
     return render_template("admin/corpora.html", corpora=[corpus_row(c, n) for c, n in rows])
+
+
+@admin_bp.get("/samples/<int:sample_id>/text")
+def sample_text(sample_id: int):
+    """Download a sample with the admin session (the API wants a Bearer token)."""
+    from services.api.samples import sample_response
+
+    sample = db_session().get(Sample, sample_id)
+    if sample is None:
+        abort(404)
+    return sample_response(sample)

@@ -88,7 +88,11 @@ def get_sample(path: SamplePath):
 )
 def get_sample_text(path: SamplePath):
     """The generated text (text/plain), or a zip of texts when several were asked for."""
-    sample = get_visible(Sample, path.sample_id)
+    return sample_response(get_visible(Sample, path.sample_id))
+
+
+def sample_response(sample: Sample) -> Response:
+    """Stream a finished sample from object storage (also used by the admin pages)."""
     if sample.status != SampleStatus.succeeded or not sample.object_key:
         raise ApiError(409, f"sample {sample.id} is {sample.status.value}, not succeeded")
     single = sample.count * len(sample.temperatures) == 1

@@ -183,7 +183,7 @@ def test_job_page_shows_samples_and_error(admin_client, admin_db):
     admin_db.commit()
     html = admin_client.get(f"/admin/jobs/{job.id}", headers=bearer(token)).get_data(as_text=True)
     assert "&lt;boom&gt; out of memory" in html and "<boom>" not in html
-    assert 'href="/api/v1/samples/1/text"' in html
+    assert 'href="/admin/samples/1/text"' in html
     assert "0.5, 0.75" in html
     assert 'data-live="true"' in html  # a sample is still queued
     svg = html[html.index("<svg"):html.index("</svg>") + 6]
@@ -407,3 +407,19 @@ def test_chart_escapes_text_and_handles_flat_lines():
     for line in root.findall(f".//{NS}polyline"):
         ys = {p.split(",")[1] for p in line.get("points").split()}
         assert len(ys) == 1  # a flat line in the middle, not a division by zero
+
+
+def test_admin_downloads_a_sample_with_the_admin_session(admin_client, admin_db):
+    from shared.db.models import Sample, SampleStatus
+
+    token = make_user(admin_db, "root", admin=True)
+    job = make_job(admin_db, status="succeeded", history=[(2.0, 1.9)])
+    sample = Sample(owner_id=job.owner_id, job_id=job.id, checkpoint_key="k1", length=5, temperatures=[0.75],
+                    status=SampleStatus.succeeded, object_key="samples/77.txt")
+    admin_db.add(sample)
+    admin_db.commit()
+    admin_client.application.extensions["charlstm.store"].put_bytes("samples/77.txt", b"hello")
+    assert admin_client.get(f"/admin/samples/{sample.id}/text").status_code in (302, 401)  # not logged in
+    response = admin_client.get(f"/admin/samples/{sample.id}/text", headers=bearer(token))
+    assert response.status_code == 200 and response.data == b"hello"
+    assert admin_client.get("/admin/samples/999/text", headers=bearer(token)).status_code == 404
