@@ -233,7 +233,8 @@ def test_launcher_runs_the_service_and_stops_it(tmp_path):
                 assert response.status == 200 and json.load(response)["status"] == "ok"
             request = urllib.request.Request(f"{base}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
             with urllib.request.urlopen(request, timeout=10) as response:
-                assert json.load(response)["total"] == 0
+                # the second run finds the job the first one trained: the database outlives restarts
+                assert json.load(response)["total"] == (0 if signum == signal.SIGINT else 1)
             assert f"admin pages: {base}/admin/" in out.read_text()
             if signum == signal.SIGINT:  # the same flow as the end-to-end test, on embedded defaults
                 embedded_flow(base, token, tmp_path)
