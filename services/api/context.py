@@ -22,6 +22,22 @@ def get_object_store() -> ObjectStore:
     return current_app.extensions["charlstm.store"]
 
 
+def enqueue_or_fail(record, enqueue, failed_status, what: str) -> None:
+    """Send the task for a committed Job or Sample; if the broker is down, mark the record failed
+    (it must not stay queued forever) and answer 503."""
+    from shared.db.models import utcnow
+
+    from .errors import ApiError
+
+    try:
+        enqueue(record.id)
+    except Exception as exc:  # noqa: BLE001 - any broker error means the task was not sent
+        current_app.logger.exception("could not enqueue %s %s", what, record.id)
+        record.status, record.error, record.finished_at = failed_status, f"could not queue: {exc}", utcnow()
+        get_db().commit()
+        raise ApiError(503, f"the {what} queue is unavailable; {what} not queued") from exc
+
+
 def paginate(stmt: Select, page: int, per_page: int) -> tuple[list, int]:
     db = get_db()
     total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))

@@ -2,7 +2,7 @@
 
 import math
 
-from flask import current_app, g
+from flask import g
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -13,7 +13,7 @@ from shared.engine.config import Hyperparameters
 from workers import celery_app as queue
 
 from .auth import SECURITY, get_visible, require_user, visible
-from .context import get_db, paginate
+from .context import enqueue_or_fail, get_db, paginate
 from .errors import ApiError, field_error
 from .schemas import EpochOut, ErrorBody, JobCreate, JobList, JobOut, JobPath, JobQuery, JobSummary
 
@@ -82,13 +82,7 @@ def create_job(body: JobCreate):
               status=JobStatus.queued, epochs=[])
     db.add(job)
     db.commit()
-    try:
-        queue.enqueue_training(job.id)
-    except Exception as exc:  # noqa: BLE001 - the broker is down: do not leave a job queued forever
-        current_app.logger.exception("could not enqueue job %s", job.id)
-        job.status, job.error, job.finished_at = JobStatus.failed, f"could not queue: {exc}", utcnow()
-        db.commit()
-        raise ApiError(503, "the job queue is unavailable; job not queued") from exc
+    enqueue_or_fail(job, queue.enqueue_training, JobStatus.failed, "job")
     return job_out(job), 202
 
 

@@ -1,15 +1,15 @@
 """Samples: ask a job's model for text (queued for a sampling worker), read the request, download it."""
 
-from flask import Response, current_app, g, stream_with_context
+from flask import Response, g, stream_with_context
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
-from shared.db.models import Epoch, Job, Sample, SampleStatus, utcnow
+from shared.db.models import Epoch, Job, Sample, SampleStatus
 from shared.storage import NotFound
 from workers import celery_app as queue
 
 from .auth import SECURITY, get_visible, require_user, visible
-from .context import get_db, get_object_store, paginate
+from .context import enqueue_or_fail, get_db, get_object_store, paginate
 from .errors import ApiError
 from .schemas import ErrorBody, JobPath, PageQuery, SampleCreate, SampleList, SampleOut, SamplePath
 
@@ -52,13 +52,7 @@ def create_sample(path: JobPath, body: SampleCreate):
     )
     db.add(sample)
     db.commit()
-    try:
-        queue.enqueue_sampling(sample.id)
-    except Exception as exc:  # noqa: BLE001 - the broker is down: do not leave it queued forever
-        current_app.logger.exception("could not enqueue sample %s", sample.id)
-        sample.status, sample.error, sample.finished_at = SampleStatus.failed, f"could not queue: {exc}", utcnow()
-        db.commit()
-        raise ApiError(503, "the sampling queue is unavailable; sample not queued") from exc
+    enqueue_or_fail(sample, queue.enqueue_sampling, SampleStatus.failed, "sample")
     return sample_out(sample), 202
 
 

@@ -3,36 +3,20 @@
 import hashlib
 import os
 import secrets
-import warnings
 from datetime import datetime, timedelta, timezone
 
 ADMIN_REDIS_URL = os.environ.get("TEST_ADMIN_REDIS_URL", "redis://127.0.0.1:6379/13")
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 
-def build_app(db_url: str, celery, kind: str = "api", tmp_dir=None):
-    """The API app (services.api.create_app) when it imports and builds, else a bare Flask app;
-    either way with init_admin(app)."""
-    from flask import Flask
+def build_app(db_url: str, celery, tmp_dir):
+    """The API app (its factory registers the admin pages) on the admin tests' database and broker."""
+    from services.api import create_app
+    from shared.settings import Settings
 
-    from services.admin import init_admin
-
-    app = None
-    if kind == "api":
-        try:
-            from services.api import create_app
-            from shared.settings import Settings
-
-            app = create_app(Settings(DATABASE_URL=db_url, BROKER_URL=ADMIN_REDIS_URL,
-                                      CHARLSTM_VAR_DIR=str(tmp_dir), SECRET_KEY="admin-test-secret"))
-        except ImportError as exc:  # the API is someone else's work in progress
-            warnings.warn(f"services.api.create_app unusable ({exc!r}); testing on a bare Flask app",
-                          stacklevel=2)
-    if app is None:
-        app = Flask("admin_test")
-        app.config.update(DATABASE_URL=db_url, SECRET_KEY="admin-test-secret")
+    app = create_app(Settings(DATABASE_URL=db_url, BROKER_URL=ADMIN_REDIS_URL,
+                              CHARLSTM_VAR_DIR=str(tmp_dir), SECRET_KEY="admin-test-secret"))
     app.config.update(TESTING=True, CELERY_APP=celery, ADMIN_INSPECT_TIMEOUT=0.3)
-    init_admin(app)
     return app
 
 

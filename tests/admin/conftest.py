@@ -56,7 +56,7 @@ def redis13():
 
 @pytest.fixture
 def admin_app(admin_db_url, admin_db, admin_celery, tmp_path):
-    return build_app(admin_db_url, admin_celery, "api", tmp_path)
+    return build_app(admin_db_url, admin_celery, tmp_path)
 
 
 @pytest.fixture
