@@ -1,7 +1,7 @@
 """`python -m services.launcher` (what `make up` runs): the whole service on one machine.
 
 Runs the migrations, makes sure an admin token exists (kept in VAR/admin-token), starts the API
-(gunicorn), one training worker and one sampling worker as child processes, waits until /healthz
+(gunicorn), one training worker, one sampling worker and the reconciler as child processes, waits until /healthz
 answers, prints the URLs and the token, then waits. Ctrl-C or SIGTERM stops every child (SIGTERM,
 then SIGKILL after a timeout) and exits 0; if a child dies, the others are stopped and the exit
 status is 1.
@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STOP_TIMEOUT = 15.0  # seconds a child gets to exit after SIGTERM (a training task is cut short)
+STOP_TIMEOUT = 30.0  # seconds a child gets to exit after SIGTERM (a running job is handed back)
 START_TIMEOUT = 120.0  # seconds until /healthz must answer 200
 
 
@@ -34,6 +34,7 @@ def child_commands(port: int) -> list[tuple[str, list[str]]]:
                  "--no-control-socket", "services.api:create_app()"]),
         ("training-worker", [python, "-m", "workers", "training"]),
         ("sampling-worker", [python, "-m", "workers", "sampling"]),
+        ("reconciler", [python, "-m", "workers", "reconciler"]),
     ]
 
 

@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     work_dir: Path | None = Field(None, alias="CHARLSTM_WORK_DIR", description="scratch space for workers")
     model_cache_size: int = Field(4, alias="MODEL_CACHE_SIZE", description="models kept by a sampling worker")
 
+    # job lifecycle: heartbeats, the reconciler, retries
+    heartbeat_interval: float = Field(5.0, alias="HEARTBEAT_INTERVAL", gt=0,
+                                      description="seconds between a running job's or sample's heartbeats")
+    heartbeat_timeout: float = Field(120.0, alias="HEARTBEAT_TIMEOUT", gt=0,
+                                     description="a running job or sample silent this long is lost")
+    reconcile_interval: float = Field(30.0, alias="RECONCILE_INTERVAL", gt=0,
+                                      description="seconds between the reconciler's rounds")
+    redispatch_after: float = Field(60.0, alias="REDISPATCH_AFTER", gt=0,
+                                    description="a queued record this old, with its queue empty, lost its message")
+    max_attempts: int = Field(3, alias="MAX_ATTEMPTS", ge=1,
+                              description="starts of a job or sample before it fails for good")
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'charlstm.db').resolve()}"

@@ -1,10 +1,12 @@
-"""Start a worker: `python -m workers training` or `python -m workers sampling`.
+"""Start a worker: `python -m workers training`, `python -m workers sampling`, or the reconciler.
 
     python -m workers training [--concurrency 1] [--pool prefork] [--hostname training@%h]
-    python -m workers sampling --concurrency 2
+    python -m workers sampling --concurrency 4          # threads sharing one model cache
     python -m workers training -- --max-tasks-per-child 1     # anything after -- goes to celery
+    python -m workers reconciler [--once]               # requeues work whose worker or message was lost
 
 Training runs one task at a time (TensorFlow after fork in a prefork child; never a shared GPU).
+SIGTERM to a training worker hands its running job back to the queue (see workers/shutdown.py).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import sys
 from .celery_app import SAMPLING_QUEUE, TRAINING_QUEUE
 
 ROLES = {"training": TRAINING_QUEUE, "sampling": SAMPLING_QUEUE}
+DEFAULT_POOL = {"training": "prefork", "sampling": "threads"}
 
 
 def worker_argv(
     role: str,
     concurrency: int = 1,
-    pool: str = "prefork",
+    pool: str | None = None,
     hostname: str | None = None,
     loglevel: str = "INFO",
     logfile: str | None = None,
@@ -32,7 +35,7 @@ def worker_argv(
     if role == "training" and concurrency != 1:
         raise ValueError("a training worker runs one job at a time (--concurrency 1); start more workers instead")
     argv = [
-        "worker", "-Q", ROLES[role], "--concurrency", str(concurrency), "-P", pool,
+        "worker", "-Q", ROLES[role], "--concurrency", str(concurrency), "-P", pool or DEFAULT_POOL[role],
         "--hostname", hostname or f"{role}@%h", "--loglevel", loglevel,
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]
@@ -43,14 +46,19 @@ def worker_argv(
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["reconciler"]:
+        from .reconciler import main as reconciler_main
+
+        return reconciler_main(argv[1:])
     extra: list[str] = []
     if "--" in argv:
         at = argv.index("--")
         argv, extra = argv[:at], argv[at + 1 :]
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__.split("\n")[0])
-    parser.add_argument("role", choices=sorted(ROLES))
+    parser.add_argument("role", choices=sorted(ROLES) + ["reconciler"])
     parser.add_argument("--concurrency", "-c", type=int, default=1, help="worker processes (training: 1)")
-    parser.add_argument("--pool", "-P", choices=["prefork", "solo"], default="prefork")
+    parser.add_argument("--pool", "-P", choices=["prefork", "threads", "solo"], default=None,
+                        help="default: prefork for training, threads for sampling")
     parser.add_argument("--hostname", "-n", default=None, help="node name (default <role>@%%h)")
     parser.add_argument("--loglevel", "-l", default="INFO")
     parser.add_argument("--logfile", default=None)

@@ -62,9 +62,16 @@ def make_celery(settings: Settings | None = None) -> Celery:
 celery_app = make_celery()
 
 
-def enqueue_training(job_id: int) -> None:
-    celery_app.send_task(TRAIN_TASK, args=[job_id])
+def enqueue_training(job_id: int, token: str | None = None) -> None:
+    """Send a job's message; `token` is the job's dispatch_token (a superseded one is skipped)."""
+    celery_app.send_task(TRAIN_TASK, args=[job_id, token])
 
 
-def enqueue_sampling(sample_id: int) -> None:
-    celery_app.send_task(SAMPLE_TASK, args=[sample_id])
+def enqueue_sampling(sample_id: int, token: str | None = None) -> None:
+    celery_app.send_task(SAMPLE_TASK, args=[sample_id, token])
+
+
+def queue_size(queue: str, app: Celery | None = None) -> int:
+    """Messages waiting in `queue` (not those a worker holds); raises when the broker is down."""
+    with (app or celery_app).connection_for_read() as conn:
+        return conn.default_channel.queue_declare(queue=queue, passive=False).message_count

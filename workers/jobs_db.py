@@ -5,16 +5,18 @@ owns the transaction, usually `session_scope()`), and returns plain data, never 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared.db.models import Epoch, Job, JobStatus, Sample, SampleStatus, utcnow
+from shared.db.models import Epoch, Job, JobStatus, Sample, SampleStatus, new_dispatch_token, utcnow
 
 # a job found `running` when its message arrives again was on a worker that died; after this many
-# attempts in total it fails instead of being retried again
+# attempts in total it fails instead of being retried again (settings.max_attempts in the tasks)
 MAX_ATTEMPTS = 3
 MAX_ERROR_CHARS = 2000
+LOST_SAMPLE = "the sampling worker stopped while generating this sample (crashed or killed); request it again"
 
 
 @dataclass(frozen=True)
@@ -43,19 +45,50 @@ def _clip(message: str) -> str:
     return message if len(message) <= MAX_ERROR_CHARS else message[: MAX_ERROR_CHARS - 3] + "..."
 
 
-def claim_job(session: Session, job_id: int, worker: str, max_attempts: int = MAX_ATTEMPTS) -> TrainingWork | None:
-    """Mark the job running for this attempt; None when there is nothing to do."""
+@dataclass(frozen=True)
+class Busy:
+    """The job is running on another worker whose heartbeat is fresh."""
+
+    worker: str | None
+    heartbeat_at: datetime
+
+
+def _superseded(record, token: str | None) -> bool:
+    return token is not None and record.dispatch_token is not None and token != record.dispatch_token
+
+
+def _fresh(heartbeat_at: datetime | None, timeout: float) -> bool:
+    return heartbeat_at is not None and utcnow() - _aware(heartbeat_at) < timedelta(seconds=timeout)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def claim_job(
+    session: Session, job_id: int, worker: str, token: str | None = None,
+    max_attempts: int = MAX_ATTEMPTS, heartbeat_timeout: float = 120.0,
+) -> TrainingWork | Busy | None:
+    """Mark the job running for this attempt. None when there is nothing to do (finished, unknown,
+    superseded message, cancelled, out of attempts); Busy while another live worker runs it.
+
+    A job found `running` whose message arrives again was on a worker that died: this worker's own
+    previous pool process, or another worker whose heartbeat stopped."""
     job = session.get(Job, job_id, with_for_update=True)
-    if job is None or JobStatus(job.status).finished:
+    if job is None or JobStatus(job.status).finished or _superseded(job, token):
         return None
     now = utcnow()
     if job.cancel_requested:
         job.status, job.finished_at = JobStatus.cancelled, now
         return None
-    if job.status == JobStatus.running and job.attempts >= max_attempts:
-        job.status, job.finished_at = JobStatus.failed, now
-        job.error = f"gave up after {job.attempts} attempts: the worker running this job stopped each time"
-        return None
+    if job.status == JobStatus.running:
+        if job.worker != worker and _fresh(job.heartbeat_at, heartbeat_timeout):
+            return Busy(job.worker, _aware(job.heartbeat_at))
+        if job.attempts >= max_attempts:
+            job.status, job.finished_at = JobStatus.failed, now
+            job.error = f"gave up after {job.attempts} attempts: the worker running this job stopped each time"
+            return None
     job.status = JobStatus.running
     job.attempts += 1
     job.started_at = job.heartbeat_at = now
@@ -76,11 +109,40 @@ def claim_job(session: Session, job_id: int, worker: str, max_attempts: int = MA
     )
 
 
-def heartbeat(session: Session, job_id: int, progress: float | None = None) -> None:
+def requeue_job(session: Session, job_id: int) -> str | None:
+    """Hand a running job back to the queue (its worker is stopping): not counted as an attempt.
+    Returns the new dispatch token to send, or None when the job is no longer running."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.status != JobStatus.running:
+        return None
+    job.status, job.worker, job.progress = JobStatus.queued, None, 0.0
+    job.attempts = max(0, job.attempts - 1)
+    job.requeues += 1
+    return redispatch(job)
+
+
+def redispatch(record) -> str:
+    """Give a queued job or sample a new dispatch token (its old messages become superseded)."""
+    record.dispatch_token, record.dispatched_at = new_dispatch_token(), utcnow()
+    return record.dispatch_token
+
+
+def heartbeat(session: Session, job_id: int, progress: float | None = None) -> bool:
+    """Record that the job's worker is alive (and its progress); returns its cancel flag."""
+    _beat(session, Job, job_id, progress)
+    return cancel_requested(session, job_id)
+
+
+def sample_heartbeat(session: Session, sample_id: int, progress: float | None = None) -> bool:
+    _beat(session, Sample, sample_id, progress)
+    return False
+
+
+def _beat(session: Session, table, record_id: int, progress: float | None) -> None:
     values = {"heartbeat_at": utcnow()}
     if progress is not None:
         values["progress"] = max(0.0, min(1.0, progress))
-    session.execute(update(Job).where(Job.id == job_id).values(**values))
+    session.execute(update(table).where(table.id == record_id, table.status == "running").values(**values))
 
 
 def cancel_requested(session: Session, job_id: int) -> bool:
@@ -114,18 +176,22 @@ def finish_job(session: Session, job_id: int, status: JobStatus, error: str | No
         job.progress = 1.0
 
 
-def claim_sample(session: Session, sample_id: int) -> SamplingWork | None:
+def claim_sample(session: Session, sample_id: int, worker: str = "", token: str | None = None) -> SamplingWork | None:
+    """Mark the sample running; None when there is nothing to do. A sample found `running` when its
+    message arrives again was on a worker that crashed: it fails with that reason (a crash that
+    repeats, such as running out of memory, must not loop); asking again makes a new request."""
     sample = session.get(Sample, sample_id, with_for_update=True)
-    if sample is None or sample.status in (SampleStatus.succeeded, SampleStatus.failed):
+    if sample is None or sample.status in (SampleStatus.succeeded, SampleStatus.failed) or _superseded(sample, token):
         return None
-    if sample.status == SampleStatus.running and sample.attempts >= MAX_ATTEMPTS:
-        sample.status, sample.finished_at = SampleStatus.failed, utcnow()
-        sample.error = f"gave up after {sample.attempts} attempts: the worker running this sample stopped each time"
+    now = utcnow()
+    if sample.status == SampleStatus.running:
+        sample.status, sample.finished_at = SampleStatus.failed, now
+        sample.error = LOST_SAMPLE
         return None
-    sample.status = SampleStatus.running
+    sample.status, sample.worker = SampleStatus.running, worker
     sample.attempts += 1
-    sample.started_at = utcnow()
-    sample.error = None
+    sample.started_at = sample.heartbeat_at = now
+    sample.progress, sample.error = 0.0, None
     return SamplingWork(
         sample_id=sample.id,
         job_id=sample.job_id,
@@ -146,3 +212,5 @@ def finish_sample(session: Session, sample_id: int, object_key: str | None = Non
     sample.object_key = object_key
     sample.error = _clip(error) if error else None
     sample.finished_at = utcnow()
+    if not error:
+        sample.progress = 1.0

@@ -1,5 +1,6 @@
-"""The sampling task: load the checkpoint (through a per-process LRU cache), generate, store one
-text as `samples/{id}.txt` or several as one zip `samples/{id}.zip`.
+"""The sampling task: load the checkpoint (through the worker's LRU cache, shared by its threads:
+concurrent requests for one model load it once), generate, store one text as `samples/{id}.txt`
+or several as one zip `samples/{id}.zip`. A heartbeat thread reports progress.
 
 TensorFlow/Keras are imported inside the task only.
 """
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -19,16 +22,18 @@ from shared.storage import NotFound, ObjectStore, get_store
 from . import jobs_db
 from .celery_app import SAMPLE_TASK, celery_app
 from .errors import JobError, describe_error
+from .heartbeat import Heartbeat
 from .model_cache import ModelCache
 
 log = logging.getLogger(__name__)
 
 _cache: ModelCache | None = None
+_cache_lock = threading.Lock()
 
 
 @celery_app.task(name=SAMPLE_TASK, bind=True)
-def sample_job(self, sample_id: int) -> str:
-    return run_sampling(sample_id)
+def sample_job(self, sample_id: int, token: str | None = None) -> str:
+    return run_sampling(sample_id, token, worker=self.request.hostname or socket.gethostname())
 
 
 def load_from_store(key: str, store: ObjectStore | None = None):
@@ -51,9 +56,10 @@ def load_from_store(key: str, store: ObjectStore | None = None):
 
 def model_cache() -> ModelCache:
     global _cache
-    if _cache is None:
-        _cache = ModelCache(get_settings().model_cache_size, load_from_store)
-    return _cache
+    with _cache_lock:
+        if _cache is None:
+            _cache = ModelCache(get_settings().model_cache_size, load_from_store)
+        return _cache
 
 
 def sample_names(temperatures: list[float], count: int) -> list[str]:
@@ -84,22 +90,24 @@ def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: lis
     return key
 
 
-def run_sampling(sample_id: int, store: ObjectStore | None = None) -> str:
+def run_sampling(sample_id: int, token: str | None = None, worker: str = "", store: ObjectStore | None = None) -> str:
     with session_scope() as session:
-        work = jobs_db.claim_sample(session, sample_id)
+        work = jobs_db.claim_sample(session, sample_id, worker or socket.gethostname(), token)
     if work is None:
         log.info("sample %s: nothing to do", sample_id)
         return "skipped"
     try:
-        store = store or get_store()
-        checkpoint = model_cache().get(work.checkpoint_key)
-        from shared.engine.sample import sample_texts
+        with Heartbeat(jobs_db.sample_heartbeat, sample_id, get_settings().heartbeat_interval) as pulse:
+            store = store or get_store()
+            checkpoint = model_cache().get(work.checkpoint_key)
+            from shared.engine.sample import sample_texts
 
-        texts = sample_texts(
-            checkpoint, work.length, work.temperatures, count=work.count,
-            seed_text=work.seed_text, random_seed=work.random_seed,
-        )
-        key = store_texts(store, sample_id, texts, sample_names(work.temperatures, work.count))
+            texts = sample_texts(
+                checkpoint, work.length, work.temperatures, count=work.count,
+                seed_text=work.seed_text, random_seed=work.random_seed,
+                progress=lambda done, total: setattr(pulse, "progress", done / max(1, total)),
+            )
+            key = store_texts(store, sample_id, texts, sample_names(work.temperatures, work.count))
     except Exception as exc:  # noqa: BLE001  every failure ends as a failed sample with a reason
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
         log.log(logging.INFO if expected else logging.ERROR, "sample %s failed: %s", sample_id, error,

@@ -1,5 +1,6 @@
 """The training task: claim the job, fetch the corpus (and the latest checkpoint when resuming),
-run the engine, upload each epoch's checkpoint and record it, finish the job.
+run the engine, upload each epoch's checkpoint and record it, finish the job. A heartbeat thread
+reports liveness and progress and reads the cancel flag; a stopping worker hands the job back.
 
 TensorFlow/Keras are imported inside `run_training` only, after the prefork worker has forked.
 """
@@ -19,14 +20,12 @@ from shared.db.session import session_scope
 from shared.settings import get_settings
 from shared.storage import NotFound, ObjectStore, StorageError, get_store
 
-from . import jobs_db
-from .celery_app import TRAIN_TASK, celery_app
+from . import jobs_db, shutdown
+from .celery_app import TRAIN_TASK, celery_app, enqueue_training
 from .errors import JobError, describe_error
+from .heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT_SECONDS = 2.0
-CANCEL_POLL_SECONDS = 1.0
 
 
 def checkpoint_key(job_id: int, epoch: int) -> str:
@@ -35,45 +34,26 @@ def checkpoint_key(job_id: int, epoch: int) -> str:
 
 
 @celery_app.task(name=TRAIN_TASK, bind=True)
-def train_job(self, job_id: int) -> str:
-    return run_training(job_id, worker=self.request.hostname or socket.gethostname())
+def train_job(self, job_id: int, token: str | None = None) -> str:
+    shutdown.install_handler()
+    return run_training(job_id, token, worker=self.request.hostname or socket.gethostname())
 
 
 class JobCallbacks:
-    """The engine's TrainingCallbacks for one job: throttled progress and cancel polling, and
-    upload-then-record for every epoch's checkpoint."""
+    """The engine's TrainingCallbacks for one job: progress to the heartbeat thread, a stop when
+    the job is cancelled or the worker is stopping, upload-then-record for every epoch."""
 
-    def __init__(self, job_id: int, store: ObjectStore, clock=time.monotonic, db_url: str | None = None):
-        self.job_id, self.store, self.clock, self.db_url = job_id, store, clock, db_url
-        self._last_beat = self._last_poll = float("-inf")
-        self._cancel = False
-
-    def _db(self, what: str, fn, *args):
-        """Progress and polling are best effort: a database hiccup must not end the training."""
-        try:
-            with session_scope(self.db_url) as session:
-                return fn(session, self.job_id, *args)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("job %s: could not %s: %s", self.job_id, what, exc)
-            return None
+    def __init__(self, job_id: int, store: ObjectStore, pulse: Heartbeat, db_url: str | None = None):
+        self.job_id, self.store, self.pulse, self.db_url = job_id, store, pulse, db_url
 
     def on_train_begin(self, start_epoch: int, epochs: int, batches_per_epoch: int) -> None:
         log.info("job %s: epochs %d..%d, %d batches each", self.job_id, start_epoch, epochs, batches_per_epoch)
-        self._last_beat = self.clock()
-        self._db("record a heartbeat", jobs_db.heartbeat, 0.0)
 
     def on_batch_end(self, epoch: int, batch: int, batches_per_epoch: int) -> None:
-        now = self.clock()
-        if now - self._last_beat >= HEARTBEAT_SECONDS:
-            self._last_beat = now
-            self._db("record progress", jobs_db.heartbeat, batch / max(1, batches_per_epoch))
+        self.pulse.progress = batch / max(1, batches_per_epoch)
 
     def should_stop(self) -> bool:
-        now = self.clock()
-        if not self._cancel and now - self._last_poll >= CANCEL_POLL_SECONDS:
-            self._last_poll = now
-            self._cancel = bool(self._db("poll for cancellation", jobs_db.cancel_requested))
-        return self._cancel
+        return self.pulse.cancelled or shutdown.requested()
 
     def on_epoch_end(self, report, checkpoint_dir: Path) -> None:
         key = checkpoint_key(self.job_id, report.epoch)
@@ -83,38 +63,73 @@ class JobCallbacks:
             raise JobError(f"could not upload the checkpoint of epoch {report.epoch}: {exc}") from exc
         with session_scope(self.db_url) as session:
             jobs_db.record_epoch(session, self.job_id, report, key)
-        self._last_beat = self.clock()
+        self.pulse.progress = 0.0
         log.info("job %s: epoch %d loss %.4f val_loss %s", self.job_id, report.epoch, report.loss, report.val_loss)
 
 
-def run_training(job_id: int, worker: str = "", store: ObjectStore | None = None) -> str:
-    """Run (or resume) one job to its end; returns the final status, or "skipped"."""
-    with session_scope() as session:
-        work = jobs_db.claim_job(session, job_id, worker or socket.gethostname())
+def run_training(job_id: int, token: str | None = None, worker: str = "", store: ObjectStore | None = None) -> str:
+    """Run (or resume) one job until it ends or its worker stops; returns the final status,
+    "requeued" (handed back by a stopping worker) or "skipped"."""
+    settings = get_settings()
+    work = _claim(job_id, token, worker or socket.gethostname(), settings)
     if work is None:
-        log.info("job %s: nothing to do", job_id)
         return "skipped"
     scratch = None
-    try:
-        store = store or get_store()
-        scratch_root = get_settings().scratch_dir
-        scratch_root.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=scratch_root))
-        status, error = _train(work, store, scratch), None
-    except Exception as exc:  # noqa: BLE001  every failure ends as a failed job with a reason
-        error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
-        log.log(logging.INFO if expected else logging.ERROR, "job %s failed: %s", job_id, error, exc_info=not expected)
-        status = JobStatus.failed
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-        _free_keras_memory()
+    with Heartbeat(jobs_db.heartbeat, job_id, settings.heartbeat_interval) as pulse:
+        try:
+            store = store or get_store()
+            scratch_root = settings.scratch_dir
+            scratch_root.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=scratch_root))
+            status, error = _train(work, store, scratch, pulse), None
+        except Exception as exc:  # noqa: BLE001  every failure ends as a failed job with a reason
+            error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
+            log.log(logging.INFO if expected else logging.ERROR, "job %s failed: %s", job_id, error, exc_info=not expected)
+            status = JobStatus.failed
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            _free_keras_memory()
+    if status is None:
+        return _hand_back(job_id)
     with session_scope() as session:
         if status == JobStatus.succeeded and jobs_db.cancel_requested(session, job_id):
             status = JobStatus.cancelled
         jobs_db.finish_job(session, job_id, status, error)
     log.info("job %s: %s", job_id, status.value)
     return status.value
+
+
+def _claim(job_id: int, token: str | None, worker: str, settings) -> jobs_db.TrainingWork | None:
+    """Claim the job; while another worker holds it, watch its heartbeat: if the heartbeat moves,
+    that worker is alive and this message is a duplicate; if it goes stale, take the job over."""
+    seen = None
+    while True:
+        with session_scope() as session:
+            claim = jobs_db.claim_job(session, job_id, worker, token, settings.max_attempts, settings.heartbeat_timeout)
+        if not isinstance(claim, jobs_db.Busy):
+            if claim is None:
+                log.info("job %s: nothing to do", job_id)
+            return claim
+        if seen is not None and claim.heartbeat_at != seen:
+            log.info("job %s: running on %s, which is alive; message dropped", job_id, claim.worker)
+            return None
+        seen = claim.heartbeat_at
+        time.sleep(min(1.0, settings.heartbeat_interval))
+
+
+def _hand_back(job_id: int) -> str:
+    """The worker is stopping: put the job back in the queue to resume from its last checkpoint."""
+    with session_scope() as session:
+        token = jobs_db.requeue_job(session, job_id)
+    if token is None:
+        return "skipped"
+    try:
+        enqueue_training(job_id, token)
+    except Exception as exc:  # noqa: BLE001  the reconciler sends it again
+        log.warning("job %s: requeued, but its message could not be sent (%s); the reconciler will", job_id, exc)
+    log.info("job %s: handed back to the queue (worker stopping)", job_id)
+    return "requeued"
 
 
 def _free_keras_memory() -> None:
@@ -126,7 +141,8 @@ def _free_keras_memory() -> None:
             log.warning("clear_session failed: %s", exc)
 
 
-def _train(work: jobs_db.TrainingWork, store: ObjectStore, scratch: Path) -> JobStatus:
+def _train(work: jobs_db.TrainingWork, store: ObjectStore, scratch: Path, pulse: Heartbeat) -> JobStatus | None:
+    """Train to the end: succeeded; cancelled; None when stopped because the worker is stopping."""
     from pydantic import ValidationError
 
     from shared.engine.config import Hyperparameters
@@ -151,5 +167,8 @@ def _train(work: jobs_db.TrainingWork, store: ObjectStore, scratch: Path) -> Job
             store.get_dir(work.resume_key, run_dir / "checkpoints" / f"epoch-{work.resume_epoch:04d}")
         except NotFound:
             raise JobError(f"cannot resume: the checkpoint of epoch {work.resume_epoch} is missing") from None
-    result = train(text, hp, run_dir, callbacks=JobCallbacks(work.job_id, store), resume=bool(work.resume_key))
-    return JobStatus.cancelled if result.stopped == "callback" else JobStatus.succeeded
+    result = train(text, hp, run_dir, callbacks=JobCallbacks(work.job_id, store, pulse), resume=bool(work.resume_key))
+    if result.stopped != "callback":
+        return JobStatus.succeeded
+    pulse.pulse()  # read the cancel flag now: a cancel wins over a shutdown
+    return JobStatus.cancelled if pulse.cancelled else None

@@ -30,7 +30,7 @@ def enqueue_or_fail(record, enqueue, failed_status, what: str) -> None:
     from .errors import ApiError
 
     try:
-        enqueue(record.id)
+        enqueue(record.id, record.dispatch_token)
     except Exception as exc:  # noqa: BLE001 - any broker error means the task was not sent
         current_app.logger.exception("could not enqueue %s %s", what, record.id)
         record.status, record.error, record.finished_at = failed_status, f"could not queue: {exc}", utcnow()

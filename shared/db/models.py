@@ -5,6 +5,7 @@ Job state lives here, not in Celery's result backend.
 """
 
 import enum
+import secrets
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Integer, String, Text
@@ -14,6 +15,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def new_dispatch_token() -> str:
+    """Names one queue message of a job or sample; a message whose token is not the record's
+    current one was superseded (requeued by the reconciler or a worker) and is skipped."""
+    return secrets.token_hex(16)
 
 
 # deterministic constraint names: migrations (and SQLite batch mode) can refer to them
@@ -117,6 +124,9 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatch_token: Mapped[str | None] = mapped_column(String(32), default=new_dispatch_token)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
+    requeues: Mapped[int] = mapped_column(Integer, default=0, doc="times a stopping worker handed it back")
 
     owner: Mapped[User] = relationship()
     corpus: Mapped[Corpus] = relationship()
@@ -169,6 +179,11 @@ class Sample(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    progress: Mapped[float] = mapped_column(Float, default=0.0, doc="fraction of the characters generated")
+    worker: Mapped[str | None] = mapped_column(String(255))
+    dispatch_token: Mapped[str | None] = mapped_column(String(32), default=new_dispatch_token)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     owner: Mapped[User] = relationship()
     job: Mapped[Job] = relationship()

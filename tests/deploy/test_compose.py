@@ -53,8 +53,8 @@ def test_validates_against_the_compose_spec():
 
 def test_services_are_the_expected_ones():
     assert set(SERVICES) == {"postgres", "redis", "minio", "createbucket", "migrate", "api",
-                             "training-worker", "sampling-worker"}
-    assert set(BUILT) == {"migrate", "api", "training-worker", "sampling-worker"}
+                             "training-worker", "sampling-worker", "reconciler"}
+    assert set(BUILT) == {"migrate", "api", "training-worker", "sampling-worker", "reconciler"}
     assert dockerfile_of(SERVICES["training-worker"]).name == "Dockerfile.gpu"
     assert {dockerfile_of(SERVICES[name]).name for name in ("migrate", "api", "sampling-worker")} == {"Dockerfile"}
 

@@ -4,10 +4,6 @@ started as subprocesses against them.
 """
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -22,7 +18,8 @@ from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store
 
-ROOT = Path(__file__).resolve().parents[2]
+from processes import WorkerProcess, stdlib_text
+
 BROKER_URL = "redis://127.0.0.1:6379/14"
 BUCKET = "charlstm-workers-test"
 S3_KEYS = {"S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing", "S3_REGION": "us-east-1"}
@@ -81,54 +78,6 @@ def enqueue(worker_settings):
     module.configure_celery(module.celery_app)
 
 
-class WorkerProcess:
-    """`python -m workers <role>` in its own process group, logging to a file."""
-
-    def __init__(self, role: str, env: dict, log_path: Path):
-        self.role, self.log_path = role, log_path
-        self.hostname = f"{role}-{uuid.uuid4().hex[:6]}@test"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", role, "--hostname", self.hostname, "--logfile", str(log_path)],
-            cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=open(log_path.with_suffix(".stderr"), "wb"),
-        )
-
-    def pool_children(self) -> list[int]:
-        """Pids of the prefork pool processes (Linux /proc)."""
-        pids = []
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            pids += [int(p) for p in (task / "children").read_text().split()]
-        return pids
-
-    def log_text(self) -> str:
-        parts = [p.read_text(errors="replace") for p in (self.log_path, self.log_path.with_suffix(".stderr")) if p.exists()]
-        return "\n".join(parts)
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.role} worker exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
-            if " ready." in self.log_text():
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.role} worker not ready after {timeout}s:\n{self.log_text()[-3000:]}")
-
-    def stop(self, timeout: float = 20) -> None:
-        """SIGTERM to the worker's process group (warm shutdown), then SIGKILL."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        try:  # prefork children left behind
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 @contextmanager
 def _worker(role, env, tmp_path_factory):
     worker = WorkerProcess(role, env, tmp_path_factory.mktemp(f"{role}-log") / f"{role}.log")
@@ -157,19 +106,6 @@ def sampling_worker(worker_env, worker_store, tmp_path_factory):
 def db(worker_db_url):
     """`with db() as session:` a committing session on the workers' database."""
     return lambda: session_scope(worker_db_url)
-
-
-def stdlib_text(chars: int) -> str:
-    """Python source from this interpreter's standard library, `chars` characters of it."""
-    folder = Path(os.__file__).parent
-    parts, total = [], 0
-    for name in ["textwrap.py", "shlex.py", "fnmatch.py", "bisect.py", "heapq.py", "string.py", "calendar.py"]:
-        text = (folder / name).read_text(encoding="utf-8")
-        parts.append(text)
-        total += len(text)
-        if total >= chars:
-            break
-    return "".join(parts)[:chars]
 
 
 @pytest.fixture(scope="session")
@@ -235,3 +171,13 @@ def _wait_for(predicate, timeout: float, interval: float = 0.25, what: str = "co
         time.sleep(interval)
     logs = f"\n--- worker log ---\n{worker.log_text()[-4000:]}" if worker else ""
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}{logs}")
+
+
+@pytest.fixture(scope="module")
+def cluster(make_pg_database, tmp_path_factory):
+    """A service of the module's own (tests/workers/cluster.py) for fault injection."""
+    from cluster import Cluster
+
+    cluster = Cluster(make_pg_database(), tmp_path_factory.mktemp("cluster"))
+    yield cluster
+    cluster.close()

@@ -2,6 +2,9 @@
 
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pydantic import ValidationError
@@ -10,9 +13,10 @@ from sqlalchemy import select
 from shared.db.models import Epoch, Job, JobStatus, Sample, SampleStatus
 from shared.engine.train import EpochReport, TrainingCallbacks
 from shared.storage import LocalStore, NotFound, StorageError
-from workers import jobs_db
+from workers import jobs_db, shutdown
 from workers.__main__ import main, worker_argv
 from workers.errors import JobError, describe_error
+from workers.heartbeat import Heartbeat
 from workers.model_cache import ModelCache
 from workers.sampling import sample_names
 from workers.training import JobCallbacks, checkpoint_key
@@ -50,15 +54,43 @@ def test_claim_marks_running_and_counts_attempts(db, job_id):
     assert job.status == JobStatus.running and job.worker == "w1@host" and job.started_at and job.heartbeat_at
     with db() as session:
         jobs_db.record_epoch(session, job_id, report(1), checkpoint_key(job_id, 1))
-    with db() as session:  # the message delivered again after the worker died: resume from epoch 1
-        work = jobs_db.claim_job(session, job_id, "w2@host")
+    with db() as session:  # delivered again to the same worker: its pool process died; resume from epoch 1
+        work = jobs_db.claim_job(session, job_id, "w1@host")
     assert work.attempts == 2 and (work.resume_epoch, work.resume_key) == (1, f"jobs/{job_id}/epoch-0001")
+    with db() as session:  # another worker while w1's heartbeat is fresh: busy, nothing changes
+        busy = jobs_db.claim_job(session, job_id, "w2@host")
+    assert isinstance(busy, jobs_db.Busy) and busy.worker == "w1@host" and get_job(db, job_id).attempts == 2
+    with db() as session:  # ... and once it is older than the timeout: taken over
+        assert jobs_db.claim_job(session, job_id, "w3@host", heartbeat_timeout=0).attempts == 3
     with db() as session:
-        assert jobs_db.claim_job(session, job_id, "w3@host").attempts == 3
-    with db() as session:
-        assert jobs_db.claim_job(session, job_id, "w4@host") is None
+        assert jobs_db.claim_job(session, job_id, "w3@host") is None
     job = get_job(db, job_id)
     assert job.status == JobStatus.failed and "gave up after 3 attempts" in job.error
+
+
+def test_superseded_message_is_skipped(db, job_id):
+    token = get_job(db, job_id).dispatch_token
+    assert token and len(token) == 32
+    with db() as session:
+        assert jobs_db.claim_job(session, job_id, "w", token="0" * 32) is None
+    assert get_job(db, job_id).status == JobStatus.queued
+    with db() as session:
+        assert jobs_db.claim_job(session, job_id, "w", token=token).attempts == 1
+
+
+def test_requeue_hands_the_job_back_without_counting_an_attempt(db, job_id):
+    token = get_job(db, job_id).dispatch_token
+    with db() as session:
+        jobs_db.claim_job(session, job_id, "w", token=token)
+    with db() as session:
+        new_token = jobs_db.requeue_job(session, job_id)
+    job = get_job(db, job_id)
+    assert job.status == JobStatus.queued and (job.attempts, job.requeues) == (0, 1) and job.worker is None
+    assert new_token == job.dispatch_token != token
+    with db() as session:
+        assert jobs_db.claim_job(session, job_id, "w", token=token) is None  # the old message
+        assert jobs_db.requeue_job(session, job_id) is None  # not running
+        assert jobs_db.claim_job(session, job_id, "w", token=new_token).attempts == 1
 
 
 def test_claim_skips_finished_and_cancelled_jobs(db, job_id):
@@ -96,34 +128,30 @@ def test_finish_job_clips_long_errors(db, job_id):
     assert job.status == JobStatus.failed and len(job.error) == jobs_db.MAX_ERROR_CHARS and job.finished_at
 
 
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_callbacks_throttle_progress_and_cancel_polls(db, job_id, worker_db_url, tmp_path):
-    clock = Clock()
-    cb = JobCallbacks(job_id, LocalStore(tmp_path), clock=clock, db_url=worker_db_url)
-    assert {m for m in vars(TrainingCallbacks) if not m.startswith("_")} <= set(dir(cb))
-    cb.on_train_begin(1, 5, 10)
-    first_beat = get_job(db, job_id).heartbeat_at
-    cb.on_batch_end(1, 3, 10)  # within 2 s of the last write: nothing
-    assert get_job(db, job_id).progress == 0.0
-    clock.now += 2.5
-    cb.on_batch_end(1, 5, 10)
-    job = get_job(db, job_id)
-    assert job.progress == 0.5 and job.heartbeat_at > first_beat
-    assert cb.should_stop() is False
+def test_heartbeat_writes_progress_and_reads_the_cancel_flag(db, job_id, worker_db_url):
     with db() as session:
-        session.get(Job, job_id).cancel_requested = True
-    clock.now += 0.5
-    assert cb.should_stop() is False  # cached until a second has passed
-    clock.now += 0.6
-    assert cb.should_stop() is True
-    assert cb.should_stop() is True
+        jobs_db.claim_job(session, job_id, "w")
+    first_beat = get_job(db, job_id).heartbeat_at
+    pulse = Heartbeat(jobs_db.heartbeat, job_id, interval=0.05, db_url=worker_db_url)
+    callbacks = JobCallbacks(job_id, LocalStore("/nonexistent"), pulse, db_url=worker_db_url)
+    assert {m for m in vars(TrainingCallbacks) if not m.startswith("_")} <= set(dir(callbacks))
+    with pulse:
+        callbacks.on_batch_end(1, 5, 10)
+        time.sleep(0.3)
+        job = get_job(db, job_id)
+        assert job.progress == 0.5 and job.heartbeat_at > first_beat and callbacks.should_stop() is False
+        with db() as session:
+            session.get(Job, job_id).cancel_requested = True
+        time.sleep(0.3)
+        assert callbacks.should_stop() is True
+
+
+def test_a_stopping_worker_stops_the_job(job_id, worker_db_url, monkeypatch):
+    callbacks = JobCallbacks(job_id, LocalStore("/nonexistent"), Heartbeat(jobs_db.heartbeat, job_id, 1.0))
+    assert callbacks.should_stop() is False
+    monkeypatch.setattr(shutdown, "_requested", threading.Event())
+    shutdown.request()
+    assert callbacks.should_stop() is True
 
 
 def test_epoch_end_uploads_then_records(db, job_id, worker_db_url, tmp_path):
@@ -132,7 +160,7 @@ def test_epoch_end_uploads_then_records(db, job_id, worker_db_url, tmp_path):
     folder.mkdir()
     (folder / "model.keras").write_bytes(b"weights")
     (folder / "checkpoint.json").write_text("{}")
-    cb = JobCallbacks(job_id, store, db_url=worker_db_url)
+    cb = JobCallbacks(job_id, store, Heartbeat(jobs_db.heartbeat, job_id, 1.0), db_url=worker_db_url)
     cb.on_epoch_end(report(1), folder)
     assert store.list(f"jobs/{job_id}/") == [f"jobs/{job_id}/epoch-0001/checkpoint.json",
                                              f"jobs/{job_id}/epoch-0001/model.keras"]
@@ -142,7 +170,7 @@ def test_epoch_end_uploads_then_records(db, job_id, worker_db_url, tmp_path):
         def put_file(self, key, path):
             raise StorageError("disk full")
 
-    cb = JobCallbacks(job_id, BrokenStore(tmp_path / "broken"), db_url=worker_db_url)
+    cb = JobCallbacks(job_id, BrokenStore(tmp_path / "broken"), cb.pulse, db_url=worker_db_url)
     with pytest.raises(JobError, match="could not upload the checkpoint of epoch 2: disk full"):
         cb.on_epoch_end(report(2), folder)
     assert get_job(db, job_id).epoch == 1  # not recorded without its files
@@ -156,7 +184,7 @@ def test_claim_and_finish_sample(db, job_id, test_user):
         session.flush()
         sample_id = sample.id
     with db() as session:
-        work = jobs_db.claim_sample(session, sample_id)
+        work = jobs_db.claim_sample(session, sample_id, "s@host")
     assert work.temperatures == [0.5, 1.0] and work.count == 2 and work.length == 10
     with db() as session:
         jobs_db.finish_sample(session, sample_id, object_key="samples/1.zip")
@@ -164,6 +192,35 @@ def test_claim_and_finish_sample(db, job_id, test_user):
     with db() as session:
         sample = session.get(Sample, sample_id)
         assert sample.status == SampleStatus.succeeded and sample.object_key == "samples/1.zip"
+
+
+def test_sample_found_running_again_fails_with_the_reason(db, job_id, test_user):
+    with db() as session:
+        sample = Sample(owner_id=test_user, job_id=job_id, checkpoint_key="k", length=10, temperatures=[1])
+        session.add(sample)
+        session.flush()
+        sample_id = sample.id
+    with db() as session:
+        assert jobs_db.claim_sample(session, sample_id, "s@host") is not None
+    with db() as session:  # the message again: the worker crashed mid-sample; no endless retry
+        assert jobs_db.claim_sample(session, sample_id, "s@host") is None
+    with db() as session:
+        sample = session.get(Sample, sample_id)
+        assert sample.status == SampleStatus.failed and sample.error == jobs_db.LOST_SAMPLE
+
+
+def test_model_cache_loads_a_model_once_for_concurrent_requests():
+    loads = []
+
+    def slow_load(key):
+        loads.append(key)
+        time.sleep(0.2)
+        return key.upper()
+
+    cache = ModelCache(2, slow_load)
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(cache.get, ["a"] * 4)) == ["A"] * 4
+    assert loads == ["a"] and cache.hits == 3
 
 
 def test_model_cache_is_lru():
@@ -198,6 +255,7 @@ def test_worker_argv():
     argv = worker_argv("training")
     assert argv[:7] == ["worker", "-Q", "training", "--concurrency", "1", "-P", "prefork"]
     assert "training@%h" in argv
+    assert worker_argv("sampling")[:7] == ["worker", "-Q", "sampling", "--concurrency", "1", "-P", "threads"]
     assert worker_argv("sampling", concurrency=3, pool="solo", hostname="s@x", extra=["-E"])[-1] == "-E"
     with pytest.raises(ValueError):
         worker_argv("training", concurrency=2)

@@ -1,0 +1,140 @@
+"""A service of the fault tests' own: a fresh PostgreSQL database, its own redis-server and moto
+S3 server (which the tests stop and start), and worker/reconciler processes with short timeouts.
+Nothing here is shared with the other worker tests, so a reconciler sees only these jobs."""
+
+import hashlib
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select
+
+from shared.db.migrate import upgrade
+from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, User
+from shared.db.session import session_scope
+from shared.settings import Settings
+from shared.storage import S3Store
+
+from processes import RedisServer, Reconciler, S3Server, WorkerProcess, stdlib_text
+
+BUCKET = "charlstm-faults"
+FAST = {  # seconds: a lost worker is noticed in about 4 s instead of 2 minutes
+    "HEARTBEAT_INTERVAL": "0.5", "HEARTBEAT_TIMEOUT": "4", "RECONCILE_INTERVAL": "0.5",
+    "REDISPATCH_AFTER": "3", "MAX_ATTEMPTS": "3",
+    "STORAGE_RETRIES": "9", "STORAGE_RETRY_DELAY": "0.1", "S3_MAX_ATTEMPTS": "1",
+}
+HP = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1, "patience": 0}
+
+
+class Cluster:
+    def __init__(self, db_url: str, folder: Path):
+        upgrade(db_url)
+        self.db_url, self.folder = db_url, folder
+        self.redis, self.s3 = RedisServer().start(), S3Server().start()
+        self.env = {
+            "DATABASE_URL": db_url, "BROKER_URL": self.redis.url, "S3_ENDPOINT_URL": self.s3.url,
+            "S3_BUCKET": BUCKET, "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing",
+            "S3_REGION": "us-east-1", "CHARLSTM_VAR_DIR": str(folder / "var"), **FAST,
+        }
+        self.settings = Settings(**self.env)
+        self.store = S3Store(bucket=BUCKET, endpoint_url=self.s3.url, access_key_id="testing",
+                             secret_access_key="testing")
+        self.store.ensure_bucket()
+        self.processes: list = []
+        with self.db() as session:
+            user = User(name=f"faults-{uuid.uuid4().hex[:6]}")
+            session.add(user)
+            session.flush()
+            self.user_id = user.id
+
+    def db(self):
+        return session_scope(self.db_url)
+
+    # ---- processes ------------------------------------------------------------------------------
+
+    def worker(self, role: str, *extra: str) -> WorkerProcess:
+        worker = WorkerProcess(role, self.env, self.folder / f"{role}-{len(self.processes)}.log", list(extra))
+        self.processes.append(worker)
+        worker.wait_ready()
+        return worker
+
+    def reconciler(self) -> Reconciler:
+        reconciler = Reconciler(self.env, self.folder / f"reconciler-{len(self.processes)}.log")
+        self.processes.append(reconciler)
+        return reconciler
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.redis.stop()
+        self.s3.stop()
+
+    # ---- records --------------------------------------------------------------------------------
+
+    def job(self, epochs: int, chars: int = 20_000, **hp) -> int:
+        """A queued job on a new corpus of Python source, its message sent."""
+        data = stdlib_text(chars).encode("utf-8")
+        key = f"corpora/{uuid.uuid4()}.txt"
+        self.store.put_bytes(key, data)
+        with self.db() as session:
+            corpus = Corpus(owner_id=self.user_id, name="stdlib", object_key=key, bytes=len(data),
+                            sha256=hashlib.sha256(data).hexdigest(), raw_chars=len(data), raw_unique=90,
+                            clean_chars=len(data), clean_unique=90, vocabulary="")
+            session.add(corpus)
+            session.flush()
+            job = Job(owner_id=self.user_id, corpus_id=corpus.id, hyperparameters={**HP, "epochs": epochs, **hp})
+            session.add(job)
+            session.flush()
+            job_id, token = job.id, job.dispatch_token
+        self.send("job", job_id, token)
+        return job_id
+
+    def sample(self, job_id: int, length: int, **fields) -> int:
+        with self.db() as session:
+            key = session.scalars(select(Epoch.checkpoint_key).where(Epoch.job_id == job_id)
+                                  .order_by(Epoch.epoch.desc())).first()
+            sample = Sample(owner_id=self.user_id, job_id=job_id, checkpoint_key=key, length=length,
+                            temperatures=[0.75], **fields)
+            session.add(sample)
+            session.flush()
+            sample_id, token = sample.id, sample.dispatch_token
+        self.send("sample", sample_id, token)
+        return sample_id
+
+    def send(self, kind: str, record_id: int, token: str) -> None:
+        from workers import celery_app as queue
+
+        queue.configure_celery(queue.celery_app, self.settings)
+        try:
+            (queue.enqueue_training if kind == "job" else queue.enqueue_sampling)(record_id, token)
+        finally:
+            queue.configure_celery(queue.celery_app)
+
+    def get_job(self, job_id: int) -> tuple[Job, list[int]]:
+        with self.db() as session:
+            job = session.get(Job, job_id)
+            epochs = session.scalars(select(Epoch.epoch).where(Epoch.job_id == job_id).order_by(Epoch.epoch))
+            return job, list(epochs)
+
+    def get_sample(self, sample_id: int) -> Sample:
+        with self.db() as session:
+            return session.get(Sample, sample_id)
+
+    def wait(self, predicate, timeout: float, what: str, interval: float = 0.1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        logs = "\n".join(f"--- {p.log_path.name} ---\n{p.log_text()[-3000:]}" for p in self.processes)
+        raise TimeoutError(f"timed out after {timeout}s waiting for {what}\n{logs}")
+
+    def finished_job(self, job_id: int, timeout: float = 120):
+        return self.wait(lambda: (r := self.get_job(job_id)) and JobStatus(r[0].status).finished and r,
+                         timeout, f"job {job_id} to finish")
+
+    def finished_sample(self, sample_id: int, timeout: float = 120) -> Sample:
+        done = (SampleStatus.succeeded, SampleStatus.failed)
+        return self.wait(lambda: (s := self.get_sample(sample_id)).status in done and s, timeout,
+                         f"sample {sample_id} to finish")

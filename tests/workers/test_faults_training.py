@@ -1,0 +1,109 @@
+"""Faults injected into training: real signals to real worker processes, a Redis server and an S3
+server stopped and started. Timeouts are short here (cluster.FAST): a lost worker is noticed after
+4 s of silence. Each test prints how long recovery took (`pytest -s` shows it)."""
+
+import os
+import signal
+import time
+
+from shared.db.models import JobStatus
+
+
+def whole_history(cluster, job_id, epochs):
+    job, history = cluster.finished_job(job_id)
+    assert job.status == JobStatus.succeeded, job.error
+    assert history == list(range(1, epochs + 1)) and job.epoch == epochs  # none missing or repeated
+    for epoch in history:
+        assert cluster.store.exists(f"jobs/{job_id}/epoch-{epoch:04d}/model.keras")
+    return job
+
+
+def reached_epoch(cluster, job_id, epoch):
+    return cluster.wait(lambda: cluster.get_job(job_id)[0].epoch >= epoch, 120, f"job {job_id} epoch {epoch}")
+
+
+def test_worker_killed_job_resumes_on_another_worker(cluster):
+    first = cluster.worker("training")
+    cluster.reconciler()
+    job_id = cluster.job(epochs=8)
+    reached_epoch(cluster, job_id, 1)
+    first.kill()  # worker and pool gone; its message stays unacknowledged in Redis
+    killed = time.monotonic()
+    done_before = cluster.get_job(job_id)[1]
+    second = cluster.worker("training")
+    cluster.wait(lambda: cluster.get_job(job_id)[0].attempts == 2, 60, "the job taken up again")
+    print(f"\nworker SIGKILL: job running again after {time.monotonic() - killed:.1f} s")
+    job = whole_history(cluster, job_id, 8)
+    assert job.attempts == 2 and job.worker == second.hostname and job.requeues == 0
+    assert f"job {job_id}: epochs {done_before[-1] + 1}..8," in second.log_text()
+    second.stop()
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_for_good(cluster):
+    worker = cluster.worker("training")
+    job_id = cluster.job(epochs=500)
+    for attempt in (1, 2, 3):
+        cluster.wait(lambda: cluster.get_job(job_id)[0].attempts == attempt, 60, f"attempt {attempt}")
+        (child,) = worker.pool_children()
+        os.kill(child, signal.SIGKILL)  # redelivered at once to this worker (reject_on_worker_lost)
+    job, _ = cluster.finished_job(job_id, 60)
+    assert job.status == JobStatus.failed and job.attempts == 3
+    assert "gave up after 3 attempts" in job.error
+    worker.stop()
+
+
+def test_graceful_stop_hands_the_job_back(cluster):
+    first = cluster.worker("training")
+    job_id = cluster.job(epochs=8)
+    reached_epoch(cluster, job_id, 2)
+    asked = time.monotonic()
+    first.proc.send_signal(signal.SIGTERM)  # to the main process only, as `docker stop` does
+    assert first.proc.wait(30) == 0
+    stopped_in = time.monotonic() - asked
+    job, history = cluster.get_job(job_id)
+    assert job.status == JobStatus.queued and (job.attempts, job.requeues) == (0, 1) and job.error is None
+    assert f"job {job_id}: handed back to the queue" in first.log_text()
+    second = cluster.worker("training")
+    job = whole_history(cluster, job_id, 8)
+    print(f"\nSIGTERM: worker exited after {stopped_in:.1f} s; job resumed from epoch {history[-1]}")
+    assert (job.attempts, job.requeues) == (1, 1)  # not counted as a failure
+    assert f"job {job_id}: epochs {history[-1] + 1}..8," in second.log_text()
+    second.stop()
+
+
+def test_redis_restart_with_a_job_running_and_one_queued(cluster):
+    worker = cluster.worker("training")
+    cluster.reconciler()
+    running = cluster.job(epochs=10)
+    reached_epoch(cluster, running, 1)
+    queued = cluster.job(epochs=2)  # waits: the worker runs one job at a time
+    cluster.redis.stop()  # nothing on disk: the queued message and the unacknowledged one are gone
+    time.sleep(1)
+    cluster.redis.start()
+    restarted = time.monotonic()
+    whole_history(cluster, running, 10)
+    whole_history(cluster, queued, 2)
+    print(f"\nRedis restart: both jobs finished {time.monotonic() - restarted:.1f} s after")
+    worker.stop()
+
+
+def test_storage_outage_during_checkpoint_upload(cluster):
+    worker = cluster.worker("training")
+    cluster.reconciler()
+    job_id = cluster.job(epochs=10)
+    reached_epoch(cluster, job_id, 1)
+    cluster.s3.stop()
+    down = time.monotonic()
+    cluster.wait(lambda: "failed (attempt" in worker.log_text(), 60, "an upload retrying")
+    recorded = cluster.get_job(job_id)[1]
+    time.sleep(1)
+    assert cluster.get_job(job_id)[1] == recorded  # nothing recorded while its upload cannot finish
+    (child,) = worker.pool_children()
+    os.kill(child, signal.SIGKILL)  # and the worker dies meanwhile
+    time.sleep(1)
+    cluster.s3.start()
+    print(f"\nS3 outage: {time.monotonic() - down:.1f} s")
+    job = whole_history(cluster, job_id, 10)
+    assert job.attempts == 2
+    assert f"job {job_id}: epochs {recorded[-1] + 1}..10," in worker.log_text()  # from the last complete one
+    worker.stop()

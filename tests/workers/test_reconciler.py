@@ -1,0 +1,94 @@
+"""The reconciler's decisions, one round at a time, on the workers' PostgreSQL database."""
+
+from datetime import timedelta
+
+import pytest
+
+from shared.db.models import Job, JobStatus, Sample, SampleStatus, utcnow
+from shared.settings import Settings
+from workers import jobs_db
+from workers.reconciler import reconcile
+
+SETTINGS = Settings(HEARTBEAT_TIMEOUT=60, REDISPATCH_AFTER=30, MAX_ATTEMPTS=3)
+EMPTY = {"training": 0, "sampling": 0}
+
+
+@pytest.fixture
+def job_id(make_corpus, make_job):
+    return make_job(make_corpus(upload=False))
+
+
+def set_job(db, job_id, **values):
+    with db() as session:
+        job = session.get(Job, job_id)
+        for name, value in values.items():
+            setattr(job, name, value)
+
+
+def get_job(db, job_id):
+    with db() as session:
+        return session.get(Job, job_id)
+
+
+def run(db, sizes=EMPTY):
+    with db() as session:
+        return reconcile(session, SETTINGS, sizes)
+
+
+def mine(sends, kind, record_id):
+    return [s for s in sends if s[:2] == (kind, record_id)]
+
+
+def test_a_silent_running_job_is_requeued_with_a_new_token(db, job_id):
+    set_job(db, job_id, status=JobStatus.running, attempts=1, worker="w@x", heartbeat_at=utcnow() - timedelta(seconds=61))
+    old = get_job(db, job_id).dispatch_token
+    (send,) = mine(run(db), "job", job_id)
+    job = get_job(db, job_id)
+    assert job.status == JobStatus.queued and job.worker is None and job.attempts == 1
+    assert send[2] == job.dispatch_token != old
+
+
+def test_a_live_running_job_is_left_alone(db, job_id):
+    set_job(db, job_id, status=JobStatus.running, attempts=1, heartbeat_at=utcnow() - timedelta(seconds=30))
+    assert mine(run(db), "job", job_id) == [] and get_job(db, job_id).status == JobStatus.running
+
+
+def test_a_job_that_keeps_losing_its_worker_fails_with_the_reason(db, job_id):
+    set_job(db, job_id, status=JobStatus.running, attempts=3, worker="w@x", heartbeat_at=utcnow() - timedelta(hours=1))
+    assert mine(run(db), "job", job_id) == []
+    job = get_job(db, job_id)
+    assert job.status == JobStatus.failed and job.finished_at
+    assert "gave up after 3 attempts" in job.error and "w@x" in job.error
+
+
+def test_a_lost_job_being_cancelled_ends_cancelled(db, job_id):
+    set_job(db, job_id, status=JobStatus.running, attempts=1, cancel_requested=True,
+            heartbeat_at=utcnow() - timedelta(hours=1))
+    assert mine(run(db), "job", job_id) == [] and get_job(db, job_id).status == JobStatus.cancelled
+
+
+def test_a_queued_job_is_sent_again_only_when_its_queue_is_empty_and_time_has_passed(db, job_id):
+    assert mine(run(db), "job", job_id) == []  # just dispatched
+    set_job(db, job_id, dispatched_at=utcnow() - timedelta(seconds=31))
+    assert mine(run(db, {"training": 1, "sampling": 0}), "job", job_id) == []  # a message is waiting
+    assert mine(run(db, {"training": None, "sampling": 0}), "job", job_id) == []  # broker did not answer
+    (send,) = mine(run(db), "job", job_id)
+    assert send[2] == get_job(db, job_id).dispatch_token
+    assert mine(run(db), "job", job_id) == []  # dispatched again just now
+
+
+def test_a_silent_sample_fails_and_a_lost_queued_sample_is_sent_again(db, job_id, test_user):
+    with db() as session:
+        old = utcnow() - timedelta(hours=1)
+        running = Sample(owner_id=test_user, job_id=job_id, checkpoint_key="k", length=10, temperatures=[1],
+                         status=SampleStatus.running, heartbeat_at=old, worker="s@x")
+        queued = Sample(owner_id=test_user, job_id=job_id, checkpoint_key="k", length=10, temperatures=[1],
+                        dispatched_at=old)
+        session.add_all([running, queued])
+        session.flush()
+        running_id, queued_id = running.id, queued.id
+    sends = run(db)
+    assert mine(sends, "sample", running_id) == [] and len(mine(sends, "sample", queued_id)) == 1
+    with db() as session:
+        sample = session.get(Sample, running_id)
+        assert sample.status == SampleStatus.failed and sample.error == jobs_db.LOST_SAMPLE

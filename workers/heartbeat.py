@@ -1,0 +1,51 @@
+"""A running job's or sample's pulse: a daemon thread that every `interval` seconds writes the
+record's heartbeat and latest progress, and reads back whether it was cancelled.
+
+A thread (not the training loop) so that long steps (the first batch's compile, validation, a
+checkpoint upload retrying through a storage outage) do not look like a dead worker to the
+reconciler. The loop itself only sets `progress` and reads `cancelled`: no database calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from shared.db.session import session_scope
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """`beat(session, record_id, progress) -> cancelled` runs every `interval` seconds until stop()."""
+
+    def __init__(self, beat: Callable[[Session, int, float | None], bool], record_id: int, interval: float,
+                 db_url: str | None = None):
+        self.beat, self.record_id, self.interval, self.db_url = beat, record_id, interval, db_url
+        self.progress: float | None = None
+        self.cancelled = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{record_id}", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=max(5.0, self.interval))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.pulse()
+
+    def pulse(self) -> None:
+        """One beat; a database hiccup is logged, never raised (the work goes on)."""
+        try:
+            with session_scope(self.db_url) as session:
+                self.cancelled = bool(self.beat(session, self.record_id, self.progress)) or self.cancelled
+        except Exception as exc:  # noqa: BLE001
+            log.warning("heartbeat of %s failed: %s", self.record_id, exc)
