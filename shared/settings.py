@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = Field(None, alias="S3_SECRET_ACCESS_KEY")
     s3_path_style: bool = Field(True, alias="S3_PATH_STYLE")
     s3_max_attempts: int = Field(5, alias="S3_MAX_ATTEMPTS", description="botocore attempts per request")
-    storage_retries: int = Field(4, alias="STORAGE_RETRIES", description="attempts per file in put_dir/get_dir")
-    storage_retry_delay: float = Field(0.5, alias="STORAGE_RETRY_DELAY", description="first backoff, doubled each retry")
+    # 8 attempts, 1 s doubling (at most 60 s): a worker rides out about two minutes of outage
+    storage_retries: int = Field(8, alias="STORAGE_RETRIES", description="attempts per object in worker transfers")
+    storage_retry_delay: float = Field(1.0, alias="STORAGE_RETRY_DELAY", description="first backoff, doubled each retry")
 
     max_upload_bytes: int = Field(200 * 1024 * 1024, alias="MAX_UPLOAD_BYTES")
     secret_key: str = Field("", alias="SECRET_KEY", description="signs admin session cookies")

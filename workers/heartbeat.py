@@ -1,5 +1,6 @@
 """A running job's or sample's pulse: a daemon thread that every `interval` seconds writes the
-record's heartbeat and latest progress, and reads back whether it was cancelled.
+record's heartbeat and latest progress, and reads back whether it was cancelled or lost (given to
+another worker after this one was silent too long).
 
 A thread (not the training loop) so that long steps (the first batch's compile, validation, a
 checkpoint upload retrying through a storage outage) do not look like a dead worker to the
@@ -20,13 +21,15 @@ log = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    """`beat(session, record_id, progress) -> cancelled` runs every `interval` seconds until stop()."""
+    """`beat(session, record_id, progress, worker) -> "ok" | "cancel" | "lost"` runs every
+    `interval` seconds while the `with` block runs."""
 
-    def __init__(self, beat: Callable[[Session, int, float | None], bool], record_id: int, interval: float,
-                 db_url: str | None = None):
-        self.beat, self.record_id, self.interval, self.db_url = beat, record_id, interval, db_url
+    def __init__(self, beat: Callable[[Session, int, float | None, str], str], record_id: int, worker: str,
+                 interval: float, db_url: str | None = None):
+        self.beat, self.record_id, self.worker = beat, record_id, worker
+        self.interval, self.db_url = interval, db_url
         self.progress: float | None = None
-        self.cancelled = False
+        self.cancelled = self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{record_id}", daemon=True)
 
@@ -46,6 +49,8 @@ class Heartbeat:
         """One beat; a database hiccup is logged, never raised (the work goes on)."""
         try:
             with session_scope(self.db_url) as session:
-                self.cancelled = bool(self.beat(session, self.record_id, self.progress)) or self.cancelled
+                verdict = self.beat(session, self.record_id, self.progress, self.worker)
+            self.cancelled = self.cancelled or verdict == "cancel"
+            self.lost = self.lost or verdict == "lost"
         except Exception as exc:  # noqa: BLE001
             log.warning("heartbeat of %s failed: %s", self.record_id, exc)

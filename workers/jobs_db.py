@@ -16,6 +16,10 @@ from shared.db.models import Epoch, Job, JobStatus, Sample, SampleStatus, new_di
 # attempts in total it fails instead of being retried again (settings.max_attempts in the tasks)
 MAX_ATTEMPTS = 3
 MAX_ERROR_CHARS = 2000
+
+
+class JobLost(Exception):
+    """The job was given to another worker (this one was silent too long): stop, touch nothing."""
 LOST_SAMPLE = "the sampling worker stopped while generating this sample (crashed or killed); request it again"
 
 
@@ -109,11 +113,11 @@ def claim_job(
     )
 
 
-def requeue_job(session: Session, job_id: int) -> str | None:
+def requeue_job(session: Session, job_id: int, worker: str | None = None) -> str | None:
     """Hand a running job back to the queue (its worker is stopping): not counted as an attempt.
-    Returns the new dispatch token to send, or None when the job is no longer running."""
+    Returns the new dispatch token to send, or None when the job is no longer running (there)."""
     job = session.get(Job, job_id, with_for_update=True)
-    if job is None or job.status != JobStatus.running:
+    if job is None or job.status != JobStatus.running or (worker is not None and job.worker != worker):
         return None
     job.status, job.worker, job.progress = JobStatus.queued, None, 0.0
     job.attempts = max(0, job.attempts - 1)
@@ -127,30 +131,43 @@ def redispatch(record) -> str:
     return record.dispatch_token
 
 
-def heartbeat(session: Session, job_id: int, progress: float | None = None) -> bool:
-    """Record that the job's worker is alive (and its progress); returns its cancel flag."""
-    _beat(session, Job, job_id, progress)
-    return cancel_requested(session, job_id)
+def heartbeat(session: Session, job_id: int, progress: float | None, worker: str) -> str:
+    """Record that `worker` is alive on the job (and its progress). Returns "cancel" when the job
+    was asked to stop, "lost" when it is no longer running on this worker (the reconciler gave
+    it to another one), else "ok"."""
+    if not _beat(session, Job, job_id, progress, worker):
+        return "lost"
+    return "cancel" if cancel_requested(session, job_id) else "ok"
 
 
-def sample_heartbeat(session: Session, sample_id: int, progress: float | None = None) -> bool:
-    _beat(session, Sample, sample_id, progress)
-    return False
+def sample_heartbeat(session: Session, sample_id: int, progress: float | None, worker: str) -> str:
+    _beat(session, Sample, sample_id, progress, worker)
+    return "ok"  # a sample marked lost that still finishes is stored all the same
 
 
-def _beat(session: Session, table, record_id: int, progress: float | None) -> None:
+def _beat(session: Session, table, record_id: int, progress: float | None, worker: str) -> bool:
     values = {"heartbeat_at": utcnow()}
     if progress is not None:
         values["progress"] = max(0.0, min(1.0, progress))
-    session.execute(update(table).where(table.id == record_id, table.status == "running").values(**values))
+    mine = (table.id == record_id, table.status == "running", table.worker == worker)
+    return session.execute(update(table).where(*mine).values(**values)).rowcount > 0
+
+
+def owns(session: Session, job_id: int, worker: str) -> bool:
+    """Whether the job is running on `worker` (locked for the caller's transaction)."""
+    job = session.get(Job, job_id, with_for_update=True)
+    return job is not None and job.status == JobStatus.running and job.worker == worker
 
 
 def cancel_requested(session: Session, job_id: int) -> bool:
     return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 
-def record_epoch(session: Session, job_id: int, report, checkpoint_key: str) -> None:
-    """Insert (or replace) the Epoch row and advance the job: epoch, best_val_loss, progress."""
+def record_epoch(session: Session, job_id: int, report, checkpoint_key: str, worker: str | None = None) -> None:
+    """Insert (or replace) the Epoch row and advance the job: epoch, best_val_loss, progress.
+    With `worker`, raises JobLost unless the job is still running on it."""
+    if worker is not None and not owns(session, job_id, worker):
+        raise JobLost(f"job {job_id} is no longer running on {worker}")
     job = session.get(Job, job_id, with_for_update=True)
     row = session.scalars(select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == report.epoch)).first()
     if row is None:
@@ -166,14 +183,19 @@ def record_epoch(session: Session, job_id: int, report, checkpoint_key: str) -> 
     job.heartbeat_at = utcnow()
 
 
-def finish_job(session: Session, job_id: int, status: JobStatus, error: str | None = None) -> None:
+def finish_job(session: Session, job_id: int, status: JobStatus, error: str | None = None,
+               worker: str | None = None) -> bool:
+    """End the job; with `worker`, only while it runs there (False when another worker owns it)."""
+    if worker is not None and not owns(session, job_id, worker):
+        return False
     job = session.get(Job, job_id, with_for_update=True)
     if job is None:
-        return
+        return False
     job.status, job.finished_at, job.heartbeat_at = status, utcnow(), utcnow()
     job.error = _clip(error) if error else None
     if status == JobStatus.succeeded:
         job.progress = 1.0
+    return True
 
 
 def claim_sample(session: Session, sample_id: int, worker: str = "", token: str | None = None) -> SamplingWork | None:

@@ -76,28 +76,30 @@ def _repeat(values: list[float], count: int) -> list[float]:
 
 
 def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: list[str]) -> str:
+    """Upload the result (retried through a storage outage); returns its key."""
     if len(texts) == 1:
-        key = f"samples/{sample_id}.txt"
-        store.put_bytes(key, texts[0].encode("utf-8"))
+        key, data = f"samples/{sample_id}.txt", texts[0].encode("utf-8")
+        store.retrying(lambda: store.put_bytes(key, data), f"upload {key}")
         return key
     key = f"samples/{sample_id}.zip"
-    with tempfile.TemporaryFile() as buffer:
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "samples.zip"
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, text in zip(names, texts, strict=True):
                 archive.writestr(name, text)
-        buffer.seek(0)
-        store.put_stream(key, buffer)
+        store.retrying(lambda: store.put_file(key, path), f"upload {key}")
     return key
 
 
 def run_sampling(sample_id: int, token: str | None = None, worker: str = "", store: ObjectStore | None = None) -> str:
+    worker = worker or socket.gethostname()
     with session_scope() as session:
-        work = jobs_db.claim_sample(session, sample_id, worker or socket.gethostname(), token)
+        work = jobs_db.claim_sample(session, sample_id, worker, token)
     if work is None:
         log.info("sample %s: nothing to do", sample_id)
         return "skipped"
     try:
-        with Heartbeat(jobs_db.sample_heartbeat, sample_id, get_settings().heartbeat_interval) as pulse:
+        with Heartbeat(jobs_db.sample_heartbeat, sample_id, worker, get_settings().heartbeat_interval) as pulse:
             store = store or get_store()
             checkpoint = model_cache().get(work.checkpoint_key)
             from shared.engine.sample import sample_texts

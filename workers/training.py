@@ -27,6 +27,8 @@ from .heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
+LOST = "lost"
+
 
 def checkpoint_key(job_id: int, epoch: int) -> str:
     """Where an epoch's checkpoint folder lives in the object store (a key prefix)."""
@@ -45,6 +47,7 @@ class JobCallbacks:
 
     def __init__(self, job_id: int, store: ObjectStore, pulse: Heartbeat, db_url: str | None = None):
         self.job_id, self.store, self.pulse, self.db_url = job_id, store, pulse, db_url
+        self.worker = pulse.worker
 
     def on_train_begin(self, start_epoch: int, epochs: int, batches_per_epoch: int) -> None:
         log.info("job %s: epochs %d..%d, %d batches each", self.job_id, start_epoch, epochs, batches_per_epoch)
@@ -53,7 +56,7 @@ class JobCallbacks:
         self.pulse.progress = batch / max(1, batches_per_epoch)
 
     def should_stop(self) -> bool:
-        return self.pulse.cancelled or shutdown.requested()
+        return self.pulse.cancelled or self.pulse.lost or shutdown.requested()
 
     def on_epoch_end(self, report, checkpoint_dir: Path) -> None:
         key = checkpoint_key(self.job_id, report.epoch)
@@ -62,42 +65,53 @@ class JobCallbacks:
         except StorageError as exc:
             raise JobError(f"could not upload the checkpoint of epoch {report.epoch}: {exc}") from exc
         with session_scope(self.db_url) as session:
-            jobs_db.record_epoch(session, self.job_id, report, key)
+            jobs_db.record_epoch(session, self.job_id, report, key, self.worker)
         self.pulse.progress = 0.0
         log.info("job %s: epoch %d loss %.4f val_loss %s", self.job_id, report.epoch, report.loss, report.val_loss)
 
 
 def run_training(job_id: int, token: str | None = None, worker: str = "", store: ObjectStore | None = None) -> str:
     """Run (or resume) one job until it ends or its worker stops; returns the final status,
-    "requeued" (handed back by a stopping worker) or "skipped"."""
+    "requeued" (handed back by a stopping worker), "lost" (given to another worker) or "skipped"."""
     settings = get_settings()
-    work = _claim(job_id, token, worker or socket.gethostname(), settings)
+    worker = worker or socket.gethostname()
+    work = _claim(job_id, token, worker, settings)
     if work is None:
         return "skipped"
-    scratch = None
-    with Heartbeat(jobs_db.heartbeat, job_id, settings.heartbeat_interval) as pulse:
-        try:
-            store = store or get_store()
-            scratch_root = settings.scratch_dir
-            scratch_root.mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=scratch_root))
-            status, error = _train(work, store, scratch, pulse), None
-        except Exception as exc:  # noqa: BLE001  every failure ends as a failed job with a reason
-            error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
-            log.log(logging.INFO if expected else logging.ERROR, "job %s failed: %s", job_id, error, exc_info=not expected)
-            status = JobStatus.failed
-        finally:
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
-            _free_keras_memory()
+    with Heartbeat(jobs_db.heartbeat, job_id, worker, settings.heartbeat_interval) as pulse:
+        status, error = _attempt(work, store, pulse, settings.scratch_dir)
     if status is None:
-        return _hand_back(job_id)
+        return _hand_back(job_id, worker)
     with session_scope() as session:
         if status == JobStatus.succeeded and jobs_db.cancel_requested(session, job_id):
             status = JobStatus.cancelled
-        jobs_db.finish_job(session, job_id, status, error)
+        finished = status != LOST and jobs_db.finish_job(session, job_id, status, error, worker)
+    if not finished:
+        log.warning("job %s: given to another worker while this one was silent; stopped here", job_id)
+        return LOST
     log.info("job %s: %s", job_id, status.value)
     return status.value
+
+
+def _attempt(work, store, pulse, scratch_root) -> tuple[JobStatus | str | None, str | None]:
+    """One attempt in a scratch folder: (status, error); status None: the worker is stopping."""
+    scratch = None
+    try:
+        store = store or get_store()
+        scratch_root.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f"job-{work.job_id}-", dir=scratch_root))
+        return _train(work, store, scratch, pulse), None
+    except jobs_db.JobLost:
+        return LOST, None
+    except Exception as exc:  # noqa: BLE001  every failure ends as a failed job with a reason
+        error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
+        log.log(logging.INFO if expected else logging.ERROR, "job %s failed: %s", work.job_id, error,
+                exc_info=not expected)
+        return JobStatus.failed, error
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        _free_keras_memory()
 
 
 def _claim(job_id: int, token: str | None, worker: str, settings) -> jobs_db.TrainingWork | None:
@@ -118,10 +132,10 @@ def _claim(job_id: int, token: str | None, worker: str, settings) -> jobs_db.Tra
         time.sleep(min(1.0, settings.heartbeat_interval))
 
 
-def _hand_back(job_id: int) -> str:
+def _hand_back(job_id: int, worker: str) -> str:
     """The worker is stopping: put the job back in the queue to resume from its last checkpoint."""
     with session_scope() as session:
-        token = jobs_db.requeue_job(session, job_id)
+        token = jobs_db.requeue_job(session, job_id, worker)
     if token is None:
         return "skipped"
     try:
@@ -141,8 +155,8 @@ def _free_keras_memory() -> None:
             log.warning("clear_session failed: %s", exc)
 
 
-def _train(work: jobs_db.TrainingWork, store: ObjectStore, scratch: Path, pulse: Heartbeat) -> JobStatus | None:
-    """Train to the end: succeeded; cancelled; None when stopped because the worker is stopping."""
+def _train(work: jobs_db.TrainingWork, store: ObjectStore, scratch: Path, pulse: Heartbeat) -> JobStatus | str | None:
+    """Train to the end: succeeded; cancelled; LOST; None when stopped because the worker is stopping."""
     from pydantic import ValidationError
 
     from shared.engine.config import Hyperparameters
@@ -156,7 +170,7 @@ def _train(work: jobs_db.TrainingWork, store: ObjectStore, scratch: Path, pulse:
         raise JobError(f"invalid hyperparameters: {problems}") from None
     corpus_path = scratch / "corpus.txt"
     try:
-        store.get_file(work.corpus_key, corpus_path)
+        store.retrying(lambda: store.get_file(work.corpus_key, corpus_path), f"download {work.corpus_key}")
     except NotFound:
         raise JobError(f"the corpus file {work.corpus_key} is missing from object storage") from None
     text = decode_bytes(corpus_path.read_bytes(), work.corpus_key)
@@ -170,5 +184,5 @@ def _train(work: jobs_db.TrainingWork, store: ObjectStore, scratch: Path, pulse:
     result = train(text, hp, run_dir, callbacks=JobCallbacks(work.job_id, store, pulse), resume=bool(work.resume_key))
     if result.stopped != "callback":
         return JobStatus.succeeded
-    pulse.pulse()  # read the cancel flag now: a cancel wins over a shutdown
-    return JobStatus.cancelled if pulse.cancelled else None
+    pulse.pulse()  # read the flags now: a cancel wins over a shutdown
+    return LOST if pulse.lost else JobStatus.cancelled if pulse.cancelled else None

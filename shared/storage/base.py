@@ -54,15 +54,19 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts
+
+
 def with_retries(fn: Callable[[], T], attempts: int, delay: float, what: str) -> T:
-    """Call fn, retrying TransientStorageError with exponential backoff (delay, 2*delay, ...)."""
+    """Call fn, retrying TransientStorageError with exponential backoff (delay, 2*delay, ...,
+    at most MAX_BACKOFF)."""
     for attempt in range(1, max(1, attempts) + 1):
         try:
             return fn()
         except TransientStorageError as exc:
             if attempt >= attempts:
                 raise
-            wait = delay * 2 ** (attempt - 1)
+            wait = min(MAX_BACKOFF, delay * 2 ** (attempt - 1))
             log.warning("%s failed (attempt %d/%d): %s; retrying in %.1fs", what, attempt, attempts, exc, wait)
             time.sleep(wait)
     raise AssertionError("unreachable")
@@ -169,6 +173,10 @@ class ObjectStore(ABC):
             self.delete(key)
         return len(keys)
 
+    def retrying(self, fn: Callable[[], T], what: str) -> T:
+        """fn() with this store's retries and backoff on connection errors."""
+        return with_retries(fn, self.retries, self.retry_delay, what)
+
     def put_dir(self, prefix: str, folder: str | os.PathLike) -> list[str]:
         """Upload every file under folder to `prefix/<relative path>`; return the keys.
 
@@ -182,7 +190,7 @@ class ObjectStore(ABC):
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             key = f"{prefix}/{path.relative_to(folder).as_posix()}"
             validate_key(key)
-            with_retries(lambda: self.put_file(key, path), self.retries, self.retry_delay, f"upload {key}")
+            self.retrying(lambda: self.put_file(key, path), f"upload {key}")
             keys.append(key)
         return keys
 
@@ -190,13 +198,13 @@ class ObjectStore(ABC):
         """Download every key under `prefix/` into folder; raises NotFound when there is none."""
         validate_key(prefix)
         folder = Path(folder)
-        keys = self.list(prefix + "/")
+        keys = self.retrying(lambda: self.list(prefix + "/"), f"list {prefix}/")
         if not keys:
             raise NotFound(f"no objects under {prefix}/")
         paths = []
         for key in keys:
             validate_key(key)  # a key written by someone else must not escape the folder
             path = folder.joinpath(*key[len(prefix) + 1 :].split("/"))
-            with_retries(lambda: self.get_file(key, path), self.retries, self.retry_delay, f"download {key}")
+            self.retrying(lambda: self.get_file(key, path), f"download {key}")
             paths.append(path)
         return paths

@@ -7,7 +7,6 @@ import hashlib
 import time
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import redis

@@ -2,6 +2,7 @@
 server stopped and started. Timeouts are short here (cluster.FAST): a lost worker is noticed after
 4 s of silence. Each test prints how long recovery took (`pytest -s` shows it)."""
 
+import json
 import os
 import signal
 import time
@@ -15,6 +16,8 @@ def whole_history(cluster, job_id, epochs):
     assert history == list(range(1, epochs + 1)) and job.epoch == epochs  # none missing or repeated
     for epoch in history:
         assert cluster.store.exists(f"jobs/{job_id}/epoch-{epoch:04d}/model.keras")
+    meta = json.loads(cluster.store.get_bytes(f"jobs/{job_id}/epoch-{epochs:04d}/checkpoint.json"))
+    assert [r["epoch"] for r in meta["history"]] == history  # the model's own history too
     return job
 
 
@@ -100,7 +103,8 @@ def test_storage_outage_during_checkpoint_upload(cluster):
     assert cluster.get_job(job_id)[1] == recorded  # nothing recorded while its upload cannot finish
     (child,) = worker.pool_children()
     os.kill(child, signal.SIGKILL)  # and the worker dies meanwhile
-    time.sleep(1)
+    cluster.wait(lambda: "download corpora/" in worker.log_text(), 60, "the next attempt waiting for storage")
+    time.sleep(3)
     cluster.s3.start()
     print(f"\nS3 outage: {time.monotonic() - down:.1f} s")
     job = whole_history(cluster, job_id, 10)

@@ -132,7 +132,7 @@ def test_heartbeat_writes_progress_and_reads_the_cancel_flag(db, job_id, worker_
     with db() as session:
         jobs_db.claim_job(session, job_id, "w")
     first_beat = get_job(db, job_id).heartbeat_at
-    pulse = Heartbeat(jobs_db.heartbeat, job_id, interval=0.05, db_url=worker_db_url)
+    pulse = Heartbeat(jobs_db.heartbeat, job_id, "w", interval=0.05, db_url=worker_db_url)
     callbacks = JobCallbacks(job_id, LocalStore("/nonexistent"), pulse, db_url=worker_db_url)
     assert {m for m in vars(TrainingCallbacks) if not m.startswith("_")} <= set(dir(callbacks))
     with pulse:
@@ -143,11 +143,28 @@ def test_heartbeat_writes_progress_and_reads_the_cancel_flag(db, job_id, worker_
         with db() as session:
             session.get(Job, job_id).cancel_requested = True
         time.sleep(0.3)
-        assert callbacks.should_stop() is True
+        assert callbacks.should_stop() is True and pulse.cancelled and not pulse.lost
+
+
+def test_a_worker_whose_job_was_given_away_stops_and_touches_nothing(db, job_id, worker_db_url, tmp_path):
+    with db() as session:
+        jobs_db.claim_job(session, job_id, "w1")
+    with db() as session:  # w1 fell silent; the reconciler gave the job to w2
+        jobs_db.claim_job(session, job_id, "w2", heartbeat_timeout=0)
+    pulse = Heartbeat(jobs_db.heartbeat, job_id, "w1", interval=1.0, db_url=worker_db_url)
+    pulse.pulse()
+    assert pulse.lost and JobCallbacks(job_id, LocalStore(tmp_path), pulse).should_stop()
+    with db() as session:
+        with pytest.raises(jobs_db.JobLost):
+            jobs_db.record_epoch(session, job_id, report(1), "k", worker="w1")
+        assert jobs_db.finish_job(session, job_id, JobStatus.failed, "x", worker="w1") is False
+        assert jobs_db.requeue_job(session, job_id, worker="w1") is None
+    job = get_job(db, job_id)
+    assert job.status == JobStatus.running and job.worker == "w2" and job.epoch == 0
 
 
 def test_a_stopping_worker_stops_the_job(job_id, worker_db_url, monkeypatch):
-    callbacks = JobCallbacks(job_id, LocalStore("/nonexistent"), Heartbeat(jobs_db.heartbeat, job_id, 1.0))
+    callbacks = JobCallbacks(job_id, LocalStore("/nonexistent"), Heartbeat(jobs_db.heartbeat, job_id, "w", 1.0))
     assert callbacks.should_stop() is False
     monkeypatch.setattr(shutdown, "_requested", threading.Event())
     shutdown.request()
@@ -160,7 +177,9 @@ def test_epoch_end_uploads_then_records(db, job_id, worker_db_url, tmp_path):
     folder.mkdir()
     (folder / "model.keras").write_bytes(b"weights")
     (folder / "checkpoint.json").write_text("{}")
-    cb = JobCallbacks(job_id, store, Heartbeat(jobs_db.heartbeat, job_id, 1.0), db_url=worker_db_url)
+    with db() as session:
+        jobs_db.claim_job(session, job_id, "w")
+    cb = JobCallbacks(job_id, store, Heartbeat(jobs_db.heartbeat, job_id, "w", 1.0), db_url=worker_db_url)
     cb.on_epoch_end(report(1), folder)
     assert store.list(f"jobs/{job_id}/") == [f"jobs/{job_id}/epoch-0001/checkpoint.json",
                                              f"jobs/{job_id}/epoch-0001/model.keras"]
