@@ -5,6 +5,7 @@ pydantic models that validate requests (services/api/schemas.py). `GET /healthz`
 """
 
 from flask_openapi3 import Info, OpenAPI
+from werkzeug.routing import IntegerConverter
 
 from services.admin import init_admin
 from shared.db.session import normalize_url
@@ -16,6 +17,13 @@ from .schemas import ErrorBody
 
 API_PREFIX = "/api/v1"
 JSON_BODY_LIMIT = 1024 * 1024  # uploads get their own limit, MAX_UPLOAD_BYTES
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in paths: at most 20 digits, so that a longer number is a 404 like any other
+    id that does not exist (Werkzeug's converter fails on thousands of digits, and answers 405)."""
+
+    regex = r"\d{1,20}"
 
 
 def create_app(settings: Settings | None = None) -> OpenAPI:
@@ -31,6 +39,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         validation_error_model=ErrorBody,
         validation_error_callback=errors.validation_error_response,
     )
+    app.url_map.converters["int"] = IdConverter
     app.config.update(
         SETTINGS=settings,
         DATABASE_URL=normalize_url(settings.resolved_database_url),

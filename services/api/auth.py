@@ -14,6 +14,7 @@ from .errors import ApiError
 
 SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "description": "an API token"}}
 SECURITY = [{"bearer": []}]
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integers: a larger one cannot exist (and must not reach the query)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="charlstm"'}
 
 
@@ -36,7 +37,7 @@ def visible(stmt: Select, model) -> Select:
 
 def get_visible(model, object_id: int):
     """The object, or a 404 when it does not exist or belongs to someone else."""
-    obj = get_db().get(model, object_id)
+    obj = get_db().get(model, object_id) if 1 <= object_id <= MAX_ID else None
     if obj is None or not (g.user.is_admin or obj.owner_id == g.user.id):
         raise ApiError(404, f"{model.__name__.lower()} {object_id} not found")
     return obj

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import unicodedata
 from uuid import uuid4
 
 from flask import current_app, g, request
@@ -15,7 +16,7 @@ from shared.engine.corpus import CorpusError, CorpusStats, corpus_stats, decode_
 from .auth import SECURITY, get_visible, require_user, visible
 from .context import get_db, get_object_store, paginate
 from .errors import ApiError, field_error
-from .schemas import CorpusForm, CorpusList, CorpusOut, CorpusPath, ErrorBody, PageQuery
+from .schemas import CorpusForm, CorpusList, CorpusOut, CorpusPath, ErrorBody, NoQuery, PageQuery
 
 bp = APIBlueprint(
     "corpora", __name__, url_prefix="/api/v1/corpora", abp_tags=[Tag(name="corpora")],
@@ -54,6 +55,7 @@ class HashingReader:
 
 def _default_name(filename: str | None) -> str:
     base = os.path.basename((filename or "").replace("\\", "/"))
+    base = unicodedata.normalize("NFC", base)
     return "".join(ch for ch in base if ch.isprintable()).strip()[:128] or "corpus"
 
 
@@ -76,8 +78,8 @@ def _usable(stats: CorpusStats) -> CorpusStats:
     return stats
 
 
-@bp.post("", responses={201: CorpusOut, 413: ErrorBody})
-def upload_corpus(form: CorpusForm):
+@bp.post("", responses={201: CorpusOut, 413: ErrorBody, 503: ErrorBody})
+def upload_corpus(form: CorpusForm, query: NoQuery):
     """Upload a corpus: multipart `file` (UTF-8 text) and an optional `name`.
 
     The file is streamed to object storage, then decoded strictly and cleaned for its statistics.
@@ -130,6 +132,6 @@ def list_corpora(query: PageQuery):
 
 
 @bp.get("/<int:corpus_id>", responses={200: CorpusOut})
-def get_corpus(path: CorpusPath):
+def get_corpus(path: CorpusPath, query: NoQuery):
     """One corpus."""
     return CorpusOut.model_validate(get_visible(Corpus, path.corpus_id)).model_dump(mode="json")

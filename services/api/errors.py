@@ -33,6 +33,10 @@ def field_error(field: str, msg: str, type_: str = "value_error") -> dict:
 def validation_error_response(exc: ValidationError):
     """flask-openapi3's hook: 422 naming every bad field by `loc`."""
     detail = json.loads(exc.json(include_url=False, include_input=False))
+    unknown = "unknown query parameter" if exc.title.endswith("Query") else "unknown field"
+    for error in detail:
+        if error["type"] == "extra_forbidden":
+            error["msg"] = f"{unknown}; the accepted ones are in /api/v1/openapi.json"
     return error_response(422, "request validation failed", detail)
 
 

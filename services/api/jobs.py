@@ -2,7 +2,7 @@
 
 import math
 
-from flask import g
+from flask import g, request
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -15,7 +15,9 @@ from workers import celery_app as queue
 from .auth import SECURITY, get_visible, require_user, visible
 from .context import enqueue_or_fail, get_db, paginate
 from .errors import ApiError, field_error
-from .schemas import EpochOut, ErrorBody, JobCreate, JobList, JobOut, JobPath, JobQuery, JobSummary
+from .schemas import (
+    EpochOut, ErrorBody, JobCreate, JobList, JobOut, JobPath, JobQuery, JobSummary, NoQuery, require_json_object,
+)
 
 LN2 = math.log(2)
 
@@ -24,6 +26,12 @@ bp = APIBlueprint(
     abp_security=SECURITY, abp_responses={401: ErrorBody, 404: ErrorBody, 422: ErrorBody},
 )
 bp.before_request(require_user)
+
+
+@bp.before_request
+def _json_body() -> None:
+    if request.method == "POST" and request.endpoint == "jobs.create_job":
+        require_json_object()
 
 
 def _eta(job: Job) -> float | None:
@@ -67,8 +75,8 @@ def _check_length(corpus: Corpus, hp: Hyperparameters) -> None:
     raise ApiError(422, "corpus too short for these hyperparameters", [field_error(f, msg) for f in fields])
 
 
-@bp.post("", responses={202: JobOut})
-def create_job(body: JobCreate):
+@bp.post("", responses={202: JobOut, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody})
+def create_job(body: JobCreate, query: NoQuery):
     """Queue a training job.
 
     The body is the corpus id plus any hyperparameters (defaults are the paper's); unknown fields
@@ -98,13 +106,13 @@ def list_jobs(query: JobQuery):
 
 
 @bp.get("/<int:job_id>", responses={200: JobOut})
-def get_job(path: JobPath):
+def get_job(path: JobPath, query: NoQuery):
     """One job with its per-epoch history."""
     return job_out(get_visible(Job, path.job_id))
 
 
 @bp.post("/<int:job_id>/cancel", responses={200: JobOut, 202: JobOut, 409: ErrorBody})
-def cancel_job(path: JobPath):
+def cancel_job(path: JobPath, query: NoQuery):
     """Cancel a job: a queued one at once (200), a running one at its next batch (202).
 
     Cancelling a cancelled job is a no-op (200); a succeeded or failed job answers 409.

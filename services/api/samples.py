@@ -1,17 +1,20 @@
 """Samples: ask a job's model for text (queued for a sampling worker), read the request, download it."""
 
-from flask import Response, g, stream_with_context
+from flask import Response, g, request, stream_with_context
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
 from shared.db.models import Epoch, Job, Sample, SampleStatus
+from shared.engine.corpus import clean
 from shared.storage import NotFound
 from workers import celery_app as queue
 
 from .auth import SECURITY, get_visible, require_user, visible
 from .context import enqueue_or_fail, get_db, get_object_store, paginate
-from .errors import ApiError
-from .schemas import ErrorBody, JobPath, PageQuery, SampleCreate, SampleList, SampleOut, SamplePath
+from .errors import ApiError, field_error
+from .schemas import (
+    ErrorBody, JobPath, NoQuery, PageQuery, SampleCreate, SampleList, SampleOut, SamplePath, require_json_object,
+)
 
 CHUNK = 64 * 1024
 
@@ -22,6 +25,12 @@ bp = APIBlueprint(
 bp.before_request(require_user)
 
 
+@bp.before_request
+def _json_body() -> None:
+    if request.method == "POST" and request.endpoint == "samples.create_sample":
+        require_json_object()
+
+
 def best_epoch(job: Job) -> Epoch | None:
     """The checkpoint to sample from: lowest validation loss, else the latest."""
     with_val = [e for e in job.epochs if e.val_loss is not None]
@@ -30,12 +39,27 @@ def best_epoch(job: Job) -> Epoch | None:
     return job.epochs[-1] if job.epochs else None
 
 
+def _check_seed(job: Job, seed_text: str | None) -> None:
+    """The sampler drops the seed's characters outside the model's vocabulary; none left is a 422."""
+    if seed_text is None:
+        return
+    vocabulary = job.corpus.vocabulary + "\t"  # a superset of the model's: tabs may add "\t"
+    if job.hyperparameters.get("lowercase"):
+        vocabulary = vocabulary.lower()
+    if not set(clean(seed_text)) & set(vocabulary):
+        msg = "the seed text has no character of the model's vocabulary (after cleaning)"
+        raise ApiError(422, msg, [field_error("seed_text", msg)])
+
+
 def sample_out(sample: Sample) -> dict:
     return SampleOut.model_validate(sample).model_dump(mode="json")
 
 
-@bp.post("/jobs/<int:job_id>/samples", responses={202: SampleOut, 409: ErrorBody})
-def create_sample(path: JobPath, body: SampleCreate):
+@bp.post(
+    "/jobs/<int:job_id>/samples",
+    responses={202: SampleOut, 400: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody},
+)
+def create_sample(path: JobPath, body: SampleCreate, query: NoQuery):
     """Queue text generation from the job's best checkpoint so far (409 while it has none).
 
     The result is one text when count x temperatures is 1, otherwise one zip of texts.
@@ -44,6 +68,7 @@ def create_sample(path: JobPath, body: SampleCreate):
     epoch = best_epoch(job)
     if epoch is None:
         raise ApiError(409, "job has no checkpoint yet")
+    _check_seed(job, body.seed_text)
     db = get_db()
     sample = Sample(
         owner_id=g.user.id, job_id=job.id, checkpoint_key=epoch.checkpoint_key, length=body.length,
@@ -67,7 +92,7 @@ def list_samples(path: JobPath, query: PageQuery):
 
 
 @bp.get("/samples/<int:sample_id>", responses={200: SampleOut})
-def get_sample(path: SamplePath):
+def get_sample(path: SamplePath, query: NoQuery):
     """One sample request and its status."""
     return sample_out(get_visible(Sample, path.sample_id))
 
@@ -78,9 +103,10 @@ def get_sample(path: SamplePath):
         200: {"content": {"text/plain": {"schema": {"type": "string"}},
                           "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
         409: ErrorBody,
+        503: ErrorBody,
     },
 )
-def get_sample_text(path: SamplePath):
+def get_sample_text(path: SamplePath, query: NoQuery):
     """The generated text (text/plain), or a zip of texts when several were asked for."""
     return sample_response(get_visible(Sample, path.sample_id))
 

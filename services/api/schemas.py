@@ -1,15 +1,24 @@
 """Request and response models. flask-openapi3 validates requests with them and builds the
-OpenAPI document from the same classes."""
+OpenAPI document from the same classes.
 
+Strictness, the same on every endpoint: unknown fields and query parameters are a 422 naming
+them; JSON bodies are strict (an integer is a JSON integer, not 2.0 or "2"; a boolean is
+true/false; a number may be an integer); query and path values are text, parsed as documented.
+"""
+
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
 
 from flask import has_request_context, request
 from flask_openapi3 import FileStorage
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from shared.db.models import JobStatus, SampleStatus
 from shared.engine.config import Hyperparameters
+
+from .errors import ApiError, field_error
 
 # ---- common -------------------------------------------------------------------------------
 
@@ -27,8 +36,36 @@ class ErrorBody(BaseModel):
     detail: list[ErrorDetail] | None = None
 
 
-class PageQuery(BaseModel):
-    page: int = Field(1, ge=1)
+_JSON_TYPES = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+
+
+def require_json_object() -> None:
+    """A `before_request` hook for routes with a JSON body: 415 unless it is sent as JSON, 400
+    unless it parses, 422 unless it is an object (the model then names each bad field)."""
+    if not request.is_json:
+        raise ApiError(415, "the request body must be JSON, sent with Content-Type: application/json")
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(request.get_data(cache=True)) >= limit:
+        raise RequestEntityTooLarge()  # a chunked body is cut at the limit by Werkzeug, not refused
+    try:
+        body = request.get_json()
+    except (BadRequest, RecursionError) as exc:  # json.loads fails deep nesting with a RecursionError
+        why = exc.description if isinstance(exc, BadRequest) else "nested too deeply"
+        raise ApiError(400, "the request body is not valid JSON", [field_error("body", why, "json_invalid")]) from exc
+    if not isinstance(body, dict):
+        got = _JSON_TYPES.get(type(body), "a number")
+        raise ApiError(422, "the request body must be a JSON object",
+                       [field_error("body", f"expected an object, got {got}", "model_type")])
+
+
+class NoQuery(BaseModel):
+    """The query of an endpoint that takes none: any parameter is unknown (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PageQuery(NoQuery):
+    page: int = Field(1, ge=1, le=1_000_000)
     per_page: int = Field(20, ge=1, le=100)
 
 
@@ -50,13 +87,11 @@ class Health(BaseModel):
 
 def _label(value: str) -> str:
     if not value.isprintable() or "/" in value or "\\" in value:
-        raise ValueError("a name is printable text without control characters or path separators")
+        raise ValueError("a name is printable text: no control or invisible characters, no / or \\")
     return value
 
 
-CorpusName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), AfterValidator(_label)
-]
+CorpusName = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_label)]
 
 
 def _is_file(value: Any) -> Any:
@@ -68,20 +103,24 @@ def _is_file(value: Any) -> Any:
 class CorpusForm(BaseModel):
     """A UTF-8 text file. The name is only a label (default: the file's name)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     file: Annotated[FileStorage, AfterValidator(_is_file)]
-    name: CorpusName | None = Field(None, description="1-128 printable characters, no path separators")
+    name: CorpusName | None = Field(
+        None, description="1-128 printable characters, no path separators; kept as Unicode (NFC), trimmed"
+    )
 
     @field_validator("name", mode="before")
     @classmethod
     def _raw_name(cls, value):
         # flask-openapi3 JSON-decodes form fields ("123" -> 123); a name is always the raw text
         if has_request_context() and "name" in request.form:
-            return request.form["name"]
-        return value
+            value = request.form["name"]
+        return unicodedata.normalize("NFC", value).strip() if isinstance(value, str) else value
 
 
 class CorpusPath(BaseModel):
-    corpus_id: int
+    corpus_id: int = Field(json_schema_extra={"example": 1})
 
 
 class CorpusOut(BaseModel):
@@ -109,11 +148,13 @@ class CorpusList(Page):
 class JobCreate(Hyperparameters):
     """A training job: the corpus and the hyperparameters. Unknown fields are rejected (422)."""
 
-    corpus_id: int = Field(ge=1, description="a corpus you uploaded")
+    model_config = ConfigDict(strict=True)
+
+    corpus_id: int = Field(ge=1, description="a corpus you uploaded", examples=[1])
 
 
 class JobPath(BaseModel):
-    job_id: int
+    job_id: int = Field(json_schema_extra={"example": 1})
 
 
 class JobQuery(PageQuery):
@@ -165,16 +206,26 @@ class JobList(Page):
 Temperature = Annotated[float, Field(gt=0, le=10)]
 
 
+def _text(value: str | None) -> str | None:
+    """Tab and newlines are text; other control characters (and lone surrogates, which cannot be
+    stored) are not."""
+    if value is not None and any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t\n\r" for ch in value):
+        raise ValueError("control characters (other than tab and newlines) are not allowed")
+    return value
+
+
 class SampleCreate(BaseModel):
     """Generate `count` texts per temperature from the job's best checkpoint."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     length: int = Field(50_000, ge=1, le=1_000_000, description="characters per text")
     temperature: Temperature | Annotated[list[Temperature], Field(min_length=1, max_length=8)] = Field(
         0.75, description="one temperature or a list of 1-8 (each > 0 and <= 10)"
     )
-    seed_text: str | None = Field(None, max_length=10_000, description="text to warm the model up on")
+    seed_text: Annotated[str | None, AfterValidator(_text)] = Field(
+        None, max_length=10_000, description="text to warm the model up on (no control characters but tab and newlines)"
+    )
     count: int = Field(1, ge=1, le=32, description="texts per temperature")
     random_seed: int | None = Field(None, ge=0, le=2**63 - 1)
 
@@ -184,7 +235,7 @@ class SampleCreate(BaseModel):
 
 
 class SamplePath(BaseModel):
-    sample_id: int
+    sample_id: int = Field(json_schema_extra={"example": 1})
 
 
 class SampleOut(BaseModel):

@@ -69,6 +69,9 @@ def resolve(path: Path) -> Path:
     if latest is None:
         raise CheckpointError(f"{path}: not a checkpoint or a training run folder")
     best = read_meta(latest).get("best_epoch")
+    if best is not None and (isinstance(best, bool) or not isinstance(best, int) or best < 1):
+        # only an epoch number may choose the folder: never a path from the file
+        raise CheckpointError(f"{latest}: best_epoch must be an epoch number, not {best!r}")
     if best and is_checkpoint(epoch_dir(path, best)):
         return epoch_dir(path, best)
     return latest

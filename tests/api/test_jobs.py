@@ -25,8 +25,9 @@ def test_create_job_queues_a_training_message(client, user_headers, make_corpus,
     assert broker.llen("training") == 1
     message = json.loads(broker.lindex("training", 0))
     assert message["headers"]["task"] == "charlstm.train"
-    assert json.loads(base64.b64decode(message["body"]))[0] == [job["id"]]
-    assert db_session.get(Job, job["id"]).status == JobStatus.queued
+    row = db_session.get(Job, job["id"])
+    assert json.loads(base64.b64decode(message["body"]))[0] == [job["id"], row.dispatch_token]
+    assert row.status == JobStatus.queued and len(row.dispatch_token) == 32
 
 
 def test_defaults_are_the_papers(client, user_headers, make_corpus):
@@ -59,8 +60,8 @@ def test_bad_hyperparameters_are_422(client, user_headers, make_corpus, broker, 
     assert broker.llen("training") == 0
 
 
-def test_missing_or_non_json_body_is_422(client, user_headers):
-    assert client.post("/api/v1/jobs", headers=user_headers).status_code == 422
+def test_missing_body_is_415_empty_object_is_422(client, user_headers):
+    assert client.post("/api/v1/jobs", headers=user_headers).status_code == 415
     response = client.post("/api/v1/jobs", headers=user_headers, json={})
     assert response.status_code == 422 and response.get_json()["detail"][0]["loc"] == ["corpus_id"]
 
@@ -159,7 +160,7 @@ def test_cancel_finished_job_is_409(client, user_headers, make_job, db_session, 
 def test_broker_down_fails_the_job_with_503(client, user_headers, make_corpus, monkeypatch, db_session, small_job):
     from workers import celery_app
 
-    def down(job_id):
+    def down(job_id, token):
         raise ConnectionError("broker down")
 
     monkeypatch.setattr(celery_app, "enqueue_training", down)

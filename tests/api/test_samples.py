@@ -39,7 +39,8 @@ def test_sample_request_queues_a_message(client, user_headers, trained_job, brok
     assert broker.llen("sampling") == 1
     message = json.loads(broker.lindex("sampling", 0))
     assert message["headers"]["task"] == "charlstm.sample"
-    assert json.loads(base64.b64decode(message["body"]))[0] == [sample["id"]]
+    token = db_session.get(Sample, sample["id"]).dispatch_token
+    assert json.loads(base64.b64decode(message["body"]))[0] == [sample["id"], token]
     assert db_session.get(Sample, sample["id"]).checkpoint_key == f"jobs/{trained_job}/epoch-0001"
 
 

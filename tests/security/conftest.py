@@ -1,0 +1,54 @@
+"""Fixtures for the security tests: the API app (with its admin pages) from tests/conftest.py and
+`world`, rows of three users written straight through the models:
+
+alice (ordinary user) owns corpus `corpus`, a running job `job` with one finished epoch, a queued
+job `queued`, and a succeeded sample `sample` whose text is in the object store; bob is another
+ordinary user with nothing; root is an admin. `missing` ids exist nowhere and have as many digits
+as alice's ids, so that "not found" answers can be compared byte for byte once the id is masked.
+"""
+
+import types
+
+import pytest
+from security_helpers import admin_login
+
+
+@pytest.fixture
+def app(app):
+    app.config["ADMIN_INSPECT_TIMEOUT"] = 0.2  # the workers page asks Celery; nobody answers here
+    return app
+
+
+@pytest.fixture
+def world(db_session, store, user_headers, other_headers, admin_headers, user_token, admin_token):
+    from sqlalchemy import select
+
+    from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, Token, User
+
+    alice = db_session.scalar(select(User).where(User.name == "alice"))
+    corpus = Corpus(owner=alice, name="alice.txt", object_key="corpora/" + "a" * 32 + ".txt", bytes=10,
+                    sha256="0" * 64, raw_chars=10, raw_unique=5, clean_chars=10, clean_unique=5, vocabulary="abcde")
+    hp = {"epochs": 3, "layers": 1, "units": 8, "seq_len": 10, "batch_size": 2}
+    job = Job(owner=alice, corpus=corpus, status=JobStatus.running, hyperparameters=hp, epoch=1, epochs=[
+        Epoch(epoch=1, loss=2.0, val_loss=2.1, seconds=1.0, chars_per_second=10.0, checkpoint_key="jobs/1/epoch-0001")])
+    queued = Job(owner=alice, corpus=corpus, status=JobStatus.queued, hyperparameters=hp)
+    db_session.add_all([corpus, job, queued])
+    db_session.flush()
+    sample = Sample(owner_id=alice.id, job_id=job.id, checkpoint_key="jobs/1/epoch-0001", length=5,
+                    temperatures=[0.5], count=1, status=SampleStatus.succeeded, object_key="samples/1.txt")
+    db_session.add(sample)
+    db_session.commit()
+    store.put_bytes(sample.object_key, b"alice's secret sample")
+    return types.SimpleNamespace(
+        corpus=corpus.id, job=job.id, queued=queued.id, sample=sample.id, alice_id=alice.id,
+        missing={"corpus_id": 9, "job_id": 9, "sample_id": 9},
+        alice=user_headers, bob=other_headers, root=admin_headers, admin_token=admin_token,
+        alice_token_id=db_session.scalar(select(Token.id).where(Token.user_id == alice.id)),
+    )
+
+
+@pytest.fixture
+def admin_session(client, world):
+    """The test client, logged in to the admin pages as root with the login form (a cookie session)."""
+    admin_login(client, world.admin_token)
+    return client
