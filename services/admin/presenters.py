@@ -128,6 +128,7 @@ def job_summary(job: Job, now: datetime) -> dict:
         "best_val_bits": bits(job.best_val_loss),
         "best_val_bits_label": fmt_bits(job.best_val_loss),
         "attempts": job.attempts or 0,
+        "requeues": job.requeues or 0,
         "worker": job.worker,
         "created_at": iso(job.created_at),
         "age": fmt_duration(since(job.created_at, now)),
@@ -161,6 +162,7 @@ def sample_row(sample: Sample) -> dict:
         "temperatures": ", ".join(f"{t:g}" if isinstance(t, (int, float)) else str(t)
                                   for t in (sample.temperatures or [])),
         "count": sample.count,
+        "progress_label": f"{100 * (sample.progress or 0.0):.0f}%",
         "checkpoint_key": sample.checkpoint_key,
         "created_at": fmt_time(sample.created_at),
         "error": sample.error or "",

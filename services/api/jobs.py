@@ -45,7 +45,7 @@ def _eta(job: Job) -> float | None:
 def summary(job: Job) -> dict:
     return dict(
         id=job.id, corpus_id=job.corpus_id, status=job.status, hyperparameters=job.hyperparameters,
-        attempts=job.attempts, epoch=job.epoch, epochs=job.hyperparameters.get("epochs"), progress=job.progress,
+        attempts=job.attempts, requeues=job.requeues, epoch=job.epoch, epochs=job.hyperparameters.get("epochs"), progress=job.progress,
         best_val_loss=job.best_val_loss, has_checkpoint=bool(job.epochs), cancel_requested=job.cancel_requested,
         error=job.error, created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
         eta_seconds=_eta(job),

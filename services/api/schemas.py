@@ -176,7 +176,8 @@ class JobSummary(BaseModel):
     corpus_id: int
     status: JobStatus
     hyperparameters: dict[str, Any]
-    attempts: int
+    attempts: int = Field(description="starts that count toward MAX_ATTEMPTS (a lost worker counts; a graceful stop does not)")
+    requeues: int = Field(description="times a stopping worker handed the job back to the queue")
     epoch: int = Field(description="last finished epoch")
     epochs: int = Field(description="maximum number of epochs (hyperparameters.epochs)")
     progress: float = Field(description="fraction of the current epoch done")
@@ -245,6 +246,7 @@ class SampleOut(BaseModel):
     job_id: int
     status: SampleStatus
     error: str | None
+    progress: float = Field(description="fraction of the characters generated")
     length: int
     temperatures: list[float]
     count: int

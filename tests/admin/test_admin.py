@@ -174,18 +174,22 @@ def test_job_page_shows_samples_and_error(admin_client, admin_db):
     from shared.db.models import Sample, SampleStatus
 
     token = make_user(admin_db, "root", admin=True)
-    job = make_job(admin_db, status="failed", history=[(2.0, None)], error="<boom> out of memory")
+    job = make_job(admin_db, status="failed", history=[(2.0, None)], error="<boom> out of memory", attempts=3,
+                   requeues=2)
     admin_db.add_all([
         Sample(owner_id=job.owner_id, job_id=job.id, checkpoint_key="k1", length=50_000, temperatures=[0.5, 0.75],
-               status=SampleStatus.succeeded, object_key="samples/1.zip"),
-        Sample(owner_id=job.owner_id, job_id=job.id, checkpoint_key="k1", length=100, temperatures=[1.0]),
+               status=SampleStatus.succeeded, object_key="samples/1.zip", progress=1.0),
+        Sample(owner_id=job.owner_id, job_id=job.id, checkpoint_key="k1", length=100, temperatures=[1.0],
+               status=SampleStatus.running, progress=0.42),
     ])
     admin_db.commit()
     html = admin_client.get(f"/admin/jobs/{job.id}", headers=bearer(token)).get_data(as_text=True)
     assert "&lt;boom&gt; out of memory" in html and "<boom>" not in html
+    assert '<dd data-field="attempts">3</dd>' in html and ">2</dd>" in html  # attempts, handed back
+    assert ">100%</td>" in html and ">42%</td>" in html  # samples' progress
     assert 'href="/admin/samples/1/text"' in html
     assert "0.5, 0.75" in html
-    assert 'data-live="true"' in html  # a sample is still queued
+    assert 'data-live="true"' in html  # a sample is still running
     svg = html[html.index("<svg"):html.index("</svg>") + 6]
     assert svg.count("<polyline") == 1  # no validation losses
 

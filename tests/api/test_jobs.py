@@ -21,7 +21,7 @@ def test_create_job_queues_a_training_message(client, user_headers, make_corpus,
     assert job["status"] == "queued" and job["corpus_id"] == corpus["id"]
     assert job["epochs"] == 3 and job["epoch"] == 0 and job["history"] == [] and job["has_checkpoint"] is False
     assert job["hyperparameters"]["seq_len"] == 10 and job["hyperparameters"]["optimizer"] == "rmsprop"
-    assert job["eta_seconds"] is None
+    assert job["eta_seconds"] is None and (job["attempts"], job["requeues"]) == (0, 0)
     assert broker.llen("training") == 1
     message = json.loads(broker.lindex("training", 0))
     assert message["headers"]["task"] == "charlstm.train"

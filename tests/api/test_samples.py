@@ -36,6 +36,7 @@ def test_sample_request_queues_a_message(client, user_headers, trained_job, brok
     assert response.status_code == 202
     sample = response.get_json()
     assert sample["status"] == "queued" and sample["temperatures"] == [0.5, 1.0] and sample["count"] == 2
+    assert sample["progress"] == 0.0
     assert broker.llen("sampling") == 1
     message = json.loads(broker.lindex("sampling", 0))
     assert message["headers"]["task"] == "charlstm.sample"
