@@ -3,7 +3,6 @@ S3 server (which the tests stop and start), and worker/reconciler processes with
 Nothing here is shared with the other worker tests, so a reconciler sees only these jobs."""
 
 import hashlib
-import time
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store
 
-from processes import RedisServer, Reconciler, S3Server, WorkerProcess, stdlib_text
+from processes import RedisServer, Reconciler, S3Server, WorkerProcess, stdlib_text, wait_for
 
 BUCKET = "charlstm-faults"
 FAST = {  # seconds: a lost worker is noticed in about 4 s instead of 2 minutes
@@ -121,14 +120,7 @@ class Cluster:
             return session.get(Sample, sample_id)
 
     def wait(self, predicate, timeout: float, what: str, interval: float = 0.1):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval)
-        logs = "\n".join(f"--- {p.log_path.name} ---\n{p.log_text()[-3000:]}" for p in self.processes)
-        raise TimeoutError(f"timed out after {timeout}s waiting for {what}\n{logs}")
+        return wait_for(predicate, timeout, what, interval, self.processes)
 
     def finished_job(self, job_id: int, timeout: float = 120):
         return self.wait(lambda: (r := self.get_job(job_id)) and JobStatus(r[0].status).finished and r,

@@ -4,7 +4,6 @@ started as subprocesses against them.
 """
 
 import hashlib
-import time
 import uuid
 from contextlib import contextmanager
 
@@ -18,6 +17,7 @@ from shared.settings import Settings
 from shared.storage import S3Store
 
 from processes import WorkerProcess, stdlib_text
+from processes import wait_for as poll
 
 BROKER_URL = "redis://127.0.0.1:6379/14"
 BUCKET = "charlstm-workers-test"
@@ -162,14 +162,7 @@ def wait_for():
 
 
 def _wait_for(predicate, timeout: float, interval: float = 0.25, what: str = "condition", worker=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    logs = f"\n--- worker log ---\n{worker.log_text()[-4000:]}" if worker else ""
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}{logs}")
+    return poll(predicate, timeout, what, interval, [worker] if worker else [])
 
 
 @pytest.fixture(scope="module")

@@ -81,6 +81,19 @@ def stdlib_text(chars: int) -> str:
 
 
 
+def wait_for(predicate, timeout: float, what: str = "condition", interval: float = 0.25, processes=()):
+    """Poll until predicate() is truthy and return its value; on timeout raise with the tail of
+    each process's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    logs = "".join(f"\n--- {p.log_path.name} ---\n{p.log_text()[-3000:]}" for p in processes)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}{logs}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

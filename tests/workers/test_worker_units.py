@@ -128,7 +128,7 @@ def test_finish_job_clips_long_errors(db, job_id):
     assert job.status == JobStatus.failed and len(job.error) == jobs_db.MAX_ERROR_CHARS and job.finished_at
 
 
-def test_heartbeat_writes_progress_and_reads_the_cancel_flag(db, job_id, worker_db_url):
+def test_heartbeat_writes_progress_and_reads_the_cancel_flag(db, job_id, worker_db_url, wait_for):
     with db() as session:
         jobs_db.claim_job(session, job_id, "w")
     first_beat = get_job(db, job_id).heartbeat_at
@@ -137,13 +137,12 @@ def test_heartbeat_writes_progress_and_reads_the_cancel_flag(db, job_id, worker_
     assert {m for m in vars(TrainingCallbacks) if not m.startswith("_")} <= set(dir(callbacks))
     with pulse:
         callbacks.on_batch_end(1, 5, 10)
-        time.sleep(0.3)
-        job = get_job(db, job_id)
-        assert job.progress == 0.5 and job.heartbeat_at > first_beat and callbacks.should_stop() is False
+        job = wait_for(lambda: (j := get_job(db, job_id)).progress == 0.5 and j, 10, what="a heartbeat")
+        assert job.heartbeat_at > first_beat and callbacks.should_stop() is False
         with db() as session:
             session.get(Job, job_id).cancel_requested = True
-        time.sleep(0.3)
-        assert callbacks.should_stop() is True and pulse.cancelled and not pulse.lost
+        wait_for(callbacks.should_stop, 10, what="the cancel flag read back")
+        assert pulse.cancelled and not pulse.lost
 
 
 def test_a_worker_whose_job_was_given_away_stops_and_touches_nothing(db, job_id, worker_db_url, tmp_path):
