@@ -2,7 +2,7 @@
 
 import math
 
-from flask import g, request
+from flask import g
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -16,7 +16,7 @@ from .auth import SECURITY, get_visible, require_user, visible
 from .context import enqueue_or_fail, get_db, paginate
 from .errors import ApiError, field_error
 from .schemas import (
-    EpochOut, ErrorBody, JobCreate, JobList, JobOut, JobPath, JobQuery, JobSummary, NoQuery, require_json_object,
+    EpochOut, ErrorBody, JobCreate, JobList, JobOut, JobPath, JobQuery, JobSummary, NoQuery, json_body_on,
 )
 
 LN2 = math.log(2)
@@ -26,12 +26,7 @@ bp = APIBlueprint(
     abp_security=SECURITY, abp_responses={401: ErrorBody, 404: ErrorBody, 422: ErrorBody},
 )
 bp.before_request(require_user)
-
-
-@bp.before_request
-def _json_body() -> None:
-    if request.method == "POST" and request.endpoint == "jobs.create_job":
-        require_json_object()
+bp.before_request(json_body_on("jobs.create_job"))
 
 
 def _eta(job: Job) -> float | None:

@@ -1,6 +1,6 @@
 """Samples: ask a job's model for text (queued for a sampling worker), read the request, download it."""
 
-from flask import Response, g, request, stream_with_context
+from flask import Response, g, stream_with_context
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
@@ -13,7 +13,7 @@ from .auth import SECURITY, get_visible, require_user, visible
 from .context import enqueue_or_fail, get_db, get_object_store, paginate
 from .errors import ApiError, field_error
 from .schemas import (
-    ErrorBody, JobPath, NoQuery, PageQuery, SampleCreate, SampleList, SampleOut, SamplePath, require_json_object,
+    ErrorBody, JobPath, NoQuery, PageQuery, SampleCreate, SampleList, SampleOut, SamplePath, json_body_on,
 )
 
 CHUNK = 64 * 1024
@@ -23,12 +23,7 @@ bp = APIBlueprint(
     abp_security=SECURITY, abp_responses={401: ErrorBody, 404: ErrorBody, 422: ErrorBody},
 )
 bp.before_request(require_user)
-
-
-@bp.before_request
-def _json_body() -> None:
-    if request.method == "POST" and request.endpoint == "samples.create_sample":
-        require_json_object()
+bp.before_request(json_body_on("samples.create_sample"))
 
 
 def best_epoch(job: Job) -> Epoch | None:

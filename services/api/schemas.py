@@ -39,6 +39,16 @@ class ErrorBody(BaseModel):
 _JSON_TYPES = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
 
+def json_body_on(*endpoints: str):
+    """A `before_request` hook: require_json_object() on POSTs to these endpoints."""
+
+    def hook() -> None:
+        if request.method == "POST" and request.endpoint in endpoints:
+            require_json_object()
+
+    return hook
+
+
 def require_json_object() -> None:
     """A `before_request` hook for routes with a JSON body: 415 unless it is sent as JSON, 400
     unless it parses, 422 unless it is an object (the model then names each bad field)."""
