@@ -111,3 +111,19 @@ def test_storage_outage_during_checkpoint_upload(cluster):
     assert job.attempts == 2
     assert f"job {job_id}: epochs {recorded[-1] + 1}..10," in worker.log_text()  # from the last complete one
     worker.stop()
+
+
+def test_a_message_delivered_twice_never_runs_a_job_twice(cluster):
+    first, second = cluster.worker("training"), cluster.worker("training")
+    job_id = cluster.job(epochs=12)
+    reached_epoch(cluster, job_id, 1)
+    job, _ = cluster.get_job(job_id)
+    idle = second if job.worker == first.hostname else first
+    cluster.send("job", job_id, job.dispatch_token)  # the same message again (a redelivery)
+    cluster.wait(lambda: f"job {job_id}: running on" in idle.log_text(), 60, "the duplicate dropped")
+    cluster.send("job", job_id, "0" * 32)  # a superseded message
+    cluster.wait(lambda: idle.log_text().count(f"job {job_id}: nothing to do") == 1, 60, "the stale one skipped")
+    job = whole_history(cluster, job_id, 12)
+    assert job.attempts == 1 and job.worker != idle.hostname
+    first.stop()
+    second.stop()
