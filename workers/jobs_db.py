@@ -5,16 +5,14 @@ owns the transaction, usually `session_scope()`), and returns plain data, never 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared.db.models import Epoch, Job, JobStatus, Sample, SampleStatus, new_dispatch_token, utcnow
+from shared.db.models import Epoch, Job, JobStatus, Sample, SampleStatus, as_utc, new_dispatch_token, utcnow
+from shared.settings import get_settings
 
-# a job found `running` when its message arrives again was on a worker that died; after this many
-# attempts in total it fails instead of being retried again (settings.max_attempts in the tasks)
-MAX_ATTEMPTS = 3
 MAX_ERROR_CHARS = 2000
 
 
@@ -62,23 +60,28 @@ def _superseded(record, token: str | None) -> bool:
 
 
 def _fresh(heartbeat_at: datetime | None, timeout: float) -> bool:
-    return heartbeat_at is not None and utcnow() - _aware(heartbeat_at) < timedelta(seconds=timeout)
+    return heartbeat_at is not None and utcnow() - as_utc(heartbeat_at) < timedelta(seconds=timeout)
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+def give_up(job: Job, detail: str = "") -> None:
+    """Fail a job whose worker kept stopping: it has used all its attempts."""
+    job.status, job.finished_at = JobStatus.failed, utcnow()
+    job.error = f"gave up after {job.attempts} attempts: the worker running this job stopped each time{detail}"
 
 
 def claim_job(
     session: Session, job_id: int, worker: str, token: str | None = None,
-    max_attempts: int = MAX_ATTEMPTS, heartbeat_timeout: float = 120.0,
+    max_attempts: int | None = None, heartbeat_timeout: float | None = None,
 ) -> TrainingWork | Busy | None:
     """Mark the job running for this attempt. None when there is nothing to do (finished, unknown,
     superseded message, cancelled, out of attempts); Busy while another live worker runs it.
+    max_attempts and heartbeat_timeout default to the settings.
 
     A job found `running` whose message arrives again was on a worker that died: this worker's own
     previous pool process, or another worker whose heartbeat stopped."""
+    settings = get_settings()
+    max_attempts = max_attempts or settings.max_attempts
+    heartbeat_timeout = settings.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
     job = session.get(Job, job_id, with_for_update=True)
     if job is None or JobStatus(job.status).finished or _superseded(job, token):
         return None
@@ -88,10 +91,9 @@ def claim_job(
         return None
     if job.status == JobStatus.running:
         if job.worker != worker and _fresh(job.heartbeat_at, heartbeat_timeout):
-            return Busy(job.worker, _aware(job.heartbeat_at))
+            return Busy(job.worker, as_utc(job.heartbeat_at))
         if job.attempts >= max_attempts:
-            job.status, job.finished_at = JobStatus.failed, now
-            job.error = f"gave up after {job.attempts} attempts: the worker running this job stopped each time"
+            give_up(job)
             return None
     job.status = JobStatus.running
     job.attempts += 1

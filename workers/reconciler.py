@@ -45,9 +45,7 @@ def reconcile(session: Session, settings: Settings, queue_sizes: dict[str, int |
             job.status, job.finished_at = JobStatus.cancelled, now
             log.warning("job %s: worker %s lost; it was being cancelled: cancelled", job.id, job.worker)
         elif job.attempts >= settings.max_attempts:
-            job.status, job.finished_at = JobStatus.failed, now
-            job.error = (f"gave up after {job.attempts} attempts: the worker running this job stopped each time "
-                         f"(last one {job.worker}, silent for over {settings.heartbeat_timeout:g} s)")
+            jobs_db.give_up(job, f" (last one {job.worker}, silent for over {settings.heartbeat_timeout:g} s)")
             log.warning("job %s: %s", job.id, job.error)
         else:
             log.warning("job %s: worker %s silent for over %g s; requeued", job.id, job.worker, settings.heartbeat_timeout)

@@ -79,22 +79,29 @@ def run_training(job_id: int, token: str | None = None, worker: str = "", store:
     if work is None:
         return "skipped"
     with Heartbeat(jobs_db.heartbeat, job_id, worker, settings.heartbeat_interval) as pulse:
-        status, error = _attempt(work, store, pulse, settings.scratch_dir)
+        try:
+            status, error = _attempt(work, store, pulse, settings.scratch_dir)
+        except jobs_db.JobLost:
+            return _lost(job_id)
     if status is None:
         return _hand_back(job_id, worker)
     with session_scope() as session:
         if status == JobStatus.succeeded and jobs_db.cancel_requested(session, job_id):
             status = JobStatus.cancelled
-        finished = status != LOST and jobs_db.finish_job(session, job_id, status, error, worker)
-    if not finished:
-        log.warning("job %s: given to another worker while this one was silent; stopped here", job_id)
-        return LOST
+        if not jobs_db.finish_job(session, job_id, status, error, worker):
+            return _lost(job_id)
     log.info("job %s: %s", job_id, status.value)
     return status.value
 
 
-def _attempt(work, store, pulse, scratch_root) -> tuple[JobStatus | str | None, str | None]:
-    """One attempt in a scratch folder: (status, error); status None: the worker is stopping."""
+def _lost(job_id: int) -> str:
+    log.warning("job %s: given to another worker while this one was silent; stopped here", job_id)
+    return LOST
+
+
+def _attempt(work, store, pulse, scratch_root) -> tuple[JobStatus | None, str | None]:
+    """One attempt in a scratch folder: (status, error); status None: the worker is stopping.
+    Raises JobLost when the job was given to another worker."""
     scratch = None
     try:
         store = store or get_store()
@@ -102,7 +109,7 @@ def _attempt(work, store, pulse, scratch_root) -> tuple[JobStatus | str | None, 
         scratch = Path(tempfile.mkdtemp(prefix=f"job-{work.job_id}-", dir=scratch_root))
         return _train(work, store, scratch, pulse), None
     except jobs_db.JobLost:
-        return LOST, None
+        raise
     except Exception as exc:  # noqa: BLE001  every failure ends as a failed job with a reason
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
         log.log(logging.INFO if expected else logging.ERROR, "job %s failed: %s", work.job_id, error,
@@ -120,7 +127,7 @@ def _claim(job_id: int, token: str | None, worker: str, settings) -> jobs_db.Tra
     seen = None
     while True:
         with session_scope() as session:
-            claim = jobs_db.claim_job(session, job_id, worker, token, settings.max_attempts, settings.heartbeat_timeout)
+            claim = jobs_db.claim_job(session, job_id, worker, token)
         if not isinstance(claim, jobs_db.Busy):
             if claim is None:
                 log.info("job %s: nothing to do", job_id)
@@ -155,8 +162,8 @@ def _free_keras_memory() -> None:
             log.warning("clear_session failed: %s", exc)
 
 
-def _train(work: jobs_db.TrainingWork, store: ObjectStore, scratch: Path, pulse: Heartbeat) -> JobStatus | str | None:
-    """Train to the end: succeeded; cancelled; LOST; None when stopped because the worker is stopping."""
+def _train(work: jobs_db.TrainingWork, store: ObjectStore, scratch: Path, pulse: Heartbeat) -> JobStatus | None:
+    """Train to the end: succeeded; cancelled; None when stopped because the worker is stopping."""
     from pydantic import ValidationError
 
     from shared.engine.config import Hyperparameters
@@ -185,4 +192,6 @@ def _train(work: jobs_db.TrainingWork, store: ObjectStore, scratch: Path, pulse:
     if result.stopped != "callback":
         return JobStatus.succeeded
     pulse.pulse()  # read the flags now: a cancel wins over a shutdown
-    return LOST if pulse.lost else JobStatus.cancelled if pulse.cancelled else None
+    if pulse.lost:
+        raise jobs_db.JobLost(f"job {work.job_id} was given to another worker")
+    return JobStatus.cancelled if pulse.cancelled else None

@@ -8,22 +8,18 @@ character (nats / ln 2).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import url_for
 
-from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample
+from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, as_utc
 
 LN2 = math.log(2)
 DASH = "\u2014"
 ACTIVE_STATUSES = (JobStatus.queued, JobStatus.running)
 
 
-def utc(dt: datetime | None) -> datetime | None:
-    """Aware UTC (SQLite hands back naive datetimes)."""
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+utc = as_utc
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -17,6 +17,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Aware UTC (SQLite hands back naive datetimes; every stored time is UTC)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
 def new_dispatch_token() -> str:
     """Names one queue message of a job or sample; a message whose token is not the record's
     current one was superseded (requeued by the reconciler or a worker) and is skipped."""
