@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from admin_helpers import DEAD_REDIS_URL, make_corpus, make_job, make_user
+from admin_helpers import ADMIN_REDIS_URL, DEAD_REDIS_URL, make_corpus, make_job, make_user
 
 from services.admin.charts import loss_chart_svg
 
@@ -256,7 +256,7 @@ def test_workers_page_without_workers_shows_queue_depths(admin_client, admin_db,
     assert re.search(r'data-queue="training">\s*2\s*<', html)
     assert re.search(r'data-queue="sampling">\s*0\s*<', html)
     assert "No workers answered" in html
-    assert "redis://127.0.0.1:6379/13" in html
+    assert ADMIN_REDIS_URL in html
 
 
 def test_workers_page_lists_workers_and_active_tasks(admin_client, admin_db, redis13, monkeypatch):

@@ -4,6 +4,7 @@ started as subprocesses against them.
 """
 
 import hashlib
+import os
 import uuid
 from contextlib import contextmanager
 
@@ -19,7 +20,7 @@ from shared.storage import S3Store
 from processes import WorkerProcess, stdlib_text
 from processes import wait_for as poll
 
-BROKER_URL = "redis://127.0.0.1:6379/14"
+BROKER_URL = os.environ.get("TEST_WORKER_BROKER_URL", "redis://127.0.0.1:6379/14")
 BUCKET = "charlstm-workers-test"
 S3_KEYS = {"S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing", "S3_REGION": "us-east-1"}
 TINY_HP = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "epochs": 2, "validation_split": 0.1}
