@@ -27,4 +27,4 @@ RUN python -m pip install --no-deps -e . \
 
 USER charlstm
 EXPOSE 8000
-CMD ["gunicorn", "-w", "2", "-b", "0.0.0.0:8000", "--timeout", "300", "--no-control-socket", "services.api:create_app()"]
+CMD ["gunicorn", "-w", "2", "-b", "0.0.0.0:8000", "--timeout", "300", "--no-control-socket", "services.app:create_app()"]

@@ -11,6 +11,7 @@ DATABASE_URL, BROKER_URL or S3_* to use PostgreSQL, Redis or S3/MinIO instead.
 """
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -30,8 +31,22 @@ START_TIMEOUT = 120.0  # seconds until /healthz must answer 200
 def child_commands(port: int) -> list[tuple[str, list[str]]]:
     python = sys.executable
     return [
-        ("api", [python, "-m", "gunicorn", "-w", "2", "-b", f"0.0.0.0:{port}", "--timeout", "300",
-                 "--no-control-socket", "services.api:create_app()"]),
+        (
+            "api",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "-w",
+                "2",
+                "-b",
+                f"0.0.0.0:{port}",
+                "--timeout",
+                "300",
+                "--no-control-socket",
+                "services.app:create_app()",
+            ],
+        ),
         ("training-worker", [python, "-m", "workers", "training"]),
         ("sampling-worker", [python, "-m", "workers", "sampling"]),
         ("reconciler", [python, "-m", "workers", "reconciler"]),
@@ -69,8 +84,9 @@ class Supervisor:
         signal.signal(signal.SIGTERM, handler)
 
     def start(self, name: str, argv: list[str]) -> None:
-        process = subprocess.Popen(argv, cwd=self.cwd, stdin=subprocess.DEVNULL, process_group=0,
-                                   preexec_fn=_die_with_parent)
+        process = subprocess.Popen(
+            argv, cwd=self.cwd, stdin=subprocess.DEVNULL, process_group=0, preexec_fn=_die_with_parent
+        )
         self.children.append((name, process))
 
     def dead(self) -> tuple[str, int] | None:
@@ -84,8 +100,11 @@ class Supervisor:
         while not self.signals:
             dead = self.dead()
             if dead is not None:
-                print(f"charlstm: the {dead[0]} {describe_exit(dead[1])}; stopping the others",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"charlstm: the {dead[0]} {describe_exit(dead[1])}; stopping the others",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 return 1
             time.sleep(0.2)
         return 0
@@ -106,10 +125,8 @@ class Supervisor:
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def describe_exit(returncode: int) -> str:
@@ -139,8 +156,13 @@ def wait_healthy(url: str, supervisor: Supervisor, timeout: float) -> str | None
     return f"{url} did not answer 200 within {timeout:.0f} s (last: {last})"
 
 
-def supervise(children: list[tuple[str, list[str]]], health_url: str, ready_lines: list[str],
-              start_timeout: float = START_TIMEOUT, supervisor: Supervisor | None = None) -> int:
+def supervise(
+    children: list[tuple[str, list[str]]],
+    health_url: str,
+    ready_lines: list[str],
+    start_timeout: float = START_TIMEOUT,
+    supervisor: Supervisor | None = None,
+) -> int:
     """Start `children`, wait for `health_url`, print `ready_lines`, wait; always stop them all."""
     if supervisor is None:
         supervisor = Supervisor()
@@ -220,10 +242,15 @@ def port_in_use(port: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.launcher", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000),
-                        help="API port (default $PORT or 8000)")
-    parser.add_argument("--var-dir", type=Path, default=Path(os.environ.get("CHARLSTM_VAR_DIR") or "var"),
-                        help="where the embedded defaults keep their files (default $CHARLSTM_VAR_DIR or ./var)")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT") or 8000), help="API port (default $PORT or 8000)"
+    )
+    parser.add_argument(
+        "--var-dir",
+        type=Path,
+        default=Path(os.environ.get("CHARLSTM_VAR_DIR") or "var"),
+        help="where the embedded defaults keep their files (default $CHARLSTM_VAR_DIR or ./var)",
+    )
     parser.add_argument("--start-timeout", type=float, default=START_TIMEOUT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     var_dir = args.var_dir.resolve()

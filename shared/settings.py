@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     s3_max_attempts: int = Field(5, alias="S3_MAX_ATTEMPTS", description="botocore attempts per request")
     # 8 attempts, 1 s doubling (at most 60 s): a worker rides out about two minutes of outage
     storage_retries: int = Field(8, alias="STORAGE_RETRIES", description="attempts per object in worker transfers")
-    storage_retry_delay: float = Field(1.0, alias="STORAGE_RETRY_DELAY", description="first backoff, doubled each retry")
+    storage_retry_delay: float = Field(
+        1.0, alias="STORAGE_RETRY_DELAY", description="first backoff, doubled each retry"
+    )
 
     max_upload_bytes: int = Field(200 * 1024 * 1024, alias="MAX_UPLOAD_BYTES")
     secret_key: str = Field("", alias="SECRET_KEY", description="signs admin session cookies")
@@ -44,16 +46,24 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(4, alias="MODEL_CACHE_SIZE", description="models kept by a sampling worker")
 
     # job lifecycle: heartbeats, the reconciler, retries
-    heartbeat_interval: float = Field(5.0, alias="HEARTBEAT_INTERVAL", gt=0,
-                                      description="seconds between a running job's or sample's heartbeats")
-    heartbeat_timeout: float = Field(120.0, alias="HEARTBEAT_TIMEOUT", gt=0,
-                                     description="a running job or sample silent this long is lost")
-    reconcile_interval: float = Field(30.0, alias="RECONCILE_INTERVAL", gt=0,
-                                      description="seconds between the reconciler's rounds")
-    redispatch_after: float = Field(60.0, alias="REDISPATCH_AFTER", gt=0,
-                                    description="a queued record this old, with its queue empty, lost its message")
-    max_attempts: int = Field(3, alias="MAX_ATTEMPTS", ge=1,
-                              description="starts of a job or sample before it fails for good")
+    heartbeat_interval: float = Field(
+        5.0, alias="HEARTBEAT_INTERVAL", gt=0, description="seconds between a running job's or sample's heartbeats"
+    )
+    heartbeat_timeout: float = Field(
+        120.0, alias="HEARTBEAT_TIMEOUT", gt=0, description="a running job or sample silent this long is lost"
+    )
+    reconcile_interval: float = Field(
+        30.0, alias="RECONCILE_INTERVAL", gt=0, description="seconds between the reconciler's rounds"
+    )
+    redispatch_after: float = Field(
+        60.0,
+        alias="REDISPATCH_AFTER",
+        gt=0,
+        description="a queued record this old, with its queue empty, lost its message",
+    )
+    max_attempts: int = Field(
+        3, alias="MAX_ATTEMPTS", ge=1, description="starts of a job or sample before it fails for good"
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -140,7 +140,9 @@ def settings(migrated_db) -> Settings:
     """Settings for the app: the session's PostgreSQL, the test broker, the temporary var dir,
     MAX_UPLOAD_BYTES = TEST_MAX_UPLOAD_BYTES."""
     return Settings(
-        DATABASE_URL=migrated_db, BROKER_URL=TEST_BROKER_URL, CHARLSTM_VAR_DIR=str(TEST_VAR_DIR),
+        DATABASE_URL=migrated_db,
+        BROKER_URL=TEST_BROKER_URL,
+        CHARLSTM_VAR_DIR=str(TEST_VAR_DIR),
         MAX_UPLOAD_BYTES=TEST_MAX_UPLOAD_BYTES,
     )
 
@@ -157,7 +159,7 @@ def store(settings):
 @pytest.fixture
 def app(settings, clean_db, store, broker):
     """The API app (services.api.create_app) on a clean database, store and broker."""
-    from services.api import create_app
+    from services.app import create_app
 
     app = create_app(settings)
     app.config["TESTING"] = True

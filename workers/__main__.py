@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .celery_app import SAMPLING_QUEUE, TRAINING_QUEUE
+from shared.queue import SAMPLING_QUEUE, TRAINING_QUEUE
 
 ROLES = {"training": TRAINING_QUEUE, "sampling": SAMPLING_QUEUE}
 DEFAULT_POOL = {"training": "prefork", "sampling": "threads"}
@@ -29,15 +29,26 @@ def worker_argv(
     logfile: str | None = None,
     extra: list[str] | None = None,
 ) -> list[str]:
-    """The argv for celery_app.worker_main()."""
+    """The argv for the worker app's worker_main()."""
     if role not in ROLES:
         raise ValueError(f"unknown worker role {role!r}; expected one of {sorted(ROLES)}")
     if role == "training" and concurrency != 1:
         raise ValueError("a training worker runs one job at a time (--concurrency 1); start more workers instead")
     argv = [
-        "worker", "-Q", ROLES[role], "--concurrency", str(concurrency), "-P", pool or DEFAULT_POOL[role],
-        "--hostname", hostname or f"{role}@%h", "--loglevel", loglevel,
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "worker",
+        "-Q",
+        ROLES[role],
+        "--concurrency",
+        str(concurrency),
+        "-P",
+        pool or DEFAULT_POOL[role],
+        "--hostname",
+        hostname or f"{role}@%h",
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
     ]
     if logfile:
         argv += ["--logfile", logfile]
@@ -57,20 +68,28 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__.split("\n")[0])
     parser.add_argument("role", choices=sorted(ROLES) + ["reconciler"])
     parser.add_argument("--concurrency", "-c", type=int, default=1, help="worker processes (training: 1)")
-    parser.add_argument("--pool", "-P", choices=["prefork", "threads", "solo"], default=None,
-                        help="default: prefork for training, threads for sampling")
+    parser.add_argument(
+        "--pool",
+        "-P",
+        choices=["prefork", "threads", "solo"],
+        default=None,
+        help="default: prefork for training, threads for sampling",
+    )
     parser.add_argument("--hostname", "-n", default=None, help="node name (default <role>@%%h)")
     parser.add_argument("--loglevel", "-l", default="INFO")
     parser.add_argument("--logfile", default=None)
     args = parser.parse_args(argv)
     try:
-        celery_argv = worker_argv(args.role, args.concurrency, args.pool, args.hostname, args.loglevel,
-                                  args.logfile, extra)
+        celery_argv = worker_argv(
+            args.role, args.concurrency, args.pool, args.hostname, args.loglevel, args.logfile, extra
+        )
     except ValueError as exc:
         parser.error(str(exc))
-    from .celery_app import celery_app
+    from shared.settings import get_settings
 
-    celery_app.worker_main(celery_argv)
+    from .app import create_worker_app
+
+    create_worker_app(get_settings()).worker_main(celery_argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A running job's or sample's pulse: a daemon thread that every `interval` seconds writes the
+"""A running job's or sample's heartbeat: a daemon thread that every `interval` seconds writes the
 record's heartbeat and latest progress, and reads back whether it was cancelled or lost (given to
 another worker after this one was silent too long).
 
@@ -16,24 +16,31 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from shared.db.session import session_scope
+from shared.lifecycle.dispatch import HEARTBEAT_CANCEL, HEARTBEAT_LOST
 
 log = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    """`beat(session, record_id, progress, worker) -> "ok" | "cancel" | "lost"` runs every
-    `interval` seconds while the `with` block runs."""
+    """`write(session, record_id, progress, worker) -> "ok" | "cancel" | "lost"` (a shared.lifecycle
+    heartbeat function) runs every `interval` seconds while the `with` block runs."""
 
-    def __init__(self, beat: Callable[[Session, int, float | None, str], str], record_id: int, worker: str,
-                 interval: float, db_url: str | None = None):
-        self.beat, self.record_id, self.worker = beat, record_id, worker
+    def __init__(
+        self,
+        write: Callable[[Session, int, float | None, str], str],
+        record_id: int,
+        worker: str,
+        interval: float,
+        db_url: str | None = None,
+    ):
+        self.write, self.record_id, self.worker = write, record_id, worker
         self.interval, self.db_url = interval, db_url
         self.progress: float | None = None
         self.cancelled = self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{record_id}", daemon=True)
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 
@@ -43,14 +50,14 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.pulse()
+            self.beat()
 
-    def pulse(self) -> None:
-        """One beat; a database hiccup is logged, never raised (the work goes on)."""
+    def beat(self) -> None:
+        """One heartbeat now; a database hiccup is logged, never raised (the work goes on)."""
         try:
             with session_scope(self.db_url) as session:
-                verdict = self.beat(session, self.record_id, self.progress, self.worker)
-            self.cancelled = self.cancelled or verdict == "cancel"
-            self.lost = self.lost or verdict == "lost"
+                verdict = self.write(session, self.record_id, self.progress, self.worker)
+            self.cancelled = self.cancelled or verdict == HEARTBEAT_CANCEL
+            self.lost = self.lost or verdict == HEARTBEAT_LOST
         except Exception as exc:  # noqa: BLE001
             log.warning("heartbeat of %s failed: %s", self.record_id, exc)

@@ -21,15 +21,15 @@ import signal
 import threading
 from datetime import timedelta
 
+from celery import Celery
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from shared import lifecycle
 from shared.db.models import Job, JobStatus, Sample, SampleStatus, utcnow
 from shared.db.session import session_scope
+from shared.queue import SAMPLING_QUEUE, TRAINING_QUEUE, make_celery, queue_depth, send_sampling, send_training
 from shared.settings import Settings, get_settings
-
-from . import jobs_db
-from .celery_app import SAMPLING_QUEUE, TRAINING_QUEUE, enqueue_sampling, enqueue_training, queue_size
 
 log = logging.getLogger("workers.reconciler")
 
@@ -41,32 +41,38 @@ def reconcile(session: Session, settings: Settings, queue_sizes: dict[str, int |
     silent = now - timedelta(seconds=settings.heartbeat_timeout)
     sends: list[tuple] = []
     for job in _locked(session, Job, JobStatus.running, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < silent)):
-        if job.cancel_requested:
-            job.status, job.finished_at = JobStatus.cancelled, now
-            log.warning("job %s: worker %s lost; it was being cancelled: cancelled", job.id, job.worker)
-        elif job.attempts >= settings.max_attempts:
-            jobs_db.give_up(job, f" (last one {job.worker}, silent for over {settings.heartbeat_timeout:g} s)")
-            log.warning("job %s: %s", job.id, job.error)
+        worker = job.worker
+        token = lifecycle.worker_lost(job, settings.heartbeat_timeout, settings.max_attempts)
+        if token is not None:
+            log.warning("job %s: worker %s silent for over %g s; requeued", job.id, worker, settings.heartbeat_timeout)
+            sends.append(("job", job.id, token))
         else:
-            log.warning("job %s: worker %s silent for over %g s; requeued", job.id, job.worker, settings.heartbeat_timeout)
-            job.status, job.worker = JobStatus.queued, None
-            sends.append(("job", job.id, jobs_db.redispatch(job)))
-    for sample in _locked(session, Sample, SampleStatus.running,
-                          or_(Sample.heartbeat_at.is_(None), Sample.heartbeat_at < silent)):
-        sample.status, sample.finished_at, sample.error = SampleStatus.failed, now, jobs_db.LOST_SAMPLE
+            log.warning(
+                "job %s: worker %s lost; %s%s",
+                job.id,
+                worker,
+                JobStatus(job.status).value,
+                f": {job.error}" if job.error else "",
+            )
+    for sample in _locked(
+        session, Sample, SampleStatus.running, or_(Sample.heartbeat_at.is_(None), Sample.heartbeat_at < silent)
+    ):
+        lifecycle.fail_lost_sample(sample)
         log.warning("sample %s: worker %s lost; failed", sample.id, sample.worker)
     lost_before = now - timedelta(seconds=settings.redispatch_after)
-    for kind, table, status, queue in (("job", Job, JobStatus.queued, TRAINING_QUEUE),
-                                       ("sample", Sample, SampleStatus.queued, SAMPLING_QUEUE)):
+    for kind, table, status, queue in (
+        ("job", Job, JobStatus.queued, TRAINING_QUEUE),
+        ("sample", Sample, SampleStatus.queued, SAMPLING_QUEUE),
+    ):
         if queue_sizes.get(queue) != 0:
             continue
-        for record in _locked(session, table, status,
-                              or_(table.dispatched_at.is_(None), table.dispatched_at < lost_before)):
-            if kind == "job" and record.cancel_requested:
-                record.status, record.finished_at = JobStatus.cancelled, now
-                continue
-            log.warning("%s %s: queued, but the %s queue is empty; sent again", kind, record.id, queue)
-            sends.append((kind, record.id, jobs_db.redispatch(record)))
+        for record in _locked(
+            session, table, status, or_(table.dispatched_at.is_(None), table.dispatched_at < lost_before)
+        ):
+            token = lifecycle.message_lost(record)
+            if token is not None:
+                log.warning("%s %s: queued, but the %s queue is empty; sent again", kind, record.id, queue)
+                sends.append((kind, record.id, token))
     return sends
 
 
@@ -76,12 +82,11 @@ def _locked(session: Session, table, status, *conditions) -> list:
     return list(session.scalars(stmt.with_for_update(skip_locked=True)))
 
 
-def run_once(settings: Settings | None = None) -> list[tuple]:
-    settings = settings or get_settings()
+def run_once(settings: Settings, celery: Celery) -> list[tuple]:
     sizes: dict[str, int | None] = {}
     for queue in (TRAINING_QUEUE, SAMPLING_QUEUE):
         try:
-            sizes[queue] = queue_size(queue)
+            sizes[queue] = queue_depth(celery, queue)
         except Exception as exc:  # noqa: BLE001  broker down: lost messages are looked for next round
             log.warning("could not read the %s queue: %s", queue, exc)
             sizes[queue] = None
@@ -89,21 +94,25 @@ def run_once(settings: Settings | None = None) -> list[tuple]:
         sends = reconcile(session, settings, sizes)
     for kind, record_id, token in sends:
         try:
-            (enqueue_training if kind == "job" else enqueue_sampling)(record_id, token)
+            (send_training if kind == "job" else send_sampling)(celery, record_id, token)
         except Exception as exc:  # noqa: BLE001  still queued: sent again once its queue is empty
             log.warning("%s %s: could not send its message (%s); next round", kind, record_id, exc)
     return sends
 
 
-def run_forever(settings: Settings | None = None, stop: threading.Event | None = None) -> None:
-    settings = settings or get_settings()
+def run_forever(settings: Settings, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
-    log.info("reconciler: every %g s (heartbeat timeout %g s, max attempts %d)",
-             settings.reconcile_interval, settings.heartbeat_timeout, settings.max_attempts)
+    celery = make_celery(settings)
+    log.info(
+        "reconciler: every %g s (heartbeat timeout %g s, max attempts %d)",
+        settings.reconcile_interval,
+        settings.heartbeat_timeout,
+        settings.max_attempts,
+    )
     while not stop.is_set():
         try:
-            run_once(settings)
-        except Exception:  # noqa: BLE001  a database outage must not end the reconciler
+            run_once(settings, celery)
+        except Exception:
             log.exception("reconciler round failed")
         stop.wait(settings.reconcile_interval)
 
@@ -114,10 +123,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loglevel", "-l", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.loglevel.upper(), format="[%(asctime)s: %(levelname)s/reconciler] %(message)s")
+    settings = get_settings()
     if args.once:
-        run_once()
+        run_once(settings, make_celery(settings))
         return
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    run_forever(stop=stop)
+    run_forever(settings, stop=stop)

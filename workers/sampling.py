@@ -1,8 +1,9 @@
-"""The sampling task: load the checkpoint (through the worker's LRU cache, shared by its threads:
-concurrent requests for one model load it once), generate, store one text as `samples/{id}.txt`
-or several as one zip `samples/{id}.zip`. A heartbeat thread reports progress.
+"""The sampling task: get the model (through the worker's LRU cache of fused numpy weights, shared
+by its threads), generate, store one text as `samples/{id}.txt` or several as one zip
+`samples/{id}.zip`. A heartbeat thread reports progress. Every state change goes through
+shared.lifecycle.
 
-TensorFlow/Keras are imported inside the task only.
+TensorFlow/Keras are imported inside the task only (to read a checkpoint's weights once).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import threading
 import zipfile
 from pathlib import Path
 
+from shared import lifecycle
 from shared.db.session import session_scope
 from shared.settings import get_settings
 from shared.storage import NotFound, ObjectStore, get_store
+from shared.storage.keys import sample_key
 
-from . import jobs_db
-from .celery_app import SAMPLE_TASK, celery_app
 from .errors import JobError, describe_error
 from .heartbeat import Heartbeat
 from .model_cache import ModelCache
@@ -29,16 +30,18 @@ log = logging.getLogger(__name__)
 
 _cache: ModelCache | None = None
 _cache_lock = threading.Lock()
+_keras_lock = threading.Lock()  # Keras reads one checkpoint at a time; downloads run in parallel
 
 
-@celery_app.task(name=SAMPLE_TASK, bind=True)
-def sample_job(self, sample_id: int, token: str | None = None) -> str:
+def sample_task(self, sample_id: int, token: str | None = None) -> str:
+    """The Celery task (registered by workers/app.py)."""
     return run_sampling(sample_id, token, worker=self.request.hostname or socket.gethostname())
 
 
 def load_from_store(key: str, store: ObjectStore | None = None):
-    """Download a checkpoint folder into scratch space and load it (the files are removed after)."""
-    from shared.engine.train import load_checkpoint
+    """Download a checkpoint folder into scratch space and load its sampling model (the files are
+    removed after: the model keeps only its fused numpy weights)."""
+    from shared.engine.sample import load_sampler
 
     store = store or get_store()
     root = get_settings().scratch_dir
@@ -49,7 +52,8 @@ def load_from_store(key: str, store: ObjectStore | None = None):
             store.get_dir(key, folder)
         except NotFound:
             raise JobError(f"the checkpoint {key} is missing from object storage") from None
-        return load_checkpoint(folder)
+        with _keras_lock:
+            return load_sampler(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -77,11 +81,11 @@ def _repeat(values: list[float], count: int) -> list[float]:
 
 def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: list[str]) -> str:
     """Upload the result (retried through a storage outage); returns its key."""
+    key = sample_key(sample_id, len(texts))
     if len(texts) == 1:
-        key, data = f"samples/{sample_id}.txt", texts[0].encode("utf-8")
+        data = texts[0].encode("utf-8")
         store.retrying(lambda: store.put_bytes(key, data), f"upload {key}")
         return key
-    key = f"samples/{sample_id}.zip"
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "samples.zip"
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -94,30 +98,35 @@ def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: lis
 def run_sampling(sample_id: int, token: str | None = None, worker: str = "", store: ObjectStore | None = None) -> str:
     worker = worker or socket.gethostname()
     with session_scope() as session:
-        work = jobs_db.claim_sample(session, sample_id, worker, token)
+        work = lifecycle.claim_sample(session, sample_id, worker, token)
     if work is None:
         log.info("sample %s: nothing to do", sample_id)
         return "skipped"
     try:
-        with Heartbeat(jobs_db.sample_heartbeat, sample_id, worker, get_settings().heartbeat_interval) as pulse:
+        with Heartbeat(lifecycle.sample_heartbeat, sample_id, worker, get_settings().heartbeat_interval) as heartbeat:
             store = store or get_store()
-            checkpoint = model_cache().get(work.checkpoint_key)
+            sampler = model_cache().get(work.checkpoint_key)
             from shared.engine.sample import sample_texts
 
             texts = sample_texts(
-                checkpoint, work.length, work.temperatures, count=work.count,
-                seed_text=work.seed_text, random_seed=work.random_seed,
-                progress=lambda done, total: setattr(pulse, "progress", done / max(1, total)),
+                sampler,
+                work.length,
+                work.temperatures,
+                count=work.count,
+                seed_text=work.seed_text,
+                random_seed=work.random_seed,
+                progress=lambda done, total: setattr(heartbeat, "progress", done / max(1, total)),
             )
             key = store_texts(store, sample_id, texts, sample_names(work.temperatures, work.count))
-    except Exception as exc:  # noqa: BLE001  every failure ends as a failed sample with a reason
+    except Exception as exc:
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
-        log.log(logging.INFO if expected else logging.ERROR, "sample %s failed: %s", sample_id, error,
-                exc_info=not expected)
+        log.log(
+            logging.INFO if expected else logging.ERROR, "sample %s failed: %s", sample_id, error, exc_info=not expected
+        )
         with session_scope() as session:
-            jobs_db.finish_sample(session, sample_id, error=error)
+            lifecycle.finish_sample(session, sample_id, error=error)
         return "failed"
     with session_scope() as session:
-        jobs_db.finish_sample(session, sample_id, object_key=key)
+        lifecycle.finish_sample(session, sample_id, object_key=key)
     log.info("sample %s: stored %s", sample_id, key)
     return "succeeded"

@@ -44,7 +44,11 @@ def install_handler() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-@signals.worker_shutting_down.connect
+def connect() -> None:
+    """Forward a warm shutdown to the pool processes (connected once by the worker app)."""
+    signals.worker_shutting_down.connect(_forward_to_pool, weak=False, dispatch_uid="charlstm-forward-to-pool")
+
+
 def _forward_to_pool(sig=None, how=None, **_) -> None:
     if how != "Warm":
         return

@@ -1,147 +1,17 @@
 """Admin status pages under /admin: jobs (live progress and loss curves), workers and queues,
 corpora. Server-rendered Jinja templates, one CSS and one vanilla JS file, no CDN.
 
-Register on any Flask app (the API factory does `init_admin(app)`):
-
-    from services.admin import init_admin
-    init_admin(app)   # needs app.config["DATABASE_URL"] (else the settings' URL)
-
-Optional config: SECRET_KEY (else the settings' SECRET_KEY, else a random key per process:
-sessions then do not survive a restart or span several processes), CELERY_APP (a Celery app to
-inspect instead of workers.celery_app.celery_app), ADMIN_INSPECT_TIMEOUT (seconds, default 1.0),
-ADMIN_SESSION_MAX_AGE (seconds, default 12 h), ADMIN_POLL_MS (default 2000).
+The app factory (services/app.py) calls `init_app(app)`.
 """
 
-from __future__ import annotations
+from flask import Flask
 
-import logging
-import secrets
-from pathlib import Path
+from . import views  # noqa: F401 - registers the routes on admin_bp
+from .blueprint import FETCHED_ENDPOINTS, PUBLIC_ENDPOINTS, admin_bp, register
 
-from flask import Blueprint, Flask, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
-
-from .db import db_session, init_db
-from .security import CSRF_DEFAULTS, Refused, authenticate, check_csrf, csrf_token
-
-__all__ = ["admin_bp", "init_admin", "db_session"]
-
-_HERE = Path(__file__).parent
-log = logging.getLogger(__name__)
-
-admin_bp = Blueprint(
-    "admin",
-    __name__,
-    url_prefix="/admin",
-    template_folder=str(_HERE / "templates"),
-    static_folder=str(_HERE / "static"),
-)
-
-PUBLIC_ENDPOINTS = {"admin.static", "admin.login"}
-# no inline scripts or styles anywhere, so the policy can be strict
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+__all__ = ["FETCHED_ENDPOINTS", "PUBLIC_ENDPOINTS", "admin_bp", "init_app"]
 
 
-def init_admin(app: Flask) -> None:
-    """Register the admin blueprint on `app` (once; calling again does nothing)."""
-    if admin_bp.name in app.blueprints:
-        return
-    if not app.secret_key:
-        from shared.settings import get_settings
-
-        key = get_settings().secret_key
-        if not key:
-            log.warning("SECRET_KEY is not set: admin sessions use a random key and end when this "
-                        "process exits (and do not work across several processes)")
-            key = secrets.token_urlsafe(32)
-        app.secret_key = key
-    for name, value in CSRF_DEFAULTS.items():
-        app.config.setdefault(name, value)
-    if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default is None
-        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    init_db(app)
-    app.register_blueprint(admin_bp)
-
-
-FETCHED_ENDPOINTS = {"admin.api_jobs", "admin.api_job", "admin.job_chart"}  # read by admin.js
-
-
-def wants_json() -> bool:
-    """Errors for what the polling script fetches are JSON, not pages or redirects."""
-    return request.endpoint in FETCHED_ENDPOINTS
-
-
-@admin_bp.before_request
-def _guard():
-    g.admin_user = None
-    g.admin_auth = None
-    if request.endpoint == "admin.static":
-        return None
-    check_csrf()  # raises CSRFError for a POST without a valid token (cookie sessions only)
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    try:
-        authenticate()
-    except Refused as refused:
-        return refusal(refused)
-    return None
-
-
-def refusal(refused: Refused):
-    """401 -> the login page (a JSON error for fetches and Bearer requests); 403 -> a 403 page."""
-    headers = {"WWW-Authenticate": 'Bearer realm="charlstm admin"'} if refused.status == 401 else {}
-    if wants_json():
-        return jsonify(error=refused.message, login_url=url_for("admin.login")), refused.status, headers
-    if refused.status == 401 and g.get("admin_auth") is None and "Authorization" not in request.headers:
-        if refused.notify:
-            flash(refused.message, "warning")
-        target = request.full_path if request.query_string else request.path
-        return redirect(url_for("admin.login", next=target))
-    return render_template("admin/error.html", status=refused.status, message=refused.message,
-                           title="Forbidden" if refused.status == 403 else "Unauthorized"), refused.status, headers
-
-
-@admin_bp.after_request
-def _headers(response):
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.endpoint != "admin.static":
-        response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@admin_bp.context_processor
-def _template_globals():
-    return {"csrf_token": csrf_token, "admin_user": g.get("admin_user"), "admin_auth": g.get("admin_auth")}
-
-
-@admin_bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    if exc.response is not None:
-        return exc.response
-    status = exc.code or 500
-    if isinstance(exc, CSRFError):
-        message = f"{exc.description} Reload the page and submit the form again."
-        title = "Form expired"
-    else:
-        message, title = exc.description or "", exc.name
-    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
-    if wants_json():
-        return jsonify(error=message), status, headers
-    return render_template("admin/error.html", status=status, message=message, title=title), status, headers
-
-
-@admin_bp.errorhandler(Exception)
-def _unexpected(exc: Exception):
-    log.exception("admin page failed", exc_info=exc)
-    if wants_json():
-        return jsonify(error="internal server error"), 500
-    return render_template("admin/error.html", status=500, title="Internal server error",
-                           message="The page failed; the error is in the server log."), 500
-
-
-from . import views  # noqa: E402,F401  (registers the routes on admin_bp)
+def init_app(app: Flask) -> None:
+    """Register the admin pages (their routes are in views.py)."""
+    register(app)

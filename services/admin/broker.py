@@ -8,21 +8,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from celery import Celery
-from flask import current_app
 
-QUEUES = ("training", "sampling")
-CONNECT_TIMEOUT = 2.0
-
-
-def get_celery() -> Celery:
-    """`app.config["CELERY_APP"]` when set (tests, embedding), else the project's Celery app."""
-    app = current_app.config.get("CELERY_APP")
-    if app is None:
-        from workers.celery_app import celery_app as app  # imports no TensorFlow
-    return app
+from shared.queue import CONNECT_TIMEOUT, QUEUES, queue_depth
 
 
 @dataclass
@@ -60,35 +50,6 @@ def _uptime(seconds) -> str:
     return fmt_duration(seconds) if isinstance(seconds, (int, float)) else ""
 
 
-def queue_depth(conn, queue: str) -> tuple[int | None, str]:
-    """(messages waiting, note). Redis: LLEN over the queue's list and its priority lists.
-    AMQP: a passive queue_declare. Other transports: (None, "n/a")."""
-    driver = getattr(conn.transport, "driver_type", "")
-    if driver == "redis":
-        channel = conn.default_channel
-        for_priority = getattr(channel, "_q_for_pri", None)
-        steps = getattr(channel, "priority_steps", None) or [0]
-        keys = list(dict.fromkeys(for_priority(queue, p) for p in steps)) if for_priority else [queue]
-        with channel.client.pipeline() as pipe:
-            for key in keys:
-                pipe.llen(key)
-            return sum(int(n) for n in pipe.execute() if isinstance(n, int)), ""
-    if driver == "amqp":
-        channel = conn.channel()
-        try:
-            return int(channel.queue_declare(queue=queue, passive=True).message_count), ""
-        except Exception as exc:  # 404: nobody declared it yet (channel is closed by the broker)
-            if getattr(exc, "code", None) == 404 or "NOT_FOUND" in str(exc):
-                return 0, "not declared yet"
-            raise
-        finally:
-            try:
-                channel.close()
-            except Exception:
-                pass
-    return None, "n/a"
-
-
 def broker_status(celery: Celery, timeout: float = 1.0, queues=QUEUES) -> BrokerStatus:
     started = time.monotonic()
     status = BrokerStatus()
@@ -97,21 +58,22 @@ def broker_status(celery: Celery, timeout: float = 1.0, queues=QUEUES) -> Broker
             status.broker = conn.as_uri(include_password=not conn.password)  # a password is masked
             status.transport = getattr(conn.transport, "driver_type", "") or conn.transport_cls
             # fail fast instead of the broadcast retrying a dead broker for minutes
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, interval_max=0.2,
-                                   timeout=CONNECT_TIMEOUT)
-            for name in queues:
-                try:
-                    depth, note = queue_depth(conn, name)
-                except Exception as exc:
-                    depth, note = None, _error(exc)
-                status.queues.append((name, depth, note))
-    except Exception as exc:
+            conn.ensure_connection(
+                max_retries=1, interval_start=0, interval_step=0.2, interval_max=0.2, timeout=CONNECT_TIMEOUT
+            )
+        for name in queues:
+            try:
+                depth, note = queue_depth(celery, name), ""
+            except Exception as exc:  # noqa: BLE001 - shown on the page
+                depth, note = None, _error(exc)
+            status.queues.append((name, depth, note))
+    except Exception as exc:  # noqa: BLE001 - a broker that is down is shown on the page
         status.error = _error(exc)
         status.queues = [(name, None, "broker unreachable") for name in queues]
     else:
         try:
             status.workers = _workers(celery, timeout)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - shown on the page
             status.inspect_error = _error(exc)
     status.seconds = time.monotonic() - started
     return status
@@ -141,26 +103,33 @@ def _workers(celery: Celery, timeout: float) -> list[WorkerInfo]:
         tasks = []
         for task in active.get(name) or []:
             started = task.get("time_start")
-            tasks.append({
-                "id": task.get("id", ""),
-                "name": task.get("name", ""),
-                "args": task.get("args"),
-                "queue": (task.get("delivery_info") or {}).get("routing_key", ""),
-                "started": (datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                            if isinstance(started, (int, float)) else ""),
-                "job_id": _job_id(task),
-            })
-        workers.append(WorkerInfo(
-            name=name,
-            pid=info.get("pid"),
-            uptime=_uptime(info.get("uptime")),
-            concurrency=pool.get("max-concurrency"),
-            pool=str(pool.get("implementation", "")).rsplit(":", 1)[-1],
-            prefetch_count=info.get("prefetch_count"),
-            tasks_done=sum(v for v in total.values() if isinstance(v, int)),
-            queues=sorted(q.get("name", "") for q in queues.get(name) or []),
-            active=tasks,
-        ))
+            tasks.append(
+                {
+                    "id": task.get("id", ""),
+                    "name": task.get("name", ""),
+                    "args": task.get("args"),
+                    "queue": (task.get("delivery_info") or {}).get("routing_key", ""),
+                    "started": (
+                        datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                        if isinstance(started, (int, float))
+                        else ""
+                    ),
+                    "job_id": _job_id(task),
+                }
+            )
+        workers.append(
+            WorkerInfo(
+                name=name,
+                pid=info.get("pid"),
+                uptime=_uptime(info.get("uptime")),
+                concurrency=pool.get("max-concurrency"),
+                pool=str(pool.get("implementation", "")).rsplit(":", 1)[-1],
+                prefetch_count=info.get("prefetch_count"),
+                tasks_done=sum(v for v in total.values() if isinstance(v, int)),
+                queues=sorted(q.get("name", "") for q in queues.get(name) or []),
+                active=tasks,
+            )
+        )
     return workers
 
 

@@ -115,8 +115,7 @@ def loss_chart_svg(
         return TOP + plot_h - (y - y_lo) / (y_hi - y_lo) * plot_h
 
     def text(x, y, content, anchor="middle", extra=""):
-        return (f'<text x="{_num(x)}" y="{_num(y)}" text-anchor="{anchor}"{extra}>'
-                f"{escape(str(content))}</text>")
+        return f'<text x="{_num(x)}" y="{_num(y)}" text-anchor="{anchor}"{extra}>{escape(str(content))}</text>'
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="loss-chart" width="{width}" height="{height}" '
@@ -148,8 +147,14 @@ def loss_chart_svg(
 
     # axis labels and title
     parts.append(text(LEFT + plot_w / 2, height - 8, x_label, extra=' class="axis-label"'))
-    parts.append(text(14, TOP + plot_h / 2, y_label,
-                      extra=f' class="axis-label" transform="rotate(-90 14 {_num(TOP + plot_h / 2)})"'))
+    parts.append(
+        text(
+            14,
+            TOP + plot_h / 2,
+            y_label,
+            extra=f' class="axis-label" transform="rotate(-90 14 {_num(TOP + plot_h / 2)})"',
+        )
+    )
     parts.append(text(LEFT, 18, title, anchor="start", extra=' class="chart-title" font-weight="600"'))
 
     # series
@@ -160,8 +165,10 @@ def loss_chart_svg(
         if not points:
             continue
         coords = " ".join(f"{_num(sx(x))},{_num(sy(y))}" for x, y in points)
-        parts.append(f'<polyline class="series {css}" points="{coords}" fill="none" stroke="{color}" '
-                     f'stroke-width="2" stroke-linejoin="round"{dash}/>')
+        parts.append(
+            f'<polyline class="series {css}" points="{coords}" fill="none" stroke="{color}" '
+            f'stroke-width="2" stroke-linejoin="round"{dash}/>'
+        )
         if len(points) <= MARKER_LIMIT:
             parts.append(f'<g class="markers {css}" fill="{color}">')
             for x, y in points:
@@ -170,8 +177,14 @@ def loss_chart_svg(
             parts.append("</g>")
 
     if not rows:
-        parts.append(text(LEFT + plot_w / 2, TOP + plot_h / 2, "no finished epochs yet",
-                          extra=' class="empty-note" fill="#9ca3af"'))
+        parts.append(
+            text(
+                LEFT + plot_w / 2,
+                TOP + plot_h / 2,
+                "no finished epochs yet",
+                extra=' class="empty-note" fill="#9ca3af"',
+            )
+        )
 
     # legend, top right
     legend = [(train_label, TRAIN_COLOR, "")] + ([(val_label, VAL_COLOR, ' stroke-dasharray="6 3"')] if val else [])

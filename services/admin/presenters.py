@@ -12,6 +12,7 @@ from datetime import datetime
 
 from flask import url_for
 
+from shared import lifecycle
 from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, as_utc
 
 LN2 = math.log(2)
@@ -73,21 +74,11 @@ def fmt_bytes(n: int | None) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def total_epochs(job: Job) -> int | None:
-    """hyperparameters["epochs"], when it is a positive whole number."""
-    value = (job.hyperparameters or {}).get("epochs")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value != int(value):
-        return None
-    return int(value)
-
-
 def overall_fraction(job: Job) -> float | None:
     """(finished epochs + fraction of the current one) / total epochs, in [0, 1]."""
     if job.status == JobStatus.succeeded:
         return 1.0
-    total = total_epochs(job)
-    if not total:
-        return None
+    total = job.hyperparameters.epochs
     progress = job.progress if job.status == JobStatus.running else 0.0
     done = (job.epoch or 0) + min(max(progress or 0.0, 0.0), 1.0)
     return min(max(done / total, 0.0), 1.0)
@@ -96,7 +87,7 @@ def overall_fraction(job: Job) -> float | None:
 def job_summary(job: Job, now: datetime) -> dict:
     """What the jobs table shows for one job (does not load its epochs)."""
     status = JobStatus(job.status)
-    total = total_epochs(job)
+    total = job.hyperparameters.epochs
     fraction = overall_fraction(job)
     current = min((job.epoch or 0) + 1, total or (job.epoch or 0) + 1)
     if status == JobStatus.running:
@@ -155,8 +146,9 @@ def sample_row(sample: Sample) -> dict:
         "id": sample.id,
         "status": status,
         "length": sample.length,
-        "temperatures": ", ".join(f"{t:g}" if isinstance(t, (int, float)) else str(t)
-                                  for t in (sample.temperatures or [])),
+        "temperatures": ", ".join(
+            f"{t:g}" if isinstance(t, (int, float)) else str(t) for t in (sample.temperatures or [])
+        ),
         "count": sample.count,
         "progress_label": f"{100 * (sample.progress or 0.0):.0f}%",
         "checkpoint_key": sample.checkpoint_key,
@@ -164,19 +156,6 @@ def sample_row(sample: Sample) -> dict:
         "error": sample.error or "",
         "download_url": f"/admin/samples/{sample.id}/text" if status == "succeeded" else None,
     }
-
-
-def eta_seconds(job: Job, epochs: list[Epoch]) -> float | None:
-    """Mean seconds per finished epoch x epochs still to run (the current one counted as done
-    by its progress fraction); only for a running job with a known total."""
-    total = total_epochs(job)
-    if job.status != JobStatus.running or not total:
-        return None
-    seconds = [e.seconds for e in epochs if e.seconds is not None and math.isfinite(e.seconds)]
-    if not seconds:
-        return None
-    remaining = max(total - (job.epoch or 0) - min(max(job.progress or 0.0, 0.0), 1.0), 0.0)
-    return sum(seconds) / len(seconds) * remaining
 
 
 def job_detail(job: Job, samples: list[Sample], now: datetime) -> dict:
@@ -187,16 +166,19 @@ def job_detail(job: Job, samples: list[Sample], now: datetime) -> dict:
     end = utc(job.finished_at) or (now if job.status == JobStatus.running else None)
     seconds = [e.seconds for e in epochs if e.seconds is not None and math.isfinite(e.seconds)]
     mean_epoch = sum(seconds) / len(seconds) if seconds else None
-    eta = eta_seconds(job, epochs)
+    eta = lifecycle.eta_seconds(job)
     status_active = JobStatus(job.status) in ACTIVE_STATUSES
     data.update(
-        hyperparameters=job.hyperparameters or {},
+        hyperparameters=job.hyperparameters.model_dump(),
         error=job.error or "",
         created_label=fmt_time(job.created_at),
         started_label=fmt_time(job.started_at),
         finished_label=fmt_time(job.finished_at),
-        heartbeat_label=(f"{fmt_time(job.heartbeat_at)} ({fmt_duration(since(job.heartbeat_at, now))} ago)"
-                         if job.heartbeat_at else DASH),
+        heartbeat_label=(
+            f"{fmt_time(job.heartbeat_at)} ({fmt_duration(since(job.heartbeat_at, now))} ago)"
+            if job.heartbeat_at
+            else DASH
+        ),
         elapsed_label=fmt_duration((end - started).total_seconds()) if started and end else DASH,
         mean_epoch_seconds=mean_epoch,
         mean_epoch_label=fmt_duration(mean_epoch),

@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import current_app, g, request, session
+from flask import current_app, g, session
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 from sqlalchemy import select
 
 from shared.auth import hash_token, user_for_token
 from shared.db.models import Token, User
 
-from .db import db_session
+from ..context import bearer_token, get_db
 
 SESSION_KEY = "charlstm_admin"  # {"token_id", "user_id", "at"} in Flask's signed session cookie
 DEFAULT_MAX_AGE = 12 * 3600
@@ -43,12 +43,6 @@ class Refused(Exception):
         self.status, self.message, self.notify = status, message, notify
 
 
-def bearer_token() -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
-
-
 def check_csrf() -> None:
     """Raise flask_wtf's CSRFError (a 400) for an unsafe request without a valid token."""
     if current_app.config.get("WTF_CSRF_ENABLED", True) and bearer_token() is None:
@@ -61,7 +55,7 @@ def csrf_token() -> str:
 
 def admin_for_token(token: str) -> tuple[User, Token]:
     """The admin user and token row for a plain token, or Refused(401/403)."""
-    db = db_session()
+    db = get_db()
     user = user_for_token(db, token)
     if user is None:
         raise Refused(401, "Unknown token.")
@@ -90,7 +84,7 @@ def session_admin() -> User | None:
     at = data.get("at")
     if not isinstance(at, int) or (max_age and time.time() - at > max_age):
         return None
-    token = db_session().get(Token, data.get("token_id"))
+    token = get_db().get(Token, data.get("token_id"))
     if token is None or token.user_id != data.get("user_id") or not token.user.is_admin:
         return None
     return token.user

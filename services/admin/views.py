@@ -3,18 +3,20 @@ endpoints that the polling script reads carry exactly what the pages render."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from shared.db.models import Corpus, Job, JobStatus, Sample, utcnow
+from shared import lifecycle
+from shared.db.models import Corpus, Job, JobStatus, Sample
 
-from . import admin_bp
-from .broker import broker_status, get_celery
+from ..context import get_celery, get_db
+from ..downloads import sample_download
+from .blueprint import admin_bp
+from .broker import broker_status
 from .charts import loss_chart_svg
-from .db import db_session
 from .presenters import chart_points, corpus_row, job_detail, job_summary
 from .security import Refused, admin_for_token, end_session, safe_next, session_admin, start_session
 
@@ -24,7 +26,7 @@ CHART_SIZE = (720, 340)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _poll_ms() -> int:
@@ -77,7 +79,7 @@ def _job_filters() -> tuple[str | None, int | None, int]:
 
 def _jobs_listing() -> dict:
     status, corpus, page = _job_filters()
-    db = db_session()
+    db = get_db()
     stmt = select(Job).options(joinedload(Job.owner), joinedload(Job.corpus)).order_by(Job.id.desc())
     count_stmt = select(Job.status, func.count()).group_by(Job.status)
     if corpus is not None:
@@ -105,8 +107,12 @@ def jobs():
     data = _jobs_listing()
     args = {k: v for k, v in (("status", data["status"]), ("corpus", data["corpus"])) if v is not None}
     return render_template(
-        "admin/jobs.html", **data, statuses=list(JobStatus.__members__), filter_args=args,
-        poll_url=url_for("admin.api_jobs", **args, page=data["page"]), poll_ms=_poll_ms(),
+        "admin/jobs.html",
+        **data,
+        statuses=list(JobStatus.__members__),
+        filter_args=args,
+        poll_url=url_for("admin.api_jobs", **args, page=data["page"]),
+        poll_ms=_poll_ms(),
     )
 
 
@@ -116,12 +122,13 @@ def api_jobs():
 
 
 def _load_job(job_id: int) -> tuple[Job, list[Sample]]:
-    db = db_session()
+    db = get_db()
     job = db.get(Job, job_id, options=[selectinload(Job.epochs), joinedload(Job.owner), joinedload(Job.corpus)])
     if job is None:
         abort(404, f"Job {job_id} does not exist.")
-    samples = list(db.scalars(select(Sample).where(Sample.job_id == job_id)
-                              .order_by(Sample.id.desc()).limit(SAMPLES_SHOWN)))
+    samples = list(
+        db.scalars(select(Sample).where(Sample.job_id == job_id).order_by(Sample.id.desc()).limit(SAMPLES_SHOWN))
+    )
     return job, samples
 
 
@@ -130,9 +137,11 @@ def job_page(job_id: int):
     job, samples = _load_job(job_id)
     width, height = CHART_SIZE
     return render_template(
-        "admin/job.html", job=job_detail(job, samples, _now()),
+        "admin/job.html",
+        job=job_detail(job, samples, _now()),
         chart=loss_chart_svg(chart_points(job), width, height),
-        poll_url=url_for("admin.api_job", job_id=job_id), poll_ms=_poll_ms(),
+        poll_url=url_for("admin.api_job", job_id=job_id),
+        poll_ms=_poll_ms(),
     )
 
 
@@ -153,21 +162,29 @@ def job_chart(job_id: int):
 
 @admin_bp.post("/jobs/<int:job_id>/cancel")
 def job_cancel(job_id: int):
-    """Same rules as the API's cancel: a queued job is cancelled at once, a running one gets
-    cancel_requested (its worker stops at the next batch); a finished one is left alone."""
-    db = db_session()
-    job = db.scalar(select(Job).where(Job.id == job_id).with_for_update()
-                    .execution_options(populate_existing=True))
-    if job is None:
+    """The API's cancel (shared.lifecycle.request_cancel), with the outcome as a message."""
+    db = get_db()
+    try:
+        job, outcome = lifecycle.request_cancel(db, job_id)
+    except LookupError:
         abort(404, f"Job {job_id} does not exist.")
-    if job.status == JobStatus.queued:
-        job.status, job.finished_at, job.cancel_requested = JobStatus.cancelled, utcnow(), True
-        flash(f"Job {job_id} cancelled (it had not started).", "success")
-    elif job.status == JobStatus.running:
-        job.cancel_requested = True
-        flash(f"Cancellation of job {job_id} requested: its worker stops after the current batch.", "success")
-    else:
-        flash(f"Job {job_id} is already {JobStatus(job.status).value}; nothing to cancel.", "warning")
+    except lifecycle.AlreadyFinished as exc:
+        flash(f"Job {job_id} is already {JobStatus(exc.job.status).value}; nothing to cancel.", "warning")
+        return redirect(url_for("admin.job_page", job_id=job_id))
+    messages = {
+        lifecycle.CANCELLED: (f"Job {job_id} cancelled (it had not started).", "success"),
+        lifecycle.CANCEL_REQUESTED: (
+            f"Cancellation of job {job_id} requested: its worker stops after the current batch.",
+            "success",
+        ),
+        lifecycle.UNCHANGED: (
+            f"Cancellation of job {job_id} was already requested."
+            if job.cancel_requested and job.status == JobStatus.running
+            else f"Job {job_id} is already {JobStatus(job.status).value}; nothing to cancel.",
+            "warning",
+        ),
+    }
+    flash(*messages[outcome])
     db.commit()
     current_app.logger.info("admin %s cancelled job %s (%s)", g.admin_user.name, job_id, job.status)
     return redirect(url_for("admin.job_page", job_id=job_id))
@@ -180,21 +197,27 @@ def job_cancel(job_id: int):
 def workers():
     timeout = float(current_app.config.get("ADMIN_INSPECT_TIMEOUT", 1.0))
     status = broker_status(get_celery(), timeout=timeout)
-    db = db_session()
-    counts = {JobStatus(s).value: n for s, n in db.execute(
-        select(Job.status, func.count()).where(Job.status.in_([JobStatus.queued, JobStatus.running]))
-        .group_by(Job.status))}
+    db = get_db()
+    counts = {
+        JobStatus(s).value: n
+        for s, n in db.execute(
+            select(Job.status, func.count())
+            .where(Job.status.in_([JobStatus.queued, JobStatus.running]))
+            .group_by(Job.status)
+        )
+    }
     return render_template("admin/workers.html", broker=status, db_counts=counts, inspect_timeout=timeout)
 
 
 @admin_bp.get("/corpora")
 def corpora():
-    db = db_session()
+    db = get_db()
     job_counts = select(Job.corpus_id, func.count().label("n")).group_by(Job.corpus_id).subquery()
     rows = db.execute(
         select(Corpus, func.coalesce(job_counts.c.n, 0))
         .outerjoin(job_counts, job_counts.c.corpus_id == Corpus.id)
-        .options(joinedload(Corpus.owner)).order_by(Corpus.id.desc())
+        .options(joinedload(Corpus.owner))
+        .order_by(Corpus.id.desc())
     ).all()
     return render_template("admin/corpora.html", corpora=[corpus_row(c, n) for c, n in rows])
 
@@ -202,9 +225,7 @@ def corpora():
 @admin_bp.get("/samples/<int:sample_id>/text")
 def sample_text(sample_id: int):
     """Download a sample with the admin session (the API wants a Bearer token)."""
-    from services.api.samples import sample_response
-
-    sample = db_session().get(Sample, sample_id)
+    sample = get_db().get(Sample, sample_id)
     if sample is None:
         abort(404)
-    return sample_response(sample)
+    return sample_download(sample)

@@ -4,15 +4,15 @@ Users see their own objects only (another user's id is a 404, as if it did not e
 admins see everything.
 """
 
-from flask import g, request
+from flask import g
 from sqlalchemy import Select
 
 from shared.auth import user_for_token
 
-from .context import get_db
-from .errors import ApiError
+from ..context import bearer_token, get_db
+from ..errors import ApiError
 
-SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "description": "an API token"}}
+SECURITY_SCHEMES: dict = {"bearer": {"type": "http", "scheme": "bearer", "description": "an API token"}}
 SECURITY = [{"bearer": []}]
 MAX_ID = 2**31 - 1  # ids are PostgreSQL integers: a larger one cannot exist (and must not reach the query)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="charlstm"'}
@@ -20,9 +20,8 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="charlstm"'}
 
 def require_user() -> None:
     """A `before_request` hook for the blueprints that need a user."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token()
+    if token is None:
         raise ApiError(401, "missing bearer token", headers=_CHALLENGE)
     user = user_for_token(get_db(), token)
     if user is None:

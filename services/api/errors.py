@@ -8,13 +8,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.storage import StorageError
 
-
-class ApiError(Exception):
-    """Raise from a view to answer `status` with a JSON error body."""
-
-    def __init__(self, status: int, error: str, detail: list[dict] | None = None, headers: dict | None = None):
-        super().__init__(error)
-        self.status, self.error, self.detail, self.headers = status, error, detail, headers
+from ..errors import ApiError
 
 
 def error_response(status: int, error: str, detail: list | None = None, headers: dict | None = None):
@@ -23,11 +17,6 @@ def error_response(status: int, error: str, detail: list | None = None, headers:
     response.status_code = status
     response.headers.update(headers or {})
     return response
-
-
-def field_error(field: str, msg: str, type_: str = "value_error") -> dict:
-    """One `detail` entry in the shape pydantic uses, for checks done after validation."""
-    return {"loc": [field], "msg": msg, "type": type_}
 
 
 def validation_error_response(exc: ValidationError):

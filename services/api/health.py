@@ -4,9 +4,9 @@ from flask import current_app
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import text
 
-from workers.celery_app import celery_app
+from shared.queue import check_broker
 
-from .context import get_db, get_object_store
+from ..context import get_celery, get_db, get_store
 from .schemas import Health
 
 bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])
@@ -17,12 +17,11 @@ def _database() -> None:
 
 
 def _broker() -> None:
-    with celery_app.connection_for_write(connect_timeout=2) as connection:
-        connection.ensure_connection(max_retries=1, interval_start=0, timeout=3)
+    check_broker(get_celery())
 
 
 def _storage() -> None:
-    get_object_store().check()
+    get_store().check()
 
 
 def _check(name: str, probe) -> str:
@@ -37,7 +36,9 @@ def _check(name: str, probe) -> str:
 @bp.get("/healthz", responses={200: Health, 503: Health})
 def healthz():
     """Health of the API and its dependencies (no authentication)."""
-    checks = {name: _check(name, probe) for name, probe in
-              (("database", _database), ("broker", _broker), ("storage", _storage))}
+    checks = {
+        name: _check(name, probe)
+        for name, probe in (("database", _database), ("broker", _broker), ("storage", _storage))
+    }
     ok = all(result == "ok" for result in checks.values())
     return {"status": "ok" if ok else "unavailable", **checks}, 200 if ok else 503

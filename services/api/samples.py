@@ -1,49 +1,53 @@
 """Samples: ask a job's model for text (queued for a sampling worker), read the request, download it."""
 
-from flask import Response, g, stream_with_context
+from flask import g
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
-from shared.db.models import Epoch, Job, Sample, SampleStatus
-from shared.engine.corpus import clean
-from shared.storage import NotFound
-from workers import celery_app as queue
+from shared import lifecycle
+from shared.db.models import Job, Sample
+from shared.engine.corpus import CorpusError, Vocabulary
+from shared.engine.sample import encode_seed
+from shared.queue import send_sampling
 
+from ..context import get_db
+from ..downloads import sample_download
+from ..errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
-from .context import enqueue_or_fail, get_db, get_object_store, paginate
-from .errors import ApiError, field_error
+from .common import paginate, send_or_fail
 from .schemas import (
-    ErrorBody, JobPath, NoQuery, PageQuery, SampleCreate, SampleList, SampleOut, SamplePath, json_body_on,
+    ErrorBody,
+    JobPath,
+    NoQuery,
+    PageQuery,
+    SampleCreate,
+    SampleList,
+    SampleOut,
+    SamplePath,
+    json_body_on,
 )
 
-CHUNK = 64 * 1024
-
 bp = APIBlueprint(
-    "samples", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="samples")],
-    abp_security=SECURITY, abp_responses={401: ErrorBody, 404: ErrorBody, 422: ErrorBody},
+    "samples",
+    __name__,
+    url_prefix="/api/v1",
+    abp_tags=[Tag(name="samples")],
+    abp_security=SECURITY,
+    abp_responses={401: ErrorBody, 404: ErrorBody, 422: ErrorBody},
 )
 bp.before_request(require_user)
 bp.before_request(json_body_on("samples.create_sample"))
 
 
-def best_epoch(job: Job) -> Epoch | None:
-    """The checkpoint to sample from: lowest validation loss, else the latest."""
-    with_val = [e for e in job.epochs if e.val_loss is not None]
-    if with_val:
-        return min(with_val, key=lambda e: (e.val_loss, -e.epoch))
-    return job.epochs[-1] if job.epochs else None
-
-
 def _check_seed(job: Job, seed_text: str | None) -> None:
-    """The sampler drops the seed's characters outside the model's vocabulary; none left is a 422."""
-    if seed_text is None:
+    """The sampler's own seed rule (shared.engine.sample.encode_seed) on the model's vocabulary,
+    which the job records when training starts: a seed with nothing left is a 422."""
+    if seed_text is None or not job.vocabulary:
         return
-    vocabulary = job.corpus.vocabulary + "\t"  # a superset of the model's: tabs may add "\t"
-    if job.hyperparameters.get("lowercase"):
-        vocabulary = vocabulary.lower()
-    if not set(clean(seed_text)) & set(vocabulary):
-        msg = "the seed text has no character of the model's vocabulary (after cleaning)"
-        raise ApiError(422, msg, [field_error("seed_text", msg)])
+    try:
+        encode_seed(seed_text, Vocabulary.from_json(job.vocabulary), job.hyperparameters)
+    except CorpusError as exc:
+        raise ApiError(422, str(exc), [field_error("seed_text", str(exc))]) from exc
 
 
 def sample_out(sample: Sample) -> dict:
@@ -60,19 +64,24 @@ def create_sample(path: JobPath, body: SampleCreate, query: NoQuery):
     The result is one text when count x temperatures is 1, otherwise one zip of texts.
     """
     job = get_visible(Job, path.job_id)
-    epoch = best_epoch(job)
+    epoch = lifecycle.best_epoch(job)
     if epoch is None:
         raise ApiError(409, "job has no checkpoint yet")
     _check_seed(job, body.seed_text)
     db = get_db()
-    sample = Sample(
-        owner_id=g.user.id, job_id=job.id, checkpoint_key=epoch.checkpoint_key, length=body.length,
-        temperatures=body.temperatures, count=body.count, seed_text=body.seed_text,
-        random_seed=body.random_seed, status=SampleStatus.queued,
+    sample = lifecycle.create_sample(
+        db,
+        g.user.id,
+        job,
+        epoch,
+        length=body.length,
+        temperatures=body.temperatures,
+        count=body.count,
+        seed_text=body.seed_text,
+        random_seed=body.random_seed,
     )
-    db.add(sample)
     db.commit()
-    enqueue_or_fail(sample, queue.enqueue_sampling, SampleStatus.failed, "sample")
+    send_or_fail(sample, send_sampling, "sample")
     return sample_out(sample), 202
 
 
@@ -82,8 +91,9 @@ def list_samples(path: JobPath, query: PageQuery):
     job = get_visible(Job, path.job_id)
     stmt = visible(select(Sample).where(Sample.job_id == job.id), Sample).order_by(Sample.id.desc())
     items, total = paginate(stmt, query.page, query.per_page)
-    return SampleList(items=[SampleOut.model_validate(s) for s in items], page=query.page,
-                      per_page=query.per_page, total=total).model_dump(mode="json")
+    return SampleList(
+        items=[SampleOut.model_validate(s) for s in items], page=query.page, per_page=query.per_page, total=total
+    ).model_dump(mode="json")
 
 
 @bp.get("/samples/<int:sample_id>", responses={200: SampleOut})
@@ -95,37 +105,16 @@ def get_sample(path: SamplePath, query: NoQuery):
 @bp.get(
     "/samples/<int:sample_id>/text",
     responses={
-        200: {"content": {"text/plain": {"schema": {"type": "string"}},
-                          "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+        200: {
+            "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
         409: ErrorBody,
         503: ErrorBody,
     },
 )
 def get_sample_text(path: SamplePath, query: NoQuery):
     """The generated text (text/plain), or a zip of texts when several were asked for."""
-    return sample_response(get_visible(Sample, path.sample_id))
-
-
-def sample_response(sample: Sample) -> Response:
-    """Stream a finished sample from object storage (also used by the admin pages)."""
-    if sample.status != SampleStatus.succeeded or not sample.object_key:
-        raise ApiError(409, f"sample {sample.id} is {sample.status.value}, not succeeded")
-    single = sample.count * len(sample.temperatures) == 1
-    try:
-        stream = get_object_store().open(sample.object_key)
-    except NotFound as exc:
-        raise ApiError(404, f"the text of sample {sample.id} is missing from storage") from exc
-
-    def chunks():
-        try:
-            while chunk := stream.read(CHUNK):
-                yield chunk
-        finally:
-            stream.close()
-
-    if single:
-        return Response(stream_with_context(chunks()), content_type="text/plain; charset=utf-8")
-    return Response(
-        stream_with_context(chunks()), mimetype="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="sample-{sample.id}.zip"'},
-    )
+    return sample_download(get_visible(Sample, path.sample_id))

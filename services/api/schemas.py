@@ -18,13 +18,13 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from shared.db.models import JobStatus, SampleStatus
 from shared.engine.config import Hyperparameters
 
-from .errors import ApiError, field_error
+from ..errors import ApiError, field_error
 
 # ---- common -------------------------------------------------------------------------------
 
 
 class ErrorDetail(BaseModel):
-    loc: list[str | int] = Field(description="where the problem is, e.g. [\"layers\"]")
+    loc: list[str | int] = Field(description='where the problem is, e.g. ["layers"]')
     msg: str
     type: str
 
@@ -64,8 +64,11 @@ def require_json_object() -> None:
         raise ApiError(400, "the request body is not valid JSON", [field_error("body", why, "json_invalid")]) from exc
     if not isinstance(body, dict):
         got = _JSON_TYPES.get(type(body), "a number")
-        raise ApiError(422, "the request body must be a JSON object",
-                       [field_error("body", f"expected an object, got {got}", "model_type")])
+        raise ApiError(
+            422,
+            "the request body must be a JSON object",
+            [field_error("body", f"expected an object, got {got}", "model_type")],
+        )
 
 
 class NoQuery(BaseModel):
@@ -162,6 +165,11 @@ class JobCreate(Hyperparameters):
 
     corpus_id: int = Field(ge=1, description="a corpus you uploaded", examples=[1])
 
+    @property
+    def hyperparameters(self) -> Hyperparameters:
+        """The request's hyperparameters, as validated by this model (not validated again)."""
+        return Hyperparameters.model_construct(**self.model_dump(exclude={"corpus_id"}))
+
 
 class JobPath(BaseModel):
     job_id: int = Field(json_schema_extra={"example": 1})
@@ -185,8 +193,10 @@ class JobSummary(BaseModel):
     id: int
     corpus_id: int
     status: JobStatus
-    hyperparameters: dict[str, Any]
-    attempts: int = Field(description="starts that count toward MAX_ATTEMPTS (a lost worker counts; a graceful stop does not)")
+    hyperparameters: Hyperparameters
+    attempts: int = Field(
+        description="starts that count toward MAX_ATTEMPTS (a lost worker counts; a graceful stop does not)"
+    )
     requeues: int = Field(description="times a stopping worker handed the job back to the queue")
     epoch: int = Field(description="last finished epoch")
     epochs: int = Field(description="maximum number of epochs (hyperparameters.epochs)")

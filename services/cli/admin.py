@@ -31,8 +31,7 @@ def run(args: argparse.Namespace) -> int:
         with session_scope() as session:
             token = create_user_token(session, name, admin=args.admin)
     except (OperationalError, ProgrammingError) as exc:
-        print(f"charlstm: error: database not ready ({exc.orig}); run `python -m shared.db.migrate`",
-              file=sys.stderr)
+        print(f"charlstm: error: database not ready ({exc.orig}); run `python -m shared.db.migrate`", file=sys.stderr)
         return 1
     role = "admin" if args.admin else "user"
     print(f"token for {role} {name!r} (shown once; keep it secret):")

@@ -4,6 +4,16 @@ from .models import Base, Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, T
 from .session import get_engine, session_scope, sessionmaker_for
 
 __all__ = [
-    "Base", "Corpus", "Epoch", "Job", "JobStatus", "Sample", "SampleStatus", "Token", "User",
-    "get_engine", "session_scope", "sessionmaker_for",
+    "Base",
+    "Corpus",
+    "Epoch",
+    "Job",
+    "JobStatus",
+    "Sample",
+    "SampleStatus",
+    "Token",
+    "User",
+    "get_engine",
+    "session_scope",
+    "sessionmaker_for",
 ]

@@ -6,22 +6,36 @@ Job state lives here, not in Celery's result backend.
 
 import enum
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Integer, String, Text
-from sqlalchemy import MetaData, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ..engine.config import Hyperparameters
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
     """Aware UTC (SQLite hands back naive datetimes; every stored time is UTC)."""
     if moment is None:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def new_dispatch_token() -> str:
@@ -55,12 +69,20 @@ class JobStatus(str, enum.Enum):
     def finished(self) -> bool:
         return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
+    @property
+    def active(self) -> bool:
+        return self in (JobStatus.queued, JobStatus.running)
+
 
 class SampleStatus(str, enum.Enum):
     queued = "queued"
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (SampleStatus.succeeded, SampleStatus.failed)
 
 
 def _enum(cls, name):
@@ -111,14 +133,18 @@ class Corpus(Base):
 
 
 class Job(Base):
-    """A training job. `epoch` is the last finished epoch; each one has an Epoch row."""
+    """A training job. `epoch` is the last finished epoch; each one has an Epoch row.
+
+    Every status change and counter goes through shared.lifecycle.jobs, nowhere else.
+    `hyperparameters` is the validated `Hyperparameters` object: stored as JSON, validated by
+    the same class when read back (`hyperparameters_json` is the raw column)."""
 
     __tablename__ = "jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="RESTRICT"), index=True)
-    hyperparameters: Mapped[dict] = mapped_column(JSON)
+    hyperparameters_json: Mapped[dict] = mapped_column("hyperparameters", JSON)
     status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"), default=JobStatus.queued, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     epoch: Mapped[int] = mapped_column(Integer, default=0)
@@ -134,6 +160,8 @@ class Job(Base):
     dispatch_token: Mapped[str | None] = mapped_column(String(32), default=new_dispatch_token)
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
     requeues: Mapped[int] = mapped_column(Integer, default=0, doc="times a stopping worker handed it back")
+    vocabulary: Mapped[list | None] = mapped_column(JSON, doc="the model's characters, known once training starts")
+    train_seconds: Mapped[float] = mapped_column(Float, default=0.0, doc="seconds of the recorded epochs")
 
     owner: Mapped[User] = relationship()
     corpus: Mapped[Corpus] = relationship()
@@ -141,9 +169,21 @@ class Job(Base):
         back_populates="job", order_by="Epoch.epoch", cascade="all, delete-orphan"
     )
 
+    def __init__(self, *, hyperparameters: Hyperparameters | dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if hyperparameters is not None:
+            self.hyperparameters = hyperparameters
+
     @property
-    def latest_checkpoint_key(self) -> str | None:
-        return self.epochs[-1].checkpoint_key if self.epochs else None
+    def hyperparameters(self) -> Hyperparameters:
+        """Validated on every read (pydantic.ValidationError for a row no longer valid)."""
+        return Hyperparameters.model_validate(self.hyperparameters_json)
+
+    @hyperparameters.setter
+    def hyperparameters(self, value: Hyperparameters | dict) -> None:
+        if not isinstance(value, Hyperparameters):
+            value = Hyperparameters.model_validate(value)
+        self.hyperparameters_json = value.model_dump(mode="json")
 
 
 class Epoch(Base):

@@ -19,7 +19,7 @@ def normalize_url(url: str) -> str:
     """`postgres://` and `postgresql://` mean psycopg 3 here (psycopg2 is not installed)."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -54,3 +54,8 @@ class Hyperparameters(BaseModel):
     @property
     def stateful(self) -> bool:
         return self.mode == "stateful"
+
+
+def describe_validation_error(exc) -> str:
+    """A pydantic ValidationError as one line: `field: message; field: message`."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())

@@ -391,3 +391,35 @@ def builtin_python_corpus(*, strip_docs: bool = False, max_bytes: int | None = N
     if not files:
         raise CorpusError("no Python standard library sources were found on this machine")
     return _concatenate(files, errors="replace", strip_docs=strip_docs, max_bytes=max_bytes)
+
+
+class CorpusStatsBuilder:  # TEMPORARY until the engine-seams merge (not constant memory)
+    def __init__(self, name: str):
+        import hashlib
+
+        self.name, self._parts, self._sha = name, [], hashlib.sha256()
+
+    def feed(self, chunk: bytes) -> None:
+        if b"\x00" in chunk:
+            raise CorpusError(f"{self.name}: contains NUL bytes, so it looks like a binary file, not text")
+        self._parts.append(chunk)
+        self._sha.update(chunk)
+
+    @property
+    def bytes(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    def finish(self) -> CorpusStats:
+        data = b"".join(self._parts)
+        stats = corpus_stats(decode_bytes(data, self.name), raw_bytes=len(data))
+        if stats.clean_chars == 0:
+            raise CorpusError("corpus is empty after cleaning")
+        if stats.clean_unique < 2:
+            raise CorpusError(
+                f"corpus has only {stats.clean_unique} distinct character after cleaning; at least 2 are needed"
+            )
+        return stats

@@ -255,3 +255,13 @@ def sample_texts(
     seed_text = checkpoint.vocab.decode(seed)
     prefix = len(undo_transforms(seed_text, tabs=hp.tabs))
     return [undo_transforms(seed_text + checkpoint.vocab.decode(row), tabs=hp.tabs)[prefix:] for row in ids]
+
+
+def encode_seed(seed_text, vocabulary, hyperparameters):  # TEMPORARY until the engine-seams merge
+    from .corpus import CorpusError, apply_transforms, clean
+
+    text = apply_transforms(clean(seed_text), lowercase=hyperparameters.lowercase, tabs=hyperparameters.tabs)
+    ids = vocabulary.encode(text, skip_unknown=True)
+    if len(ids) == 0:
+        raise CorpusError("the seed text has no character of the model's vocabulary (after cleaning)")
+    return ids

@@ -9,8 +9,16 @@ from .local import LocalStore
 from .s3 import S3Store
 
 __all__ = [
-    "LocalStore", "NotFound", "ObjectReader", "ObjectStore", "S3Store", "StorageError",
-    "TransientStorageError", "get_store", "store_from_settings", "validate_key",
+    "LocalStore",
+    "NotFound",
+    "ObjectReader",
+    "ObjectStore",
+    "S3Store",
+    "StorageError",
+    "TransientStorageError",
+    "get_store",
+    "store_from_settings",
+    "validate_key",
 ]
 
 
@@ -42,9 +50,3 @@ def get_store(settings: Settings | None = None) -> ObjectStore:
     if _default is None:
         _default = store_from_settings(get_settings())
     return _default
-
-
-def reset_store() -> None:
-    """Forget the cached default store (tests that change settings)."""
-    global _default
-    _default = None

@@ -98,7 +98,7 @@ class ObjectReader:
     def close(self) -> None:
         self._raw.close()
 
-    def __enter__(self) -> "ObjectReader":
+    def __enter__(self) -> ObjectReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -190,7 +190,7 @@ class ObjectStore(ABC):
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             key = f"{prefix}/{path.relative_to(folder).as_posix()}"
             validate_key(key)
-            self.retrying(lambda: self.put_file(key, path), f"upload {key}")
+            self.retrying(lambda key=key, path=path: self.put_file(key, path), f"upload {key}")
             keys.append(key)
         return keys
 
@@ -205,6 +205,6 @@ class ObjectStore(ABC):
         for key in keys:
             validate_key(key)  # a key written by someone else must not escape the folder
             path = folder.joinpath(*key[len(prefix) + 1 :].split("/"))
-            self.retrying(lambda: self.get_file(key, path), f"download {key}")
+            self.retrying(lambda key=key, path=path: self.get_file(key, path), f"download {key}")
             paths.append(path)
         return paths

@@ -52,7 +52,7 @@ class LocalStore(ObjectStore):
 
     def put_file(self, key: str, path: str | os.PathLike) -> int:
         try:
-            f = open(path, "rb")
+            f = open(path, "rb")  # noqa: SIM115 - closed by the `with` below; only opening errors are mapped
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc}") from exc
         with f:

@@ -6,6 +6,7 @@ The bucket is created on first use when missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from typing import BinaryIO
@@ -16,8 +17,15 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
-from .base import NotFound, ObjectReader, ObjectStore, StorageError, TransientStorageError
-from .base import validate_key, validate_prefix
+from .base import (
+    NotFound,
+    ObjectReader,
+    ObjectStore,
+    StorageError,
+    TransientStorageError,
+    validate_key,
+    validate_prefix,
+)
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _TRANSIENT_CODES = {"500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
@@ -210,10 +218,8 @@ class S3Store(ObjectStore):
 
     def delete(self, key: str) -> None:
         validate_key(key)
-        try:
+        with contextlib.suppress(NotFound):
             self._call(f"delete {key}", self.client.delete_object, Bucket=self.bucket, Key=key)
-        except NotFound:
-            pass
 
     def check(self) -> None:
         self._bucket_ready = False

@@ -3,7 +3,7 @@
 import hashlib
 import os
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 ADMIN_REDIS_URL = os.environ.get("TEST_ADMIN_REDIS_URL", "redis://127.0.0.1:6379/13")
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -11,12 +11,19 @@ DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 def build_app(db_url: str, celery, tmp_dir):
     """The API app (its factory registers the admin pages) on the admin tests' database and broker."""
-    from services.api import create_app
+    from services.app import create_app
     from shared.settings import Settings
 
-    app = create_app(Settings(DATABASE_URL=db_url, BROKER_URL=ADMIN_REDIS_URL,
-                              CHARLSTM_VAR_DIR=str(tmp_dir), SECRET_KEY="admin-test-secret"))
-    app.config.update(TESTING=True, CELERY_APP=celery, ADMIN_INSPECT_TIMEOUT=0.3)
+    app = create_app(
+        Settings(
+            DATABASE_URL=db_url,
+            BROKER_URL=ADMIN_REDIS_URL,
+            CHARLSTM_VAR_DIR=str(tmp_dir),
+            SECRET_KEY="admin-test-secret",
+        )
+    )
+    app.config.update(TESTING=True, ADMIN_INSPECT_TIMEOUT=0.3)
+    app.extensions["celery"] = celery
     return app
 
 
@@ -44,28 +51,61 @@ def make_corpus(session, owner_name: str = "alice", name: str = "python.txt"):
     if owner is None:
         make_user(session, owner_name)
         owner = session.scalar(select(User).where(User.name == owner_name))
-    corpus = Corpus(owner=owner, name=name, object_key=f"corpora/{secrets.token_hex(6)}.txt", bytes=3_900_000,
-                    sha256="0" * 64, raw_chars=3_900_000, raw_unique=318, clean_chars=3_890_000, clean_unique=74,
-                    vocabulary="\n abc<def>")
+    corpus = Corpus(
+        owner=owner,
+        name=name,
+        object_key=f"corpora/{secrets.token_hex(6)}.txt",
+        bytes=3_900_000,
+        sha256="0" * 64,
+        raw_chars=3_900_000,
+        raw_unique=318,
+        clean_chars=3_890_000,
+        clean_unique=74,
+        vocabulary="\n abc<def>",
+    )
     session.add(corpus)
     session.commit()
     return corpus
 
 
-def make_job(session, status: str = "running", epochs: int = 4, epoch: int = 0, progress: float = 0.0,
-             history: list[tuple[float, float | None]] = (), owner_name: str = "alice", **fields):
+def make_job(
+    session,
+    status: str = "running",
+    epochs: int = 4,
+    epoch: int = 0,
+    progress: float = 0.0,
+    history: list[tuple[float, float | None]] = (),
+    owner_name: str = "alice",
+    **fields,
+):
     """A job on a new corpus, with one Epoch row (and checkpoint key) per (loss, val_loss) in `history`."""
     from shared.db.models import Epoch, Job, JobStatus
 
     corpus = make_corpus(session, owner_name)
-    now = datetime.now(timezone.utc)
-    job = Job(owner_id=corpus.owner_id, corpus=corpus, status=JobStatus(status),
-              hyperparameters={"epochs": epochs, "layers": 3, "units": 512, "seq_len": 50, "batch_size": 128},
-              epoch=epoch or len(history), progress=progress, created_at=now - timedelta(minutes=30),
-              started_at=now - timedelta(minutes=29) if status != "queued" else None, **fields)
+    now = datetime.now(UTC)
+    job = Job(
+        owner_id=corpus.owner_id,
+        corpus=corpus,
+        status=JobStatus(status),
+        hyperparameters={"epochs": epochs, "layers": 3, "units": 512, "seq_len": 50, "batch_size": 128},
+        epoch=epoch or len(history),
+        progress=progress,
+        created_at=now - timedelta(minutes=30),
+        started_at=now - timedelta(minutes=29) if status != "queued" else None,
+        train_seconds=sum(60.0 + i for i in range(1, len(history) + 1)),
+        **fields,
+    )
     for i, (loss, val) in enumerate(history, start=1):
-        job.epochs.append(Epoch(epoch=i, loss=loss, val_loss=val, seconds=60.0 + i, chars_per_second=50_000.0,
-                                checkpoint_key=f"jobs/{i:04d}/ckpt-epoch-{i:04d}.keras"))
+        job.epochs.append(
+            Epoch(
+                epoch=i,
+                loss=loss,
+                val_loss=val,
+                seconds=60.0 + i,
+                chars_per_second=50_000.0,
+                checkpoint_key=f"jobs/{i:04d}/ckpt-epoch-{i:04d}.keras",
+            )
+        )
     if history:
         vals = [v for _, v in history if v is not None]
         job.best_val_loss = min(vals) if vals else None

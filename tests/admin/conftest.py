@@ -1,10 +1,11 @@
-"""Fixtures for the admin pages: a fresh migrated PostgreSQL database (dropped at the end), the app with the admin blueprint and a Celery app
-on Redis db 13. Helpers that write rows through the models are in admin_helpers.py.
+"""Fixtures for the admin pages: a fresh migrated PostgreSQL database (dropped at the end), the app
+with the admin blueprint and a Celery app on Redis db 13. Helpers that write rows through the
+models are in admin_helpers.py.
 """
-
 
 import pytest
 from admin_helpers import ADMIN_REDIS_URL, build_app
+
 
 @pytest.fixture(scope="session")
 def admin_db_url(make_pg_database):

@@ -147,12 +147,11 @@ def test_session_ends_when_token_is_revoked(admin_client, admin_db):
 
 def test_job_page_has_svg_with_both_loss_curves(admin_client, admin_db):
     token = make_user(admin_db, "root", admin=True)
-    job = make_job(admin_db, status="running", epochs=10, progress=0.5,
-                   history=[(2.2, 2.3), (1.8, 1.9), (1.5, 1.7)])
+    job = make_job(admin_db, status="running", epochs=10, progress=0.5, history=[(2.2, 2.3), (1.8, 1.9), (1.5, 1.7)])
     response = admin_client.get(f"/admin/jobs/{job.id}", headers=bearer(token))
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    svg = html[html.index("<svg"):html.index("</svg>") + 6]
+    svg = html[html.index("<svg") : html.index("</svg>") + 6]
     assert svg.count("<polyline") == 2
     assert 'class="series train"' in svg and 'class="series val"' in svg
     ET.fromstring(svg)  # well-formed
@@ -174,14 +173,32 @@ def test_job_page_shows_samples_and_error(admin_client, admin_db):
     from shared.db.models import Sample, SampleStatus
 
     token = make_user(admin_db, "root", admin=True)
-    job = make_job(admin_db, status="failed", history=[(2.0, None)], error="<boom> out of memory", attempts=3,
-                   requeues=2)
-    admin_db.add_all([
-        Sample(owner_id=job.owner_id, job_id=job.id, checkpoint_key="k1", length=50_000, temperatures=[0.5, 0.75],
-               status=SampleStatus.succeeded, object_key="samples/1.zip", progress=1.0),
-        Sample(owner_id=job.owner_id, job_id=job.id, checkpoint_key="k1", length=100, temperatures=[1.0],
-               status=SampleStatus.running, progress=0.42),
-    ])
+    job = make_job(
+        admin_db, status="failed", history=[(2.0, None)], error="<boom> out of memory", attempts=3, requeues=2
+    )
+    admin_db.add_all(
+        [
+            Sample(
+                owner_id=job.owner_id,
+                job_id=job.id,
+                checkpoint_key="k1",
+                length=50_000,
+                temperatures=[0.5, 0.75],
+                status=SampleStatus.succeeded,
+                object_key="samples/1.zip",
+                progress=1.0,
+            ),
+            Sample(
+                owner_id=job.owner_id,
+                job_id=job.id,
+                checkpoint_key="k1",
+                length=100,
+                temperatures=[1.0],
+                status=SampleStatus.running,
+                progress=0.42,
+            ),
+        ]
+    )
     admin_db.commit()
     html = admin_client.get(f"/admin/jobs/{job.id}", headers=bearer(token)).get_data(as_text=True)
     assert "&lt;boom&gt; out of memory" in html and "<boom>" not in html
@@ -190,7 +207,7 @@ def test_job_page_shows_samples_and_error(admin_client, admin_db):
     assert 'href="/admin/samples/1/text"' in html
     assert "0.5, 0.75" in html
     assert 'data-live="true"' in html  # a sample is still running
-    svg = html[html.index("<svg"):html.index("</svg>") + 6]
+    svg = html[html.index("<svg") : html.index("</svg>") + 6]
     assert svg.count("<polyline") == 1  # no validation losses
 
 
@@ -263,12 +280,26 @@ def test_workers_page_lists_workers_and_active_tasks(admin_client, admin_db, red
     from services.admin import broker
 
     replies = {
-        "stats": {"train@gpu1": {
-            "pid": 4242, "uptime": 3725, "prefetch_count": 1, "total": {"charlstm.train": 3},
-            "pool": {"max-concurrency": 1, "implementation": "celery.concurrency.prefork:TaskPool"},
-        }},
-        "active": {"train@gpu1": [{"id": "abc-123", "name": "charlstm.train", "args": [7], "time_start": 1.7e9,
-                                   "delivery_info": {"routing_key": "training"}}]},
+        "stats": {
+            "train@gpu1": {
+                "pid": 4242,
+                "uptime": 3725,
+                "prefetch_count": 1,
+                "total": {"charlstm.train": 3},
+                "pool": {"max-concurrency": 1, "implementation": "celery.concurrency.prefork:TaskPool"},
+            }
+        },
+        "active": {
+            "train@gpu1": [
+                {
+                    "id": "abc-123",
+                    "name": "charlstm.train",
+                    "args": [7],
+                    "time_start": 1.7e9,
+                    "delivery_info": {"routing_key": "training"},
+                }
+            ]
+        },
         "active_queues": {"train@gpu1": [{"name": "training"}]},
     }
     asked = []
@@ -291,7 +322,7 @@ def test_workers_page_with_broker_down(admin_app, admin_client, admin_db):
 
     token = make_user(admin_db, "root", admin=True)
     dead = Celery("dead", broker=DEAD_REDIS_URL)
-    admin_app.config["CELERY_APP"] = dead
+    admin_app.extensions["celery"] = dead
     response = admin_client.get("/admin/workers", headers=bearer(token))
     dead.close()
     assert response.status_code == 200
@@ -300,15 +331,19 @@ def test_workers_page_with_broker_down(admin_app, admin_client, admin_db):
     assert "broker unreachable" in html  # queue depths
 
 
-def test_queue_depth_other_transport_is_na(admin_app, admin_client, admin_db):
-    from celery import Celery
+def test_queue_depth_of_the_embedded_filesystem_broker(admin_app, admin_client, admin_db, tmp_path):
+    from shared.queue import make_celery, send_training
+    from shared.settings import Settings
 
     token = make_user(admin_db, "root", admin=True)
-    memory = Celery("memory", broker="memory://")
-    admin_app.config["CELERY_APP"] = memory
+    embedded = make_celery(Settings(BROKER_URL="", CHARLSTM_VAR_DIR=str(tmp_path)))  # what `make up` uses
+    send_training(embedded, 1, "t1")
+    send_training(embedded, 2, "t2")
+    admin_app.extensions["celery"] = embedded
     html = admin_client.get("/admin/workers", headers=bearer(token)).get_data(as_text=True)
-    memory.close()
-    assert re.search(r'data-queue="training">\s*<span class="muted">n/a</span>', html)
+    embedded.close()
+    assert re.search(r'data-queue="training">\s*2\s*<', html)
+    assert re.search(r'data-queue="sampling">\s*0\s*<', html)
 
 
 def test_corpora_page(admin_client, admin_db):
@@ -321,17 +356,16 @@ def test_corpora_page(admin_client, admin_db):
     assert 'href="/admin/?corpus=1">1</a>' in html
 
 
-def test_bare_flask_app(admin_db_url, admin_db):
-    """The blueprint works on a plain Flask app too (a random secret key when none is set)."""
-    from flask import Flask
+def test_without_a_secret_key_sessions_use_a_random_key(admin_db_url, admin_db, tmp_path):
+    """SECRET_KEY unset: a random key per process (sessions work, but end with the process)."""
+    from services.app import create_app
+    from shared.settings import Settings
 
-    from services.admin import init_admin
-
-    app = Flask("bare")
-    app.config.update(DATABASE_URL=admin_db_url, TESTING=True)
-    init_admin(app)
-    init_admin(app)  # idempotent
-    assert app.secret_key
+    app = create_app(
+        Settings(DATABASE_URL=admin_db_url, BROKER_URL=ADMIN_REDIS_URL, CHARLSTM_VAR_DIR=str(tmp_path), SECRET_KEY="")
+    )
+    app.config.update(TESTING=True)
+    assert app.secret_key and len(app.secret_key) >= 32
     client = app.test_client()
     token = make_user(admin_db, "root", admin=True)
     job = make_job(admin_db, status="succeeded", history=[(1.0, 1.1)])
@@ -371,7 +405,7 @@ def test_chart_with_one_point():
 
 
 def test_chart_with_many_points_and_ticks():
-    rows = [(e, 3.0 / e ** 0.3, 3.1 / e ** 0.3) for e in range(1, 151)]
+    rows = [(e, 3.0 / e**0.3, 3.1 / e**0.3) for e in range(1, 151)]
     svg = loss_chart_svg(rows, 640, 320)
     root = parse(svg)
     train, val = root.findall(f".//{NS}polyline")
@@ -418,8 +452,15 @@ def test_admin_downloads_a_sample_with_the_admin_session(admin_client, admin_db)
 
     token = make_user(admin_db, "root", admin=True)
     job = make_job(admin_db, status="succeeded", history=[(2.0, 1.9)])
-    sample = Sample(owner_id=job.owner_id, job_id=job.id, checkpoint_key="k1", length=5, temperatures=[0.75],
-                    status=SampleStatus.succeeded, object_key="samples/77.txt")
+    sample = Sample(
+        owner_id=job.owner_id,
+        job_id=job.id,
+        checkpoint_key="k1",
+        length=5,
+        temperatures=[0.75],
+        status=SampleStatus.succeeded,
+        object_key="samples/77.txt",
+    )
     admin_db.add(sample)
     admin_db.commit()
     admin_client.application.extensions["charlstm.store"].put_bytes("samples/77.txt", b"hello")

@@ -27,8 +27,12 @@ def upload(client, user_headers):
     def post(data: bytes | str, filename: str = "corpus.txt", headers: dict | None = None, **fields):
         if isinstance(data, str):
             data = data.encode("utf-8")
-        return client.post("/api/v1/corpora", headers=headers or user_headers, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(data), filename), **fields})
+        return client.post(
+            "/api/v1/corpora",
+            headers=headers or user_headers,
+            content_type="multipart/form-data",
+            data={"file": (io.BytesIO(data), filename), **fields},
+        )
 
     return post
 
@@ -58,3 +62,23 @@ def make_job(client, user_headers, make_corpus):
         return response.get_json()
 
     return make
+
+
+@pytest.fixture
+def record_epochs(db_session):
+    """`record_epochs(job_id, [val_loss, ...], loss=1.5)`, as a training worker records them: the model's
+    vocabulary (the corpus's characters), then one epoch per value, checkpoint `jobs/<id>/epoch-NNNN`."""
+    from shared import lifecycle
+    from shared.db.models import Job
+    from shared.engine.train import EpochReport
+
+    def record(job_id: int, val_losses, loss: float = 1.5) -> int:
+        job = db_session.get(Job, job_id)
+        lifecycle.record_vocabulary(db_session, job_id, list(job.corpus.vocabulary))
+        for n, val in enumerate(val_losses, start=1):
+            report = EpochReport(epoch=n, loss=loss, val_loss=val, seconds=1.0, chars_per_second=100.0)
+            lifecycle.record_epoch(db_session, job_id, report, f"jobs/{job_id}/epoch-{n:04d}")
+        db_session.commit()
+        return job_id
+
+    return record

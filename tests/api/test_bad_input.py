@@ -7,9 +7,9 @@ import typing
 
 import pytest
 
-from services.api import JSON_BODY_LIMIT, create_app
 from services.api.schemas import ErrorBody
-from shared.db.models import Corpus, Epoch, Job, Sample
+from services.app import JSON_BODY_LIMIT, create_app
+from shared.db.models import Corpus, Job, Sample
 from shared.engine.config import Hyperparameters
 
 
@@ -31,27 +31,33 @@ def writes(db_session, store, broker):
 
     def count() -> dict:
         db_session.expire_all()
-        return {"corpora": db_session.query(Corpus).count(), "jobs": db_session.query(Job).count(),
-                "samples": db_session.query(Sample).count(), "objects": len(store.list("")),
-                "training": broker.llen("training"), "sampling": broker.llen("sampling")}
+        return {
+            "corpora": db_session.query(Corpus).count(),
+            "jobs": db_session.query(Job).count(),
+            "samples": db_session.query(Sample).count(),
+            "objects": len(store.list("")),
+            "training": broker.llen("training"),
+            "sampling": broker.llen("sampling"),
+        }
 
     return count
 
 
 @pytest.fixture
-def trained_job(make_job, db_session) -> int:
-    job_id = make_job()["id"]
-    db_session.add(Epoch(job_id=job_id, epoch=1, loss=1.5, val_loss=1.1, seconds=1.0, chars_per_second=100.0,
-                         checkpoint_key=f"jobs/{job_id}/epoch-0001"))
-    db_session.commit()
-    return job_id
+def trained_job(make_job, record_epochs) -> int:
+    return record_epochs(make_job()["id"], [1.1])
 
 
 # ---- corpus uploads -------------------------------------------------------------------------
 
 
-UNUSABLE = [(b"", "empty"), (b"text\x00\x01\x02binary" * 10, "NUL"), (b"caf\xe9 latin-1", "UTF-8"),
-            (b"aaaaaaaaaa", "distinct"), ("ééééé".encode(), "distinct")]
+UNUSABLE = [
+    (b"", "empty"),
+    (b"text\x00\x01\x02binary" * 10, "NUL"),
+    (b"caf\xe9 latin-1", "UTF-8"),
+    (b"aaaaaaaaaa", "distinct"),
+    ("ééééé".encode(), "distinct"),
+]
 
 
 def test_unusable_corpus_is_422(upload, writes, subtests):
@@ -62,9 +68,23 @@ def test_unusable_corpus_is_422(upload, writes, subtests):
             assert writes() == {"corpora": 0, "jobs": 0, "samples": 0, "objects": 0, "training": 0, "sampling": 0}
 
 
-BAD_NAMES = ["../x", "a/b", "a\\b", "/", "nul\x00", "tab\there", "new\nline", "esc\x1b[31m", "del\x7f",
-             "zero\u200bwidth", "no\u00a0break", "", "   ", "x" * 129,
-             "\u0958" * 128]  # 128 characters, 256 once normalised (NFC)
+BAD_NAMES = [
+    "../x",
+    "a/b",
+    "a\\b",
+    "/",
+    "nul\x00",
+    "tab\there",
+    "new\nline",
+    "esc\x1b[31m",
+    "del\x7f",
+    "zero\u200bwidth",
+    "no\u00a0break",
+    "",
+    "   ",
+    "x" * 129,
+    "\u0958" * 128,
+]  # 128 characters, 256 once normalised (NFC)
 
 
 def test_bad_corpus_names_are_422(upload, writes, corpus_text, subtests):
@@ -75,8 +95,14 @@ def test_bad_corpus_names_are_422(upload, writes, corpus_text, subtests):
 
 
 def test_unicode_names_are_kept_normalised(upload, corpus_text):
-    for name, stored in [("Café", "Café"), ("Cafe\u0301", "Café"), ("日本語のコーパス", "日本語のコーパス"),
-                         ("  padded  ", "padded"), ("..", ".."), ("x" * 128, "x" * 128)]:
+    for name, stored in [
+        ("Café", "Café"),
+        ("Cafe\u0301", "Café"),
+        ("日本語のコーパス", "日本語のコーパス"),
+        ("  padded  ", "padded"),
+        ("..", ".."),
+        ("x" * 128, "x" * 128),
+    ]:
         response = upload(corpus_text, name=name)
         assert response.status_code == 201 and response.get_json()["name"] == stored
 
@@ -109,8 +135,12 @@ def test_upload_limit_is_not_the_json_limit(settings, clean_db, store, user_head
     app = create_app(settings.model_copy(update={"max_upload_bytes": 2 * JSON_BODY_LIMIT}))
     client = app.test_client()
     data = (corpus_text.encode() * (JSON_BODY_LIMIT // len(corpus_text) + 200))[: JSON_BODY_LIMIT * 3 // 2]
-    response = client.post("/api/v1/corpora", headers=user_headers, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(data), "big.txt")})
+    response = client.post(
+        "/api/v1/corpora",
+        headers=user_headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(data), "big.txt")},
+    )
     assert response.status_code == 201 and response.get_json()["bytes"] == len(data)
     big_json = {"corpus_id": 1, "seed_text": "x" * (JSON_BODY_LIMIT * 3 // 2)}
     assert error(client.post("/api/v1/jobs", headers=user_headers, json=big_json), 413)
@@ -166,8 +196,17 @@ def test_numbers_accept_integers_and_seq_len_accepts_null(client, user_headers, 
 def test_bad_corpus_ids(client, user_headers, make_corpus, writes, small_job, subtests):
     make_corpus()
     before = writes()
-    for corpus_id, status in [(999, 404), (2**31, 404), (99999999999999999999, 404), (0, 422), (-1, 422),
-                              ("1", 422), (1.0, 422), (True, 422), (None, 422)]:
+    for corpus_id, status in [
+        (999, 404),
+        (2**31, 404),
+        (99999999999999999999, 404),
+        (0, 422),
+        (-1, 422),
+        ("1", 422),
+        (1.0, 422),
+        (True, 422),
+        (None, 422),
+    ]:
         with subtests.test(corpus_id=corpus_id):
             response = client.post("/api/v1/jobs", headers=user_headers, json={"corpus_id": corpus_id, **small_job})
             error(response, status, None if status == 404 else ["corpus_id"])
@@ -199,14 +238,24 @@ def test_json_body_that_is_not_an_object_is_422(client, user_headers, trained_jo
     before = writes()
     for body in [[], [{"corpus_id": 1}], "text", '{"corpus_id": 1}', 1, 1.5, True, None]:
         with subtests.test(body=body):
-            response = client.post(path.format(job=trained_job), headers=user_headers, data=json.dumps(body),
-                                   content_type="application/json")
+            response = client.post(
+                path.format(job=trained_job),
+                headers=user_headers,
+                data=json.dumps(body),
+                content_type="application/json",
+            )
             assert "must be a JSON object" in error(response, 422, ["body"])["error"]
             assert writes() == before
 
 
-NOT_JSON = ["", "{", "{'corpus_id': 1}", "corpus_id=1", "[" * 200_000 + "]" * 200_000,  # nested too deeply
-            '{"corpus_id": 1' + "1" * 5000 + "}"]  # an integer of more digits than Python parses
+NOT_JSON = [
+    "",
+    "{",
+    "{'corpus_id': 1}",
+    "corpus_id=1",
+    "[" * 200_000 + "]" * 200_000,  # nested too deeply
+    '{"corpus_id": 1' + "1" * 5000 + "}",
+]  # an integer of more digits than Python parses
 
 
 @pytest.mark.parametrize("path", JOB_AND_SAMPLE_POSTS)
@@ -214,8 +263,9 @@ def test_body_that_is_not_json_is_400(client, user_headers, trained_job, writes,
     before = writes()
     for data in NOT_JSON:
         with subtests.test(data=data[:20]):
-            response = client.post(path.format(job=trained_job), headers=user_headers, data=data,
-                                   content_type="application/json")
+            response = client.post(
+                path.format(job=trained_job), headers=user_headers, data=data, content_type="application/json"
+            )
             assert "not valid JSON" in error(response, 400, ["body"])["error"]
             assert writes() == before
 
@@ -225,8 +275,9 @@ def test_body_without_json_content_type_is_415(client, user_headers, trained_job
     before = writes()
     for content_type in [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]:
         with subtests.test(content_type=content_type):
-            response = client.post(path.format(job=trained_job), headers=user_headers, data='{"corpus_id": 1}',
-                                   content_type=content_type)
+            response = client.post(
+                path.format(job=trained_job), headers=user_headers, data='{"corpus_id": 1}', content_type=content_type
+            )
             assert "Content-Type: application/json" in error(response, 415)["error"]
             assert writes() == before
 
@@ -234,8 +285,9 @@ def test_body_without_json_content_type_is_415(client, user_headers, trained_job
 @pytest.mark.parametrize("path", JOB_AND_SAMPLE_POSTS)
 def test_oversize_json_body_is_413(client, user_headers, trained_job, writes, path):
     before = writes()
-    response = client.post(path.format(job=trained_job), headers=user_headers,
-                           json={"seed_text": "x" * (JSON_BODY_LIMIT + 1)})
+    response = client.post(
+        path.format(job=trained_job), headers=user_headers, json={"seed_text": "x" * (JSON_BODY_LIMIT + 1)}
+    )
     assert error(response, 413) == {"error": "request body too large"}
     assert writes() == before
 
@@ -243,8 +295,9 @@ def test_oversize_json_body_is_413(client, user_headers, trained_job, writes, pa
 @pytest.mark.parametrize("path, fields", [("/api/v1/jobs", {"corpus_id": 1}), ("/api/v1/jobs/{job}/samples", {})])
 def test_unknown_fields_are_422_naming_them(client, user_headers, trained_job, writes, path, fields):
     before = writes()
-    response = client.post(path.format(job=trained_job), headers=user_headers,
-                           json={**fields, "colour": "red", "Layers": 2})
+    response = client.post(
+        path.format(job=trained_job), headers=user_headers, json={**fields, "colour": "red", "Layers": 2}
+    )
     body = error(response, 422)
     unknown = [e for e in body["detail"] if e["type"] == "extra_forbidden"]
     assert sorted(e["loc"] for e in unknown) == [["Layers"], ["colour"]] and len(unknown) == len(body["detail"])
@@ -260,8 +313,18 @@ BAD_SAMPLES = {
     "temperature": [[], -1, 0, 0.0, 10.001, 1e308, "0.5", True, None, [0.5, -1], [0.5, "1"], [1.0] * 9, {"t": 1}],
     "count": [0, 33, "2", 2.0, True, None],
     "random_seed": [-1, 2**63, "7", 7.5, False],
-    "seed_text": ["x" * 10_001, "def\x00f", "\x1b[31mred", "bell\x07", "del\x7f", "c1\x85", "\ud800", 5, ["def"],
-                  "###"],  # the last: no character of the model's vocabulary, the sampler would have no seed
+    "seed_text": [
+        "x" * 10_001,
+        "def\x00f",
+        "\x1b[31mred",
+        "bell\x07",
+        "del\x7f",
+        "c1\x85",
+        "\ud800",
+        5,
+        ["def"],
+        "###",
+    ],  # the last: no character of the model's vocabulary, the sampler would have no seed
     "temperatures": [[0.5]],  # unknown: the field is `temperature`
 }
 
@@ -277,16 +340,25 @@ def test_bad_sample_requests_are_422(client, user_headers, trained_job, writes, 
 
 
 def test_seed_text_may_hold_tabs_newlines_and_unicode(client, user_headers, trained_job):
-    response = client.post(f"/api/v1/jobs/{trained_job}/samples", headers=user_headers,
-                           json={"seed_text": "déf f(x):\r\n\treturn x\n", "temperature": [1, 0.5]})
+    response = client.post(
+        f"/api/v1/jobs/{trained_job}/samples",
+        headers=user_headers,
+        json={"seed_text": "déf f(x):\r\n\treturn x\n", "temperature": [1, 0.5]},
+    )
     assert response.status_code == 202 and response.get_json()["temperatures"] == [1.0, 0.5]
 
 
 # ---- ids, pages, query parameters --------------------------------------------------------------
 
-ID_PATHS = [("GET", "/api/v1/corpora/{id}"), ("GET", "/api/v1/jobs/{id}"), ("POST", "/api/v1/jobs/{id}/cancel"),
-            ("GET", "/api/v1/jobs/{id}/samples"), ("POST", "/api/v1/jobs/{id}/samples"),
-            ("GET", "/api/v1/samples/{id}"), ("GET", "/api/v1/samples/{id}/text")]
+ID_PATHS = [
+    ("GET", "/api/v1/corpora/{id}"),
+    ("GET", "/api/v1/jobs/{id}"),
+    ("POST", "/api/v1/jobs/{id}/cancel"),
+    ("GET", "/api/v1/jobs/{id}/samples"),
+    ("POST", "/api/v1/jobs/{id}/samples"),
+    ("GET", "/api/v1/samples/{id}"),
+    ("GET", "/api/v1/samples/{id}/text"),
+]
 
 
 BAD_IDS = ["abc", "-1", "0", "1.5", "1e3", "0x1", "%20", "2147483648", "99999999999999999999", "9" * 21, "9" * 5000]
@@ -304,8 +376,21 @@ def test_ids_that_cannot_exist_are_404(client, user_headers, trained_job, writes
 PAGED = ["/api/v1/corpora", "/api/v1/jobs", "/api/v1/jobs/{job}/samples"]
 
 
-BAD_PAGES = ["page=0", "page=-1", "page=1000001", "page=99999999999999999999", "page=x", "page=", "page=1.5",
-             "page=true", "per_page=0", "per_page=101", "per_page=ten", "per_page=2e1", "per_page=null"]
+BAD_PAGES = [
+    "page=0",
+    "page=-1",
+    "page=1000001",
+    "page=99999999999999999999",
+    "page=x",
+    "page=",
+    "page=1.5",
+    "page=true",
+    "per_page=0",
+    "per_page=101",
+    "per_page=ten",
+    "per_page=2e1",
+    "per_page=null",
+]
 
 
 @pytest.mark.parametrize("path", PAGED)
@@ -316,14 +401,24 @@ def test_bad_pages_are_422(client, user_headers, trained_job, subtests, path):
             error(response, 422, [query.split("=")[0]])
 
 
-def test_unknown_query_parameters_are_422_on_every_endpoint(client, user_headers, trained_job, writes, subtests,
-                                                            small_job):
+def test_unknown_query_parameters_are_422_on_every_endpoint(
+    client, user_headers, trained_job, writes, subtests, small_job
+):
     before = writes()
-    for method, path in [("GET", "/api/v1/corpora"), ("POST", "/api/v1/corpora"), ("GET", "/api/v1/jobs"),
-                         ("POST", "/api/v1/jobs"), *ID_PATHS]:
+    for method, path in [
+        ("GET", "/api/v1/corpora"),
+        ("POST", "/api/v1/corpora"),
+        ("GET", "/api/v1/jobs"),
+        ("POST", "/api/v1/jobs"),
+        *ID_PATHS,
+    ]:
         with subtests.test(method=method, path=path):
-            response = client.open(path.format(id=trained_job) + "?pages=2", method=method, headers=user_headers,
-                                   json={"corpus_id": 1, **small_job})
+            response = client.open(
+                path.format(id=trained_job) + "?pages=2",
+                method=method,
+                headers=user_headers,
+                json={"corpus_id": 1, **small_job},
+            )
             body = error(response, 422, ["pages"])
             assert body["detail"][0]["msg"].startswith("unknown query parameter")
             assert writes() == before

@@ -6,16 +6,21 @@ import uuid
 
 import pytest
 
-from services.api import create_app
+from services.app import create_app
 from shared.storage import get_store
 
 
 @pytest.fixture
 def s3_settings(settings, s3_endpoint):
-    return settings.model_copy(update={
-        "s3_endpoint_url": s3_endpoint, "s3_bucket": f"api-{uuid.uuid4().hex[:12]}", "s3_access_key_id": "testing",
-        "s3_secret_access_key": "testing", "storage_retry_delay": 0.01,
-    })
+    return settings.model_copy(
+        update={
+            "s3_endpoint_url": s3_endpoint,
+            "s3_bucket": f"api-{uuid.uuid4().hex[:12]}",
+            "s3_access_key_id": "testing",
+            "s3_secret_access_key": "testing",
+            "storage_retry_delay": 0.01,
+        }
+    )
 
 
 @pytest.fixture
@@ -23,8 +28,12 @@ def post_to_s3(s3_settings, clean_db, broker, user_headers):
     client = create_app(s3_settings).test_client()
 
     def post(data: bytes):
-        return client.post("/api/v1/corpora", headers=user_headers, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(data), "c.txt")})
+        return client.post(
+            "/api/v1/corpora",
+            headers=user_headers,
+            content_type="multipart/form-data",
+            data={"file": (io.BytesIO(data), "c.txt")},
+        )
 
     return post
 

@@ -17,19 +17,20 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shared.db.models import Epoch, Sample, SampleStatus
+from shared.db.models import Sample, SampleStatus
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture
-def seeded(client, user_headers, make_job, db_session, store):
-    job_id = make_job()["id"]
-    for n in (1, 2):
-        db_session.add(Epoch(job_id=job_id, epoch=n, loss=1.5, val_loss=1.2, seconds=1.0, chars_per_second=100.0,
-                             checkpoint_key=f"jobs/{job_id}/epoch-{n:04d}"))
-    db_session.commit()
+def seeded(client, user_headers, make_job, record_epochs, db_session, store):
+    job_id = record_epochs(make_job()["id"], [1.2, 1.2])
     sample_id = client.post(f"/api/v1/jobs/{job_id}/samples", headers=user_headers, json={}).get_json()["id"]
     sample = db_session.get(Sample, sample_id)
     sample.status, sample.object_key = SampleStatus.succeeded, f"samples/{sample_id}/result"

@@ -2,7 +2,7 @@
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -113,9 +113,19 @@ def test_history_checkpoints_and_eta(client, user_headers, make_job, db_session)
     job_id = make_job(epochs=10)["id"]
     job = db_session.get(Job, job_id)
     job.status, job.epoch, job.progress, job.best_val_loss = JobStatus.running, 2, 0.5, 1.2
+    job.train_seconds = 11.0 + 12.0
     for n, (loss, val) in enumerate([(2.0, 1.5), (1.4, 1.2)], start=1):
-        db_session.add(Epoch(job_id=job_id, epoch=n, loss=loss, val_loss=val, seconds=10.0 + n,
-                             chars_per_second=1000.0, checkpoint_key=f"jobs/{job_id}/epoch-{n:04d}"))
+        db_session.add(
+            Epoch(
+                job_id=job_id,
+                epoch=n,
+                loss=loss,
+                val_loss=val,
+                seconds=10.0 + n,
+                chars_per_second=1000.0,
+                checkpoint_key=f"jobs/{job_id}/epoch-{n:04d}",
+            )
+        )
     db_session.commit()
     body = client.get(f"/api/v1/jobs/{job_id}", headers=user_headers).get_json()
     assert body["checkpoint_epochs"] == [1, 2] and body["has_checkpoint"] is True
@@ -150,22 +160,25 @@ def test_cancel_running_job_sets_the_flag(client, user_headers, make_job, db_ses
 def test_cancel_finished_job_is_409(client, user_headers, make_job, db_session, status):
     job_id = make_job()["id"]
     job = db_session.get(Job, job_id)
-    job.status, job.finished_at = status, datetime.now(timezone.utc)
+    job.status, job.finished_at = status, datetime.now(UTC)
     db_session.commit()
     response = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=user_headers)
     assert response.status_code == 409
     assert response.get_json() == {"error": f"job {job_id} already {status.value}; nothing to cancel"}
 
 
-def test_broker_down_fails_the_job_with_503(client, user_headers, make_corpus, monkeypatch, db_session, small_job):
-    from workers import celery_app
+def test_broker_down_fails_the_job_with_503(app, client, user_headers, make_corpus, db_session, small_job):
+    from celery import Celery
 
-    def down(job_id, token):
-        raise ConnectionError("broker down")
-
-    monkeypatch.setattr(celery_app, "enqueue_training", down)
+    app.extensions["celery"] = Celery(
+        "dead",
+        broker="redis://127.0.0.1:1/0",
+        broker_connection_retry=False,
+        broker_connection_max_retries=0,
+        broker_transport_options={"max_retries": 0},
+    )
     corpus = make_corpus()
     response = post_job(client, user_headers, corpus["id"], small_job)
     assert response.status_code == 503
     [job] = db_session.query(Job).all()
-    assert job.status == JobStatus.failed and "broker down" in job.error
+    assert job.status == JobStatus.failed and "could not queue" in job.error and "Connection refused" in job.error

@@ -8,9 +8,17 @@ def test_openapi_document_is_valid(client):
     assert response.status_code == 200
     doc = response.get_json()
     validate(doc)
-    assert {"/healthz", "/api/v1/corpora", "/api/v1/corpora/{corpus_id}", "/api/v1/jobs", "/api/v1/jobs/{job_id}",
-            "/api/v1/jobs/{job_id}/cancel", "/api/v1/jobs/{job_id}/samples", "/api/v1/samples/{sample_id}",
-            "/api/v1/samples/{sample_id}/text"} <= set(doc["paths"])
+    assert {
+        "/healthz",
+        "/api/v1/corpora",
+        "/api/v1/corpora/{corpus_id}",
+        "/api/v1/jobs",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/cancel",
+        "/api/v1/jobs/{job_id}/samples",
+        "/api/v1/samples/{sample_id}",
+        "/api/v1/samples/{sample_id}/text",
+    } <= set(doc["paths"])
 
 
 def test_job_schema_has_the_hyperparameters_and_their_constraints(client):

@@ -11,14 +11,9 @@ from shared.db.models import Epoch, Sample, SampleStatus
 
 
 @pytest.fixture
-def trained_job(make_job, db_session):
+def trained_job(make_job, record_epochs):
     """A job with two recorded epochs (epoch 1 has the lower validation loss)."""
-    job_id = make_job()["id"]
-    for n, val in ((1, 1.1), (2, 1.3)):
-        db_session.add(Epoch(job_id=job_id, epoch=n, loss=1.5, val_loss=val, seconds=1.0,
-                             chars_per_second=100.0, checkpoint_key=f"jobs/{job_id}/epoch-{n:04d}"))
-    db_session.commit()
-    return job_id
+    return record_epochs(make_job()["id"], [1.1, 1.3])
 
 
 def test_sample_without_checkpoint_is_409(client, user_headers, make_job, broker):
@@ -30,9 +25,11 @@ def test_sample_without_checkpoint_is_409(client, user_headers, make_job, broker
 
 
 def test_sample_request_queues_a_message(client, user_headers, trained_job, broker, db_session):
-    response = client.post(f"/api/v1/jobs/{trained_job}/samples", headers=user_headers,
-                           json={"length": 1000, "temperature": [0.5, 1.0], "count": 2, "seed_text": "def ",
-                                 "random_seed": 7})
+    response = client.post(
+        f"/api/v1/jobs/{trained_job}/samples",
+        headers=user_headers,
+        json={"length": 1000, "temperature": [0.5, 1.0], "count": 2, "seed_text": "def ", "random_seed": 7},
+    )
     assert response.status_code == 202
     sample = response.get_json()
     assert sample["status"] == "queued" and sample["temperatures"] == [0.5, 1.0] and sample["count"] == 2
@@ -69,8 +66,9 @@ def test_bad_sample_requests_are_422(client, user_headers, trained_job, fields, 
 
 @pytest.mark.parametrize("temperature", [0, 10.5, [], [1.0] * 9, [0.5, -1]])
 def test_bad_temperatures_are_422(client, user_headers, trained_job, temperature):
-    response = client.post(f"/api/v1/jobs/{trained_job}/samples", headers=user_headers,
-                           json={"temperature": temperature})
+    response = client.post(
+        f"/api/v1/jobs/{trained_job}/samples", headers=user_headers, json={"temperature": temperature}
+    )
     assert response.status_code == 422
     assert all(e["loc"][0] == "temperature" for e in response.get_json()["detail"])
 
@@ -110,8 +108,9 @@ def test_text_streams_plain_text(client, user_headers, trained_job, db_session, 
 
 
 def test_text_of_several_is_a_zip(client, user_headers, trained_job, db_session, store):
-    sample = client.post(f"/api/v1/jobs/{trained_job}/samples", headers=user_headers,
-                         json={"temperature": [0.5, 1.0]}).get_json()
+    sample = client.post(
+        f"/api/v1/jobs/{trained_job}/samples", headers=user_headers, json={"temperature": [0.5, 1.0]}
+    ).get_json()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("t0.5.txt", "a")
@@ -126,8 +125,17 @@ def test_text_of_several_is_a_zip(client, user_headers, trained_job, db_session,
 def test_job_without_val_loss_samples_the_latest(client, user_headers, make_job, db_session):
     job_id = make_job(validation_split=0)["id"]
     for n in (1, 2):
-        db_session.add(Epoch(job_id=job_id, epoch=n, loss=1.0, val_loss=None, seconds=1.0, chars_per_second=1.0,
-                             checkpoint_key=f"k{n}"))
+        db_session.add(
+            Epoch(
+                job_id=job_id,
+                epoch=n,
+                loss=1.0,
+                val_loss=None,
+                seconds=1.0,
+                chars_per_second=1.0,
+                checkpoint_key=f"k{n}",
+            )
+        )
     db_session.commit()
     sample = client.post(f"/api/v1/jobs/{job_id}/samples", headers=user_headers, json={}).get_json()
     assert db_session.get(Sample, sample["id"]).checkpoint_key == "k2"

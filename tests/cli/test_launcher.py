@@ -98,8 +98,9 @@ def wait_for_line(path: Path, prefix: str, process: subprocess.Popen, timeout: f
 
 def start(argv: list[str], env: dict, out: Path) -> subprocess.Popen:
     with open(out, "wb") as handle:
-        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
 
 def finish(process: subprocess.Popen, timeout: float = 60) -> int:
@@ -184,6 +185,7 @@ def test_port_in_use(tmp_path, capsys):
 
 # ---- the real service -------------------------------------------------------------------------
 
+
 def embedded_flow(base: str, token: str, tmp_path: Path) -> None:
     """Upload, train two tiny epochs, sample 50,000 characters and download them, over HTTP."""
     import inspect
@@ -195,8 +197,18 @@ def embedded_flow(base: str, token: str, tmp_path: Path) -> None:
     corpus_file = tmp_path / "corpus.py"
     corpus_file.write_text(inspect.getsource(corpus_source) * 2)
     corpus = api.upload("corpora", corpus_file, {"name": "decoder"})
-    job = api.post("jobs", {"corpus_id": corpus["id"], "layers": 1, "units": 16, "seq_len": 20,
-                            "batch_size": 8, "epochs": 2, "validation_split": 0.1})
+    job = api.post(
+        "jobs",
+        {
+            "corpus_id": corpus["id"],
+            "layers": 1,
+            "units": 16,
+            "seq_len": 20,
+            "batch_size": 8,
+            "epochs": 2,
+            "validation_split": 0.1,
+        },
+    )
     deadline = time.monotonic() + 240
     while job["status"] not in ("succeeded", "failed", "cancelled") and time.monotonic() < deadline:
         time.sleep(1)
@@ -214,17 +226,20 @@ def embedded_flow(base: str, token: str, tmp_path: Path) -> None:
 
 def test_launcher_runs_the_service_and_stops_it(tmp_path):
     var_dir = tmp_path / "var"
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "BROKER_URL", "SECRET_KEY", "CHARLSTM_VAR_DIR", "PORT"}
-           and not k.startswith("S3_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "BROKER_URL", "SECRET_KEY", "CHARLSTM_VAR_DIR", "PORT"} and not k.startswith("S3_")
+    }
     env["CHARLSTM_VAR_DIR"] = str(var_dir)  # the option wins; this tags every process for the check below
 
     tokens = []
     for signum in (signal.SIGINT, signal.SIGTERM):  # the second run reuses the database and the token
         port = free_port()
         out = tmp_path / f"launcher-{signum.name}.txt"
-        process = start([sys.executable, "-m", "services.launcher", "--port", str(port), "--var-dir", str(var_dir)],
-                        env, out)
+        process = start(
+            [sys.executable, "-m", "services.launcher", "--port", str(port), "--var-dir", str(var_dir)], env, out
+        )
         try:
             token = wait_for_line(out, "admin token:", process, 120).split()[-1]
             wait_for_line(out, "processes:", process, 10)

@@ -52,8 +52,17 @@ def test_validates_against_the_compose_spec():
 
 
 def test_services_are_the_expected_ones():
-    assert set(SERVICES) == {"postgres", "redis", "minio", "createbucket", "migrate", "api",
-                             "training-worker", "sampling-worker", "reconciler"}
+    assert set(SERVICES) == {
+        "postgres",
+        "redis",
+        "minio",
+        "createbucket",
+        "migrate",
+        "api",
+        "training-worker",
+        "sampling-worker",
+        "reconciler",
+    }
     assert set(BUILT) == {"migrate", "api", "training-worker", "sampling-worker", "reconciler"}
     assert dockerfile_of(SERVICES["training-worker"]).name == "Dockerfile.gpu"
     assert {dockerfile_of(SERVICES[name]).name for name in ("migrate", "api", "sampling-worker")} == {"Dockerfile"}
@@ -73,8 +82,10 @@ def test_depends_on_names_services_and_waits_for_the_right_state():
     for name, service in SERVICES.items():
         for dependency in service.get("depends_on", {}):
             assert dependency in SERVICES and dependency != name, f"{name} depends on {dependency}"
-    conditions = {name: {dep: spec["condition"] for dep, spec in service.get("depends_on", {}).items()}
-                  for name, service in SERVICES.items()}
+    conditions = {
+        name: {dep: spec["condition"] for dep, spec in service.get("depends_on", {}).items()}
+        for name, service in SERVICES.items()
+    }
     assert conditions["migrate"] == {"postgres": "service_healthy"}
     assert conditions["api"]["migrate"] == "service_completed_successfully"
     assert conditions["createbucket"] == {"minio": "service_healthy"}
@@ -198,7 +209,8 @@ def test_image_dependencies_cover_every_import():
     provided = dependency_closure(PYPROJECT["project"]["dependencies"])
     distributions = importlib.metadata.packages_distributions()
     missing = {
-        module: where for module, where in third_party_imports().items()
+        module: where
+        for module, where in third_party_imports().items()
         if not {canonicalize_name(d) for d in distributions.get(module, [])} & provided
     }
     assert not missing, f"imported but not installed by pyproject.toml's dependencies: {missing}"

@@ -26,23 +26,58 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
     from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, Token, User
 
     alice = db_session.scalar(select(User).where(User.name == "alice"))
-    corpus = Corpus(owner=alice, name="alice.txt", object_key="corpora/" + "a" * 32 + ".txt", bytes=10,
-                    sha256="0" * 64, raw_chars=10, raw_unique=5, clean_chars=10, clean_unique=5, vocabulary="abcde")
+    corpus = Corpus(
+        owner=alice,
+        name="alice.txt",
+        object_key="corpora/" + "a" * 32 + ".txt",
+        bytes=10,
+        sha256="0" * 64,
+        raw_chars=10,
+        raw_unique=5,
+        clean_chars=10,
+        clean_unique=5,
+        vocabulary="abcde",
+    )
     hp = {"epochs": 3, "layers": 1, "units": 8, "seq_len": 10, "batch_size": 2}
-    job = Job(owner=alice, corpus=corpus, status=JobStatus.running, hyperparameters=hp, epoch=1, epochs=[
-        Epoch(epoch=1, loss=2.0, val_loss=2.1, seconds=1.0, chars_per_second=10.0, checkpoint_key="jobs/1/epoch-0001")])
+    job = Job(
+        owner=alice,
+        corpus=corpus,
+        status=JobStatus.running,
+        hyperparameters=hp,
+        epoch=1,
+        epochs=[
+            Epoch(
+                epoch=1, loss=2.0, val_loss=2.1, seconds=1.0, chars_per_second=10.0, checkpoint_key="jobs/1/epoch-0001"
+            )
+        ],
+    )
     queued = Job(owner=alice, corpus=corpus, status=JobStatus.queued, hyperparameters=hp)
     db_session.add_all([corpus, job, queued])
     db_session.flush()
-    sample = Sample(owner_id=alice.id, job_id=job.id, checkpoint_key="jobs/1/epoch-0001", length=5,
-                    temperatures=[0.5], count=1, status=SampleStatus.succeeded, object_key="samples/1.txt")
+    sample = Sample(
+        owner_id=alice.id,
+        job_id=job.id,
+        checkpoint_key="jobs/1/epoch-0001",
+        length=5,
+        temperatures=[0.5],
+        count=1,
+        status=SampleStatus.succeeded,
+        object_key="samples/1.txt",
+    )
     db_session.add(sample)
     db_session.commit()
     store.put_bytes(sample.object_key, b"alice's secret sample")
     return types.SimpleNamespace(
-        corpus=corpus.id, job=job.id, queued=queued.id, sample=sample.id, alice_id=alice.id,
+        corpus=corpus.id,
+        job=job.id,
+        queued=queued.id,
+        sample=sample.id,
+        alice_id=alice.id,
         missing={"corpus_id": 9, "job_id": 9, "sample_id": 9},
-        alice=user_headers, bob=other_headers, root=admin_headers, admin_token=admin_token,
+        alice=user_headers,
+        bob=other_headers,
+        root=admin_headers,
+        admin_token=admin_token,
         alice_token_id=db_session.scalar(select(Token.id).where(Token.user_id == alice.id)),
     )
 

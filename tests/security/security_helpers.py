@@ -29,8 +29,11 @@ def masked(response, object_id: int) -> tuple[int, dict, str]:
 
 
 def fill(path: str, world) -> str:
-    return (path.replace("<int:job_id>", str(world.queued))
-            .replace("<int:sample_id>", str(world.sample)).replace("<int:corpus_id>", str(world.corpus)))
+    return (
+        path.replace("<int:job_id>", str(world.queued))
+        .replace("<int:sample_id>", str(world.sample))
+        .replace("<int:corpus_id>", str(world.corpus))
+    )
 
 
 def is_login_redirect(response) -> bool:

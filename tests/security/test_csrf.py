@@ -48,8 +48,12 @@ def test_every_post_form_on_admin_pages_has_a_csrf_token(client, world):
 
 
 def unsafe_admin_routes(app):
-    return {(rule.endpoint, method, rule.rule) for rule in app.url_map.iter_rules()
-            if rule.rule.startswith("/admin") for method in rule.methods & UNSAFE}
+    return {
+        (rule.endpoint, method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/admin")
+        for method in rule.methods & UNSAFE
+    }
 
 
 def test_every_unsafe_admin_route_is_checked_here(app):

@@ -16,9 +16,12 @@ BODIES = {"samples.create_sample": {"length": 10, "temperature": 0.5}}  # valid:
 
 
 def id_routes(app):
-    routes = [(rule.endpoint, method, rule.rule) for rule in app.url_map.iter_rules()
-              if rule.rule.startswith("/api/") and ID_RE.search(rule.rule)
-              for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    routes = [
+        (rule.endpoint, method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/") and ID_RE.search(rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+    ]
     assert len(routes) >= 7
     return routes
 

@@ -14,15 +14,31 @@ from shared.storage import StorageError
 
 TEXT = "def f(x):\n    return x * 2\n" * 20
 KEY_RE = re.compile(r"corpora/[0-9a-f]{32}\.txt")
-PLANTED = {"jobs/1/epoch-0001/model.keras": b"the real checkpoint", "samples/1.txt": b"the real sample",
-           "etc/passwd": b"root:x:0:0"}
-EVIL_NAMES = ["../../etc/passwd", "jobs/1/epoch-0001/model.keras", "/samples/1.txt", "a/b/c.txt",
-              "..", "C:\\jobs\\1\\epoch-0001\\model.keras", "%2e%2e%2fetc%2fpasswd", "корпус ✓ ﬁ.txt", "x\u202e.txt"]
+PLANTED = {
+    "jobs/1/epoch-0001/model.keras": b"the real checkpoint",
+    "samples/1.txt": b"the real sample",
+    "etc/passwd": b"root:x:0:0",
+}
+EVIL_NAMES = [
+    "../../etc/passwd",
+    "jobs/1/epoch-0001/model.keras",
+    "/samples/1.txt",
+    "a/b/c.txt",
+    "..",
+    "C:\\jobs\\1\\epoch-0001\\model.keras",
+    "%2e%2e%2fetc%2fpasswd",
+    "корпус ✓ ﬁ.txt",
+    "x\u202e.txt",
+]
 
 
 def upload(client, headers, filename, **fields):
-    return client.post("/api/v1/corpora", headers=headers, content_type="multipart/form-data",
-                       data={"file": (io.BytesIO(TEXT.encode()), filename), **fields})
+    return client.post(
+        "/api/v1/corpora",
+        headers=headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(TEXT.encode()), filename), **fields},
+    )
 
 
 def test_uploads_get_server_made_keys_and_overwrite_nothing(client, world, store, db_session, settings):
@@ -60,8 +76,11 @@ def test_sample_keys_come_from_the_record_not_the_request(client, world, db_sess
     for extra in ({"checkpoint_key": "../../etc"}, {"object_key": "jobs/1/epoch-0001/model.keras"}):
         response = client.post(f"/api/v1/jobs/{world.job}/samples", headers=world.alice, json={**body, **extra})
         assert response.status_code == 422
-    response = client.post(f"/api/v1/jobs/{world.job}/samples", headers=world.alice,
-                           json={**body, "seed_text": "../../jobs/1/epoch-0001/model.keras"})
+    response = client.post(
+        f"/api/v1/jobs/{world.job}/samples",
+        headers=world.alice,
+        json={**body, "seed_text": "../../jobs/1/epoch-0001/model.keras"},
+    )
     assert response.status_code == 202, response.get_json()
     sample = db_session.get(Sample, response.get_json()["id"])
     assert sample.checkpoint_key == "jobs/1/epoch-0001" and sample.object_key is None

@@ -15,8 +15,8 @@ import pytest
 
 from shared.engine import checkpoint as ckpt
 from shared.engine.checkpoint import CheckpointError
+from shared.engine.checkpoint import load as load_checkpoint
 from shared.engine.config import Hyperparameters
-from shared.engine.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 HP = Hyperparameters(mode="stateless", layers=1, units=4, seq_len=5, batch_size=2)
@@ -24,8 +24,15 @@ VOCAB = list("abcd")
 
 
 def meta(**extra) -> dict:
-    return {"epoch": 1, "best_epoch": 1, "history": [], "hyperparameters": HP.model_dump(mode="json"),
-            "vocabulary": VOCAB, "warmup_text": "abcd", **extra}
+    return {
+        "epoch": 1,
+        "best_epoch": 1,
+        "history": [],
+        "hyperparameters": HP.model_dump(mode="json"),
+        "vocabulary": VOCAB,
+        "warmup_text": "abcd",
+        **extra,
+    }
 
 
 def save(model, run: Path) -> Path:
@@ -93,7 +100,8 @@ def test_a_layer_from_an_unregistered_module_is_refused_and_not_imported(tmp_pat
     marker = tmp_path / "payload-ran"
     (tmp_path / "evilmod.py").write_text(
         f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n"
-        "import keras\nclass Evil(keras.layers.Layer):\n    def call(self, x):\n        return x\n")
+        "import keras\nclass Evil(keras.layers.Layer):\n    def call(self, x):\n        return x\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     inputs = keras.Input(shape=(3,))
     folder = save(keras.Model(inputs, keras.layers.Dense(2, name="dense")(inputs)), tmp_path / "run")
@@ -171,9 +179,11 @@ def unsafe_uses(source: str) -> list[str]:
 
 
 def test_the_scan_catches_what_it_looks_for():
-    bad = ("import pickle\nfrom joblib import load\nimport dill.settings\nnp.load(f, allow_pickle=True)\n"
-           "keras.saving.load_model(p, safe_mode=False)\nkeras.config.enable_unsafe_deserialization()\n"
-           "load_model(p, safe_mode=flag)\n")
+    bad = (
+        "import pickle\nfrom joblib import load\nimport dill.settings\nnp.load(f, allow_pickle=True)\n"
+        "keras.saving.load_model(p, safe_mode=False)\nkeras.config.enable_unsafe_deserialization()\n"
+        "load_model(p, safe_mode=flag)\n"
+    )
     assert len(unsafe_uses(bad)) == 7
     assert unsafe_uses("import json\nnp.load(f)\nload_model(p, safe_mode=True)\n") == []
 

@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from services.api import JSON_BODY_LIMIT
+from services.app import JSON_BODY_LIMIT
 from shared.db.models import Corpus, Job, Sample
-
 
 CHUNKED = {"Transfer-Encoding": "chunked"}  # Werkzeug then ignores Content-Length: the size is unknown
 
@@ -32,13 +31,21 @@ def rows(db_session, model) -> int:
 
 def upload(client, headers, data: bytes, chunked: bool = False):
     if not chunked:
-        return client.post("/api/v1/corpora", headers=headers, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(data), "big.txt")})
+        return client.post(
+            "/api/v1/corpora",
+            headers=headers,
+            content_type="multipart/form-data",
+            data={"file": (io.BytesIO(data), "big.txt")},
+        )
     # no Content-Length: the body is streamed (as gunicorn passes a chunked request on)
     boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(data), filename="big.txt")})
-    return client.post("/api/v1/corpora", headers={**headers, **CHUNKED}, input_stream=io.BytesIO(body),
-                       content_type=f"multipart/form-data; boundary={boundary}",
-                       environ_overrides={"wsgi.input_terminated": True})
+    return client.post(
+        "/api/v1/corpora",
+        headers={**headers, **CHUNKED},
+        input_stream=io.BytesIO(body),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
@@ -59,8 +66,10 @@ HP = {"layers": 1, "units": 8, "batch_size": 2, "seq_len": 2, "epochs": 1}
 
 def json_posts(world, pad: str):
     """(path, body) of the two JSON endpoints, each padded with whitespace (valid JSON) by `pad`."""
-    return [("/api/v1/jobs", f'{{"corpus_id": {world.corpus}, "layers": 1{pad}}}'),
-            (f"/api/v1/jobs/{world.job}/samples", f'{{"length": 10{pad}}}')]
+    return [
+        ("/api/v1/jobs", f'{{"corpus_id": {world.corpus}, "layers": 1{pad}}}'),
+        (f"/api/v1/jobs/{world.job}/samples", f'{{"length": 10{pad}}}'),
+    ]
 
 
 def test_a_json_body_over_the_limit_is_413_and_creates_nothing(client, world, db_session, broker):
@@ -93,8 +102,13 @@ class CountingStream(io.BytesIO):
 
 def post_chunked(client, path, headers, body: bytes):
     stream = CountingStream(body)
-    response = client.post(path, headers={**headers, **CHUNKED}, input_stream=stream, content_type="application/json",
-                           environ_overrides={"wsgi.input_terminated": True})
+    response = client.post(
+        path,
+        headers={**headers, **CHUNKED},
+        input_stream=stream,
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     return response, stream.served
 
 

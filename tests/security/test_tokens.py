@@ -17,14 +17,18 @@ def rows_containing(db_url: str, needle: str) -> list[str]:
 
     found = []
     with get_engine(db_url).connect() as conn:
-        columns = conn.execute(text(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public' ORDER BY table_name, column_name")).all()
+        columns = conn.execute(
+            text(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'public' ORDER BY table_name, column_name"
+            )
+        ).all()
         assert {t for t, _, _ in columns} >= {"users", "tokens", "corpora", "jobs", "epochs", "samples"}
         for table, column, data_type in columns:
-            value = f'encode("{column}", \'escape\')' if data_type == "bytea" else f'CAST("{column}" AS TEXT)'
-            hits = conn.scalar(text(f'SELECT count(*) FROM "{table}" WHERE strpos({value}, :needle) > 0'),
-                               {"needle": needle})
+            value = f"encode(\"{column}\", 'escape')" if data_type == "bytea" else f'CAST("{column}" AS TEXT)'
+            hits = conn.scalar(
+                text(f'SELECT count(*) FROM "{table}" WHERE strpos({value}, :needle) > 0'), {"needle": needle}
+            )
             if hits:
                 found.append(f"{table}.{column}")
     return found

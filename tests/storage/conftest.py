@@ -12,5 +12,6 @@ S3_TEST_CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing
 @pytest.fixture
 def s3_store(s3_endpoint):
     """An S3Store on a new, empty bucket of the moto server (the bucket is created on first use)."""
-    return S3Store(bucket=f"test-{uuid.uuid4().hex[:12]}", endpoint_url=s3_endpoint, retry_delay=0.01,
-                   **S3_TEST_CREDENTIALS)
+    return S3Store(
+        bucket=f"test-{uuid.uuid4().hex[:12]}", endpoint_url=s3_endpoint, retry_delay=0.01, **S3_TEST_CREDENTIALS
+    )

@@ -147,13 +147,19 @@ def test_put_dir_get_dir(store, tmp_path):
     (src / "assets" / "vocab.txt").write_text("abc")
     keys = store.put_dir("jobs/7/epoch-0003", src)
     assert keys == [
-        "jobs/7/epoch-0003/assets/vocab.txt", "jobs/7/epoch-0003/checkpoint.json", "jobs/7/epoch-0003/model.keras"
+        "jobs/7/epoch-0003/assets/vocab.txt",
+        "jobs/7/epoch-0003/checkpoint.json",
+        "jobs/7/epoch-0003/model.keras",
     ]
     store.put_bytes("jobs/7/epoch-00030/other", b"not part of it")
     assert store.list("jobs/7/epoch-0003/") == keys
     dest = tmp_path / "restore" / "epoch-0003"
     paths = store.get_dir("jobs/7/epoch-0003", dest)
-    assert sorted(p.relative_to(dest).as_posix() for p in paths) == ["assets/vocab.txt", "checkpoint.json", "model.keras"]
+    assert sorted(p.relative_to(dest).as_posix() for p in paths) == [
+        "assets/vocab.txt",
+        "checkpoint.json",
+        "model.keras",
+    ]
     for rel in ["model.keras", "checkpoint.json", "assets/vocab.txt"]:
         assert (dest / rel).read_bytes() == (src / rel).read_bytes()
     assert not (dest / "other").exists()
@@ -194,8 +200,16 @@ def _dead_endpoint() -> str:
 
 
 def test_s3_unreachable_is_a_transient_storage_error(tmp_path):
-    store = S3Store(bucket="b", endpoint_url=_dead_endpoint(), access_key_id="x", secret_access_key="y",
-                    max_attempts=1, connect_timeout=1, retries=2, retry_delay=0.01)
+    store = S3Store(
+        bucket="b",
+        endpoint_url=_dead_endpoint(),
+        access_key_id="x",
+        secret_access_key="y",
+        max_attempts=1,
+        connect_timeout=1,
+        retries=2,
+        retry_delay=0.01,
+    )
     with pytest.raises(TransientStorageError):
         store.check()
     (tmp_path / "d").mkdir()
@@ -211,8 +225,13 @@ def test_local_check_fails_when_root_is_a_file(tmp_path):
 
 
 def test_s3_multipart_streaming(s3_endpoint):
-    store = S3Store(bucket="multipart-test", endpoint_url=s3_endpoint, access_key_id="testing",
-                    secret_access_key="testing", multipart_chunksize=5 * MB)
+    store = S3Store(
+        bucket="multipart-test",
+        endpoint_url=s3_endpoint,
+        access_key_id="testing",
+        secret_access_key="testing",
+        multipart_chunksize=5 * MB,
+    )
     stream = ChunkStream(12 * MB + 7)
     assert store.put_stream("big.bin", stream) == 12 * MB + 7
     assert max(stream.reads) <= 5 * MB
@@ -222,8 +241,15 @@ def test_s3_multipart_streaming(s3_endpoint):
 def test_get_store_picks_backend(tmp_path, s3_endpoint):
     local = get_store(Settings(CHARLSTM_VAR_DIR=str(tmp_path)))
     assert isinstance(local, LocalStore) and local.root == (tmp_path / "objects").resolve()
-    s3 = get_store(Settings(CHARLSTM_VAR_DIR=str(tmp_path), S3_BUCKET="picked", S3_ENDPOINT_URL=s3_endpoint,
-                            S3_ACCESS_KEY_ID="testing", S3_SECRET_ACCESS_KEY="testing"))
+    s3 = get_store(
+        Settings(
+            CHARLSTM_VAR_DIR=str(tmp_path),
+            S3_BUCKET="picked",
+            S3_ENDPOINT_URL=s3_endpoint,
+            S3_ACCESS_KEY_ID="testing",
+            S3_SECRET_ACCESS_KEY="testing",
+        )
+    )
     assert isinstance(s3, S3Store) and s3.bucket == "picked"
     s3.put_bytes("k", b"v")
     assert s3.get_bytes("k") == b"v"

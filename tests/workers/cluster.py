@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from pathlib import Path
 
+from processes import Reconciler, RedisServer, S3Server, WorkerProcess, stdlib_text, wait_for
 from sqlalchemy import select
 
 from shared.db.migrate import upgrade
@@ -14,13 +15,16 @@ from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store
 
-from processes import RedisServer, Reconciler, S3Server, WorkerProcess, stdlib_text, wait_for
-
 BUCKET = "charlstm-faults"
 FAST = {  # seconds: a lost worker is noticed in about 4 s instead of 2 minutes
-    "HEARTBEAT_INTERVAL": "0.5", "HEARTBEAT_TIMEOUT": "4", "RECONCILE_INTERVAL": "0.5",
-    "REDISPATCH_AFTER": "3", "MAX_ATTEMPTS": "3",
-    "STORAGE_RETRIES": "9", "STORAGE_RETRY_DELAY": "0.1", "S3_MAX_ATTEMPTS": "1",
+    "HEARTBEAT_INTERVAL": "0.5",
+    "HEARTBEAT_TIMEOUT": "4",
+    "RECONCILE_INTERVAL": "0.5",
+    "REDISPATCH_AFTER": "3",
+    "MAX_ATTEMPTS": "3",
+    "STORAGE_RETRIES": "9",
+    "STORAGE_RETRY_DELAY": "0.1",
+    "S3_MAX_ATTEMPTS": "1",
 }
 HP = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1, "patience": 0}
 
@@ -31,13 +35,20 @@ class Cluster:
         self.db_url, self.folder = db_url, folder
         self.redis, self.s3 = RedisServer().start(), S3Server().start()
         self.env = {
-            "DATABASE_URL": db_url, "BROKER_URL": self.redis.url, "S3_ENDPOINT_URL": self.s3.url,
-            "S3_BUCKET": BUCKET, "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing",
-            "S3_REGION": "us-east-1", "CHARLSTM_VAR_DIR": str(folder / "var"), **FAST,
+            "DATABASE_URL": db_url,
+            "BROKER_URL": self.redis.url,
+            "S3_ENDPOINT_URL": self.s3.url,
+            "S3_BUCKET": BUCKET,
+            "S3_ACCESS_KEY_ID": "testing",
+            "S3_SECRET_ACCESS_KEY": "testing",
+            "S3_REGION": "us-east-1",
+            "CHARLSTM_VAR_DIR": str(folder / "var"),
+            **FAST,
         }
         self.settings = Settings(**self.env)
-        self.store = S3Store(bucket=BUCKET, endpoint_url=self.s3.url, access_key_id="testing",
-                             secret_access_key="testing")
+        self.store = S3Store(
+            bucket=BUCKET, endpoint_url=self.s3.url, access_key_id="testing", secret_access_key="testing"
+        )
         self.store.ensure_bucket()
         self.processes: list = []
         with self.db() as session:
@@ -76,9 +87,18 @@ class Cluster:
         key = f"corpora/{uuid.uuid4()}.txt"
         self.store.put_bytes(key, data)
         with self.db() as session:
-            corpus = Corpus(owner_id=self.user_id, name="stdlib", object_key=key, bytes=len(data),
-                            sha256=hashlib.sha256(data).hexdigest(), raw_chars=len(data), raw_unique=90,
-                            clean_chars=len(data), clean_unique=90, vocabulary="")
+            corpus = Corpus(
+                owner_id=self.user_id,
+                name="stdlib",
+                object_key=key,
+                bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                raw_chars=len(data),
+                raw_unique=90,
+                clean_chars=len(data),
+                clean_unique=90,
+                vocabulary="",
+            )
             session.add(corpus)
             session.flush()
             job = Job(owner_id=self.user_id, corpus_id=corpus.id, hyperparameters={**HP, "epochs": epochs, **hp})
@@ -90,10 +110,12 @@ class Cluster:
 
     def sample(self, job_id: int, length: int, **fields) -> int:
         with self.db() as session:
-            key = session.scalars(select(Epoch.checkpoint_key).where(Epoch.job_id == job_id)
-                                  .order_by(Epoch.epoch.desc())).first()
-            sample = Sample(owner_id=self.user_id, job_id=job_id, checkpoint_key=key, length=length,
-                            temperatures=[0.75], **fields)
+            key = session.scalars(
+                select(Epoch.checkpoint_key).where(Epoch.job_id == job_id).order_by(Epoch.epoch.desc())
+            ).first()
+            sample = Sample(
+                owner_id=self.user_id, job_id=job_id, checkpoint_key=key, length=length, temperatures=[0.75], **fields
+            )
             session.add(sample)
             session.flush()
             sample_id, token = sample.id, sample.dispatch_token
@@ -101,13 +123,13 @@ class Cluster:
         return sample_id
 
     def send(self, kind: str, record_id: int, token: str) -> None:
-        from workers import celery_app as queue
+        from shared.queue import make_celery, send_sampling, send_training
 
-        queue.configure_celery(queue.celery_app, self.settings)
+        celery = make_celery(self.settings)
         try:
-            (queue.enqueue_training if kind == "job" else queue.enqueue_sampling)(record_id, token)
+            (send_training if kind == "job" else send_sampling)(celery, record_id, token)
         finally:
-            queue.configure_celery(queue.celery_app)
+            celery.close()
 
     def get_job(self, job_id: int) -> tuple[Job, list[int]]:
         with self.db() as session:
@@ -123,10 +145,14 @@ class Cluster:
         return wait_for(predicate, timeout, what, interval, self.processes)
 
     def finished_job(self, job_id: int, timeout: float = 120):
-        return self.wait(lambda: (r := self.get_job(job_id)) and JobStatus(r[0].status).finished and r,
-                         timeout, f"job {job_id} to finish")
+        return self.wait(
+            lambda: (r := self.get_job(job_id)) and JobStatus(r[0].status).finished and r,
+            timeout,
+            f"job {job_id} to finish",
+        )
 
     def finished_sample(self, sample_id: int, timeout: float = 120) -> Sample:
         done = (SampleStatus.succeeded, SampleStatus.failed)
-        return self.wait(lambda: (s := self.get_sample(sample_id)).status in done and s, timeout,
-                         f"sample {sample_id} to finish")
+        return self.wait(
+            lambda: (s := self.get_sample(sample_id)).status in done and s, timeout, f"sample {sample_id} to finish"
+        )

@@ -10,15 +10,14 @@ from contextlib import contextmanager
 
 import pytest
 import redis
+from processes import WorkerProcess, stdlib_text
+from processes import wait_for as poll
 
 from shared.db.migrate import upgrade
 from shared.db.models import Corpus, Job, User
 from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store
-
-from processes import WorkerProcess, stdlib_text
-from processes import wait_for as poll
 
 BROKER_URL = os.environ.get("TEST_WORKER_BROKER_URL", "redis://127.0.0.1:6379/14")
 BUCKET = "charlstm-workers-test"
@@ -61,21 +60,41 @@ def worker_settings(worker_env):
 @pytest.fixture(scope="session")
 def worker_store(worker_settings):
     """The S3Store of the workers' bucket, seen from the test process."""
-    store = S3Store(bucket=BUCKET, endpoint_url=worker_settings.s3_endpoint_url, access_key_id="testing",
-                    secret_access_key="testing")
+    store = S3Store(
+        bucket=BUCKET,
+        endpoint_url=worker_settings.s3_endpoint_url,
+        access_key_id="testing",
+        secret_access_key="testing",
+    )
     store.ensure_bucket()
     return store
 
 
+class Sender:
+    """Sends queue messages to the workers through the queue contract (shared.queue)."""
+
+    def __init__(self, celery):
+        self.celery = celery
+
+    def training(self, job_id: int, token: str | None = None) -> None:
+        from shared.queue import send_training
+
+        send_training(self.celery, job_id, token)
+
+    def sampling(self, sample_id: int, token: str | None = None) -> None:
+        from shared.queue import send_sampling
+
+        send_sampling(self.celery, sample_id, token)
+
+
 @pytest.fixture(scope="module")
 def enqueue(worker_settings):
-    """The project's celery_app pointed at the test broker (restored after the module); yields the
-    `workers.celery_app` module, so tests call enqueue.enqueue_training(id) / enqueue_sampling(id)."""
-    from workers import celery_app as module
+    """`enqueue.training(job_id, token=None)` / `enqueue.sampling(sample_id)` on the workers' broker."""
+    from shared.queue import make_celery
 
-    module.configure_celery(module.celery_app, worker_settings)
-    yield module
-    module.configure_celery(module.celery_app)
+    celery = make_celery(worker_settings)
+    yield Sender(celery)
+    celery.close()
 
 
 @contextmanager
@@ -130,9 +149,16 @@ def make_corpus(db, worker_store, test_user):
         vocabulary = "".join(sorted(set(decoded)))
         with db() as session:
             corpus = Corpus(
-                owner_id=test_user, name="stdlib sample", object_key=key, bytes=len(data),
-                sha256=hashlib.sha256(data).hexdigest(), raw_chars=len(decoded), raw_unique=len(vocabulary),
-                clean_chars=len(decoded), clean_unique=len(vocabulary), vocabulary=vocabulary,
+                owner_id=test_user,
+                name="stdlib sample",
+                object_key=key,
+                bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                raw_chars=len(decoded),
+                raw_unique=len(vocabulary),
+                clean_chars=len(decoded),
+                clean_unique=len(vocabulary),
+                vocabulary=vocabulary,
             )
             session.add(corpus)
             session.flush()
@@ -143,11 +169,12 @@ def make_corpus(db, worker_store, test_user):
 
 @pytest.fixture(scope="session")
 def make_job(db, test_user):
-    """make_job(corpus_id, **hyperparameter overrides of TINY_HP) -> job id (queued)."""
+    """make_job(corpus_id, **hyperparameter overrides of TINY_HP) -> job id (queued). The row is written
+    raw (not validated), so a test can store hyperparameters that are no longer valid."""
 
     def make(corpus_id: int, **hp) -> int:
         with db() as session:
-            job = Job(owner_id=test_user, corpus_id=corpus_id, hyperparameters={**TINY_HP, **hp})
+            job = Job(owner_id=test_user, corpus_id=corpus_id, hyperparameters_json={**TINY_HP, **hp})
             session.add(job)
             session.flush()
             return job.id

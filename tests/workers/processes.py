@@ -1,6 +1,7 @@
 """Real processes for the worker tests: `python -m workers ...` subprocesses, a redis-server and a
 moto S3 server that a test owns (it can stop and start them), and Python source to train on."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -21,8 +22,11 @@ class WorkerProcess:
         self.hostname = f"{role}-{uuid.uuid4().hex[:6]}@test"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "workers", role, "--hostname", self.hostname, "--logfile", str(log_path), *extra],
-            cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=open(log_path.with_suffix(".stderr"), "wb"),
+            cwd=ROOT,
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=open(log_path.with_suffix(".stderr"), "wb"),  # noqa: SIM115 - the child writes it
         )
 
     def pool_children(self) -> list[int]:
@@ -33,7 +37,9 @@ class WorkerProcess:
         return pids
 
     def log_text(self) -> str:
-        parts = [p.read_text(errors="replace") for p in (self.log_path, self.log_path.with_suffix(".stderr")) if p.exists()]
+        parts = [
+            p.read_text(errors="replace") for p in (self.log_path, self.log_path.with_suffix(".stderr")) if p.exists()
+        ]
         return "\n".join(parts)
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -60,10 +66,8 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
-        try:  # prefork children left behind
+        with contextlib.suppress(ProcessLookupError):  # prefork children left behind
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def stdlib_text(chars: int) -> str:
@@ -77,8 +81,6 @@ def stdlib_text(chars: int) -> str:
         if total >= chars:
             break
     return "".join(parts)[:chars]
-
-
 
 
 def wait_for(predicate, timeout: float, what: str = "condition", interval: float = 0.25, processes=()):
@@ -112,7 +114,8 @@ class RedisServer:
     def start(self) -> "RedisServer":
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         import redis
 
@@ -160,8 +163,11 @@ class Reconciler:
     def __init__(self, env: dict, log_path: Path):
         self.log_path = log_path
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", "reconciler"], cwd=ROOT, env={**os.environ, **env},
-            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "workers", "reconciler"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=open(log_path, "wb"),  # noqa: SIM115 - the child writes it
+            stderr=subprocess.STDOUT,
         )
 
     def log_text(self) -> str:

@@ -21,26 +21,37 @@ def poll(client, path, headers, done, timeout=180):
     pytest.fail(f"{path} still {body['status']} after {timeout} s")
 
 
-def test_upload_train_sample_download(worker_settings, worker_db_url, worker_store, enqueue,
-                                      training_worker, sampling_worker):
+def test_upload_train_sample_download(
+    worker_settings, worker_db_url, worker_store, enqueue, training_worker, sampling_worker
+):
     import inspect
     import json.decoder
 
-    from services.api import create_app
+    from services.app import create_app
 
     client = create_app(worker_settings).test_client()
     with session_scope(worker_db_url) as session:
         headers = {"Authorization": f"Bearer {create_user_token(session, 'e2e-user')}"}
     corpus_text = inspect.getsource(json.decoder) * 2
 
-    upload = client.post("/api/v1/corpora", headers=headers,
-                         data={"file": (io.BytesIO(corpus_text.encode()), "decoder.py"), "name": "decoder"})
+    upload = client.post(
+        "/api/v1/corpora",
+        headers=headers,
+        data={"file": (io.BytesIO(corpus_text.encode()), "decoder.py"), "name": "decoder"},
+    )
     assert upload.status_code == 201, upload.get_json()
     corpus = upload.get_json()
     assert corpus["bytes"] == len(corpus_text.encode())
 
-    hp = {"corpus_id": corpus["id"], "layers": 1, "units": 16, "seq_len": 20, "batch_size": 8,
-          "epochs": 2, "validation_split": 0.1}
+    hp = {
+        "corpus_id": corpus["id"],
+        "layers": 1,
+        "units": 16,
+        "seq_len": 20,
+        "batch_size": 8,
+        "epochs": 2,
+        "validation_split": 0.1,
+    }
     created = client.post("/api/v1/jobs", headers=headers, json=hp)
     assert created.status_code == 202, created.get_json()
     job_id = created.get_json()["id"]
@@ -51,8 +62,11 @@ def test_upload_train_sample_download(worker_settings, worker_db_url, worker_sto
     assert {k.split("/")[2] for k in keys} == {"epoch-0001", "epoch-0002"}
     assert any(k.endswith("model.keras") for k in keys) and any(k.endswith("checkpoint.json") for k in keys)
 
-    asked = client.post(f"/api/v1/jobs/{job_id}/samples", headers=headers,
-                        json={"length": 50_000, "temperature": 0.75, "random_seed": 3})
+    asked = client.post(
+        f"/api/v1/jobs/{job_id}/samples",
+        headers=headers,
+        json={"length": 50_000, "temperature": 0.75, "random_seed": 3},
+    )
     assert asked.status_code == 202, asked.get_json()
     sample_id = asked.get_json()["id"]
     sample = poll(client, f"/api/v1/samples/{sample_id}", headers, {"succeeded", "failed"})

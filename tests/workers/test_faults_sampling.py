@@ -5,8 +5,8 @@ import time
 import pytest
 from sqlalchemy import update
 
+from shared import lifecycle
 from shared.db.models import Job, JobStatus, SampleStatus
-from workers import jobs_db
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_crash_while_sampling_fails_the_request_and_asking_again_works(cluster, 
     killed = time.monotonic()
     sample = cluster.finished_sample(sample_id, 60)
     print(f"\nsampling worker SIGKILL: request failed with its reason {time.monotonic() - killed:.1f} s after")
-    assert sample.status == SampleStatus.failed and sample.error == jobs_db.LOST_SAMPLE
+    assert sample.status == SampleStatus.failed and sample.error == lifecycle.LOST_SAMPLE
     restarted = cluster.worker("sampling")
     retry = cluster.finished_sample(cluster.sample(cancelled_job, length=2_000))
     assert retry.status == SampleStatus.succeeded, retry.error

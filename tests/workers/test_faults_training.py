@@ -46,7 +46,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_for_good(cluster):
     worker = cluster.worker("training")
     job_id = cluster.job(epochs=500)
     for attempt in (1, 2, 3):
-        cluster.wait(lambda: cluster.get_job(job_id)[0].attempts == attempt, 60, f"attempt {attempt}")
+        cluster.wait(lambda n=attempt: cluster.get_job(job_id)[0].attempts == n, 60, f"attempt {attempt}")
         (child,) = worker.pool_children()
         os.kill(child, signal.SIGKILL)  # redelivered at once to this worker (reject_on_worker_lost)
     job, _ = cluster.finished_job(job_id, 60)

@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
+from shared import lifecycle
 from shared.db.models import Job, JobStatus, Sample, SampleStatus, utcnow
 from shared.settings import Settings
-from workers import jobs_db
 from workers.reconciler import reconcile
 
 SETTINGS = Settings(HEARTBEAT_TIMEOUT=60, REDISPATCH_AFTER=30, MAX_ATTEMPTS=3)
@@ -40,7 +40,9 @@ def mine(sends, kind, record_id):
 
 
 def test_a_silent_running_job_is_requeued_with_a_new_token(db, job_id):
-    set_job(db, job_id, status=JobStatus.running, attempts=1, worker="w@x", heartbeat_at=utcnow() - timedelta(seconds=61))
+    set_job(
+        db, job_id, status=JobStatus.running, attempts=1, worker="w@x", heartbeat_at=utcnow() - timedelta(seconds=61)
+    )
     old = get_job(db, job_id).dispatch_token
     (send,) = mine(run(db), "job", job_id)
     job = get_job(db, job_id)
@@ -62,8 +64,14 @@ def test_a_job_that_keeps_losing_its_worker_fails_with_the_reason(db, job_id):
 
 
 def test_a_lost_job_being_cancelled_ends_cancelled(db, job_id):
-    set_job(db, job_id, status=JobStatus.running, attempts=1, cancel_requested=True,
-            heartbeat_at=utcnow() - timedelta(hours=1))
+    set_job(
+        db,
+        job_id,
+        status=JobStatus.running,
+        attempts=1,
+        cancel_requested=True,
+        heartbeat_at=utcnow() - timedelta(hours=1),
+    )
     assert mine(run(db), "job", job_id) == [] and get_job(db, job_id).status == JobStatus.cancelled
 
 
@@ -80,10 +88,19 @@ def test_a_queued_job_is_sent_again_only_when_its_queue_is_empty_and_time_has_pa
 def test_a_silent_sample_fails_and_a_lost_queued_sample_is_sent_again(db, job_id, test_user):
     with db() as session:
         old = utcnow() - timedelta(hours=1)
-        running = Sample(owner_id=test_user, job_id=job_id, checkpoint_key="k", length=10, temperatures=[1],
-                         status=SampleStatus.running, heartbeat_at=old, worker="s@x")
-        queued = Sample(owner_id=test_user, job_id=job_id, checkpoint_key="k", length=10, temperatures=[1],
-                        dispatched_at=old)
+        running = Sample(
+            owner_id=test_user,
+            job_id=job_id,
+            checkpoint_key="k",
+            length=10,
+            temperatures=[1],
+            status=SampleStatus.running,
+            heartbeat_at=old,
+            worker="s@x",
+        )
+        queued = Sample(
+            owner_id=test_user, job_id=job_id, checkpoint_key="k", length=10, temperatures=[1], dispatched_at=old
+        )
         session.add_all([running, queued])
         session.flush()
         running_id, queued_id = running.id, queued.id
@@ -91,4 +108,4 @@ def test_a_silent_sample_fails_and_a_lost_queued_sample_is_sent_again(db, job_id
     assert mine(sends, "sample", running_id) == [] and len(mine(sends, "sample", queued_id)) == 1
     with db() as session:
         sample = session.get(Sample, running_id)
-        assert sample.status == SampleStatus.failed and sample.error == jobs_db.LOST_SAMPLE
+        assert sample.status == SampleStatus.failed and sample.error == lifecycle.LOST_SAMPLE

@@ -34,8 +34,15 @@ def _finished_sample(db, sample_id):
 def make_sample(db, test_user):
     def make(job_id, checkpoint_key, length=50_000, temperatures=(0.75,), count=1, **kw):
         with db() as session:
-            sample = Sample(owner_id=test_user, job_id=job_id, checkpoint_key=checkpoint_key, length=length,
-                            temperatures=list(temperatures), count=count, **kw)
+            sample = Sample(
+                owner_id=test_user,
+                job_id=job_id,
+                checkpoint_key=checkpoint_key,
+                length=length,
+                temperatures=list(temperatures),
+                count=count,
+                **kw,
+            )
             session.add(sample)
             session.flush()
             return sample.id
@@ -47,7 +54,7 @@ def make_sample(db, test_user):
 def trained_job(training_worker, enqueue, make_corpus, make_job, db, wait_for):
     """A tiny two-epoch job, trained by the worker process: its id."""
     job_id = make_job(make_corpus())
-    enqueue.enqueue_training(job_id)
+    enqueue.training(job_id)
     job, _ = wait_for(lambda: _finished_job(db, job_id), 120, what=f"job {job_id}", worker=training_worker)
     assert job.status == JobStatus.succeeded, f"{job.error}\n{training_worker.log_text()[-4000:]}"
     return job_id
@@ -71,7 +78,7 @@ def test_training_job_succeeds_with_checkpoints(trained_job, db, worker_store, t
 def test_sample_of_50000_characters(trained_job, sampling_worker, enqueue, make_sample, db, worker_store, wait_for):
     _, epochs = _job(db, trained_job)
     sample_id = make_sample(trained_job, epochs[-1].checkpoint_key, length=50_000, temperatures=[0.75], count=1)
-    enqueue.enqueue_sampling(sample_id)
+    enqueue.sampling(sample_id)
     sample = wait_for(lambda: _finished_sample(db, sample_id), 180, what=f"sample {sample_id}", worker=sampling_worker)
     assert sample.status == SampleStatus.succeeded, sample.error
     assert sample.object_key == f"samples/{sample_id}.txt" and sample.finished_at is not None
@@ -81,22 +88,32 @@ def test_sample_of_50000_characters(trained_job, sampling_worker, enqueue, make_
 
 def test_several_samples_make_one_zip(trained_job, sampling_worker, enqueue, make_sample, db, worker_store, wait_for):
     _, epochs = _job(db, trained_job)
-    sample_id = make_sample(trained_job, epochs[0].checkpoint_key, length=300, temperatures=[0.5, 1.0], count=2,
-                            seed_text="def ", random_seed=7)
-    enqueue.enqueue_sampling(sample_id)
+    sample_id = make_sample(
+        trained_job,
+        epochs[0].checkpoint_key,
+        length=300,
+        temperatures=[0.5, 1.0],
+        count=2,
+        seed_text="def ",
+        random_seed=7,
+    )
+    enqueue.sampling(sample_id)
     sample = wait_for(lambda: _finished_sample(db, sample_id), 120, what=f"sample {sample_id}", worker=sampling_worker)
     assert sample.status == SampleStatus.succeeded, sample.error
     assert sample.object_key == f"samples/{sample_id}.zip"
     with zipfile.ZipFile(io.BytesIO(worker_store.get_bytes(sample.object_key))) as archive:
         assert sorted(archive.namelist()) == [
-            "sample-1-t0.5.txt", "sample-1-t1.txt", "sample-2-t0.5.txt", "sample-2-t1.txt"
+            "sample-1-t0.5.txt",
+            "sample-1-t1.txt",
+            "sample-2-t0.5.txt",
+            "sample-2-t1.txt",
         ]
         assert all(len(archive.read(n).decode("utf-8")) == 300 for n in archive.namelist())
 
 
 def test_sample_of_missing_checkpoint_fails(trained_job, sampling_worker, enqueue, make_sample, db, wait_for):
     sample_id = make_sample(trained_job, f"jobs/{trained_job}/epoch-0099", length=100)
-    enqueue.enqueue_sampling(sample_id)
+    enqueue.sampling(sample_id)
     sample = wait_for(lambda: _finished_sample(db, sample_id), 60, what=f"sample {sample_id}", worker=sampling_worker)
     assert sample.status == SampleStatus.failed and sample.object_key is None
     assert "epoch-0099" in sample.error and "missing" in sample.error
@@ -104,8 +121,8 @@ def test_sample_of_missing_checkpoint_fails(trained_job, sampling_worker, enqueu
 
 def test_finished_job_delivered_again_is_left_alone(trained_job, training_worker, enqueue, db, wait_for):
     before, _ = _job(db, trained_job)
-    enqueue.enqueue_training(trained_job)
-    enqueue.enqueue_training(10_000_000)  # no such job
+    enqueue.training(trained_job)
+    enqueue.training(10_000_000)  # no such job
     time.sleep(3)
     after, epochs = _job(db, trained_job)
     assert (after.status, after.attempts, after.finished_at) == (before.status, before.attempts, before.finished_at)
@@ -116,9 +133,9 @@ def test_finished_job_delivered_again_is_left_alone(trained_job, training_worker
 def test_resume_continues_from_the_latest_checkpoint(trained_job, training_worker, enqueue, db, wait_for):
     with db() as session:
         job = session.get(Job, trained_job)
-        job.hyperparameters = {**job.hyperparameters, "epochs": 3}
+        job.hyperparameters = job.hyperparameters.model_copy(update={"epochs": 3})
         job.status, job.finished_at = JobStatus.queued, None
-    enqueue.enqueue_training(trained_job)
+    enqueue.training(trained_job)
     job, epochs = wait_for(lambda: _finished_job(db, trained_job), 120, what="resumed job", worker=training_worker)
     assert job.status == JobStatus.succeeded, job.error
     assert job.attempts == 2 and job.epoch == 3 and [e.epoch for e in epochs] == [1, 2, 3]
@@ -129,7 +146,7 @@ def test_cancel_stops_a_running_job_and_keeps_its_epochs(
     training_worker, enqueue, make_corpus, make_job, db, worker_store, wait_for
 ):
     job_id = make_job(make_corpus(), epochs=500, patience=0)
-    enqueue.enqueue_training(job_id)
+    enqueue.training(job_id)
     wait_for(lambda: _job(db, job_id)[0].epoch >= 1, 120, what="first epoch", worker=training_worker)
     with db() as session:
         session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
@@ -146,13 +163,17 @@ def test_lost_worker_process_resumes_from_the_latest_checkpoint(
     training_worker, enqueue, make_corpus, make_job, db, wait_for
 ):
     job_id = make_job(make_corpus(), epochs=500, patience=0)
-    enqueue.enqueue_training(job_id)
+    enqueue.training(job_id)
     wait_for(lambda: _job(db, job_id)[0].epoch >= 1, 120, what="first epoch", worker=training_worker)
     (child,) = training_worker.pool_children()
     os.kill(child, signal.SIGKILL)  # the task is rejected and requeued (acks_late + reject_on_worker_lost)
     killed_at = _job(db, job_id)[0].epoch
-    job = wait_for(lambda: (j := _job(db, job_id)[0]).attempts == 2 and j.epoch > killed_at and j, 120,
-                   what="resumed attempt", worker=training_worker)
+    job = wait_for(
+        lambda: (j := _job(db, job_id)[0]).attempts == 2 and j.epoch > killed_at and j,
+        120,
+        what="resumed attempt",
+        worker=training_worker,
+    )
     assert job.status == JobStatus.running
     assert f"job {job_id}: epochs {killed_at + 1}..500," in training_worker.log_text()
     with db() as session:
@@ -172,9 +193,11 @@ def test_lost_worker_process_resumes_from_the_latest_checkpoint(
     ],
     ids=["missing-corpus", "bad-utf8", "bad-hyperparameters", "short-corpus"],
 )
-def test_bad_input_fails_with_a_reason(training_worker, enqueue, make_corpus, make_job, db, wait_for, corpus, hp, reason):
+def test_bad_input_fails_with_a_reason(
+    training_worker, enqueue, make_corpus, make_job, db, wait_for, corpus, hp, reason
+):
     job_id = make_job(make_corpus(**corpus), **hp)
-    enqueue.enqueue_training(job_id)
+    enqueue.training(job_id)
     job, epochs = wait_for(lambda: _finished_job(db, job_id), 60, what=f"job {job_id}", worker=training_worker)
     assert job.status == JobStatus.failed and epochs == []
     assert reason in job.error and "Traceback" not in job.error

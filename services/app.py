@@ -1,0 +1,47 @@
+"""The web app: `create_app()` builds one Flask (flask-openapi3) app serving the JSON API under
+/api/v1 (its OpenAPI document at /api/v1/openapi.json) and the admin pages under /admin, with one
+database session per request, the object store and the Celery app on `app.extensions`.
+
+gunicorn runs `services.app:create_app()`.
+"""
+
+from flask_openapi3 import Info, OpenAPI
+from werkzeug.routing import IntegerConverter
+
+from shared.settings import Settings, get_settings
+
+from . import admin, api, context
+
+API_PREFIX = "/api/v1"
+JSON_BODY_LIMIT = 1024 * 1024  # uploads get their own limit, MAX_UPLOAD_BYTES
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in paths: at most 20 digits, so that a longer number is a 404 like any other
+    id that does not exist (Werkzeug's converter fails on thousands of digits, and answers 405)."""
+
+    regex = r"\d{1,20}"
+
+
+def create_app(settings: Settings | None = None) -> OpenAPI:
+    settings = settings or get_settings()
+    app = OpenAPI(
+        __name__,
+        info=Info(
+            title="charlstm",
+            version="1.0.0",
+            description="Train character-level stateful LSTM text generators and sample from them.",
+        ),
+        security_schemes=api.SECURITY_SCHEMES,
+        doc_prefix=API_PREFIX,
+        doc_url="/openapi.json",
+        validation_error_status=422,
+        validation_error_model=api.ErrorBody,
+        validation_error_callback=api.validation_error_response,
+    )
+    app.url_map.converters["int"] = IdConverter
+    app.config.update(SECRET_KEY=settings.secret_key or None, MAX_CONTENT_LENGTH=JSON_BODY_LIMIT)
+    context.init_app(app, settings)
+    api.init_app(app)
+    admin.init_app(app)
+    return app

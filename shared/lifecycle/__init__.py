@@ -1,0 +1,77 @@
+"""The one owner of job and sample state. Every status change, counter and derived figure of a
+Job or a Sample is written by a function here; the API, the admin pages, the workers and the
+reconciler call them, and nothing else assigns a status (tests/lifecycle checks the source tree).
+
+Functions take the caller's session and never commit: the caller owns the transaction (usually
+`shared.db.session.session_scope()`, or the web request's session). Workers get plain data back
+(`TrainingWork`, `SamplingWork`), never ORM objects.
+
+A job:    queued -> running -> succeeded | failed | cancelled, and running -> queued when its
+          worker stops gracefully (`requeue_job`) or is lost (`worker_lost`).
+A sample: queued -> running -> succeeded | failed.
+"""
+
+from .dispatch import fail_unsent, redispatch
+from .jobs import (
+    CANCEL_REQUESTED,
+    CANCELLED,
+    UNCHANGED,
+    AlreadyFinished,
+    Busy,
+    JobLost,
+    TrainingWork,
+    best_epoch,
+    cancel_requested,
+    claim_job,
+    create_job,
+    eta_seconds,
+    finish_job,
+    job_heartbeat,
+    message_lost,
+    record_epoch,
+    record_vocabulary,
+    request_cancel,
+    requeue_job,
+    worker_lost,
+)
+from .samples import (
+    LOST_SAMPLE,
+    SamplingWork,
+    claim_sample,
+    create_sample,
+    fail_lost_sample,
+    finish_sample,
+    sample_heartbeat,
+)
+
+__all__ = [
+    "CANCELLED",
+    "CANCEL_REQUESTED",
+    "LOST_SAMPLE",
+    "UNCHANGED",
+    "AlreadyFinished",
+    "Busy",
+    "JobLost",
+    "SamplingWork",
+    "TrainingWork",
+    "best_epoch",
+    "cancel_requested",
+    "claim_job",
+    "claim_sample",
+    "create_job",
+    "create_sample",
+    "eta_seconds",
+    "fail_lost_sample",
+    "fail_unsent",
+    "finish_job",
+    "finish_sample",
+    "job_heartbeat",
+    "message_lost",
+    "record_epoch",
+    "record_vocabulary",
+    "redispatch",
+    "request_cancel",
+    "requeue_job",
+    "sample_heartbeat",
+    "worker_lost",
+]

@@ -1,0 +1,284 @@
+"""A training job's state: created queued, claimed by a worker, heartbeats, epochs recorded,
+cancel requested, handed back or lost, given up, finished. Also its two derived figures: the best
+epoch (the engine's rule) and the ETA (one formula)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db.models import Epoch, Job, JobStatus, Sample, as_utc, utcnow
+from ..engine.config import Hyperparameters, describe_validation_error
+from ..engine.train import best_epoch as best_of
+from ..settings import get_settings
+from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_LOST, HEARTBEAT_OK, beat, clip, fresh, redispatch, superseded
+
+
+class JobLost(Exception):
+    """The job was given to another worker (this one was silent too long): stop, touch nothing."""
+
+
+class AlreadyFinished(Exception):
+    """A succeeded or failed job cannot be cancelled."""
+
+    def __init__(self, job: Job):
+        super().__init__(f"job {job.id} already {JobStatus(job.status).value}; nothing to cancel")
+        self.job = job
+
+
+@dataclass(frozen=True)
+class TrainingWork:
+    """What a worker needs to run (or resume) one attempt of a job."""
+
+    job_id: int
+    hyperparameters: Hyperparameters
+    corpus_key: str
+    attempts: int
+    resume_epoch: int | None  # latest recorded epoch, resumed from its checkpoint
+    resume_key: str | None
+
+
+@dataclass(frozen=True)
+class Busy:
+    """The job is running on another worker whose heartbeat is fresh."""
+
+    worker: str | None
+    heartbeat_at: datetime | None
+
+
+# ---- creation and the cancel request (the API and the admin pages) ---------------------------
+
+
+def create_job(session: Session, owner_id: int, corpus_id: int, hyperparameters: Hyperparameters) -> Job:
+    """A new queued job (flushed: it has its id and first dispatch token)."""
+    job = Job(
+        owner_id=owner_id, corpus_id=corpus_id, hyperparameters=hyperparameters, status=JobStatus.queued, epochs=[]
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _cancel(job: Job) -> None:
+    """The one transition to `cancelled`."""
+    job.status, job.finished_at, job.cancel_requested = JobStatus.cancelled, utcnow(), True
+
+
+CANCELLED, CANCEL_REQUESTED, UNCHANGED = "cancelled", "cancel requested", "unchanged"
+
+
+def request_cancel(session: Session, job_id: int) -> tuple[Job, str]:
+    """Cancel a job: a queued one at once (CANCELLED), a running one at its next batch
+    (CANCEL_REQUESTED: its worker reads the flag). A cancelled job, or a running one already asked,
+    is UNCHANGED; a succeeded or failed one raises AlreadyFinished, an unknown one LookupError."""
+    stmt = select(Job).where(Job.id == job_id).with_for_update().execution_options(populate_existing=True)
+    job = session.scalar(stmt)  # locked: a worker may be starting or finishing this job right now
+    if job is None:
+        raise LookupError(f"job {job_id} not found")
+    status = JobStatus(job.status)
+    if status in (JobStatus.succeeded, JobStatus.failed):
+        raise AlreadyFinished(job)
+    if status == JobStatus.queued:
+        _cancel(job)
+        return job, CANCELLED
+    if status == JobStatus.running and not job.cancel_requested:
+        job.cancel_requested = True
+        return job, CANCEL_REQUESTED
+    return job, UNCHANGED
+
+
+def cancel_requested(session: Session, job_id: int) -> bool:
+    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+# ---- a worker's attempt -----------------------------------------------------------------------
+
+
+def _out_of_attempts(job: Job, max_attempts: int, detail: str = "") -> bool:
+    """Fail a job whose worker kept stopping, once it has used all its attempts."""
+    if job.attempts < max_attempts:
+        return False
+    job.status, job.finished_at = JobStatus.failed, utcnow()
+    job.error = clip(f"gave up after {job.attempts} attempts: the worker running this job stopped each time{detail}")
+    return True
+
+
+def claim_job(
+    session: Session,
+    job_id: int,
+    worker: str,
+    token: str | None = None,
+    max_attempts: int | None = None,
+    heartbeat_timeout: float | None = None,
+) -> TrainingWork | Busy | None:
+    """Mark the job running for this attempt. None when there is nothing to do (finished, unknown,
+    superseded message, cancelled, out of attempts, invalid); Busy while another live worker runs
+    it. max_attempts and heartbeat_timeout default to the settings.
+
+    A job found `running` whose message arrives again was on a worker that died: this worker's own
+    previous pool process, or another worker whose heartbeat stopped."""
+    settings = get_settings()
+    max_attempts = max_attempts or settings.max_attempts
+    heartbeat_timeout = settings.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or JobStatus(job.status).finished or superseded(job, token):
+        return None
+    if job.cancel_requested:
+        _cancel(job)
+        return None
+    if job.status == JobStatus.running:
+        if job.worker != worker and fresh(job.heartbeat_at, heartbeat_timeout):
+            return Busy(job.worker, as_utc(job.heartbeat_at))
+        if _out_of_attempts(job, max_attempts):
+            return None
+    try:
+        hyperparameters = job.hyperparameters
+    except ValidationError as exc:
+        job.status, job.finished_at = JobStatus.failed, utcnow()
+        job.error = clip(f"invalid hyperparameters: {describe_validation_error(exc)}")
+        return None
+    now = utcnow()
+    job.status, job.worker, job.progress, job.error = JobStatus.running, worker, 0.0, None
+    job.attempts += 1
+    job.started_at = job.started_at or now
+    job.heartbeat_at, job.finished_at = now, None
+    latest = session.scalars(select(Epoch).where(Epoch.job_id == job_id).order_by(Epoch.epoch.desc()).limit(1)).first()
+    return TrainingWork(
+        job_id=job.id,
+        hyperparameters=hyperparameters,
+        corpus_key=job.corpus.object_key,
+        attempts=job.attempts,
+        resume_epoch=latest.epoch if latest else None,
+        resume_key=latest.checkpoint_key if latest else None,
+    )
+
+
+def owns(session: Session, job_id: int, worker: str) -> Job | None:
+    """The job, locked for the caller's transaction, while it runs on `worker`; else None."""
+    job = session.get(Job, job_id, with_for_update=True)
+    return job if job is not None and job.status == JobStatus.running and job.worker == worker else None
+
+
+def _owned(session: Session, job_id: int, worker: str | None) -> Job:
+    job = session.get(Job, job_id, with_for_update=True) if worker is None else owns(session, job_id, worker)
+    if job is None:
+        raise JobLost(f"job {job_id} is no longer running on {worker}")
+    return job
+
+
+def job_heartbeat(session: Session, job_id: int, progress: float | None, worker: str) -> str:
+    """Record that `worker` is alive on the job (and its progress). Returns "cancel" when the job
+    was asked to stop, "lost" when it is no longer running on this worker (the reconciler gave
+    it to another one), else "ok"."""
+    if not beat(session, Job, job_id, progress, worker):
+        return HEARTBEAT_LOST
+    return HEARTBEAT_CANCEL if cancel_requested(session, job_id) else HEARTBEAT_OK
+
+
+def record_vocabulary(session: Session, job_id: int, characters: list[str], worker: str | None = None) -> None:
+    """The model's characters, known once the engine has prepared the corpus."""
+    _owned(session, job_id, worker).vocabulary = list(characters)
+
+
+def record_epoch(session: Session, job_id: int, report, checkpoint_key: str, worker: str | None = None) -> None:
+    """Insert (or replace) the Epoch row of `report` (an engine EpochReport) and advance the job:
+    epoch, best_val_loss, train_seconds, progress. With `worker`, raises JobLost unless the job
+    is still running on it."""
+    job = _owned(session, job_id, worker)
+    row = session.scalars(select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == report.epoch)).first()
+    if row is None:
+        row = Epoch(job_id=job_id, epoch=report.epoch, seconds=0.0)
+        session.add(row)
+    job.train_seconds = (job.train_seconds or 0.0) - (row.seconds or 0.0) + report.seconds
+    row.loss, row.val_loss = report.loss, report.val_loss
+    row.seconds, row.chars_per_second = report.seconds, report.chars_per_second
+    row.checkpoint_key = checkpoint_key
+    job.epoch = report.epoch
+    if report.val_loss is not None and (job.best_val_loss is None or report.val_loss < job.best_val_loss):
+        job.best_val_loss = report.val_loss
+    job.progress, job.heartbeat_at = 0.0, utcnow()
+
+
+def finish_job(
+    session: Session, job_id: int, status: JobStatus, error: str | None = None, worker: str | None = None
+) -> bool:
+    """End the job (succeeded, failed or cancelled; a run that completed while a cancel was
+    requested ends cancelled). With `worker`, only while it runs there (False when another worker
+    owns it now)."""
+    job = session.get(Job, job_id, with_for_update=True) if worker is None else owns(session, job_id, worker)
+    if job is None:
+        return False
+    if status == JobStatus.cancelled or (status == JobStatus.succeeded and job.cancel_requested):
+        _cancel(job)
+    else:
+        job.status, job.finished_at = status, utcnow()
+    job.heartbeat_at = utcnow()
+    job.error = clip(error) if error else None
+    if job.status == JobStatus.succeeded:
+        job.progress = 1.0
+    return True
+
+
+def _requeue(job: Job) -> str:
+    job.status, job.worker, job.progress = JobStatus.queued, None, 0.0
+    return redispatch(job)
+
+
+def requeue_job(session: Session, job_id: int, worker: str) -> str | None:
+    """Hand a running job back to the queue (its worker is stopping gracefully): counted in
+    `requeues`, not as an attempt. Returns the new dispatch token to send, or None when the job
+    is no longer running there."""
+    job = owns(session, job_id, worker)
+    if job is None:
+        return None
+    job.attempts = max(0, job.attempts - 1)
+    job.requeues += 1
+    return _requeue(job)
+
+
+def worker_lost(job: Job, heartbeat_timeout: float, max_attempts: int) -> str | None:
+    """A running job whose heartbeat stopped (the reconciler found it; locked by the caller):
+    cancelled if a cancel was pending, failed once out of attempts, else back to the queue with a
+    new token (returned, to send after commit)."""
+    if job.cancel_requested:
+        _cancel(job)
+        return None
+    if _out_of_attempts(job, max_attempts, f" (last one {job.worker}, silent for over {heartbeat_timeout:g} s)"):
+        return None
+    return _requeue(job)
+
+
+def message_lost(record: Job | Sample) -> str | None:
+    """A queued job or sample whose message the broker lost (found by the reconciler; locked by
+    the caller): a job with a pending cancel ends cancelled, anything else gets a new token
+    (returned, to send after commit)."""
+    if isinstance(record, Job) and record.cancel_requested:
+        _cancel(record)
+        return None
+    return redispatch(record)
+
+
+# ---- derived figures --------------------------------------------------------------------------
+
+
+def best_epoch(job: Job) -> Epoch | None:
+    """The checkpoint to sample from: the lowest validation loss (the engine's rule: the earliest
+    of equal losses), else the latest epoch."""
+    epochs = list(job.epochs)
+    return best_of(epochs) or (epochs[-1] if epochs else None)
+
+
+def eta_seconds(job: Job) -> float | None:
+    """Seconds until a queued or running job has run all its epochs: the mean seconds of its
+    recorded epochs x the epochs left, the running epoch counted by its progress. An upper bound
+    (early stopping may end sooner); None before the first epoch or once finished."""
+    status = JobStatus(job.status)
+    if not status.active or not job.epoch:
+        return None
+    progress = min(max(job.progress or 0.0, 0.0), 1.0) if status == JobStatus.running else 0.0
+    remaining = max(job.hyperparameters.epochs - job.epoch - progress, 0.0)
+    return (job.train_seconds or 0.0) / job.epoch * remaining

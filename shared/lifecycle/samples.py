@@ -1,0 +1,105 @@
+"""A sample request's state: created queued, claimed by a sampling worker, heartbeats, finished
+with its text or failed with a reason (a crashed worker fails it: a crash that repeats, such as
+running out of memory, must not loop; asking again makes a new request)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from ..db.models import Epoch, Job, Sample, SampleStatus, utcnow
+from .dispatch import HEARTBEAT_OK, beat, clip, superseded
+
+LOST_SAMPLE = "the sampling worker stopped while generating this sample (crashed or killed); request it again"
+
+
+@dataclass(frozen=True)
+class SamplingWork:
+    """What a sampling worker needs for one request."""
+
+    sample_id: int
+    job_id: int
+    checkpoint_key: str
+    length: int
+    temperatures: list[float]
+    count: int
+    seed_text: str | None
+    random_seed: int | None
+
+
+def create_sample(
+    session: Session,
+    owner_id: int,
+    job: Job,
+    epoch: Epoch,
+    *,
+    length: int,
+    temperatures: list[float],
+    count: int,
+    seed_text: str | None,
+    random_seed: int | None,
+) -> Sample:
+    """A new queued request for text from `epoch`'s checkpoint of `job` (flushed)."""
+    sample = Sample(
+        owner_id=owner_id,
+        job_id=job.id,
+        checkpoint_key=epoch.checkpoint_key,
+        length=length,
+        temperatures=list(temperatures),
+        count=count,
+        seed_text=seed_text,
+        random_seed=random_seed,
+        status=SampleStatus.queued,
+    )
+    session.add(sample)
+    session.flush()
+    return sample
+
+
+def fail_lost_sample(sample: Sample) -> None:
+    """Its worker stopped while generating it (found by the reconciler, or by a redelivery)."""
+    sample.status, sample.finished_at, sample.error = SampleStatus.failed, utcnow(), LOST_SAMPLE
+
+
+def claim_sample(session: Session, sample_id: int, worker: str = "", token: str | None = None) -> SamplingWork | None:
+    """Mark the sample running; None when there is nothing to do. A sample found `running` when its
+    message arrives again was on a worker that crashed: it fails with that reason."""
+    sample = session.get(Sample, sample_id, with_for_update=True)
+    if sample is None or SampleStatus(sample.status).finished or superseded(sample, token):
+        return None
+    if sample.status == SampleStatus.running:
+        fail_lost_sample(sample)
+        return None
+    sample.status, sample.worker = SampleStatus.running, worker
+    sample.attempts += 1
+    sample.started_at = sample.heartbeat_at = utcnow()
+    sample.progress, sample.error = 0.0, None
+    return SamplingWork(
+        sample_id=sample.id,
+        job_id=sample.job_id,
+        checkpoint_key=sample.checkpoint_key,
+        length=sample.length,
+        temperatures=[float(t) for t in sample.temperatures],
+        count=sample.count or 1,
+        seed_text=sample.seed_text,
+        random_seed=sample.random_seed,
+    )
+
+
+def sample_heartbeat(session: Session, sample_id: int, progress: float | None, worker: str) -> str:
+    beat(session, Sample, sample_id, progress, worker)
+    return HEARTBEAT_OK  # a sample marked lost that still finishes is stored all the same
+
+
+def finish_sample(session: Session, sample_id: int, object_key: str | None = None, error: str | None = None) -> None:
+    """Succeeded with the stored text's key, or failed with the reason."""
+    sample = session.get(Sample, sample_id, with_for_update=True)
+    if sample is None:
+        return
+    sample.status = SampleStatus.failed if error else SampleStatus.succeeded
+    sample.object_key = object_key
+    sample.error = clip(error) if error else None
+    sample.finished_at = utcnow()
+    if not error:
+        sample.progress = 1.0

@@ -1,0 +1,105 @@
+"""The queue contract, in one place: task and queue names, the Celery app factory, the send
+functions and queue depths. The API, the admin pages, the workers and the reconciler all go
+through this module; none of them names a task or a queue itself.
+
+The broker carries only "run job N" / "run sample N" messages, each with the record's current
+dispatch token (a worker skips a message whose token is not the record's current one); every
+state lives in the database (shared.lifecycle).
+
+Long training tasks: acks_late + reject_on_worker_lost + prefetch 1, and a Redis visibility
+timeout (7 days) longer than any training run, so a running job is not delivered twice.
+Nothing is configured at import: `make_celery(settings)` builds a new app. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from celery import Celery
+
+from .settings import Settings
+
+TRAIN_TASK = "charlstm.train"
+SAMPLE_TASK = "charlstm.sample"
+TRAINING_QUEUE = "training"
+SAMPLING_QUEUE = "sampling"
+QUEUES = (TRAINING_QUEUE, SAMPLING_QUEUE)
+VISIBILITY_TIMEOUT = 7 * 24 * 3600
+CONNECT_TIMEOUT = 2.0  # seconds: a broker that does not answer by then is down
+
+
+def transport_options(settings: Settings) -> dict:
+    """Broker transport options: the visibility timeout, and the folders of the filesystem
+    broker (the embedded default), created here."""
+    options: dict = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    if settings.resolved_broker_url.startswith("filesystem"):
+        folder = settings.broker_folder
+        for sub in ("out", "processed", "control"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        options.update(
+            data_folder_in=str(folder / "out"),
+            data_folder_out=str(folder / "out"),
+            processed_folder=str(folder / "processed"),
+            control_folder=str(folder / "control"),
+            store_processed=False,
+        )
+    return options
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A new Celery app on the broker of `settings`, with the routes and delivery guarantees of
+    the contract. Workers register their tasks on it (workers/app.py); senders use it as is."""
+    app = Celery("charlstm", set_as_current=False)
+    app.conf.update(
+        broker_url=settings.resolved_broker_url,
+        broker_transport_options=transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        task_routes={TRAIN_TASK: {"queue": TRAINING_QUEUE}, SAMPLE_TASK: {"queue": SAMPLING_QUEUE}},
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        worker_hijack_root_logger=True,
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    return app
+
+
+def send_training(celery: Celery, job_id: int, token: str | None) -> None:
+    """Send a job's message; `token` is the job's dispatch_token (a superseded one is skipped)."""
+    celery.send_task(TRAIN_TASK, args=[job_id, token])
+
+
+def send_sampling(celery: Celery, sample_id: int, token: str | None) -> None:
+    """Send a sample's message, with the sample's dispatch_token."""
+    celery.send_task(SAMPLE_TASK, args=[sample_id, token])
+
+
+def queue_depth(celery: Celery, queue: str) -> int:
+    """Messages waiting in `queue` (not those a worker holds); raises when the broker is down.
+
+    Redis and the filesystem broker count their lists/files (priority lists included); AMQP asks
+    the server, and a queue nobody declared yet holds nothing."""
+    with celery.connection_for_read() as conn:
+        conn.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0.2, interval_max=0.2, timeout=CONNECT_TIMEOUT
+        )
+        if getattr(conn.transport, "driver_type", "") != "amqp":
+            return int(conn.default_channel.queue_declare(queue=queue, passive=False).message_count)
+        channel = conn.channel()
+        try:
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)
+        except Exception as exc:  # 404: not declared yet (the broker closes the channel)
+            if getattr(exc, "code", None) == 404 or "NOT_FOUND" in str(exc):
+                return 0
+            raise
+        finally:
+            with contextlib.suppress(Exception):  # already closed by the broker
+                channel.close()
+
+
+def check_broker(celery: Celery) -> None:
+    """Raise unless the broker answers within CONNECT_TIMEOUT."""
+    with celery.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=CONNECT_TIMEOUT)

@@ -1,0 +1,18 @@
+"""Where things live in the object store: every key is built here, from ids the server made,
+never from user input."""
+
+from uuid import uuid4
+
+
+def new_corpus_key() -> str:
+    return f"corpora/{uuid4().hex}.txt"
+
+
+def checkpoint_key(job_id: int, epoch: int) -> str:
+    """An epoch's checkpoint folder (a key prefix: `<key>/model.keras`, `<key>/checkpoint.json`)."""
+    return f"jobs/{job_id}/epoch-{epoch:04d}"
+
+
+def sample_key(sample_id: int, texts: int) -> str:
+    """One text as `.txt`, several as one `.zip`."""
+    return f"samples/{sample_id}.txt" if texts == 1 else f"samples/{sample_id}.zip"

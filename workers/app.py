@@ -1,0 +1,22 @@
+"""The workers' Celery app: the queue contract's app (shared.queue.make_celery) with the training
+and sampling tasks registered, and the graceful-stop hook connected. Built by
+`python -m workers ...` from the settings; nothing is configured at import.
+
+This module imports no TensorFlow: training workers import it only inside the task, after the
+worker process has forked.
+"""
+
+from celery import Celery
+
+from shared.queue import SAMPLE_TASK, TRAIN_TASK, make_celery
+from shared.settings import Settings
+
+from . import sampling, shutdown, training
+
+
+def create_worker_app(settings: Settings) -> Celery:
+    app = make_celery(settings)
+    app.task(name=TRAIN_TASK, bind=True)(training.train_task)
+    app.task(name=SAMPLE_TASK, bind=True)(sampling.sample_task)
+    shutdown.connect()
+    return app
