@@ -182,19 +182,11 @@ def sequences(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _interleave_rows(rows: np.ndarray) -> np.ndarray:
-    """(batch_size, per_row, ...) -> batches in order: row i of consecutive batches is rows[i]."""
+def interleave(rows: np.ndarray) -> np.ndarray:
+    """Rows of consecutive sequences (batch_size, per_row, seq_len) -> the sequences in batch order,
+    so that row i of consecutive batches reads rows[i]: with 3 rows 1..4, 5..8, 9..12 the order is
+    1,5,9,2,6,10,3,7,11,4,8,12."""
     return rows.swapaxes(0, 1).reshape(-1, *rows.shape[2:])
-
-
-def interleave(seqs: np.ndarray, batch_size: int) -> np.ndarray:
-    """Order sequences so that row i of consecutive batches reads contiguous text.
-
-    1..12 with batch size 3 becomes 1,5,9,2,6,10,3,7,11,4,8,12. Extra sequences past a whole
-    number of batches are dropped.
-    """
-    per_row = len(seqs) // batch_size
-    return _interleave_rows(seqs[: per_row * batch_size].reshape(batch_size, per_row, *seqs.shape[1:]))
 
 
 def stateful_arrays(ids: np.ndarray, seq_len: int, batch_size: int, validation_split: float) -> Arrays:
@@ -207,7 +199,7 @@ def stateful_arrays(ids: np.ndarray, seq_len: int, batch_size: int, validation_s
 
     def split(a):
         rows = a[: per_row * batch_size].reshape(batch_size, per_row, seq_len)
-        return _interleave_rows(rows[:, :n_train]), _interleave_rows(rows[:, n_train:])
+        return interleave(rows[:, :n_train]), interleave(rows[:, n_train:])
 
     (x_train, x_val), (y_train, y_val) = split(x), split(y)
     return Arrays(x_train, y_train, x_val, y_val)

@@ -43,8 +43,11 @@ def test_many_to_many_match_section_4_with_the_typo_fixed():
 
 
 def test_interleaving_1_to_12_with_batch_size_3():
-    order = interleave(np.arange(1, 13), batch_size=3)
+    order = interleave(np.arange(1, 13).reshape(3, 4))
     assert order.tolist() == [1, 5, 9, 2, 6, 10, 3, 7, 11, 4, 8, 12]
+    # what stateful_arrays trains on: the paper's sequences 1..12 (here inputs 0..11, one character each)
+    arrays = stateful_arrays(np.arange(13), seq_len=1, batch_size=3, validation_split=0.0)
+    assert (arrays.x_train.ravel() + 1).tolist() == order.tolist()
     batches = order.reshape(4, 3)
     rows = batches.T  # row i of consecutive batches
     assert rows.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
