@@ -385,7 +385,7 @@ def prepare(raw_text: str, *, lowercase: bool = False, tabs: bool = False) -> tu
 
 
 class CorpusStatsBuilder:
-    """The statistics of an upload, computed while it streams by, in constant memory.
+    """The statistics of an upload, computed while it streams by, in memory bounded by the chunk size.
 
     `feed(chunk)` the bytes as they arrive, then `finish()`: the same CorpusStats as
     `corpus_stats(decode_bytes(data, name), raw_bytes=len(data))` of all the data, after the
@@ -394,7 +394,8 @@ class CorpusStatsBuilder:
     Errors are decode_bytes's CorpusErrors: NUL bytes raise from `feed` at once (they win over
     anything else); invalid UTF-8 (its absolute byte offset named) raises from `finish`, since a
     later NUL byte would win. Every chunk goes through the same vectorised code as `corpus_stats`
-    (`clean`, `_unique_chars`): no per-character Python loop, about 200 MB/s for source code.
+    (`clean`, `_unique_chars`): no per-character Python loop (about 270 MB/s on Python sources,
+    hashing included, on the 2-core reference machine).
     """
 
     def __init__(self, name: str):
