@@ -1,1 +1,4 @@
-"""Benchmarks: `python -m benchmarks` runs all; `python -m benchmarks.<name>` one. Results go to bench-results/<name>.json."""
+"""Benchmarks: `python -m benchmarks` runs all; `python -m benchmarks.<name>` one.
+
+Results go to bench-results/<name>.json.
+"""

@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +26,18 @@ def quick() -> bool:
 
 # --- BLAS threads (numpy's bundled OpenBLAS, through ctypes; no threadpoolctl needed) -----------
 
-_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
-            "openblas_set_num_threads")
-_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads64_",
-            "openblas_get_num_threads")
+_SETTERS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+_GETTERS = (
+    "scipy_openblas_get_num_threads64_",
+    "scipy_openblas_get_num_threads",
+    "openblas_get_num_threads64_",
+    "openblas_get_num_threads",
+)
 
 
 def _openblas():
@@ -74,6 +82,7 @@ def limit_blas_threads(n: int):
 
 # --- measurements -----------------------------------------------------------------------------
 
+
 def machine() -> dict:
     model = platform.processor() or ""
     try:
@@ -86,8 +95,13 @@ def machine() -> dict:
     except OSError:
         load = None
     return {
-        "cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-        "blas_threads": blas_threads(), "load_average_1min": load, "platform": platform.platform(),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas_threads": blas_threads(),
+        "load_average_1min": load,
+        "platform": platform.platform(),
     }
 
 
@@ -120,12 +134,17 @@ def measure_gemm_flops(n: int = 2048, seconds: float = 1.0) -> float:
 
 # --- output -----------------------------------------------------------------------------------
 
+
 def write_results(name: str, results: dict) -> Path:
     """Write bench-results/<name>.json: the results with the time and the machine they came from."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    payload = {"benchmark": name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "machine": machine(), "results": results}
+    payload = {
+        "benchmark": name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "results": results,
+    }
     path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
     return path
 
@@ -152,7 +171,7 @@ def print_table(title: str, rows, header=None) -> None:
     line = "-" * (sum(widths) + 3 * (len(widths) - 1))
     print(f"\n{title}\n{line}")
     for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=False)]
         print(" | ".join(cells).rstrip())
         if header and n == 0:
             print(line)

@@ -18,16 +18,25 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from shared.engine.numpy_lstm import NumpyLSTM
 from shared.engine.sample import generate, predict_loop_generate
 
-from .common import (best_time, blas_threads, limit_blas_threads, measure_gemm_flops, print_table, quick,
-                     write_results)
+from .common import best_time, blas_threads, limit_blas_threads, measure_gemm_flops, print_table, quick, write_results
 
 VOCAB, LAYERS, UNITS, SEED_CHARS, COUNT, TEMPERATURE = 100, 3, 512, 100, 16, 0.75
+
+
+@dataclass
+class Threads:
+    """BLAS threads for one row count: the faster choice and what each choice measured."""
+
+    best: int
+    seconds_per_step: dict[int, float]
+    matmul_seconds_per_step: dict[int, float]
 
 
 def build_model():
@@ -38,31 +47,25 @@ def build_model():
     model = build(hp, VOCAB)
     rng = np.random.default_rng(0)
     # default init leaves biases at 0 / 1: give them values too
-    model.set_weights([w if w.ndim > 1 else rng.normal(0.0, 0.1, w.shape).astype(np.float32)
-                       for w in model.get_weights()])
+    model.set_weights(
+        [w if w.ndim > 1 else rng.normal(0.0, 0.1, w.shape).astype(np.float32) for w in model.get_weights()]
+    )
     return model
 
 
 def flops_per_char(net: NumpyLSTM) -> int:
     """Multiply-adds x 2 of one step for one stream (layer 0's input product is a row gather)."""
-    macs, width_in = 0, None
-    for u in net.units:
-        macs += 4 * u * (u if width_in is None else width_in + 1 + u)
-        width_in = u
-    return 2 * (macs + net.vocab_size * (width_in + 1))
+    return 2 * sum(w.size for w in net.matrices)
 
 
 def matmul_floor(net: NumpyLSTM, rows: int, steps: int) -> float:
-    """Seconds per step of the model's matrix products alone (same shapes, same layout)."""
-    net.reset(rows)
-    mats = [(net._u0t, net._state[:net.units[0]].copy())]
-    mats += [(w, np.ones((w.shape[1], rows), np.float32)) for w in net._wt]
-    mats.append((net._wdt, np.ones((net._wdt.shape[1], rows), np.float32)))
+    """Seconds per step of the model's matrix products alone (the same matrices, `rows` columns)."""
+    mats = [(w, np.ones((w.shape[1], rows), np.float32)) for w in net.matrices]
     outs = [np.empty((w.shape[0], rows), np.float32) for w, _ in mats]
 
     def run():
         for _ in range(steps):
-            for (w, x), o in zip(mats, outs):
+            for (w, x), o in zip(mats, outs, strict=True):
                 np.matmul(w, x, out=o)
 
     return best_time(run, repeats=2) / steps
@@ -86,23 +89,27 @@ def main() -> dict:
     fpc = flops_per_char(net)
 
     # 1 vs 2 BLAS threads, per batch size; the faster is kept for the full runs
-    threads = {}
+    threads: dict[int, Threads] = {}
     default_threads = blas_threads() or 1
     for rows in (1, COUNT):
         per_char = {}
         for n in sorted({1, default_threads}):
             with limit_blas_threads(n):
-                per_char[n] = best_time(lambda: generate(net, seed, probe[rows], [TEMPERATURE], count=rows,
-                                                         random_seed=0), repeats=2) / probe[rows]
+                per_char[n] = (
+                    best_time(
+                        lambda rows=rows: generate(net, seed, probe[rows], [TEMPERATURE], count=rows, random_seed=0),
+                        repeats=2,
+                    )
+                    / probe[rows]
+                )
         floor = {}
         for n in per_char:
             with limit_blas_threads(n):
                 floor[n] = matmul_floor(net, rows, max(50, probe[rows] // 4))
-        best = min(per_char, key=per_char.get)
-        threads[rows] = {"best": best, "seconds_per_step": per_char, "matmul_seconds_per_step": floor}
+        threads[rows] = Threads(min(per_char, key=lambda n: per_char[n]), per_char, floor)
 
     def timed_generate(rows: int):
-        with limit_blas_threads(threads[rows]["best"]):
+        with limit_blas_threads(threads[rows].best):
             began = time.perf_counter()
             ids = generate(net, seed, length, [TEMPERATURE], count=rows, random_seed=0)
             seconds = time.perf_counter() - began
@@ -118,24 +125,44 @@ def main() -> dict:
     per_call = loop_measured_s / (SEED_CHARS + loop_chars)
     loop_s = per_call * (SEED_CHARS + length)  # the same seed and sample length as (b)
 
-    floor1 = threads[1]["matmul_seconds_per_step"][threads[1]["best"]] * length
-    floor16 = threads[COUNT]["matmul_seconds_per_step"][threads[COUNT]["best"]] * length
+    floor1 = threads[1].matmul_seconds_per_step[threads[1].best] * length
+    floor16 = threads[COUNT].matmul_seconds_per_step[threads[COUNT].best] * length
+    many_flops = fpc * COUNT * length / many_s
     results = {
-        "quick": short, "load_average_before": load_before,
+        "quick": short,
+        "load_average_before": load_before,
         "model": {"layers": LAYERS, "units": UNITS, "vocab": VOCAB, "stateful": True},
-        "seed_chars": SEED_CHARS, "length": length, "temperature": TEMPERATURE,
-        "gemm_flops": peak, "flops_per_char": fpc, "build_model_seconds": build_s,
-        "weight_extraction_seconds": extract_s, "blas_threads": threads,
-        "predict_loop": {"chars_measured": loop_chars, "seconds_measured": loop_measured_s,
-                         "seconds_per_predict": per_call, "extrapolated_seconds": loop_s,
-                         "chars_per_second": 1.0 / per_call},
-        "fast_count_1": {"seconds": one_s, "chars_per_second": length / one_s, "speedup_vs_loop": loop_s / one_s,
-                         "matmul_floor_seconds": floor1, "blas_threads": threads[1]["best"]},
-        "fast_count_16": {"seconds": many_s, "chars_per_second": COUNT * length / many_s,
-                          "speedup_vs_loop": COUNT * loop_s / many_s, "matmul_floor_seconds": floor16,
-                          "flops_per_second": fpc * COUNT * length / many_s,
-                          "fraction_of_gemm_peak": fpc * COUNT * length / many_s / peak,
-                          "blas_threads": threads[COUNT]["best"]},
+        "seed_chars": SEED_CHARS,
+        "length": length,
+        "temperature": TEMPERATURE,
+        "gemm_flops": peak,
+        "flops_per_char": fpc,
+        "build_model_seconds": build_s,
+        "weight_extraction_seconds": extract_s,
+        "blas_threads": {rows: asdict(choice) for rows, choice in threads.items()},
+        "predict_loop": {
+            "chars_measured": loop_chars,
+            "seconds_measured": loop_measured_s,
+            "seconds_per_predict": per_call,
+            "extrapolated_seconds": loop_s,
+            "chars_per_second": 1.0 / per_call,
+        },
+        "fast_count_1": {
+            "seconds": one_s,
+            "chars_per_second": length / one_s,
+            "speedup_vs_loop": loop_s / one_s,
+            "matmul_floor_seconds": floor1,
+            "blas_threads": threads[1].best,
+        },
+        "fast_count_16": {
+            "seconds": many_s,
+            "chars_per_second": COUNT * length / many_s,
+            "speedup_vs_loop": COUNT * loop_s / many_s,
+            "matmul_floor_seconds": floor16,
+            "flops_per_second": many_flops,
+            "fraction_of_gemm_peak": many_flops / peak,
+            "blas_threads": threads[COUNT].best,
+        },
     }
     write_results("sampling", results)
 
@@ -148,17 +175,19 @@ def main() -> dict:
         row("fast, 1 sample", one_s, length, "< 15 s, >= 100x" if not short else ""),
         row(f"fast, {COUNT} samples together", many_s, COUNT * length, "< 90 s" if not short else ""),
     ]
-    print_table(f"sampling {LAYERS} x {UNITS}, vocab {VOCAB}, {length:,} characters per sample", table,
-                header=("", "seconds", "chars/s", "speedup", "target"))
+    print_table(
+        f"sampling {LAYERS} x {UNITS}, vocab {VOCAB}, {length:,} characters per sample",
+        table,
+        header=("", "seconds", "chars/s", "speedup", "target"),
+    )
     notes = [
         ("float32 GEMM peak", f"{peak / 1e9:.0f} GFLOP/s"),
         ("matrix products alone, 1 / 16 rows", f"{floor1:.1f} s / {floor16:.1f} s"),
-        (f"{COUNT} rows: model FLOP/s, fraction of peak",
-         f"{results['fast_count_16']['flops_per_second'] / 1e9:.0f} GFLOP/s, "
-         f"{results['fast_count_16']['fraction_of_gemm_peak']:.2f}"),
+        (f"{COUNT} rows: model FLOP/s, fraction of peak", f"{many_flops / 1e9:.0f} GFLOP/s, {many_flops / peak:.2f}"),
     ] + [
         (f"{rows} row(s): s/50k chars with {n} BLAS thread(s)", f"{s * 50_000:.1f}")
-        for rows, t in threads.items() for n, s in t["seconds_per_step"].items()
+        for rows, t in threads.items()
+        for n, s in t.seconds_per_step.items()
     ]
     print_table("details", notes)
     return results

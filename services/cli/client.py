@@ -1,5 +1,6 @@
-"""Commands that talk to a running charlstm service: `upload`, `submit`, `jobs`, `watch`, `cancel`
-and `sample JOB` (the service's sampling; `sample` on a folder runs locally, see local.py).
+"""Commands that talk to a running charlstm service: `upload`, `submit`, `jobs`, `watch`, `cancel`,
+and `run_remote_sample` for `sample JOB` (the service's sampling; the `sample` command is in
+sample.py).
 
 Every command takes --url (default $CHARLSTM_URL or http://127.0.0.1:8000) and --token
 (default $CHARLSTM_TOKEN).
@@ -12,21 +13,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .flags import add_hyperparameter_flags, hyperparameters_from_args
-from .http import DEFAULT_URL, ApiClient, ClientError
-from .local import positive_int
+from .flags import add_hyperparameter_flags, hyperparameters_from_args, positive_int
+from .http import ApiClient, ClientError, add_service_flags
+from .progress import bar, epoch_line
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 JOB_FINISHED = ("succeeded", "failed", "cancelled")
 SAMPLE_FINISHED = ("succeeded", "failed")
 POLL_SECONDS = 1.0
 RETRY_POLLS = 30  # consecutive failed polls (server restarting, 5xx) before `watch` gives up
-
-
-def add_service_flags(parser) -> None:
-    service = parser.add_argument_group("service")
-    service.add_argument("--url", help=f"API base URL (default $CHARLSTM_URL or {DEFAULT_URL})")
-    service.add_argument("--token", help="API token (default $CHARLSTM_TOKEN)")
 
 
 def register(sub) -> None:
@@ -59,7 +54,6 @@ def register(sub) -> None:
     cancel.add_argument("job", type=positive_int, metavar="JOB")
 
 
-
 def make_client(args) -> ApiClient:
     client = ApiClient(args.url, args.token)
     if not client.token:
@@ -79,9 +73,11 @@ def run_upload(args) -> int:
     if args.quiet:
         print(corpus["id"])
         return 0
-    print(f"corpus {corpus['id']} ({corpus['name']}): {corpus['bytes']:,} bytes, "
-          f"{corpus['raw_chars']:,} characters ({corpus['raw_unique']} distinct), "
-          f"{corpus['clean_chars']:,} after cleaning ({corpus['clean_unique']} distinct)")
+    print(
+        f"corpus {corpus['id']} ({corpus['name']}): {corpus['bytes']:,} bytes, "
+        f"{corpus['raw_chars']:,} characters ({corpus['raw_unique']} distinct), "
+        f"{corpus['clean_chars']:,} after cleaning ({corpus['clean_unique']} distinct)"
+    )
     print(f"train on it with: charlstm submit {corpus['id']}")
     return 0
 
@@ -115,32 +111,35 @@ def run_jobs(args) -> int:
     rows = [("ID", "STATUS", "CORPUS", "EPOCH", "BEST VAL_LOSS", "ETA", "CREATED")]
     for job in jobs:
         best = job.get("best_val_loss")
-        rows.append((
-            str(job["id"]), job["status"], str(job["corpus_id"]), f"{job['epoch']}/{job['epochs']}",
-            "-" if best is None else f"{best:.4f}", duration(job.get("eta_seconds")),
-            (job.get("created_at") or "")[:19].replace("T", " "),
-        ))
+        rows.append(
+            (
+                str(job["id"]),
+                job["status"],
+                str(job["corpus_id"]),
+                f"{job['epoch']}/{job['epochs']}",
+                "-" if best is None else f"{best:.4f}",
+                duration(job.get("eta_seconds")),
+                (job.get("created_at") or "")[:19].replace("T", " "),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
 
 
 def run_cancel(args) -> int:
     job = make_client(args).post(f"jobs/{args.job}/cancel")
-    note = " (cancel requested: the worker stops after its current batch)" \
-        if job["status"] == "running" and job.get("cancel_requested") else ""
+    note = (
+        " (cancel requested: the worker stops after its current batch)"
+        if job["status"] == "running" and job.get("cancel_requested")
+        else ""
+    )
     print(f"job {job['id']} {job['status']}{note}")
     return 0
 
 
 # ---- watch ------------------------------------------------------------------------------------
-
-
-def bar(**kwargs) -> tqdm:
-    from .progress import bar as progress_bar
-
-    return progress_bar(**kwargs)
 
 
 def duration(seconds: float | None) -> str:
@@ -149,13 +148,6 @@ def duration(seconds: float | None) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
-
-
-def epoch_line(row: dict) -> str:
-    val = "no validation" if row.get("val_loss") is None else \
-        f"val_loss {row['val_loss']:.4f} ({row['val_loss_bits']:.3f} bits)"
-    return (f"epoch {row['epoch']}: loss {row['loss']:.4f} ({row['loss_bits']:.3f} bits), {val}, "
-            f"{row['seconds']:.1f} s, {row['chars_per_second']:,.0f} chars/s")
 
 
 def poll(client: ApiClient, path: str, failures: int) -> tuple[dict | None, int]:
@@ -209,8 +201,10 @@ def watch(client: ApiClient, job_id: int, interval: float = POLL_SECONDS) -> int
             progress.close()
     if job["status"] == "succeeded":
         best = job.get("best_val_loss")
-        print(f"job {job_id} succeeded after {job['epoch']} epochs"
-              + (f", best val_loss {best:.4f}" if best is not None else ""))
+        print(
+            f"job {job_id} succeeded after {job['epoch']} epochs"
+            + (f", best val_loss {best:.4f}" if best is not None else "")
+        )
         print(f"generate text with: charlstm sample {job_id} --out sample.txt")
         return 0
     reason = f": {job['error']}" if job.get("error") else ""
@@ -224,8 +218,7 @@ def watch(client: ApiClient, job_id: int, interval: float = POLL_SECONDS) -> int
 def run_remote_sample(args) -> int:
     """`charlstm sample JOB ...`: ask the service for samples, wait, download to --out."""
     client = make_client(args)
-    body = {"length": args.length, "count": args.count, "seed_text": args.seed_text,
-            "random_seed": args.random_seed}
+    body = {"length": args.length, "count": args.count, "seed_text": args.seed_text, "random_seed": args.random_seed}
     if args.temperature:
         body["temperature"] = args.temperature[0] if len(args.temperature) == 1 else args.temperature
     sample = client.post(f"jobs/{args.job}/samples", {k: v for k, v in body.items() if v is not None})
@@ -245,6 +238,8 @@ def run_remote_sample(args) -> int:
     what = "a zip of texts" if "zip" in content_type else "text"
     if "zip" in content_type and args.out.suffix != ".zip":
         print(f"note: {args.out} is a zip archive (several texts were asked for)", file=sys.stderr)
-    print(f"sample {sample_id}: wrote {what} to {args.out} ({args.out.stat().st_size:,} bytes, "
-          f"{time.monotonic() - started:.0f} s)")
+    print(
+        f"sample {sample_id}: wrote {what} to {args.out} ({args.out.stat().st_size:,} bytes, "
+        f"{time.monotonic() - started:.0f} s)"
+    )
     return 0

@@ -1,5 +1,6 @@
-"""Command-line flags generated from the engine's Hyperparameters, so the CLI, the API and the
-engine share one name per idea (`--seq-len` is `seq_len` everywhere)."""
+"""Argument types and the flags several commands share: the hyperparameter flags, generated from
+the engine's Hyperparameters so that the CLI, the API and the engine share one name per idea
+(`--seq-len` is `seq_len` everywhere)."""
 
 import argparse
 import typing
@@ -7,6 +8,20 @@ import typing
 from shared.engine.config import Hyperparameters
 
 ALIASES = {"learning_rate": ["--lr"]}
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return number
+
+
+def positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return number
 
 
 def add_hyperparameter_flags(parser: argparse.ArgumentParser) -> None:

@@ -2,7 +2,7 @@
 downloads, and one exception, `ClientError`, carrying the server's message and status code.
 
 The base URL comes from the argument, else CHARLSTM_URL, else http://127.0.0.1:8000; the token
-from the argument, else CHARLSTM_TOKEN.
+from the argument, else CHARLSTM_TOKEN. `add_service_flags` gives a command --url and --token.
 """
 
 import io
@@ -18,6 +18,12 @@ API_PREFIX = "/api/v1"
 CHUNK = 256 * 1024
 TIMEOUT = (10, 60)  # connect, read (seconds)
 UPLOAD_TIMEOUT = (10, 900)  # the server decodes and counts the whole corpus before it answers
+
+
+def add_service_flags(parser) -> None:
+    service = parser.add_argument_group("service")
+    service.add_argument("--url", help=f"API base URL (default $CHARLSTM_URL or {DEFAULT_URL})")
+    service.add_argument("--token", help="API token (default $CHARLSTM_TOKEN)")
 
 
 class ClientError(Exception):
@@ -40,8 +46,10 @@ class MultipartFile:
             f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'
             for key, value in fields.items()
         )
-        head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-                 "Content-Type: text/plain\r\n\r\n")
+        head += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        )
         tail = f"\r\n--{boundary}--\r\n".encode()
         self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._parts = [io.BytesIO(head.encode()), self._file, io.BytesIO(tail)]
@@ -73,7 +81,7 @@ class MultipartFile:
 def _unreachable(exc: BaseException) -> bool:
     """Did the connection fail to open (refused, unknown host), rather than break later?"""
     seen = set()
-    stack = [exc]
+    stack: list[BaseException | None] = [exc]
     while stack:
         err = stack.pop()
         if err is None or id(err) in seen:
@@ -94,8 +102,11 @@ def error_message(response: requests.Response) -> tuple[str, dict | None]:
         body = None
     if isinstance(body, dict) and body.get("error"):
         message = str(body["error"])
-        details = [f"{'.'.join(map(str, d.get('loc', []))) or 'value'}: {d.get('msg')}"
-                   for d in body.get("detail") or [] if isinstance(d, dict)]
+        details = [
+            f"{'.'.join(map(str, d.get('loc', []))) or 'value'}: {d.get('msg')}"
+            for d in body.get("detail") or []
+            if isinstance(d, dict)
+        ]
         if details:
             message += " (" + "; ".join(details) + ")"
         return message, body
@@ -104,8 +115,7 @@ def error_message(response: requests.Response) -> tuple[str, dict | None]:
 
 
 class ApiClient:
-    def __init__(self, base_url: str | None = None, token: str | None = None,
-                 session: requests.Session | None = None):
+    def __init__(self, base_url: str | None = None, token: str | None = None, session: requests.Session | None = None):
         self.base_url = (base_url or os.environ.get("CHARLSTM_URL") or DEFAULT_URL).rstrip("/")
         self.token = token or os.environ.get("CHARLSTM_TOKEN") or None
         self.session = session or requests.Session()
@@ -144,8 +154,9 @@ class ApiClient:
         """POST `file` as the multipart field `file` (plus text `fields`), streamed from disk."""
         body = MultipartFile(Path(file), {k: v for k, v in (fields or {}).items() if v is not None}, on_read)
         try:
-            return self.request("POST", path, data=body, headers={"Content-Type": body.content_type},
-                                timeout=UPLOAD_TIMEOUT).json()
+            return self.request(
+                "POST", path, data=body, headers={"Content-Type": body.content_type}, timeout=UPLOAD_TIMEOUT
+            ).json()
         finally:
             body.close()
 

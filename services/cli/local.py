@@ -1,24 +1,11 @@
-"""Local engine commands: no service needed. `corpus build|stats`, `train`, `sample`."""
+"""Local engine commands: no service needed. `corpus build|stats`, `train`, and `run_local_sample`
+for `sample DIR` (the `sample` command is in sample.py)."""
 
-import argparse
 import sys
 from pathlib import Path
 
-from .flags import add_hyperparameter_flags, hyperparameters_from_args
-
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return number
-
-
-def positive_float(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return number
+from .flags import add_hyperparameter_flags, hyperparameters_from_args, positive_int
+from .progress import ProgressCallbacks, bar
 
 
 def register(sub) -> None:
@@ -30,7 +17,7 @@ def register(sub) -> None:
     source.add_argument("--builtin", choices=["python"], help="this machine's Python standard library")
     build.add_argument("--glob", default="**/*.py", help="file pattern under --folder (default **/*.py)")
     build.add_argument("--strip-docs", action="store_true", help="drop docstrings and comments")
-    build.add_argument("--max-bytes", type=positive_int, help="stop after this much text")
+    build.add_argument("--max-chars", type=positive_int, help="stop after this many characters")
     build.add_argument("--out", type=Path, required=True, help="where to write the corpus")
     build.set_defaults(run=run_corpus_build)
     stats = csub.add_parser("stats", help="characters before and after cleaning, vocabulary, sizes")
@@ -46,40 +33,14 @@ def register(sub) -> None:
     add_hyperparameter_flags(train)
     train.set_defaults(run=run_train)
 
-    sample = sub.add_parser(
-        "sample", help="generate text: from a checkpoint or run folder here, or from a job on the service"
-    )
-    sample.add_argument("target", metavar="DIR|JOB", help="a checkpoint or run folder, or a job id on the service")
-    add_sampling_flags(sample)
-    sample.add_argument(
-        "--out", type=Path, help="output file (local: one file per sample; service: a zip when several)"
-    )
-    sample.add_argument("--interval", type=float, default=1.0, help="service: seconds between polls")
-    from .client import add_service_flags
-
-    add_service_flags(sample)
-    sample.set_defaults(run=run_sample)
-
-
-def add_sampling_flags(parser) -> None:
-    parser.add_argument("--length", type=positive_int, default=50_000, help="new characters (default 50000)")
-    parser.add_argument(
-        "--temperature", type=positive_float, action="append", help="diversity; repeat for several (default 0.75)"
-    )
-    parser.add_argument("--seed-text", help="warm-up text (default: a slice of the corpus)")
-    parser.add_argument("--count", type=positive_int, default=1, help="samples per temperature")
-    parser.add_argument("--random-seed", type=int, help="makes the output reproducible")
-
 
 def run_corpus_build(args) -> int:
     from shared.engine import corpus
 
     if args.builtin:
-        text = corpus.builtin_python_corpus(strip_docs=args.strip_docs, max_bytes=args.max_bytes)
+        text = corpus.builtin_python_corpus(strip_docs=args.strip_docs, max_chars=args.max_chars)
     else:
-        text = corpus.build_from_folder(
-            args.folder, args.glob, strip_docs=args.strip_docs, max_bytes=args.max_bytes
-        )
+        text = corpus.build_from_folder(args.folder, args.glob, strip_docs=args.strip_docs, max_chars=args.max_chars)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(corpus.corpus_stats(text).format())
@@ -91,7 +52,8 @@ def run_corpus_stats(args) -> int:
     from shared.engine import corpus
 
     raw = corpus.read_text(args.file)
-    print(corpus.corpus_stats(raw, lowercase=args.lowercase, tabs=args.tabs, raw_bytes=args.file.stat().st_size).format())
+    stats = corpus.corpus_stats(raw, lowercase=args.lowercase, tabs=args.tabs, raw_bytes=args.file.stat().st_size)
+    print(stats.format())
     return 0
 
 
@@ -100,52 +62,39 @@ def run_train(args) -> int:
     from shared.engine.corpus import read_text
     from shared.engine.train import train
 
-    from .progress import ProgressCallbacks
-
-    hp = Hyperparameters(**hyperparameters_from_args(args))
+    hyperparameters = Hyperparameters(**hyperparameters_from_args(args))
     raw = read_text(args.corpus)
     with ProgressCallbacks() as progress:
-        result = train(raw, hp, args.out, progress, resume=args.resume)
+        result = train(raw, hyperparameters, args.out, progress, resume=args.resume)
     best = f", best epoch {result.best_epoch}" if result.best_epoch else ""
     print(f"{result.stopped.replace('_', ' ')} after epoch {len(result.history)}{best}; checkpoints in {args.out}")
     return 0
 
 
-def run_sample(args) -> int:
-    if args.target.isdigit() and not Path(args.target).exists():
-        from .client import run_remote_sample
-
-        if args.out is None:
-            raise ValueError("sampling on the service needs --out FILE")
-        args.job = int(args.target)
-        return run_remote_sample(args)
-    return run_local_sample(args)
-
-
 def run_local_sample(args) -> int:
-    from shared.engine.checkpoint import load
-    from shared.engine.sample import sample_texts
+    """`charlstm sample DIR ...`: sample from a checkpoint or run folder; to --out or stdout."""
+    from shared.engine.sample import load_sampler, sample_texts
 
-    from .progress import bar
-
-    checkpoint = load(Path(args.target))
+    sampler = load_sampler(Path(args.target))
     temperatures = args.temperature or [0.75]
     with bar(total=args.length, unit="char", desc="sampling") as progress:
         texts = sample_texts(
-            checkpoint, args.length, temperatures, count=args.count, seed_text=args.seed_text,
+            sampler, args.length, temperatures, count=args.count, seed_text=args.seed_text,
             random_seed=args.random_seed, progress=lambda done, total: progress.update(done - progress.n),
-        )
+        )  # fmt: skip
     labels = [(t, i) for t in temperatures for i in range(args.count)]
     if args.out is None:
-        for (t, i), text in zip(labels, texts):
+        for (t, i), text in zip(labels, texts, strict=True):
             if len(texts) > 1:
                 print(f"----- temperature {t}, sample {i + 1} -----")
             sys.stdout.write(text + "\n")
         return 0
-    paths = [args.out] if len(texts) == 1 else [
-        args.out.with_name(f"{args.out.stem}-t{t}-{i + 1}{args.out.suffix}") for t, i in labels
-    ]
-    for path, text in zip(paths, texts):
+    paths = (
+        [args.out]
+        if len(texts) == 1
+        else [args.out.with_name(f"{args.out.stem}-t{t}-{i + 1}{args.out.suffix}") for t, i in labels]
+    )
+    for path, text in zip(paths, texts, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {len(text)} characters to {path}", file=sys.stderr)

@@ -3,17 +3,14 @@
 import argparse
 import sys
 
-from . import local
-
-
-class CliError(Exception):
-    """A user mistake: printed as one line on stderr, exit status 2."""
+from . import local, sample
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="charlstm", description="Character-level LSTM text generators.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.register(sub)
+    sample.register(sub)
     for name in ("client", "admin"):
         try:
             module = __import__(f"services.cli.{name}", fromlist=["register"])
@@ -30,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the CLI turns known errors into one line
+    except Exception as exc:
         from .errors import describe
 
         message = describe(exc)

@@ -1,19 +1,35 @@
-"""Progress bars for long local work (tqdm): one bar per epoch and one line per finished epoch."""
+"""Progress display (tqdm): bars, the one line per finished epoch (for local training and for a
+job watched on the service), and the engine callbacks of local training."""
+
+from collections.abc import Mapping
 
 from tqdm import tqdm
 
-from shared.engine.train import EpochReport, TrainingCallbacks
+from shared.engine.train import TrainingCallbacks, TrainingPlan
 
 
 def bar(**kwargs) -> tqdm:
     return tqdm(dynamic_ncols=True, leave=False, **kwargs)
 
 
-def epoch_line(report: EpochReport) -> str:
-    val = f"val_loss {report.val_loss:.4f} ({report.val_loss_bits:.3f} bits)" if report.val_loss is not None else "no validation"
+def epoch_line(row: Mapping) -> str:
+    """An epoch as `EpochReport.to_dict` or the API gives it."""
+    val = (
+        "no validation"
+        if row.get("val_loss") is None
+        else f"val_loss {row['val_loss']:.4f} ({row['val_loss_bits']:.3f} bits)"
+    )
     return (
-        f"epoch {report.epoch}: loss {report.loss:.4f} ({report.loss_bits:.3f} bits), {val}, "
-        f"{report.seconds:.1f} s, {report.chars_per_second:,.0f} chars/s"
+        f"epoch {row['epoch']}: loss {row['loss']:.4f} ({row['loss_bits']:.3f} bits), {val}, "
+        f"{row['seconds']:.1f} s, {row['chars_per_second']:,.0f} chars/s"
+    )
+
+
+def plan_line(plan: TrainingPlan) -> str:
+    resumed = f", resuming after epoch {plan.start_epoch - 1}" if plan.start_epoch > 1 else ""
+    return (
+        f"{plan.corpus_chars:,} characters ({len(plan.vocabulary)} distinct), "
+        f"{plan.batches_per_epoch:,} batches per epoch{resumed}"
     )
 
 
@@ -29,8 +45,9 @@ class ProgressCallbacks(TrainingCallbacks):
         if self._bar is not None:
             self._bar.close()
 
-    def on_train_begin(self, start_epoch, epochs, batches_per_epoch):
-        self._epochs = epochs
+    def on_train_begin(self, plan):
+        self._epochs = plan.epochs
+        tqdm.write(plan_line(plan))
 
     def on_batch_end(self, epoch, batch, batches_per_epoch):
         if self._bar is None:
@@ -41,4 +58,4 @@ class ProgressCallbacks(TrainingCallbacks):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        tqdm.write(epoch_line(report))
+        tqdm.write(epoch_line(report.to_dict()))

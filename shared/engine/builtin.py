@@ -15,13 +15,9 @@ import sysconfig
 import tokenize
 from pathlib import Path
 
-BUILTIN_PYTHON = "python-stdlib"
-
 # Folder names never descended into: installed packages, test suites and their data, caches, the
 # IDLE editor (mostly GUI code) and pydoc's generated topic strings (data, not code).
-EXCLUDED_DIRS = frozenset(
-    {"site-packages", "dist-packages", "test", "tests", "idlelib", "__pycache__", "pydoc_data"}
-)
+EXCLUDED_DIRS = frozenset({"site-packages", "dist-packages", "test", "tests", "idlelib", "__pycache__", "pydoc_data"})
 # Generated, machine-specific build settings: data, and it differs between machines.
 EXCLUDED_FILE_PREFIXES = ("_sysconfigdata",)
 
@@ -64,7 +60,8 @@ def strip_docstrings_and_comments(source: str) -> str:
     starts = _line_starts(lines)
     doc_edits = _docstring_edits(tree, lines, starts)
     comment_edits = [
-        edit for edit in (_comment_edit(tok, lines, starts) for tok in comments)
+        edit
+        for edit in (_comment_edit(tok, lines, starts) for tok in comments)
         if not any(_overlaps(edit, other) for other in doc_edits)
     ]
     result = _apply_edits(source, doc_edits + comment_edits)
@@ -108,11 +105,7 @@ def _comment_edit(tok: tokenize.TokenInfo, lines: list[str], starts: list[int]) 
 
 
 def _is_string_statement(node: ast.stmt) -> bool:
-    return (
-        isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, str)
-    )
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
 def _statement_bodies(tree: ast.AST):
@@ -142,15 +135,17 @@ def _char_col(line: str, byte_col: int) -> int:
 
 def _statement_edit(stmt: ast.stmt, replacement: str, lines: list[str], starts: list[int]) -> Edit:
     """Replace a statement, or drop its whole lines when it is alone on them and not replaced."""
-    first, last = lines[stmt.lineno - 1], lines[stmt.end_lineno - 1]
+    # parsed statements always carry their end position
+    end_lineno, end_col_offset = stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0
+    first, last = lines[stmt.lineno - 1], lines[end_lineno - 1]
     start_col = _char_col(first, stmt.col_offset)
-    end_col = _char_col(last, stmt.end_col_offset)
+    end_col = _char_col(last, end_col_offset)
     start = starts[stmt.lineno - 1] + start_col
-    end = starts[stmt.end_lineno - 1] + end_col
+    end = starts[end_lineno - 1] + end_col
     after = last[end_col:].strip()
     alone = not first[:start_col].strip() and (not after or after.startswith("#"))
     if alone and not replacement:
-        return (starts[stmt.lineno - 1], starts[stmt.end_lineno], "")
+        return (starts[stmt.lineno - 1], starts[end_lineno], "")
     return (start, end, replacement)
 
 

@@ -26,8 +26,8 @@ class CheckpointError(ValueError):
 @dataclass
 class Checkpoint:
     model: object  # keras.Model
-    hp: Hyperparameters
-    vocab: Vocabulary
+    hyperparameters: Hyperparameters
+    vocabulary: Vocabulary
     meta: dict
     path: Path
 
@@ -119,5 +119,10 @@ def load(path: Path, compile: bool = True) -> Checkpoint:
         model = keras.saving.load_model(path / MODEL_FILE, safe_mode=True, compile=compile)
     except Exception as exc:  # Keras raises many types for a damaged file
         raise CheckpointError(f"{path}: cannot load {MODEL_FILE} ({exc})") from exc
-    hp = Hyperparameters(**meta["hyperparameters"])
-    return Checkpoint(model=model, hp=hp, vocab=Vocabulary.from_json(meta["vocabulary"]), meta=meta, path=path)
+    return Checkpoint(
+        model=model,
+        hyperparameters=Hyperparameters(**meta["hyperparameters"]),
+        vocabulary=Vocabulary.from_json(meta["vocabulary"]),
+        meta=meta,
+        path=path,
+    )

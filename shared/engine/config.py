@@ -24,7 +24,9 @@ class Hyperparameters(BaseModel):
     units: int = Field(512, ge=1, le=4096, description="units per LSTM layer")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout after each LSTM layer")
     seq_len: int | None = Field(
-        None, ge=2, le=10_000,
+        None,
+        ge=2,
+        le=10_000,
         description="characters per training sequence (default 100 stateful, 40 stateless)",
     )
     step: int = Field(3, ge=1, le=10_000, description="stride between windows (stateless only)")

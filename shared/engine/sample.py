@@ -1,5 +1,11 @@
 """Text generation: warm up on a seed, then sample with a temperature and feed each sample back.
 
+`Sampler` is a trained model ready to sample from (fused numpy weights, vocabulary,
+hyperparameters, default warm-up text, epoch): `load_sampler(path)` reads a checkpoint once and
+keeps no Keras model, so a service can cache it and share it between threads (every call of
+`sample_texts` works on its own clone of the network). `encode_seed` is the one rule for a seed
+text: cleaned and transformed as the corpus was, characters outside the vocabulary dropped.
+
 `generate` runs the numpy fast path (`numpy_lstm.NumpyLSTM`): every requested sample (one row per
 temperature x count) advances together, one matrix product per layer per character. Sampling is
 exact Gumbel-max: argmax(logits / T + G) with G = -log(E), E ~ Exp(1), is distributed as
@@ -19,17 +25,107 @@ Keras model and one `model.predict` per character. Benchmarks and tests only.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import Checkpoint
+from .config import Hyperparameters
+from .corpus import CorpusError, Vocabulary, apply_transforms, clean, undo_transforms
 from .numpy_lstm import NumpyLSTM, check_temperature, softmax
 
-__all__ = ["NumpyLSTM", "generate", "predict_loop_generate", "sample_texts"]
+__all__ = ["Sampler", "encode_seed", "generate", "load_sampler", "predict_loop_generate", "sample_texts"]
 
-NOISE_FLOATS = 1 << 20   # floats of sampling noise drawn at once (4 MiB)
-MAX_CHUNK = 2048         # characters between progress reports / stop checks
+NOISE_FLOATS = 1 << 20  # floats of sampling noise drawn at once (4 MiB)
+MAX_CHUNK = 2048  # characters between progress reports / stop checks
 _TINY = np.finfo(np.float32).tiny
+
+Progress = Callable[[int, int], None]
+ShouldStop = Callable[[], bool]
+# advance(noise (k, V, rows), ids (k, rows), last_chunk): sample k characters for every row
+_Chunk = Callable[[np.ndarray, np.ndarray, bool], None]
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A trained model in the form sampling needs; immutable and safe to share between threads.
+
+    `net` is a template: it is never stepped; every `sample_texts` call runs on `net.clone()`."""
+
+    net: NumpyLSTM
+    vocabulary: Vocabulary
+    hyperparameters: Hyperparameters
+    warmup_text: str  # the default seed: the start of the corpus, cleaned and transformed
+    epoch: int  # the checkpoint's epoch
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> Sampler:
+        return cls(
+            net=NumpyLSTM.from_model(checkpoint.model),
+            vocabulary=checkpoint.vocabulary,
+            hyperparameters=checkpoint.hyperparameters,
+            warmup_text=checkpoint.warmup_text,
+            epoch=checkpoint.epoch,
+        )
+
+
+def load_sampler(path: Path | str) -> Sampler:
+    """Load a checkpoint folder (or a run folder's best checkpoint) as a Sampler: Keras loads the
+    model once (without its optimizer), its weights are fused, and the Keras model is dropped."""
+    from .checkpoint import load
+
+    return Sampler.from_checkpoint(load(Path(path), compile=False))
+
+
+def encode_seed(seed_text: str, vocabulary: Vocabulary, hyperparameters: Hyperparameters) -> np.ndarray:
+    """The ids of a seed text as the model reads it: cleaned and transformed as its corpus was
+    (`hyperparameters.lowercase`, `.tabs`), characters outside `vocabulary` dropped.
+
+    CorpusError when no character is left."""
+    text = apply_transforms(clean(seed_text), lowercase=hyperparameters.lowercase, tabs=hyperparameters.tabs)
+    ids = vocabulary.encode(text, skip_unknown=True)
+    if len(ids) == 0:
+        raise CorpusError("the seed text has no character of the model's vocabulary")
+    return ids
+
+
+def sample_texts(
+    sampler: Sampler,
+    length: int,
+    temperatures: float | Sequence[float],
+    count: int = 1,
+    seed_text: str | None = None,
+    random_seed: int | None = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> list[str]:
+    """Generate texts: one per temperature x count, in that order, each `length` new characters
+    (the seed not included; fewer when `should_stop` stopped it), the corpus transforms undone
+    (tabs back to spaces).
+
+    seed_text: the warm-up, read by `encode_seed`. Default: the sampler's warm-up text (the start
+    of its corpus). progress and should_stop as in `generate`. Thread-safe."""
+    hp, vocabulary = sampler.hyperparameters, sampler.vocabulary
+    if seed_text is None:
+        seed = vocabulary.encode(sampler.warmup_text, skip_unknown=True)
+        if len(seed) == 0:
+            raise CorpusError("the model has no warm-up text: give a seed text")
+    else:
+        seed = encode_seed(seed_text, vocabulary, hp)
+    ids = generate(
+        sampler.net.clone(), seed, length, temperatures, count=count, random_seed=random_seed,
+        progress=progress, should_stop=should_stop,
+    )  # fmt: skip
+    # undo on seed + sample, so that a sample continuing the seed's indentation is undone right
+    # (the undone seed is always a prefix of the undone whole)
+    seed_chars = vocabulary.decode(seed)
+    prefix = len(undo_transforms(seed_chars, tabs=hp.tabs))
+    return [undo_transforms(seed_chars + vocabulary.decode(row), tabs=hp.tabs)[prefix:] for row in ids]
+
+
+# --- the fast path --------------------------------------------------------------------------------
 
 
 def chunk_length(rows: int, vocab_size: int) -> int:
@@ -58,8 +154,8 @@ def generate(
     count: int = 1,
     random_seed: int | None = None,
     *,
-    progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> np.ndarray:
     """New character ids, shape (len(temperatures) * count, length); row r has temperature
     temperatures[r // count]. dtype uint8 for vocabularies of at most 256 characters, else int32.
@@ -67,14 +163,14 @@ def generate(
     seed_ids: 1-D, at least one id; the warm-up. progress(done, total) is called after every
     chunk of at most 2048 characters; should_stop() is checked before each chunk, and when it
     returns true the characters generated so far are returned (fewer columns than `length`).
-    Resets the net's state."""
+    Resets the net's state (and its rows): give every thread its own net (`NumpyLSTM.clone`)."""
     temps = _check_temperatures(temperatures)
     count, length = int(count), int(length)
     if count < 1:
         raise ValueError("count must be >= 1")
     if length < 0:
         raise ValueError("length must be >= 0")
-    seed = net._ids(seed_ids).reshape(-1)
+    seed = net.check_ids(seed_ids).reshape(-1)
     if len(seed) == 0:
         raise ValueError("the seed must contain at least one character id")
     rows, vocab = len(temps) * count, net.vocab_size
@@ -88,13 +184,13 @@ def generate(
     ids = np.empty((chunk, rows), dtype=np.intp)
     neg_t = -row_temps
 
+    advance: _Chunk
     if net.stateful:
         # warm up one stream, copy its state to every row, feed the seed's last id to all rows
         net.reset(1)
-        if len(seed) > 1:
-            net.warmup(seed[:-1])
+        net.warmup(seed[:-1])
         net.broadcast_row(0, rows)
-        net._step(np.full(rows, seed[-1], dtype=np.intp))
+        net.advance(np.full(rows, seed[-1], dtype=np.intp))
         advance = _stateful_chunk(net)
     else:
         advance = _stateless_chunk(net, seed, rows, chunk)
@@ -106,29 +202,30 @@ def generate(
         k = min(chunk, length - done)
         part = noise[:k]
         rng.standard_exponential(out=part, dtype=np.float32)
-        np.maximum(part, _TINY, out=part)        # float32 draws can be exactly 0: keep log finite
+        np.maximum(part, _TINY, out=part)  # float32 draws can be exactly 0: keep log finite
         np.log(part, out=part)
-        np.multiply(part, neg_t, out=part)       # T * Gumbel: argmax(l + T*G) = argmax(l/T + G)
+        np.multiply(part, neg_t, out=part)  # T * Gumbel: argmax(l + T*G) = argmax(l/T + G)
         advance(part, ids[:k], done + k == length)
-        result[:, done:done + k] = ids[:k].T
+        result[:, done : done + k] = ids[:k].T
         done += k
         if progress is not None:
             progress(done, length)
     return result
 
 
-def _stateful_chunk(net: NumpyLSTM):
-    step, logits, add = net._step, net._logits, np.add
-    argmax = logits.argmax  # the bound method: a third of np.argmax's call overhead
+def _stateful_chunk(net: NumpyLSTM) -> _Chunk:
+    step, logits, add = net.advance, net.logits, np.add
+    scores = np.empty_like(logits)  # logits + noise
+    argmax = scores.argmax  # the bound method: a third of np.argmax's call overhead
 
     def advance(noise, ids, last_chunk):
         """Sample len(noise) characters into ids, stepping the net after each (but the very last)."""
         n = len(noise) - 1
         for k in range(n):
-            add(logits, noise[k], out=logits)
+            add(logits, noise[k], out=scores)
             argmax(0, ids[k])
             step(ids[k])
-        add(logits, noise[n], out=logits)
+        add(logits, noise[n], out=scores)
         argmax(0, ids[n])
         if not last_chunk:
             step(ids[n])
@@ -136,31 +233,31 @@ def _stateful_chunk(net: NumpyLSTM):
     return advance
 
 
-def _stateless_chunk(net: NumpyLSTM, seed: np.ndarray, rows: int, chunk: int):
+def _stateless_chunk(net: NumpyLSTM, seed: np.ndarray, rows: int, chunk: int) -> _Chunk:
     """Every character from its window of the last seq_len ids (fewer at first), zero state."""
     window = net.seq_len
+    if window is None:
+        raise ValueError("a stateless model needs its window length")
     history = np.empty((window + chunk, rows), dtype=np.intp)  # the last window ids + this chunk
     filled = min(len(seed), window)
     history[:filled] = seed[-filled:, None]
     position = [filled]  # ids in history
+    net.reset(rows)
+    step, logits, reset = net.advance, net.logits, net.reset
+    scores = np.empty_like(logits)
 
     def advance(noise, ids, last_chunk):
         p = position[0]
         if p > window:  # keep only the last `window` ids
-            history[:window] = history[p - window:p]
+            history[:window] = history[p - window : p]
             p = window
-        net.reset(rows)
-        step, logits, zero = net._step, net._logits, net._state.copy()
-        cells = [cell[:u] for cell, u in zip(net._cells, net.units)]
         for k in range(len(noise)):
-            np.copyto(net._state, zero)
-            for c in cells:
-                c.fill(0.0)
+            reset()
             for t in range(max(0, p - window), p - 1):
                 step(history[t], False)
             step(history[p - 1])
-            np.add(logits, noise[k], out=logits)
-            logits.argmax(0, ids[k])
+            np.add(logits, noise[k], out=scores)
+            scores.argmax(0, ids[k])
             history[p] = ids[k]
             p += 1
         position[0] = p
@@ -184,7 +281,7 @@ def predict_loop_generate(
 
     temperature = check_temperature(temperature)
     net = NumpyLSTM.from_model(model)  # validates the architecture
-    seed = net._ids(seed_ids).reshape(-1)
+    seed = net.check_ids(seed_ids).reshape(-1)
     if len(seed) == 0:
         raise ValueError("the seed must contain at least one character id")
     rng = np.random.default_rng(random_seed)
@@ -212,7 +309,7 @@ def predict_loop_generate(
             logits = single.predict(np.array([[current]], dtype=np.int32), verbose=0)
             current = out[k] = draw(logits)
         return out
-    window = net.seq_len
+    window = net.seq_len or 0
     if len(seed) < window:
         raise ValueError(f"a stateless model needs a seed of at least {window} characters")
     text = list(seed[-window:])
@@ -221,47 +318,3 @@ def predict_loop_generate(
         out[k] = draw(logits)
         text.append(out[k])
     return out
-
-
-def sample_texts(
-    checkpoint,
-    length: int,
-    temperatures: Sequence[float],
-    count: int = 1,
-    seed_text: str | None = None,
-    random_seed: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> list[str]:
-    """Generate texts from a loaded checkpoint (`checkpoint.load`): one per temperature x count,
-    in that order, each `length` new characters (the seed not included), the corpus transforms
-    undone (tabs back to spaces).
-
-    seed_text: the warm-up; cleaned and transformed as the corpus was, characters outside the
-    vocabulary dropped. Default: the checkpoint's warm-up text (the start of its corpus)."""
-    from .corpus import apply_transforms, clean, undo_transforms
-
-    hp = checkpoint.hp
-    text = checkpoint.warmup_text if seed_text is None else apply_transforms(
-        clean(seed_text), lowercase=hp.lowercase, tabs=hp.tabs)
-    seed = checkpoint.vocab.encode(text, skip_unknown=True)
-    if len(seed) == 0:
-        raise ValueError("the seed text has no character of the model's vocabulary")
-    net = NumpyLSTM.from_model(checkpoint.model)
-    ids = generate(net, seed, length, temperatures, count=count, random_seed=random_seed,
-                   progress=progress, should_stop=should_stop)
-    # undo on seed + sample, so that a sample continuing the seed's indentation is undone right
-    # (the undone seed is always a prefix of the undone whole)
-    seed_text = checkpoint.vocab.decode(seed)
-    prefix = len(undo_transforms(seed_text, tabs=hp.tabs))
-    return [undo_transforms(seed_text + checkpoint.vocab.decode(row), tabs=hp.tabs)[prefix:] for row in ids]
-
-
-def encode_seed(seed_text, vocabulary, hyperparameters):  # TEMPORARY until the engine-seams merge
-    from .corpus import CorpusError, apply_transforms, clean
-
-    text = apply_transforms(clean(seed_text), lowercase=hyperparameters.lowercase, tabs=hyperparameters.tabs)
-    ids = vocabulary.encode(text, skip_unknown=True)
-    if len(ids) == 0:
-        raise CorpusError("the seed text has no character of the model's vocabulary (after cleaning)")
-    return ids

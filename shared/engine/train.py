@@ -1,28 +1,38 @@
 """The training loop: one `fit` call per epoch so that every step of the paper's method is explicit.
 
 Each epoch: reset the LSTM state (the paper author's callback never ran), seed dropout for this
-epoch (so a resumed run repeats a straight one), train over the interleaved batches without
-shuffling, validate on each row's tail continuing the state from training, report, checkpoint,
-and stop early when validation loss has not improved for `patience` epochs.
+epoch (so a resumed run repeats a straight one), train over the batches, validate, report,
+checkpoint, and stop early when validation loss has not improved for `patience` epochs.
+
+Stateful (the paper): the interleaved batches in order, never shuffled, validation on each row's
+tail continuing the state from training. Stateless (the Keras example's baseline): the windows
+shuffled every epoch, by a permutation seeded with (seed, epoch) so that a resumed run still
+repeats a straight one.
+
+`best_epoch` is the one rule for the best epoch (lowest validation loss, the earliest on ties),
+used for early stopping, for the checkpoints kept, and by the service.
 """
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 
 from . import checkpoint as ckpt
-from .batching import Arrays, make_arrays
+from .batching import Arrays, Layout, layout, make_arrays
 from .config import Hyperparameters
-from .corpus import prepare
+from .corpus import Vocabulary, prepare
 
 LN2 = math.log(2)
 WARMUP_CHARS = 512
 # fields that may differ when resuming; everything else defines the model and its data
 RESUMABLE_CHANGES = {"epochs", "patience"}
+
+Stopped = Literal["completed", "early_stopping", "callback"]
 
 
 @dataclass(frozen=True)
@@ -49,10 +59,51 @@ class EpochReport:
         return cls(**{k: data[k] for k in ("epoch", "loss", "val_loss", "seconds", "chars_per_second")})
 
 
+class Scored(Protocol):
+    """Anything with an epoch number and a validation loss (EpochReport, a database row)."""
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def val_loss(self) -> float | None: ...
+
+
+S = TypeVar("S", bound=Scored)
+
+
+def best_epoch(items: Iterable[S]) -> S | None:
+    """The item with the lowest validation loss, the earliest epoch among equal losses; items
+    without a validation loss (None or NaN) are ignored. None when no item has one."""
+    scored = [item for item in items if item.val_loss is not None and not math.isnan(item.val_loss)]
+    return min(scored, key=lambda item: (item.val_loss, item.epoch), default=None)
+
+
+def should_stop_early(history: list[EpochReport], patience: int) -> bool:
+    """True once `patience` epochs have passed without a new best validation loss (0: never)."""
+    best = best_epoch(history)
+    return bool(patience) and best is not None and history[-1].epoch - best.epoch >= patience
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a `train` call is about to do; given to `TrainingCallbacks.on_train_begin`."""
+
+    start_epoch: int  # the first epoch this call trains (after a resumed checkpoint's)
+    epochs: int  # the last epoch it may train (hyperparameters.epochs)
+    batches_per_epoch: int
+    targets_per_epoch: int  # characters predicted per epoch
+    validation_targets: int  # characters predicted per validation pass (0: no validation)
+    corpus_chars: int  # after cleaning and transforms
+    vocabulary: Vocabulary  # the model's: after cleaning and transforms
+    hyperparameters: Hyperparameters  # as trained (a resumed run's, with the new epochs/patience)
+    history: tuple[EpochReport, ...] = ()  # epochs done before (resumed)
+
+
 class TrainingCallbacks:
     """Override what you need; every hook is a no-op by default."""
 
-    def on_train_begin(self, start_epoch: int, epochs: int, batches_per_epoch: int) -> None: ...
+    def on_train_begin(self, plan: TrainingPlan) -> None: ...
 
     def on_batch_end(self, epoch: int, batch: int, batches_per_epoch: int) -> None: ...
 
@@ -67,28 +118,29 @@ class TrainingCallbacks:
 @dataclass
 class TrainResult:
     history: list[EpochReport]
-    stopped: Literal["completed", "early_stopping", "callback"]
+    stopped: Stopped
     best_epoch: int | None
     run_dir: Path
     model: object = field(repr=False)  # the keras.Model as it ended (weights of the last batch)
 
 
-class _Bridge:
-    """Keras callback forwarding batch progress and the stop request."""
+@dataclass
+class _StopFlag:
+    stopped: bool = False
 
-    def __new__(cls, callbacks: TrainingCallbacks, epoch: int, batches: int):
-        import keras
 
-        class Bridge(keras.callbacks.Callback):
-            stopped = False
+def _bridge(callbacks: TrainingCallbacks, epoch: int, batches: int, flag: _StopFlag):
+    """A Keras callback forwarding batch progress and the stop request."""
+    import keras
 
-            def on_train_batch_end(self, batch, logs=None):
-                callbacks.on_batch_end(epoch, batch + 1, batches)
-                if callbacks.should_stop():
-                    self.stopped = True
-                    self.model.stop_training = True
+    class Bridge(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            callbacks.on_batch_end(epoch, batch + 1, batches)
+            if callbacks.should_stop():
+                flag.stopped = True
+                self.model.stop_training = True
 
-        return Bridge()
+    return Bridge()
 
 
 def _seed_dropout(model, seed: int, epoch: int) -> None:
@@ -97,6 +149,15 @@ def _seed_dropout(model, seed: int, epoch: int) -> None:
         generator = getattr(layer, "seed_generator", None)
         if generator is not None:
             generator.state.assign(np.array([seed * 1000 + i, epoch * 1_000_003], dtype="int64"))
+
+
+def _epoch_inputs(arrays: Arrays, hp: Hyperparameters, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stateful: the interleaved batches as they are. Stateless: the windows in an order that
+    depends only on (seed, epoch)."""
+    if hp.stateful:
+        return arrays.x_train, arrays.y_train
+    order = np.random.default_rng([hp.seed, epoch]).permutation(len(arrays.x_train))
+    return arrays.x_train[order], arrays.y_train[order]
 
 
 def _check_resume(saved: Hyperparameters, asked: Hyperparameters) -> Hyperparameters:
@@ -112,7 +173,7 @@ def _check_resume(saved: Hyperparameters, asked: Hyperparameters) -> Hyperparame
 
 def train(
     raw_text: str,
-    hp: Hyperparameters,
+    hyperparameters: Hyperparameters,
     run_dir: Path,
     callbacks: TrainingCallbacks | None = None,
     resume: bool = False,
@@ -124,8 +185,9 @@ def train(
     """
     import keras
 
-    from .model import build_model, reset_states
+    from .model import build_model
 
+    hp = hyperparameters
     callbacks = callbacks or TrainingCallbacks()
     run_dir = Path(run_dir)
     ids, vocab = prepare(raw_text, lowercase=hp.lowercase, tabs=hp.tabs)
@@ -134,8 +196,8 @@ def train(
     latest = ckpt.latest_checkpoint(run_dir) if resume else None
     if latest is not None:
         saved = ckpt.load(latest)
-        hp = _check_resume(saved.hp, hp)
-        if saved.vocab.chars != vocab.chars:
+        hp = _check_resume(saved.hyperparameters, hp)
+        if saved.vocabulary != vocab:
             raise ValueError("cannot resume: the corpus vocabulary differs from the checkpoint's")
         model = saved.model
         history = [EpochReport.from_dict(d) for d in saved.meta["history"]]
@@ -152,54 +214,55 @@ def train(
         "keras_version": keras.__version__,
         "backend": keras.backend.backend(),
     }
-    return _loop(model, hp, arrays, history, run_dir, callbacks, meta_base, reset_states)
+    shape = layout(len(ids), hp)
+    plan = TrainingPlan(
+        start_epoch=len(history) + 1,
+        epochs=hp.epochs,
+        batches_per_epoch=shape.batches,
+        targets_per_epoch=shape.train_targets,
+        validation_targets=shape.validation_targets,
+        corpus_chars=len(ids),
+        vocabulary=vocab,
+        hyperparameters=hp,
+        history=tuple(history),
+    )
+    callbacks.on_train_begin(plan)
+    return _loop(model, hp, arrays, shape, history, run_dir, callbacks, meta_base)
 
 
-def _best(history: list[EpochReport]) -> EpochReport | None:
-    scored = [r for r in history if r.val_loss is not None]
-    return min(scored, key=lambda r: r.val_loss) if scored else None
+def _loop(model, hp, arrays: Arrays, shape: Layout, history, run_dir, callbacks, meta_base) -> TrainResult:
+    from .model import reset_states
 
-
-def should_stop_early(history: list[EpochReport], patience: int) -> bool:
-    """True once `patience` epochs have passed without a new best validation loss (0: never)."""
-    best = _best(history)
-    return bool(patience) and best is not None and history[-1].epoch - best.epoch >= patience
-
-
-def _loop(model, hp, arrays: Arrays, history, run_dir, callbacks, meta_base, reset_states) -> TrainResult:
-    batch_size = hp.batch_size
-    batches = math.ceil(len(arrays.x_train) / batch_size)
-    start = len(history) + 1
-    callbacks.on_train_begin(start, hp.epochs, batches)
-    stopped = "completed"
-    for epoch in range(start, hp.epochs + 1):
+    stopped: Stopped = "completed"
+    for epoch in range(len(history) + 1, hp.epochs + 1):
         if history and should_stop_early(history, hp.patience):
             stopped = "early_stopping"
             break
         began = time.perf_counter()
         reset_states(model)
         _seed_dropout(model, hp.seed, epoch)
-        bridge = _Bridge(callbacks, epoch, batches)
+        flag = _StopFlag()
+        x, y = _epoch_inputs(arrays, hp, epoch)
         fit = model.fit(
-            arrays.x_train, arrays.y_train, batch_size=batch_size, epochs=1,
-            shuffle=False, verbose=0, callbacks=[bridge],
-        )
+            x, y, batch_size=hp.batch_size, epochs=1, shuffle=False, verbose=0,
+            callbacks=[_bridge(callbacks, epoch, shape.batches, flag)],
+        )  # fmt: skip
         trained = time.perf_counter() - began
-        if bridge.stopped:
+        if flag.stopped:
             stopped = "callback"
             break
         val_loss = None
-        if arrays.has_validation:  # the state carries on from each row's training part
-            val_loss = float(model.evaluate(arrays.x_val, arrays.y_val, batch_size=batch_size, verbose=0))
+        if arrays.has_validation:  # stateful: the state carries on from each row's training part
+            val_loss = float(model.evaluate(arrays.x_val, arrays.y_val, batch_size=hp.batch_size, verbose=0))
         report = EpochReport(
             epoch=epoch,
             loss=float(fit.history["loss"][-1]),
             val_loss=val_loss,
             seconds=time.perf_counter() - began,
-            chars_per_second=arrays.y_train.size / trained if hp.stateful else len(arrays.y_train) / trained,
+            chars_per_second=shape.train_targets / trained,
         )
         history.append(report)
-        best = _best(history)
+        best = best_epoch(history)
         meta = {
             **meta_base,
             "epoch": epoch,
@@ -210,17 +273,5 @@ def _loop(model, hp, arrays: Arrays, history, run_dir, callbacks, meta_base, res
         path = ckpt.save(model, meta, run_dir)
         ckpt.prune(run_dir, keep={epoch} | ({best.epoch} if best else set()))
         callbacks.on_epoch_end(report, path)
-    best = _best(history)
+    best = best_epoch(history)
     return TrainResult(history, stopped, best.epoch if best else None, run_dir, model)
-
-
-def load_checkpoint(path: Path) -> ckpt.Checkpoint:
-    return ckpt.load(path)
-
-
-latest_checkpoint = ckpt.latest_checkpoint
-
-
-def best_epoch(items):  # TEMPORARY until the engine-seams merge
-    scored = [r for r in items if r.val_loss is not None]
-    return min(scored, key=lambda r: (r.val_loss, r.epoch)) if scored else None

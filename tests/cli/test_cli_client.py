@@ -16,14 +16,32 @@ TOKEN = "good-token"
 
 
 def job(status="running", epoch=0, progress=0.0, history=(), error=None, id=5):
-    return {"id": id, "corpus_id": 1, "status": status, "epoch": epoch, "epochs": 3, "progress": progress,
-            "best_val_loss": 1.25 if history else None, "error": error, "eta_seconds": 30.0 if history else None,
-            "cancel_requested": False, "created_at": "2025-01-02T03:04:05+00:00", "history": list(history)}
+    return {
+        "id": id,
+        "corpus_id": 1,
+        "status": status,
+        "epoch": epoch,
+        "epochs": 3,
+        "progress": progress,
+        "best_val_loss": 1.25 if history else None,
+        "error": error,
+        "eta_seconds": 30.0 if history else None,
+        "cancel_requested": False,
+        "created_at": "2025-01-02T03:04:05+00:00",
+        "history": list(history),
+    }
 
 
 def epoch_row(n):
-    return {"epoch": n, "loss": 1.5 / n, "val_loss": 1.6 / n, "loss_bits": 2.1 / n, "val_loss_bits": 2.3 / n,
-            "seconds": 10.0, "chars_per_second": 12345.0}
+    return {
+        "epoch": n,
+        "loss": 1.5 / n,
+        "val_loss": 1.6 / n,
+        "loss_bits": 2.1 / n,
+        "val_loss_bits": 2.3 / n,
+        "seconds": 10.0,
+        "chars_per_second": 12345.0,
+    }
 
 
 class FakeApi:
@@ -53,13 +71,27 @@ class FakeApi:
         @app.post("/api/v1/corpora")
         def upload():
             data = request.files["file"].read()
-            self.received.append(("upload", {
-                "data": data, "name": request.form.get("name"), "filename": request.files["file"].filename,
-                "content_length": request.content_length,
-                "chunked": "chunked" in request.headers.get("Transfer-Encoding", ""),
-            }))
-            return {"id": 7, "name": request.form.get("name") or "f.txt", "bytes": len(data), "raw_chars": len(data),
-                    "raw_unique": len(set(data)), "clean_chars": len(data), "clean_unique": len(set(data))}, 201
+            self.received.append(
+                (
+                    "upload",
+                    {
+                        "data": data,
+                        "name": request.form.get("name"),
+                        "filename": request.files["file"].filename,
+                        "content_length": request.content_length,
+                        "chunked": "chunked" in request.headers.get("Transfer-Encoding", ""),
+                    },
+                )
+            )
+            return {
+                "id": 7,
+                "name": request.form.get("name") or "f.txt",
+                "bytes": len(data),
+                "raw_chars": len(data),
+                "raw_unique": len(set(data)),
+                "clean_chars": len(data),
+                "clean_unique": len(set(data)),
+            }, 201
 
         @app.post("/api/v1/jobs")
         def submit():
@@ -68,8 +100,10 @@ class FakeApi:
             if body["corpus_id"] == 999:
                 return {"error": "corpus 999 not found"}, 404
             if body.get("layers") == 9:
-                return {"error": "request validation failed",
-                        "detail": [{"loc": ["layers"], "msg": "less than or equal to 4", "type": "x"}]}, 422
+                return {
+                    "error": "request validation failed",
+                    "detail": [{"loc": ["layers"], "msg": "less than or equal to 4", "type": "x"}],
+                }, 422
             return job(status="queued", id=5), 202
 
         @app.get("/api/v1/jobs")
@@ -77,8 +111,12 @@ class FakeApi:
             self.received.append(("jobs", dict(request.args)))
             page, per_page = int(request.args["page"]), int(request.args["per_page"])
             items = [j for j in self.jobs if request.args.get("status") in (None, j["status"])]
-            return {"items": items[(page - 1) * per_page:page * per_page], "page": page, "per_page": per_page,
-                    "total": len(items)}
+            return {
+                "items": items[(page - 1) * per_page : page * per_page],
+                "page": page,
+                "per_page": per_page,
+                "total": len(items),
+            }
 
         @app.get("/api/v1/jobs/<int:job_id>")
         def get_job(job_id):
@@ -110,7 +148,7 @@ class FakeApi:
                     archive.writestr("sample-1.txt", "one")
                     archive.writestr("sample-2.txt", "two")
                 return Response(buffer.getvalue(), mimetype="application/zip")
-            chunks = (self.sample_body[i:i + 4096] for i in range(0, len(self.sample_body), 4096))
+            chunks = (self.sample_body[i : i + 4096] for i in range(0, len(self.sample_body), 4096))
             return Response(chunks, content_type="text/plain; charset=utf-8")
 
         return app
@@ -133,7 +171,7 @@ def test_upload_streams_the_file_with_a_content_length(api, tmp_path, capsys):
     corpus = tmp_path / 'my "corpus".txt'
     corpus.write_bytes(b"def f(x):\n    return x\n" * 20_000)
     assert main(["upload", str(corpus), "--name", "Pythön code"]) == 0
-    (_, got), = [r for r in api.received if r[0] == "upload"]
+    ((_, got),) = [r for r in api.received if r[0] == "upload"]
     assert got["data"] == corpus.read_bytes() and got["name"] == "Pythön code"
     assert got["content_length"] > corpus.stat().st_size and not got["chunked"]
     out = capsys.readouterr().out
@@ -169,8 +207,10 @@ def test_upload_bad_token_and_missing_file(api, tmp_path, capsys, monkeypatch):
 
 def test_submit_sends_only_given_hyperparameters(api, capsys):
     assert main(["submit", "3", "--layers", "2", "--lr", "0.002", "--optimizer", "adam", "--lowercase"]) == 0
-    assert api.received[-1] == ("submit", {"corpus_id": 3, "layers": 2, "learning_rate": 0.002,
-                                           "optimizer": "adam", "lowercase": True})
+    assert api.received[-1] == (
+        "submit",
+        {"corpus_id": 3, "layers": 2, "learning_rate": 0.002, "optimizer": "adam", "lowercase": True},
+    )
     assert "job 5 queued" in capsys.readouterr().out
     assert main(["submit", "3", "-q"]) == 0
     assert capsys.readouterr().out == "5\n"
@@ -198,7 +238,9 @@ def test_jobs_table_walks_every_page(api, capsys):
 def test_watch_prints_each_epoch_once_and_exits_0_on_success(api, capsys):
     api.failures = 2  # a restarting server is retried
     api.job_states = [
-        job("queued"), job(progress=0.5), job(epoch=1, progress=0.2, history=[epoch_row(1)]),
+        job("queued"),
+        job(progress=0.5),
+        job(epoch=1, progress=0.2, history=[epoch_row(1)]),
         job(epoch=1, progress=0.9, history=[epoch_row(1)]),
         job("succeeded", epoch=2, progress=0.0, history=[epoch_row(1), epoch_row(2)]),
     ]
@@ -227,11 +269,26 @@ def test_cancel(api, capsys):
 
 
 def test_sample_waits_then_downloads_the_text(api, tmp_path, capsys):
-    api.sample_states = [{"id": 9, "status": "queued"}, {"id": 9, "status": "running"},
-                         {"id": 9, "status": "succeeded", "error": None}]
+    api.sample_states = [
+        {"id": 9, "status": "queued"},
+        {"id": 9, "status": "running"},
+        {"id": 9, "status": "succeeded", "error": None},
+    ]
     out = tmp_path / "sample.txt"
-    argv = ["sample", "5", "--length", "1000", "--temperature", "0.5", "--random-seed", "3",
-            "--out", str(out), "--interval", "0.01"]
+    argv = [
+        "sample",
+        "5",
+        "--length",
+        "1000",
+        "--temperature",
+        "0.5",
+        "--random-seed",
+        "3",
+        "--out",
+        str(out),
+        "--interval",
+        "0.01",
+    ]
     assert main(argv) == 0
     assert api.received[-1] == ("sample", {"length": 1000, "count": 1, "temperature": 0.5, "random_seed": 3})
     assert out.read_bytes() == api.sample_body and not (tmp_path / "sample.txt.part").exists()
@@ -241,8 +298,22 @@ def test_sample_waits_then_downloads_the_text(api, tmp_path, capsys):
 def test_sample_several_temperatures_gives_a_zip(api, tmp_path, capsys):
     api.sample_zip = True
     out = tmp_path / "samples.zip"
-    argv = ["sample", "5", "--temperature", "0.5", "--temperature", "1.0", "--count", "2", "--seed-text", "def ",
-            "--out", str(out), "--interval", "0.01"]
+    argv = [
+        "sample",
+        "5",
+        "--temperature",
+        "0.5",
+        "--temperature",
+        "1.0",
+        "--count",
+        "2",
+        "--seed-text",
+        "def ",
+        "--out",
+        str(out),
+        "--interval",
+        "0.01",
+    ]
     assert main(argv) == 0
     assert api.received[-1][1] == {"length": 50_000, "count": 2, "temperature": [0.5, 1.0], "seed_text": "def "}
     assert zipfile.ZipFile(out).namelist() == ["sample-1.txt", "sample-2.txt"]
@@ -268,3 +339,41 @@ def test_no_token(monkeypatch, capsys):
     monkeypatch.delenv("CHARLSTM_TOKEN", raising=False)
     assert main(["jobs"]) == 2
     assert "no API token" in capsys.readouterr().err
+
+
+def test_no_cli_module_imports_one_that_imports_it_back():
+    """The import graph of services/cli (imports inside functions included) has no cycle."""
+    import ast
+    from pathlib import Path
+
+    import services.cli
+
+    folder = Path(services.cli.__file__).parent
+    modules = {path.stem for path in folder.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name in modules:
+        imported = set()
+        for node in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level == 1:  # from . import x / from .x import y
+                    imported |= {alias.name for alias in node.names} if not base else {base.split(".")[0]}
+                elif base.startswith("services.cli."):
+                    imported.add(base.split(".")[2])
+                elif base == "services.cli":
+                    imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[2] for a in node.names if a.name.startswith("services.cli.")}
+        graph[name] = (imported & modules) - {name}
+
+    def cycle_from(start, path):
+        for nxt in sorted(graph[path[-1]]):
+            if nxt == start:
+                return [*path, start]
+            if nxt not in path and (found := cycle_from(start, [*path, nxt])):
+                return found
+        return None
+
+    cycles = [c for name in sorted(modules) if (c := cycle_from(name, [name]))]
+    assert cycles == []
+    assert graph["sample"] >= {"local", "client"}  # the graph was read

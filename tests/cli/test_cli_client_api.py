@@ -73,8 +73,17 @@ def test_sample_downloads_a_finished_sample(service, tmp_path, capsys, db_sessio
     code, _, err = run(capsys, "sample", str(job_id), "--out", str(tmp_path / "s.txt"))
     assert code == 2 and "job has no checkpoint yet (HTTP 409)" in err
 
-    db_session.add(Epoch(job_id=job_id, epoch=1, loss=1.0, val_loss=1.1, seconds=1.0, chars_per_second=10.0,
-                         checkpoint_key=f"jobs/{job_id}/epoch-1"))
+    db_session.add(
+        Epoch(
+            job_id=job_id,
+            epoch=1,
+            loss=1.0,
+            val_loss=1.1,
+            seconds=1.0,
+            chars_per_second=10.0,
+            checkpoint_key=f"jobs/{job_id}/epoch-1",
+        )
+    )
     db_session.commit()
 
     def finish_sample():  # plays the sampling worker: waits for the request, then completes it
@@ -91,8 +100,19 @@ def test_sample_downloads_a_finished_sample(service, tmp_path, capsys, db_sessio
     worker = threading.Thread(target=finish_sample)
     worker.start()
     out_file = tmp_path / "sample.txt"
-    code, out, err = run(capsys, "sample", str(job_id), "--length", "100", "--temperature", "0.5",
-                         "--out", str(out_file), "--interval", "0.05")
+    code, out, err = run(
+        capsys,
+        "sample",
+        str(job_id),
+        "--length",
+        "100",
+        "--temperature",
+        "0.5",
+        "--out",
+        str(out_file),
+        "--interval",
+        "0.05",
+    )
     worker.join()
     assert code == 0, err
     assert out_file.read_bytes() == b"generated " * 5000 and "wrote text" in out

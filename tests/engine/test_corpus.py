@@ -2,28 +2,32 @@
 vocabulary, statistics and the built-in Python corpus. Real files, no mocks."""
 
 import ast
+import hashlib
 import json
 import re
 
 import numpy as np
 import pytest
+from anyascii import anyascii
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.engine import corpus
-from shared.engine.builtin import stdlib_python_files, stdlib_root
+from shared.engine.builtin import stdlib_python_files, stdlib_root, strip_docstrings_and_comments
 from shared.engine.corpus import (
-    BUILTIN_PYTHON,
     CorpusError,
     CorpusStats,
+    CorpusStatsBuilder,
     Vocabulary,
     apply_transforms,
     build_from_folder,
     builtin_python_corpus,
+    check_trainable,
     clean,
     corpus_stats,
     decode_bytes,
     prepare,
     read_text,
-    strip_docstrings_and_comments,
     undo_transforms,
 )
 
@@ -47,9 +51,10 @@ def is_printable_ascii(text: str) -> bool:
 
 # --- reading ------------------------------------------------------------------------------------
 
+
 def test_read_text_reads_utf8(tmp_path):
     path = tmp_path / "corpus.txt"
-    path.write_bytes("héllo\n".encode("utf-8"))
+    path.write_bytes("héllo\n".encode())
     assert read_text(path) == "héllo\n"
     assert read_text(str(path)) == "héllo\n"
 
@@ -63,7 +68,7 @@ def test_invalid_utf8_reports_exact_byte_offset(tmp_path):
 
 
 def test_invalid_utf8_offset_counts_bytes_not_characters():
-    data = "éé".encode("utf-8") + b"\xc3("  # 4 valid bytes, then a broken 2-byte sequence
+    data = "éé".encode() + b"\xc3("  # 4 valid bytes, then a broken 2-byte sequence
     with pytest.raises(CorpusError, match="upload.txt: invalid UTF-8 at byte 4"):
         decode_bytes(data, "upload.txt", "strict")
 
@@ -104,6 +109,7 @@ def test_corpus_error_is_a_value_error():
 
 # --- cleaning -----------------------------------------------------------------------------------
 
+
 def test_clean_transliterates_accents_and_quotes():
     assert clean("café") == "cafe"
     assert clean("\u201cx\u201d") == '"x"'
@@ -129,7 +135,55 @@ def test_clean_keeps_printable_ascii_unchanged():
     assert clean(text) == text
 
 
+NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+KEPT = {chr(c) for c in range(0x20, 0x7F)} | {"\n", "\t"}
+
+
+def reference_clean(text: str) -> str:
+    """The definition of `clean`, the slow way: newlines, U+FFFD, look-alikes, control characters."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufffd", "")
+    text = NON_ASCII_RUN.sub(lambda match: anyascii(match.group()), text)
+    return "".join(c for c in text if c in KEPT)
+
+
+ANY_CHAR = st.characters(exclude_categories=["Cs"])  # every code point but lone surrogates
+NON_ASCII = st.characters(min_codepoint=0x80, exclude_categories=["Cs"])
+SPECIAL = st.sampled_from(
+    ["\r", "\n", "\r\n", "\t", "\x00", "\x07", "\x7f", "\ufffd", "\ufeff", "\u200b", "é", "中", "😀"]
+)
+
+
+@st.composite
+def mostly_ascii(draw):
+    """ASCII text with a few non-ASCII characters spliced in (the sparse path of `clean`)."""
+    chars = list(draw(st.text(st.characters(max_codepoint=0x7F), min_size=0, max_size=600)))
+    for char in draw(st.lists(st.one_of(NON_ASCII, SPECIAL), max_size=4)):
+        chars.insert(draw(st.integers(0, len(chars))), char)
+    return "".join(chars)
+
+
+TEXTS = st.one_of(mostly_ascii(), st.lists(st.one_of(ANY_CHAR, SPECIAL), max_size=200).map("".join))
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, st.integers(1, 50))
+def test_clean_is_its_definition(text, block):
+    from unittest import mock
+
+    assert clean(text) == reference_clean(text)
+    with mock.patch.object(corpus, "_BLOCK", block):  # texts cut into blocks give the same
+        assert clean(text) == reference_clean(text)
+
+
+def test_clean_takes_both_transliteration_paths():
+    sparse = "x = 1\n" * 200 + "caf\u00e9 \u201cq\u201d\r\n"
+    dense = "\u00e9\u4e2d\ufffd\U0001f600a\u00df" * 50
+    assert clean(sparse) == reference_clean(sparse) and clean(sparse).endswith('cafe "q"\n')
+    assert clean(dense) == reference_clean(dense) and "ss" in clean(dense)
+
+
 # --- transforms ---------------------------------------------------------------------------------
+
 
 def test_tabs_round_trip_on_indented_python():
     with_tabs = apply_transforms(INDENTED_PYTHON, lowercase=False, tabs=True)
@@ -160,6 +214,7 @@ def test_lowercase():
 
 
 # --- vocabulary ---------------------------------------------------------------------------------
+
 
 def test_vocabulary_round_trip_and_dtype():
     text = "hello world\n\tfoo(bar)"
@@ -248,6 +303,7 @@ def test_encode_20_megabytes():
 
 # --- stats and prepare --------------------------------------------------------------------------
 
+
 def test_corpus_stats_counts_unique_characters_before_and_after():
     raw = "Café “quoted” — 中文\r\nplain text\n"
     stats = corpus_stats(raw)
@@ -289,7 +345,101 @@ def test_prepare_rejects_one_distinct_character():
         prepare("AAaa", lowercase=True)
 
 
+def test_check_trainable():
+    check_trainable(2, 2)
+    with pytest.raises(CorpusError, match="^corpus is empty after cleaning$"):
+        check_trainable(0, 0)
+    with pytest.raises(CorpusError, match="^corpus has only 1 distinct character after cleaning; 2 are needed$"):
+        check_trainable(5, 1)
+
+
+# --- statistics of a stream ---------------------------------------------------------------------
+
+
+def reference_stats(data: bytes, name: str = "upload.txt") -> CorpusStats | str:
+    """What the builder must give: the whole-text functions (or the CorpusError they raise)."""
+    try:
+        stats = corpus_stats(decode_bytes(data, name), raw_bytes=len(data))
+        check_trainable(stats.clean_chars, stats.clean_unique)
+        return stats
+    except CorpusError as exc:
+        return str(exc)
+
+
+def built_stats(chunks, name: str = "upload.txt") -> tuple[CorpusStats | str, CorpusStatsBuilder]:
+    builder = CorpusStatsBuilder(name)
+    try:
+        for chunk in chunks:
+            builder.feed(chunk)
+        return builder.finish(), builder
+    except CorpusError as exc:
+        return str(exc), builder
+
+
+def cut(data: bytes, cuts) -> list[bytes]:
+    edges = [0, *sorted(cuts), len(data)]
+    return [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+
+
+BROKEN = st.sampled_from([b"\xff", b"\xc3", b"\xe0\x80", b"\xed\xa0\x80", b"\xf0\x9f\x98", b"\x80", b"\x00"])
+
+
+@st.composite
+def uploads(draw):
+    """Text as UTF-8, now and then a byte order mark in front or a broken or NUL byte inside."""
+    data = draw(TEXTS).encode("utf-8")
+    if draw(st.booleans()):
+        data = b"\xef\xbb\xbf" + data
+    if draw(st.integers(0, 3)) == 0:
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(BROKEN) + data[at:]
+    cuts = draw(st.lists(st.integers(0, len(data)), max_size=8))
+    return data, cuts
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(uploads())
+def test_builder_equals_the_whole_text_functions(upload):
+    data, cuts = upload
+    got, builder = built_stats(cut(data, cuts))
+    assert got == reference_stats(data)
+    if "NUL" not in str(got):  # NUL bytes stop the feeding at once
+        assert builder.bytes == len(data) and builder.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_builder_on_chunk_boundaries():
+    text = "\ufeffa\r\nb\u00e9\u4e2d\U0001f600\r\n\rc\r"
+    data = text.encode("utf-8")
+    expected = reference_stats(data)
+    assert isinstance(expected, CorpusStats) and expected.clean_chars == len("a\nbeZhong:grinning:\n\nc\n")
+    assert built_stats([data[i : i + 1] for i in range(len(data))])[0] == expected  # one byte at a time
+    crlf = data.index(b"\r\n")
+    assert built_stats([data[: crlf + 1], data[crlf + 1 :]])[0] == expected  # "\r" | "\n"
+    assert built_stats([data[:2], b"", data[2:]])[0] == expected  # inside the byte order mark
+
+
+def test_builder_errors_name_the_absolute_offset_and_nul_bytes_win():
+    assert built_stats([b"a" * 1000, b"b" * 24, b"ok\xff"])[0] == "upload.txt: invalid UTF-8 at byte 1026"
+    assert built_stats([b"ab\xc3", b"(cd"])[0] == "upload.txt: invalid UTF-8 at byte 2"  # split sequence
+    assert built_stats([b"ab", b"\xe4\xb8"])[0] == "upload.txt: invalid UTF-8 at byte 2"  # cut at the end
+    builder = CorpusStatsBuilder("upload.txt")
+    builder.feed(b"a\xff")  # remembered: a later NUL byte would win
+    with pytest.raises(CorpusError, match="contains NUL bytes"):
+        builder.feed(b"b\x00")
+    with pytest.raises(CorpusError, match="contains NUL bytes"):
+        builder.finish()
+    assert built_stats([b""])[0] == "corpus is empty after cleaning"
+    assert built_stats([b"\xef\xbb\xbfaaa"])[0] == "corpus has only 1 distinct character after cleaning; 2 are needed"
+
+
+def test_builder_on_a_large_ascii_upload():
+    data = builtin_python_corpus(max_chars=300_000).encode("utf-8")
+    stats, builder = built_stats(data[i : i + 65536] for i in range(0, len(data), 65536))
+    assert stats == reference_stats(data) and builder.sha256 == hashlib.sha256(data).hexdigest()
+
+
 # --- building corpora ---------------------------------------------------------------------------
+
 
 def make_tree(root):
     (root / "pkg" / "sub").mkdir(parents=True)
@@ -314,7 +464,7 @@ def test_build_from_folder_options(tmp_path):
     make_tree(tmp_path)
     stripped = build_from_folder(tmp_path, strip_docs=True)
     assert "#" not in stripped and "Doc" not in stripped and "c = 3" in stripped
-    assert build_from_folder(tmp_path, max_bytes=10) == "a = 1  # o"
+    assert build_from_folder(tmp_path, max_chars=10) == "a = 1  # o"
     with pytest.raises(CorpusError, match="invalid UTF-8"):
         build_from_folder(tmp_path, errors="strict")
 
@@ -328,11 +478,10 @@ def test_build_from_folder_errors(tmp_path):
 
 
 def test_builtin_python_corpus_is_deterministic_python():
-    assert BUILTIN_PYTHON == "python-stdlib"
-    text = builtin_python_corpus(max_bytes=200_000)
+    text = builtin_python_corpus(max_chars=200_000)
     assert len(text) == 200_000
     assert "def " in text and "import " in text
-    assert builtin_python_corpus(max_bytes=200_000) == text
+    assert builtin_python_corpus(max_chars=200_000) == text
 
 
 def test_builtin_python_files_exclude_tests_and_packages():
@@ -348,8 +497,8 @@ def test_builtin_python_files_exclude_tests_and_packages():
 
 
 def test_builtin_corpus_strip_docs_has_fewer_comments():
-    plain = builtin_python_corpus(max_bytes=100_000)
-    stripped = builtin_python_corpus(max_bytes=100_000, strip_docs=True)
+    plain = builtin_python_corpus(max_chars=100_000)
+    stripped = builtin_python_corpus(max_chars=100_000, strip_docs=True)
     assert len(stripped) == 100_000
     assert stripped.count("#") < plain.count("#")
     assert stripped.count('"""') < plain.count('"""')
@@ -372,41 +521,41 @@ def test_strip_docs_on_stdlib_files_still_parses(name):
 
 def test_strip_docs_examples():
     source = (
-        '#!/usr/bin/env python\n'
+        "#!/usr/bin/env python\n"
         '"""Module doc."""\n'
-        'import os  # trailing\n'
-        '\n'
-        'class A:\n'
+        "import os  # trailing\n"
+        "\n"
+        "class A:\n"
         '    """Only a docstring."""\n'
-        '\n'
-        'class B:\n'
+        "\n"
+        "class B:\n"
         '    """Doc."""\n'
         '    "another string statement"\n'
-        '\n'
-        'def f(x):  # comment\n'
+        "\n"
+        "def f(x):  # comment\n"
         '    """Doc\n'
-        '    # not a comment, part of the docstring\n'
+        "    # not a comment, part of the docstring\n"
         '    """\n'
         '    s = "# a string, not a comment"\n'
         '    return "".join(x)\n'
-        '\n'
+        "\n"
         'def g(): "one line"\n'
         'y: "int" = 1\n'
     )
     expected = (
-        'import os\n'
-        '\n'
-        'class A:\n'
-        '    pass\n'
-        '\n'
-        'class B:\n'
-        '    pass\n'
-        '\n'
-        'def f(x):\n'
+        "import os\n"
+        "\n"
+        "class A:\n"
+        "    pass\n"
+        "\n"
+        "class B:\n"
+        "    pass\n"
+        "\n"
+        "def f(x):\n"
         '    s = "# a string, not a comment"\n'
         '    return "".join(x)\n'
-        '\n'
-        'def g(): pass\n'
+        "\n"
+        "def g(): pass\n"
         'y: "int" = 1\n'
     )
     assert strip_docstrings_and_comments(source) == expected

@@ -1,126 +1,29 @@
-"""The numpy fast path against Keras, and the sampler's contract (shapes, seeds, temperature)."""
+"""The sampler's contract: generation (shapes, seeds, temperature, chunks, stateless windows), the
+seed rule and the shareable Sampler."""
 
 import re
-from types import SimpleNamespace
+import threading
 
 import numpy as np
 import pytest
+from tiny_models import VOCAB
 
+from shared.engine import checkpoint as ckpt
 from shared.engine.config import Hyperparameters
-from shared.engine.model import build_model, lstm_layers
+from shared.engine.corpus import CorpusError, Vocabulary
+from shared.engine.model import build_model
 from shared.engine.numpy_lstm import NumpyLSTM, softmax
-from shared.engine.sample import chunk_length, generate, predict_loop_generate, sample_texts
+from shared.engine.sample import (
+    Sampler,
+    chunk_length,
+    encode_seed,
+    generate,
+    load_sampler,
+    predict_loop_generate,
+    sample_texts,
+)
 
-VOCAB = 11
-TOL = 1e-4
-
-
-def randomise(model, seed):
-    """Random nonzero weights everywhere, biases included (large enough to saturate some gates)."""
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0.0, 0.6, w.shape).astype(np.float32) for w in model.get_weights()])
-    return model
-
-
-def stateful(batch_size, seq_len, weights_from=None):
-    hp = Hyperparameters(mode="stateful", layers=2, units=16, seq_len=max(seq_len, 2), batch_size=batch_size)
-    model = build_model(hp, VOCAB)
-    if seq_len == 1:  # Hyperparameters needs seq_len >= 2: rebuild the same stack with (1, 1)
-        import keras
-
-        from shared.engine.model import OneHot
-
-        inputs = keras.Input(batch_shape=(batch_size, 1), dtype="int32")
-        x = OneHot(VOCAB)(inputs)
-        for _ in range(2):
-            x = keras.layers.LSTM(16, return_sequences=True, stateful=True)(x)
-        model = keras.Model(inputs, keras.layers.Dense(VOCAB)(x))
-    if weights_from is None:
-        randomise(model, 1)
-    else:
-        model.set_weights(weights_from.get_weights())
-    return model
-
-
-def reset(model):
-    for layer in lstm_layers(model):
-        layer.reset_states()
-
-
-@pytest.fixture(scope="module")
-def model_1x1():
-    return stateful(1, 1)
-
-
-@pytest.fixture(scope="module")
-def stateless_model():
-    hp = Hyperparameters(mode="stateless", layers=2, units=16, seq_len=8)
-    return randomise(build_model(hp, VOCAB), 2)
-
-
-@pytest.fixture(scope="module")
-def net(model_1x1):
-    return NumpyLSTM.from_model(model_1x1)
-
-
-def test_stateful_step_matches_keras_batch_1(model_1x1, net):
-    ids = np.random.default_rng(3).integers(0, VOCAB, 40)
-    reset(model_1x1)
-    net.reset(1)
-    for i in ids:
-        keras_logits = np.asarray(model_1x1(np.array([[i]], dtype=np.int32), training=False))[0]
-        ours = net.step(np.array([i]))
-        np.testing.assert_allclose(softmax(ours), softmax(keras_logits), atol=TOL)
-    assert net.stateful and net.units == (16, 16) and net.vocab_size == VOCAB
-
-
-def test_stateful_sequences_match_keras_batch_2(model_1x1):
-    model = stateful(2, 7, weights_from=model_1x1)
-    net = NumpyLSTM.from_model(model)
-    assert net.seq_len == 7
-    x = np.random.default_rng(4).integers(0, VOCAB, (3, 2, 7)).astype(np.int32)
-    reset(model)
-    net.reset(2)
-    for batch in x:  # state carried across the three calls
-        keras_logits = np.asarray(model(batch, training=False))
-        ours = net.sequence_logits(batch)
-        assert ours.shape == (2, 7, VOCAB)
-        np.testing.assert_allclose(softmax(ours), softmax(keras_logits), atol=TOL)
-    # warmup returns the last step's logits and leaves the same state as sequence_logits
-    net.reset(2)
-    last = net.warmup(np.concatenate(list(x), axis=1))
-    np.testing.assert_allclose(softmax(last), softmax(keras_logits[:, -1]), atol=TOL)
-
-
-def test_stateless_windows_match_keras(stateless_model):
-    net = NumpyLSTM.from_model(stateless_model)
-    assert not net.stateful and net.seq_len == 8
-    windows = np.random.default_rng(5).integers(0, VOCAB, (6, 8)).astype(np.int32)
-    keras_logits = np.asarray(stateless_model(windows, training=False))
-    np.testing.assert_allclose(softmax(net.window_logits(windows)), softmax(keras_logits), atol=TOL)
-    # cross entropy: every target predicted from the 8 before it, in batches
-    ids = np.random.default_rng(6).integers(0, VOCAB, 30)
-    targets = np.arange(8, 30)
-    logits = np.asarray(stateless_model(np.stack([ids[t - 8:t] for t in targets]), training=False))
-    expected = -np.log(softmax(logits)[np.arange(len(targets)), ids[targets]]).mean()
-    assert net.cross_entropy(ids, window=8, batch=5) == pytest.approx(expected, abs=TOL)
-
-
-def test_stateful_cross_entropy_matches_keras(model_1x1, net):
-    ids = np.random.default_rng(7).integers(0, VOCAB, 25)
-    reset(model_1x1)
-    logits = np.concatenate([np.asarray(model_1x1(np.array([[i]], dtype=np.int32), training=False))[0]
-                             for i in ids[:-1]])
-    expected = -np.log(softmax(logits)[np.arange(24), ids[1:]]).mean()
-    assert net.cross_entropy(ids) == pytest.approx(expected, abs=TOL)
-
-
-def test_probabilities_and_temperature():
-    p = NumpyLSTM.probabilities(np.log([[0.1, 0.2, 0.7]]), 1.0)
-    np.testing.assert_allclose(p, [[0.1, 0.2, 0.7]], atol=1e-12)
-    logits = np.log([0.1, 0.2, 0.7])  # the paper's Figure 3
-    cold, hot = NumpyLSTM.probabilities(logits, 0.5), NumpyLSTM.probabilities(logits, 2.0)
-    assert cold[2] > 0.7 > hot[2] and hot[0] > 0.1 > cold[0]
+TAB_VOCAB = Vocabulary("\t\nabcdefgh ")
 
 
 def test_reproducible_and_prefix_stable(net):
@@ -136,8 +39,15 @@ def test_reproducible_and_prefix_stable(net):
 
 def test_shape_length_dtype_and_progress(net):
     calls = []
-    out = generate(net, [3], 5000, [0.5, 1.0, 2.0], count=4, random_seed=0,
-                   progress=lambda done, total: calls.append((done, total)))
+    out = generate(
+        net,
+        [3],
+        5000,
+        [0.5, 1.0, 2.0],
+        count=4,
+        random_seed=0,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert out.shape == (12, 5000) and out.dtype == np.uint8
     assert out.max() < VOCAB
     chunk = chunk_length(12, VOCAB)
@@ -186,8 +96,6 @@ def test_invalid_arguments_raise(net):
         generate(net, [VOCAB], 10, 1.0)
     with pytest.raises(ValueError):
         generate(net, [1], 10, 1.0, count=0)
-    with pytest.raises(ValueError):
-        NumpyLSTM.probabilities([1.0, 2.0], 0.0)
 
 
 def test_stateless_generation_uses_windows(stateless_model):
@@ -220,7 +128,7 @@ def test_chunks_continue_exactly(net, stateless_model):
         advance(part, got[-1], n == 1)
     out = np.concatenate(got)[:, 0]
     net.reset(1)
-    logits = net.sequence_logits(np.concatenate([seed, out[:-1]]))[0, len(seed) - 1:]
+    logits = net.sequence_logits(np.concatenate([seed, out[:-1]]))[0, len(seed) - 1 :]
     np.testing.assert_array_equal(out, (logits + np.concatenate(noise)[:, :, 0]).argmax(axis=1))
 
     windowed = NumpyLSTM.from_model(stateless_model)
@@ -231,7 +139,7 @@ def test_chunks_continue_exactly(net, stateless_model):
     out = np.concatenate(got)[:, 0]
     text = np.concatenate([seed, out])
     for k, p in enumerate(range(len(seed), len(text))):
-        expected = (windowed.window_logits(text[max(0, p - 8):p]) + np.concatenate(noise)[k, :, 0]).argmax()
+        expected = (windowed.window_logits(text[max(0, p - 8) : p]) + np.concatenate(noise)[k, :, 0]).argmax()
         assert out[k] == expected, k
 
 
@@ -245,20 +153,69 @@ def test_predict_loop_reference_agrees_when_greedy(model_1x1, net, stateless_mod
     np.testing.assert_array_equal(fast, predict_loop_generate(stateless_model, seed, 6, 0.001, random_seed=0))
 
 
-def test_sample_texts_decodes_and_undoes_tabs(model_1x1):
-    from shared.engine.corpus import Vocabulary
-
-    vocab = Vocabulary("\t\nabcdefgh ")
-    assert len(vocab) == VOCAB
+def tab_sampler(net, warmup_text="abc\n\tdef"):
     hp = Hyperparameters(layers=2, units=16, tabs=True)
-    checkpoint = SimpleNamespace(model=model_1x1, hp=hp, vocab=vocab, warmup_text="abc\n\tdef")
-    texts = sample_texts(checkpoint, 400, [0.5, 1.5], count=2, random_seed=1)
+    return Sampler(net=net, vocabulary=TAB_VOCAB, hyperparameters=hp, warmup_text=warmup_text, epoch=3)
+
+
+def test_sample_texts_decodes_and_undoes_tabs(net):
+    assert len(TAB_VOCAB) == VOCAB
+    sampler = tab_sampler(net)
+    texts = sample_texts(sampler, 400, [0.5, 1.5], count=2, random_seed=1)
     # the first line continues the seed's last line (mid-line tabs are kept); no later line
     # starts with a tab any more
     assert len(texts) == 4 and not any(re.match(r"[ ]*\t", line) for t in texts for line in t.split("\n")[1:])
     assert any("\n    " in t for t in texts)  # leading tabs became spaces
-    assert all(set(t) <= set(vocab.chars) for t in texts)
-    again = sample_texts(checkpoint, 400, [0.5, 1.5], count=2, random_seed=1, seed_text="    Abc\u00e9 d")
+    assert all(set(t) <= set(TAB_VOCAB.chars) for t in texts)
+    again = sample_texts(sampler, 400, [0.5, 1.5], count=2, random_seed=1, seed_text="    Abc\u00e9 d")
     assert len(again) == 4
-    with pytest.raises(ValueError):
-        sample_texts(checkpoint, 10, [1.0], seed_text="XYZ")
+    with pytest.raises(CorpusError, match="no character of the model's vocabulary"):
+        sample_texts(sampler, 10, [1.0], seed_text="XYZ")
+    with pytest.raises(CorpusError, match="warm-up"):
+        sample_texts(tab_sampler(net, warmup_text=""), 10, [1.0])
+
+
+def test_encode_seed_reads_the_seed_as_the_corpus_was_read():
+    hp = Hyperparameters(lowercase=True, tabs=True)
+    ids = encode_seed("    Café\r\nXYZ\u201ch", TAB_VOCAB, hp)
+    # cleaned (é -> e, \r\n -> \n, curly quote -> '"'), lowercased, 4 spaces -> tab, unknown dropped
+    assert TAB_VOCAB.decode(ids) == "\tcafe\nh"
+    assert TAB_VOCAB.decode(encode_seed("    a", TAB_VOCAB, Hyperparameters())) == "    a"
+    for seed in ("", "XYZ", "\x00\u200b"):
+        with pytest.raises(CorpusError, match="the seed text has no character of the model's vocabulary"):
+            encode_seed(seed, TAB_VOCAB, hp)
+
+
+def test_sampler_is_shared_by_threads_without_interference(net):
+    template = net.clone()
+    template.reset(1)
+    sampler = tab_sampler(template)
+    expected = {seed: sample_texts(sampler, 3000, [0.8], random_seed=seed) for seed in range(4)}
+    results = {}
+
+    def run(seed):
+        results[seed] = sample_texts(sampler, 3000, [0.8], random_seed=seed)
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == expected
+    assert len({texts[0] for texts in results.values()}) == 4
+    assert sampler.net.rows == 1 and all(np.abs(h).sum() == 0 for h, _ in sampler.net.state)  # never stepped
+
+
+def test_load_sampler_from_a_checkpoint(tmp_path, model_1x1):
+    hp = Hyperparameters(layers=2, units=16, seq_len=5, batch_size=2)
+    model = build_model(hp, VOCAB)
+    model.set_weights(model_1x1.get_weights())  # same layers, other batch shape
+    meta = {"epoch": 4, "hyperparameters": hp.model_dump(), "vocabulary": TAB_VOCAB.to_json(),
+            "warmup_text": "abc de", "history": [], "best_epoch": 4}  # fmt: skip
+    ckpt.save(model, meta, tmp_path)
+    sampler = load_sampler(tmp_path)  # the run folder: its best checkpoint
+    assert (sampler.epoch, sampler.warmup_text, sampler.vocabulary) == (4, "abc de", TAB_VOCAB)
+    assert sampler.hyperparameters == hp and sampler.net.stateful and not hasattr(sampler, "model")
+    texts = sample_texts(sampler, 50, 0.5, random_seed=2)
+    expected = generate(NumpyLSTM.from_model(model_1x1), TAB_VOCAB.encode("abc de"), 50, 0.5, random_seed=2)
+    assert texts == [TAB_VOCAB.decode(expected[0])]

@@ -1,6 +1,7 @@
 """Real (tiny) TensorFlow training: reports, checkpoints, resume, cancellation, early stopping."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,9 +9,17 @@ import pytest
 from shared.engine import checkpoint as ckpt
 from shared.engine.config import Hyperparameters
 from shared.engine.model import build_model, lstm_layers, reset_states
-from shared.engine.train import EpochReport, TrainingCallbacks, load_checkpoint, should_stop_early, train
+from shared.engine.train import (
+    EpochReport,
+    TrainingCallbacks,
+    TrainingPlan,
+    _epoch_inputs,
+    best_epoch,
+    should_stop_early,
+    train,
+)
 
-TINY = dict(layers=2, units=16, seq_len=20, batch_size=8, validation_split=0.1, patience=0, seed=7)
+TINY = {"layers": 2, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1, "patience": 0, "seed": 7}
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +33,12 @@ def text():
 
 class Recorder(TrainingCallbacks):
     def __init__(self, stop_after_batches=None):
-        self.batches, self.epochs, self.began = [], [], None
+        self.batches, self.epochs, self.plan = [], [], None
         self.stop_after_batches = stop_after_batches
 
-    def on_train_begin(self, start_epoch, epochs, batches_per_epoch):
-        self.began = (start_epoch, epochs, batches_per_epoch)
+    def on_train_begin(self, plan):
+        assert isinstance(plan, TrainingPlan) and self.plan is None
+        self.plan = plan
 
     def on_batch_end(self, epoch, batch, batches_per_epoch):
         self.batches.append((epoch, batch))
@@ -47,9 +57,13 @@ def test_two_epochs_report_and_checkpoint(text, tmp_path):
     result = train(text, hp, tmp_path, rec)
     assert result.stopped == "completed"
     assert [r.epoch for r in result.history] == [1, 2] == [r.epoch for r in rec.epochs]
-    start, epochs, batches = rec.began
-    assert (start, epochs) == (1, 2) and batches >= 1
-    assert rec.batches[-1] == (2, batches)
+    plan = rec.plan
+    assert (plan.start_epoch, plan.epochs, plan.history, plan.hyperparameters) == (1, 2, (), hp)
+    batches = plan.batches_per_epoch
+    assert batches >= 1 and rec.batches[-1] == (2, batches) and len(rec.batches) == 2 * batches
+    # the model's vocabulary (tabs added a "\t"), the corpus and the targets it trains on per epoch
+    assert "\t" in plan.vocabulary.chars and plan.corpus_chars < len(text)
+    assert plan.targets_per_epoch == batches * hp.batch_size * hp.seq_len and plan.validation_targets > 0
     first = result.history[0]
     assert first.val_loss is not None and first.loss > 0 and first.chars_per_second > 0
     assert first.loss_bits == pytest.approx(first.loss / np.log(2))
@@ -57,17 +71,25 @@ def test_two_epochs_report_and_checkpoint(text, tmp_path):
     assert meta["epoch"] == 2 and len(meta["history"]) == 2
     assert meta["hyperparameters"]["units"] == 16 and meta["transforms"] == {"lowercase": False, "tabs": True}
     assert "\t" in "".join(meta["vocabulary"]) and meta["warmup_text"]
-    loaded = load_checkpoint(tmp_path)
-    assert loaded.hp == hp and loaded.epoch in (1, 2) and loaded.epoch == meta["best_epoch"]
+    loaded = ckpt.load(tmp_path)
+    assert loaded.hyperparameters == hp and loaded.epoch in (1, 2) and loaded.epoch == meta["best_epoch"]
+    assert loaded.vocabulary == plan.vocabulary
     assert loaded.model.optimizer.iterations.numpy() > 0  # optimizer state came back
 
 
-def test_resume_repeats_a_straight_run(text, tmp_path):
-    """2 epochs + resume + 2 epochs == 4 epochs straight (this also needs the per-epoch state reset)."""
-    hp4 = Hyperparameters(**TINY, epochs=4)
+STATELESS_TINY = {**TINY, "mode": "stateless", "step": 5, "batch_size": 64}
+
+
+@pytest.mark.parametrize("tiny", [TINY, STATELESS_TINY], ids=["stateful", "stateless"])
+def test_resume_repeats_a_straight_run(text, tmp_path, tiny):
+    """2 epochs + resume + 2 epochs == 4 epochs straight (stateful: this also needs the per-epoch
+    state reset; stateless: the shuffled order of every epoch depends only on the seed and epoch)."""
+    hp4 = Hyperparameters(**tiny, epochs=4)
     straight = train(text, hp4, tmp_path / "straight").history
     train(text, hp4.model_copy(update={"epochs": 2}), tmp_path / "resumed")
-    resumed = train(text, hp4, tmp_path / "resumed", resume=True).history
+    rec = Recorder()
+    resumed = train(text, hp4, tmp_path / "resumed", rec, resume=True).history
+    assert rec.plan.start_epoch == 3 and [r.epoch for r in rec.plan.history] == [1, 2]
     assert [r.epoch for r in resumed] == [1, 2, 3, 4]
     np.testing.assert_allclose([r.loss for r in resumed], [r.loss for r in straight], rtol=1e-4)
     np.testing.assert_allclose([r.val_loss for r in resumed], [r.val_loss for r in straight], rtol=1e-4)
@@ -86,10 +108,21 @@ def test_stop_request_stops_at_a_batch_boundary_without_a_partial_checkpoint(tex
     assert len(rec.batches) == 3 and ckpt.latest_checkpoint(tmp_path) is None
 
 
-def test_should_stop_early_counts_epochs_without_improvement():
-    def rep(epoch, val):
-        return EpochReport(epoch=epoch, loss=1.0, val_loss=val, seconds=1.0, chars_per_second=1.0)
+def rep(epoch, val):
+    return EpochReport(epoch=epoch, loss=1.0, val_loss=val, seconds=1.0, chars_per_second=1.0)
 
+
+def test_best_epoch_lowest_validation_loss_earliest_on_ties():
+    assert best_epoch([rep(1, 2.0), rep(2, 1.5), rep(3, 1.5), rep(4, 1.7)]).epoch == 2
+    assert best_epoch([rep(3, 1.5), rep(2, 1.5), rep(1, 1.6)]).epoch == 2  # not the order given
+    assert best_epoch([rep(1, None), rep(2, 3.0), rep(3, float("nan")), rep(4, None)]).epoch == 2
+    assert best_epoch([rep(1, None), rep(2, float("nan"))]) is None and best_epoch([]) is None
+    # any objects with .epoch and .val_loss (the service's database rows)
+    rows = [SimpleNamespace(epoch=5, val_loss=0.5), SimpleNamespace(epoch=4, val_loss=0.5)]
+    assert best_epoch(iter(rows)) is rows[1]
+
+
+def test_should_stop_early_counts_epochs_without_improvement():
     history = [rep(1, 2.0), rep(2, 1.5), rep(3, 1.6), rep(4, 1.7)]
     assert not should_stop_early(history, patience=3)
     assert should_stop_early(history, patience=2)
@@ -102,14 +135,36 @@ def test_early_stopping_keeps_the_best_checkpoint(text, tmp_path):
     result = train(text, hp, tmp_path)
     assert result.stopped == "early_stopping"
     assert len(result.history) < 8
-    assert load_checkpoint(tmp_path).epoch == result.best_epoch
+    assert ckpt.load(tmp_path).epoch == result.best_epoch
 
 
 def test_stateless_baseline_trains(text, tmp_path):
     hp = Hyperparameters(mode="stateless", layers=1, units=16, step=3, batch_size=64, epochs=1)
     assert hp.seq_len == 40
-    result = train(text, hp, tmp_path)
+    rec = Recorder()
+    result = train(text, hp, tmp_path, rec)
     assert result.history[0].val_loss is not None
+    windows = rec.plan.targets_per_epoch  # one target per window
+    assert rec.plan.batches_per_epoch == -(-windows // 64) == rec.batches[-1][1]
+
+
+def test_stateless_windows_are_shuffled_every_epoch_by_seed_and_epoch():
+    from shared.engine.batching import make_arrays
+
+    ids = np.arange(500)  # every target distinct
+    stateless = Hyperparameters(mode="stateless", seq_len=10, step=3, seed=5)
+    arrays = make_arrays(ids, stateless)
+    x1, y1 = _epoch_inputs(arrays, stateless, 1)
+    x2, _ = _epoch_inputs(arrays, stateless, 2)
+    assert not np.array_equal(x1, arrays.x_train) and not np.array_equal(x1, x2)
+    np.testing.assert_array_equal(x1, _epoch_inputs(arrays, stateless, 1)[0])  # repeatable
+    order = np.argsort(y1)  # the same windows, each with its own target
+    np.testing.assert_array_equal(x1[order], arrays.x_train[np.argsort(arrays.y_train)])
+    other_seed = _epoch_inputs(arrays, stateless.model_copy(update={"seed": 6}), 1)[0]
+    assert not np.array_equal(x1, other_seed)
+    stateful = Hyperparameters(seq_len=10, batch_size=4)
+    arrays = make_arrays(ids, stateful)
+    assert _epoch_inputs(arrays, stateful, 3)[0] is arrays.x_train  # never shuffled
 
 
 def test_reset_states_zeroes_every_lstm():
@@ -122,4 +177,4 @@ def test_reset_states_zeroes_every_lstm():
 
 def test_not_a_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(ckpt.CheckpointError, match="not a checkpoint"):
-        load_checkpoint(tmp_path)
+        ckpt.load(tmp_path)

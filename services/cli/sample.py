@@ -1,0 +1,38 @@
+"""`charlstm sample DIR|JOB`: generate text from a checkpoint or run folder here (local.py), or
+from a job on the service (client.py)."""
+
+from pathlib import Path
+
+from .client import run_remote_sample
+from .flags import positive_float, positive_int
+from .http import add_service_flags
+from .local import run_local_sample
+
+
+def register(sub) -> None:
+    sample = sub.add_parser(
+        "sample", help="generate text: from a checkpoint or run folder here, or from a job on the service"
+    )
+    sample.add_argument("target", metavar="DIR|JOB", help="a checkpoint or run folder, or a job id on the service")
+    sample.add_argument("--length", type=positive_int, default=50_000, help="new characters (default 50000)")
+    sample.add_argument(
+        "--temperature", type=positive_float, action="append", help="diversity; repeat for several (default 0.75)"
+    )
+    sample.add_argument("--seed-text", help="warm-up text (default: a slice of the corpus)")
+    sample.add_argument("--count", type=positive_int, default=1, help="samples per temperature")
+    sample.add_argument("--random-seed", type=int, help="makes the output reproducible")
+    sample.add_argument(
+        "--out", type=Path, help="output file (local: one file per sample; service: a zip when several)"
+    )
+    sample.add_argument("--interval", type=float, default=1.0, help="service: seconds between polls")
+    add_service_flags(sample)
+    sample.set_defaults(run=run_sample)
+
+
+def run_sample(args) -> int:
+    if args.target.isdigit() and not Path(args.target).exists():
+        if args.out is None:
+            raise ValueError("sampling on the service needs --out FILE")
+        args.job = int(args.target)
+        return run_remote_sample(args)
+    return run_local_sample(args)

@@ -1,0 +1,41 @@
+"""The local commands of the `charlstm` CLI on the engine: corpus build, train, sample a folder."""
+
+import re
+
+import pytest
+
+from services.cli.main import main
+
+TINY = ["--layers", "1", "--units", "8", "--seq-len", "10", "--batch-size", "4", "--epochs", "1", "--tabs"]
+
+
+def test_corpus_build_caps_characters(tmp_path, capsys):
+    out = tmp_path / "python.txt"
+    assert main(["corpus", "build", "--builtin", "python", "--max-chars", "5000", "--out", str(out)]) == 0
+    assert len(out.read_text(encoding="utf-8")) == 5000
+    assert "characters: 5,000 ->" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # the old name, which counted characters too, is gone
+        main(["corpus", "build", "--builtin", "python", "--max-bytes", "5000", "--out", str(out)])
+
+
+def test_train_then_sample_the_run_folder(tmp_path, capsys):
+    corpus = tmp_path / "code.py"
+    corpus.write_text("def add(a, b):\n    return a + b\n" * 40, encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", str(corpus), "--out", str(run), *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "1,160 characters (17 distinct)" in out  # the plan: 40 x 32 characters, 4 spaces one tab
+    assert "epoch 1: loss" in out and f"completed after epoch 1, best epoch 1; checkpoints in {run}" in out
+
+    sample = tmp_path / "sample.txt"
+    argv = ["sample", str(run), "--length", "300", "--random-seed", "1", "--out", str(sample)]
+    assert main(argv) == 0
+    text = sample.read_text(encoding="utf-8")
+    # 300 new characters, leading tabs back to 4 spaces (the first line continues the seed's)
+    assert len(text) >= 300 and not any(re.match(r" *\t", line) for line in text.split("\n")[1:])
+    assert main(argv) == 0 and sample.read_text(encoding="utf-8") == text  # reproducible
+    assert main([*argv[:-2], "--temperature", "0.5", "--temperature", "1.5", "--out", str(sample)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("sample-t*.txt")) == ["sample-t0.5-1.txt", "sample-t1.5-1.txt"]
+    capsys.readouterr()
+    assert main(["sample", str(run), "--length", "10", "--seed-text", "XYZ"]) == 2
+    assert "the seed text has no character of the model's vocabulary" in capsys.readouterr().err
