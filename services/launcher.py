@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,31 +29,23 @@ STOP_TIMEOUT = 30.0  # seconds a child gets to exit after SIGTERM (a running job
 START_TIMEOUT = 120.0  # seconds until /healthz must answer 200
 
 
+def api_command(port: int, workers: int = 2) -> list[str]:
+    """The API server, as `make up` runs it."""
+    return [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"0.0.0.0:{port}", "--timeout", "300",
+            "--no-control-socket", "services.app:create_app()"]  # fmt: skip
+
+
 def child_commands(port: int) -> list[tuple[str, list[str]]]:
     python = sys.executable
     return [
-        (
-            "api",
-            [
-                python,
-                "-m",
-                "gunicorn",
-                "-w",
-                "2",
-                "-b",
-                f"0.0.0.0:{port}",
-                "--timeout",
-                "300",
-                "--no-control-socket",
-                "services.app:create_app()",
-            ],
-        ),
+        ("api", api_command(port)),
         ("training-worker", [python, "-m", "workers", "training"]),
         ("sampling-worker", [python, "-m", "workers", "sampling"]),
         ("reconciler", [python, "-m", "workers", "reconciler"]),
     ]
 
 
+_prctl: Callable[..., int] | None
 try:
     import ctypes
 

@@ -36,11 +36,17 @@ def create_user_token(session: Session, name: str, admin: bool = False) -> str:
     return token
 
 
-def user_for_token(session: Session, token: str | None) -> User | None:
+def find_token(session: Session, token: str | None) -> Token | None:
+    """The stored row of a plain token, or None."""
     if not token:
         return None
     digest = hash_token(token)
     row = session.scalar(select(Token).where(Token.token_hash == digest))
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
-    return row.user
+    return row
+
+
+def user_for_token(session: Session, token: str | None) -> User | None:
+    row = find_token(session, token)
+    return None if row is None else row.user

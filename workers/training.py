@@ -21,6 +21,7 @@ from celery import Celery
 from shared import lifecycle
 from shared.db.models import JobStatus
 from shared.db.session import session_scope
+from shared.engine.train import TrainingCallbacks, TrainingPlan
 from shared.queue import send_training
 from shared.settings import Settings, get_settings
 from shared.storage import NotFound, ObjectStore, StorageError, get_store
@@ -41,7 +42,7 @@ def train_task(self, job_id: int, token: str | None = None) -> str:
     return run_training(job_id, token, worker=self.request.hostname or socket.gethostname(), celery=self.app)
 
 
-class JobCallbacks:
+class JobCallbacks(TrainingCallbacks):
     """The engine's TrainingCallbacks for one job: the model's vocabulary recorded at the start,
     progress to the heartbeat thread, a stop when the job is cancelled or the worker is stopping,
     upload-then-record for every epoch."""
@@ -50,7 +51,7 @@ class JobCallbacks:
         self.job_id, self.store, self.heartbeat, self.db_url = job_id, store, heartbeat, db_url
         self.worker = heartbeat.worker
 
-    def on_train_begin(self, plan) -> None:
+    def on_train_begin(self, plan: TrainingPlan) -> None:
         with session_scope(self.db_url) as session:
             lifecycle.record_vocabulary(session, self.job_id, plan.vocabulary.to_json(), self.worker)
         log.info(
@@ -191,7 +192,7 @@ def _train(work: lifecycle.TrainingWork, store: ObjectStore, scratch: Path, hear
     text = decode_bytes(corpus_path.read_bytes(), work.corpus_key)
     corpus_path.unlink()
     run_dir = scratch / "run"
-    if work.resume_key:
+    if work.resume_key and work.resume_epoch is not None:
         try:
             store.get_dir(work.resume_key, epoch_dir(run_dir, work.resume_epoch))
         except NotFound:

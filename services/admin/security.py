@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 
 from flask import current_app, g, session
 from flask_wtf.csrf import CSRFProtect, generate_csrf
-from sqlalchemy import select
 
-from shared.auth import hash_token, user_for_token
+from shared.auth import find_token
 from shared.db.models import Token, User
 
 from ..context import bearer_token, get_db
@@ -55,14 +54,12 @@ def csrf_token() -> str:
 
 def admin_for_token(token: str) -> tuple[User, Token]:
     """The admin user and token row for a plain token, or Refused(401/403)."""
-    db = get_db()
-    user = user_for_token(db, token)
-    if user is None:
+    row = find_token(get_db(), token)
+    if row is None:
         raise Refused(401, "Unknown token.")
-    if not user.is_admin:
-        raise Refused(403, f"User {user.name!r} is not an administrator.")
-    row = db.scalar(select(Token).where(Token.token_hash == hash_token(token)))
-    return user, row
+    if not row.user.is_admin:
+        raise Refused(403, f"User {row.user.name!r} is not an administrator.")
+    return row.user, row
 
 
 def start_session(user: User, token: Token) -> None:
@@ -93,6 +90,7 @@ def session_admin() -> User | None:
 def authenticate() -> User:
     """The current admin (also sets g.admin_user, g.admin_auth), or Refused."""
     token = bearer_token()
+    user: User | None
     if token is not None:
         user, _ = admin_for_token(token)
         g.admin_auth = "bearer"

@@ -13,7 +13,7 @@ from ..context import bearer_token, get_db
 from ..errors import ApiError
 
 SECURITY_SCHEMES: dict = {"bearer": {"type": "http", "scheme": "bearer", "description": "an API token"}}
-SECURITY = [{"bearer": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 MAX_ID = 2**31 - 1  # ids are PostgreSQL integers: a larger one cannot exist (and must not reach the query)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="charlstm"'}
 

@@ -5,10 +5,11 @@ from pydantic import ValidationError
 
 def describe(exc: Exception) -> str | None:
     from shared.engine.checkpoint import CheckpointError
+    from shared.engine.config import describe_validation_error
     from shared.engine.corpus import CorpusError
 
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        return describe_validation_error(exc)
     if isinstance(exc, (CorpusError, CheckpointError, ValueError)):
         return str(exc)
     if isinstance(exc, FileNotFoundError):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from ..db.models import Job, JobStatus, Sample, SampleStatus, as_utc, new_dispatch_token, utcnow
@@ -50,4 +51,5 @@ def beat(
     if progress is not None:
         values["progress"] = max(0.0, min(1.0, progress))
     mine = (table.id == record_id, table.status == "running", table.worker == worker)
-    return session.execute(update(table).where(*mine).values(**values)).rowcount > 0
+    result = cast(CursorResult, session.execute(update(table).where(*mine).values(**values)))
+    return result.rowcount > 0

@@ -7,6 +7,8 @@ A "directory" (`put_dir`/`get_dir`) is every key under `prefix + "/"`.
 
 from __future__ import annotations
 
+import builtins
+import functools
 import io
 import logging
 import os
@@ -17,13 +19,19 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
 _KEY_RE = re.compile(r"[A-Za-z0-9._/-]+")
 T = TypeVar("T")
+
+
+class Readable(Protocol):
+    """What put_stream reads from: a binary stream (a file, a request body, a wrapping reader)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class StorageError(Exception):
@@ -113,7 +121,7 @@ class ObjectStore(ABC):
 
     # --- primitives -------------------------------------------------------------------------
     @abstractmethod
-    def put_stream(self, key: str, fileobj: BinaryIO) -> int:
+    def put_stream(self, key: str, fileobj: Readable) -> int:
         """Store everything read from fileobj (in chunks) under key; return the byte count."""
 
     @abstractmethod
@@ -177,7 +185,7 @@ class ObjectStore(ABC):
         """fn() with this store's retries and backoff on connection errors."""
         return with_retries(fn, self.retries, self.retry_delay, what)
 
-    def put_dir(self, prefix: str, folder: str | os.PathLike) -> list[str]:
+    def put_dir(self, prefix: str, folder: str | os.PathLike) -> builtins.list[str]:
         """Upload every file under folder to `prefix/<relative path>`; return the keys.
 
         Each file is retried with exponential backoff on connection errors.
@@ -190,11 +198,11 @@ class ObjectStore(ABC):
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             key = f"{prefix}/{path.relative_to(folder).as_posix()}"
             validate_key(key)
-            self.retrying(lambda key=key, path=path: self.put_file(key, path), f"upload {key}")
+            self.retrying(functools.partial(self.put_file, key, path), f"upload {key}")
             keys.append(key)
         return keys
 
-    def get_dir(self, prefix: str, folder: str | os.PathLike) -> list[Path]:
+    def get_dir(self, prefix: str, folder: str | os.PathLike) -> builtins.list[Path]:
         """Download every key under `prefix/` into folder; raises NotFound when there is none."""
         validate_key(prefix)
         folder = Path(folder)
@@ -205,6 +213,6 @@ class ObjectStore(ABC):
         for key in keys:
             validate_key(key)  # a key written by someone else must not escape the folder
             path = folder.joinpath(*key[len(prefix) + 1 :].split("/"))
-            self.retrying(lambda key=key, path=path: self.get_file(key, path), f"download {key}")
+            self.retrying(functools.partial(self.get_file, key, path), f"download {key}")
             paths.append(path)
         return paths

@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
 
-from .base import CHUNK_SIZE, NotFound, ObjectReader, ObjectStore, StorageError, validate_key, validate_prefix
+from .base import CHUNK_SIZE, NotFound, ObjectReader, ObjectStore, Readable, StorageError, validate_key, validate_prefix
 
 _TMP_PREFIX = ".~tmp-"
 
@@ -28,7 +27,7 @@ class LocalStore(ObjectStore):
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*validate_key(key).split("/"))
 
-    def put_stream(self, key: str, fileobj: BinaryIO) -> int:
+    def put_stream(self, key: str, fileobj: Readable) -> int:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import BinaryIO
+from typing import Any
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
@@ -21,6 +21,7 @@ from .base import (
     NotFound,
     ObjectReader,
     ObjectStore,
+    Readable,
     StorageError,
     TransientStorageError,
     validate_key,
@@ -57,7 +58,7 @@ class _CountingReader:
     reads (sockets, request bodies) would pull everything into memory.
     """
 
-    def __init__(self, fileobj: BinaryIO):
+    def __init__(self, fileobj: Readable):
         self._f = fileobj
         self.count = 0
         self.eof = False
@@ -118,7 +119,7 @@ class S3Store(ObjectStore):
         )
         self._lock = threading.Lock()
         self._client = None
-        self._client_pid = None
+        self._client_pid: int | None = None
         self._bucket_ready = False
 
     def __repr__(self) -> str:
@@ -157,7 +158,7 @@ class S3Store(ObjectStore):
         self._bucket_ready = True
 
     def _create_bucket(self) -> None:
-        kwargs = {"Bucket": self.bucket}
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
         if self.region and self.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
         try:
@@ -175,7 +176,7 @@ class S3Store(ObjectStore):
         except (ClientError, BotoCoreError, S3UploadFailedError, OSError) as exc:
             raise _map_error(exc, what) from exc
 
-    def put_stream(self, key: str, fileobj: BinaryIO) -> int:
+    def put_stream(self, key: str, fileobj: Readable) -> int:
         validate_key(key)
         reader = _CountingReader(fileobj)
         self._call(f"upload {key}", self.client.upload_fileobj, reader, self.bucket, key, Config=self._transfer)
@@ -208,7 +209,7 @@ class S3Store(ObjectStore):
     def list(self, prefix: str = "") -> list[str]:
         validate_prefix(prefix)
         self.ensure_bucket()
-        keys = []
+        keys: list[str] = []
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 keys.extend(obj["Key"] for obj in page.get("Contents", []))

@@ -3,6 +3,7 @@
 import hashlib
 import os
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 ADMIN_REDIS_URL = os.environ.get("TEST_ADMIN_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -74,7 +75,7 @@ def make_job(
     epochs: int = 4,
     epoch: int = 0,
     progress: float = 0.0,
-    history: list[tuple[float, float | None]] = (),
+    history: Sequence[tuple[float, float | None]] = (),
     owner_name: str = "alice",
     **fields,
 ):

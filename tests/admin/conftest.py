@@ -4,7 +4,8 @@ models are in admin_helpers.py.
 """
 
 import pytest
-from admin_helpers import ADMIN_REDIS_URL, build_app
+
+from tests.admin.admin_helpers import ADMIN_REDIS_URL, build_app
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from admin_helpers import ADMIN_REDIS_URL, DEAD_REDIS_URL, make_corpus, make_job, make_user
 
 from services.admin.charts import loss_chart_svg
+from tests.admin.admin_helpers import ADMIN_REDIS_URL, DEAD_REDIS_URL, make_corpus, make_job, make_user
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 PAGES = ["/admin/", "/admin/jobs/1", "/admin/workers", "/admin/corpora", "/admin/?status=running"]
@@ -426,7 +426,7 @@ def test_chart_with_many_points_and_ticks():
 def test_chart_with_missing_validation_losses():
     root = parse(loss_chart_svg([(1, 2.0, None), (2, 1.5, None)]))
     (line,) = root.findall(f".//{NS}polyline")
-    assert "train" in line.get("class")
+    assert "train" in (line.get("class") or "")
     legend = [t.text for t in root.findall(f".//{NS}g[@class='legend']/{NS}text")]
     assert legend == ["training"]
 

@@ -308,7 +308,7 @@ def test_unknown_fields_are_422_naming_them(client, user_headers, trained_job, w
 # ---- samples --------------------------------------------------------------------------------
 
 
-BAD_SAMPLES = {
+BAD_SAMPLES: dict[str, list] = {
     "length": [0, -1, 1_000_001, "100", 100.0, True, None, [100]],
     "temperature": [[], -1, 0, 0.0, 10.001, 1e308, "0.5", True, None, [0.5, -1], [0.5, "1"], [1.0] * 9, {"t": 1}],
     "count": [0, 33, "2", 2.0, True, None],

@@ -184,7 +184,7 @@ def test_upload_streams_the_file_with_a_content_length(api, tmp_path, capsys):
 def test_multipart_body_is_read_in_pieces(tmp_path):
     path = tmp_path / "f.txt"
     path.write_bytes(b"x" * 100_000)
-    seen = []
+    seen: list[int] = []
     body = MultipartFile(path, {"name": "n"}, on_read=seen.append)
     chunks = iter(lambda: body.read(8192), b"")
     data = b"".join(chunk for chunk in chunks if len(chunk) <= 8192)

@@ -131,7 +131,7 @@ def fake(tmp_path):
         started.append(process)
         return process, tmp_path / "out.txt"
 
-    run.tag = tag
+    run.tag = tag  # type: ignore[attr-defined]
     yield run
     for process in started:
         if process.poll() is None:

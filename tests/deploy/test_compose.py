@@ -167,7 +167,7 @@ def dependency_closure(requirements: list[str]) -> set[str]:
     """Distribution names reachable from `requirements` (with their extras) in this environment."""
     seen: set[tuple[str, frozenset]] = set()
     stack = [Requirement(r) for r in requirements]
-    names = set()
+    names: set[str] = set()
     while stack:
         req = stack.pop()
         key = (canonicalize_name(req.name), frozenset(req.extras))
@@ -188,7 +188,7 @@ def dependency_closure(requirements: list[str]) -> set[str]:
 
 def third_party_imports() -> dict[str, str]:
     """Top-level module -> a file importing it, over the code in the image."""
-    found = {}
+    found: dict[str, str] = {}
     for package in OUR_CODE:
         for path in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(), str(path))):

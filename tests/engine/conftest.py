@@ -1,9 +1,9 @@
 """Fixtures of the engine tests: tiny random models (see tiny_models.py), built once per module."""
 
 import pytest
-from tiny_models import stateful, stateless
 
 from shared.engine.numpy_lstm import NumpyLSTM
+from tests.engine.tiny_models import stateful, stateless
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_models import TOL, VOCAB, reset, stateful
 
 from shared.engine.numpy_lstm import NumpyLSTM, softmax
+from tests.engine.tiny_models import TOL, VOCAB, reset, stateful
 
 ROOT = Path(__file__).resolve().parents[2]
 

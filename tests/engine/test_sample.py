@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-from tiny_models import VOCAB
 
 from shared.engine import checkpoint as ckpt
 from shared.engine.config import Hyperparameters
@@ -22,6 +21,7 @@ from shared.engine.sample import (
     predict_loop_generate,
     sample_texts,
 )
+from tests.engine.tiny_models import VOCAB
 
 TAB_VOCAB = Vocabulary("\t\nabcdefgh ")
 
@@ -57,8 +57,13 @@ def test_shape_length_dtype_and_progress(net):
 
 
 def test_should_stop_returns_what_was_generated(net):
-    asked = []
-    out = generate(net, [1, 2], 10_000, 1.0, random_seed=0, should_stop=lambda: len(asked.append(1) or asked) > 2)
+    asked: list[int] = []
+
+    def should_stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    out = generate(net, [1, 2], 10_000, 1.0, random_seed=0, should_stop=should_stop)
     assert out.shape == (1, 2 * chunk_length(1, VOCAB))
 
 

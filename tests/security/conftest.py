@@ -10,7 +10,8 @@ as alice's ids, so that "not found" answers can be compared byte for byte once t
 import types
 
 import pytest
-from security_helpers import admin_login
+
+from tests.security.security_helpers import admin_login
 
 
 @pytest.fixture

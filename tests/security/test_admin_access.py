@@ -8,10 +8,10 @@ test_isolation.py); every API route but the health check and the OpenAPI documen
 import time
 
 import pytest
-from security_helpers import UNSAFE, admin_login, csrf_from, fill, is_login_redirect, job_status
 
 from services.admin import FETCHED_ENDPOINTS, PUBLIC_ENDPOINTS
 from services.admin.security import SESSION_KEY
+from tests.security.security_helpers import UNSAFE, admin_login, csrf_from, fill, is_login_redirect, job_status
 
 PUBLIC = {"admin.static", "admin.login"}  # the login page, and CSS/JS
 PUBLIC_API = {"health.healthz", "openapi.doc_url", "openapi.openapi", "openapi.static", "static"}

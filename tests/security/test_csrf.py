@@ -3,7 +3,7 @@ and changes nothing. Every unsafe /admin route is enumerated from app.url_map.""
 
 from html.parser import HTMLParser
 
-from security_helpers import UNSAFE, admin_login, csrf_from, fill, is_login_redirect, job_status
+from tests.security.security_helpers import UNSAFE, admin_login, csrf_from, fill, is_login_redirect, job_status
 
 PAGES = ["/admin/", "/admin/jobs/{queued}", "/admin/jobs/{job}", "/admin/workers", "/admin/corpora"]
 

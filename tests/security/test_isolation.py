@@ -6,10 +6,10 @@ are real)."""
 
 import re
 
-from security_helpers import masked
 from sqlalchemy import func, select
 
 from shared.db.models import Job, Sample
+from tests.security.security_helpers import masked
 
 ID_RE = re.compile(r"<int:(\w+)>")
 BODIES = {"samples.create_sample": {"length": 10, "temperature": 0.5}}  # valid: the lookup is reached

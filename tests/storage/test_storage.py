@@ -174,7 +174,7 @@ def test_put_dir_retries_transient_errors(store, tmp_path, monkeypatch):
     src.mkdir()
     (src / "a.bin").write_bytes(b"a" * 10)
     (src / "b.bin").write_bytes(b"b" * 10)
-    real_put_file, failures = store.put_file, []
+    real_put_file, failures = store.put_file, list[str]()
 
     def flaky_put_file(key, path):
         if len(failures) < 3:

@@ -6,7 +6,6 @@ import hashlib
 import uuid
 from pathlib import Path
 
-from processes import Reconciler, RedisServer, S3Server, WorkerProcess, stdlib_text, wait_for
 from sqlalchemy import select
 
 from shared.db.migrate import upgrade
@@ -14,6 +13,7 @@ from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, SampleStatus
 from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store
+from tests.workers.processes import Reconciler, RedisServer, S3Server, WorkerProcess, stdlib_text, wait_for
 
 BUCKET = "charlstm-faults"
 FAST = {  # seconds: a lost worker is noticed in about 4 s instead of 2 minutes
@@ -45,7 +45,7 @@ class Cluster:
             "CHARLSTM_VAR_DIR": str(folder / "var"),
             **FAST,
         }
-        self.settings = Settings(**self.env)
+        self.settings = Settings.model_validate(self.env)
         self.store = S3Store(
             bucket=BUCKET, endpoint_url=self.s3.url, access_key_id="testing", secret_access_key="testing"
         )
@@ -122,7 +122,7 @@ class Cluster:
         self.send("sample", sample_id, token)
         return sample_id
 
-    def send(self, kind: str, record_id: int, token: str) -> None:
+    def send(self, kind: str, record_id: int, token: str | None) -> None:
         from shared.queue import make_celery, send_sampling, send_training
 
         celery = make_celery(self.settings)

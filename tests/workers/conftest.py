@@ -10,14 +10,14 @@ from contextlib import contextmanager
 
 import pytest
 import redis
-from processes import WorkerProcess, stdlib_text
-from processes import wait_for as poll
 
 from shared.db.migrate import upgrade
 from shared.db.models import Corpus, Job, User
 from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store
+from tests.workers.processes import WorkerProcess, stdlib_text
+from tests.workers.processes import wait_for as poll
 
 BROKER_URL = os.environ.get("TEST_WORKER_BROKER_URL", "redis://127.0.0.1:6379/14")
 BUCKET = "charlstm-workers-test"
@@ -196,7 +196,7 @@ def _wait_for(predicate, timeout: float, interval: float = 0.25, what: str = "co
 @pytest.fixture(scope="module")
 def cluster(make_pg_database, tmp_path_factory):
     """A service of the module's own (tests/workers/cluster.py) for fault injection."""
-    from cluster import Cluster
+    from tests.workers.cluster import Cluster
 
     cluster = Cluster(make_pg_database(), tmp_path_factory.mktemp("cluster"))
     yield cluster

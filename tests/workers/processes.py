@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class WorkerProcess:
     """`python -m workers <role>` in its own process group, logging to a file."""
 
-    def __init__(self, role: str, env: dict, log_path: Path, extra: list[str] = ()):
+    def __init__(self, role: str, env: dict, log_path: Path, extra: Sequence[str] = ()):
         self.role, self.log_path = role, log_path
         self.hostname = f"{role}-{uuid.uuid4().hex[:6]}@test"
         self.proc = subprocess.Popen(
@@ -109,7 +111,7 @@ class RedisServer:
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = None
+        self.proc: subprocess.Popen | None = None
 
     def start(self) -> "RedisServer":
         self.proc = subprocess.Popen(
@@ -142,7 +144,7 @@ class S3Server:
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = None
+        self.server: Any = None
 
     def start(self) -> "S3Server":
         from moto.server import ThreadedMotoServer

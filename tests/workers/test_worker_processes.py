@@ -184,21 +184,21 @@ def test_lost_worker_process_resumes_from_the_latest_checkpoint(
 
 
 @pytest.mark.parametrize(
-    ("corpus", "hp", "reason"),
+    ("corpus", "hp", "reason", "attempts"),
     [
-        ({"upload": False}, {}, "is missing from object storage"),
-        ({"data": b"print('x')\n\xff\xfe not utf-8" * 100}, {}, "invalid UTF-8"),
-        ({}, {"units": 0}, "invalid hyperparameters: units"),
-        ({"text": "tiny"}, {}, "too short"),
+        ({"upload": False}, {}, "is missing from object storage", 1),
+        ({"data": b"print('x')\n\xff\xfe not utf-8" * 100}, {}, "invalid UTF-8", 1),
+        ({}, {"units": 0}, "invalid hyperparameters: units", 0),  # refused when claimed: never started
+        ({"text": "tiny"}, {}, "too short", 1),
     ],
     ids=["missing-corpus", "bad-utf8", "bad-hyperparameters", "short-corpus"],
 )
 def test_bad_input_fails_with_a_reason(
-    training_worker, enqueue, make_corpus, make_job, db, wait_for, corpus, hp, reason
+    training_worker, enqueue, make_corpus, make_job, db, wait_for, corpus, hp, reason, attempts
 ):
     job_id = make_job(make_corpus(**corpus), **hp)
     enqueue.training(job_id)
     job, epochs = wait_for(lambda: _finished_job(db, job_id), 60, what=f"job {job_id}", worker=training_worker)
     assert job.status == JobStatus.failed and epochs == []
     assert reason in job.error and "Traceback" not in job.error
-    assert job.finished_at is not None and job.attempts == 1
+    assert job.finished_at is not None and job.attempts == attempts

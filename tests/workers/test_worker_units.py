@@ -165,8 +165,13 @@ def test_model_cache_forgets_a_failed_load():
 
 
 def test_model_cache_is_lru():
-    loads = []
-    cache = ModelCache(2, lambda key: loads.append(key) or key.upper())
+    loads: list[str] = []
+
+    def load(key: str) -> str:
+        loads.append(key)
+        return key.upper()
+
+    cache = ModelCache(2, load)
     assert cache.get("a") == "A" and cache.get("b") == "B" and cache.get("a") == "A"
     cache.get("c")  # evicts b, the least recently used
     assert "b" not in cache and "a" in cache and len(cache) == 2

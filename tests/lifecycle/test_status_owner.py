@@ -12,9 +12,9 @@ CONSTRUCTORS = {"Job", "Sample", "values", "update"}  # calls where `status=` wo
 def status_writes(tree: ast.AST) -> list[int]:
     """Line numbers of `x.status = ...` (also in tuples and augmented; not `self.status`), and
     `status=` keywords in Job(...)/Sample(...)/update(...).values(...) calls."""
-    lines = []
+    lines: list[int] = []
     for node in ast.walk(tree):
-        targets = []
+        targets: list[ast.expr] = []
         if isinstance(node, ast.Assign):
             targets = node.targets
         elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
@@ -27,7 +27,7 @@ def status_writes(tree: ast.AST) -> list[int]:
                     and isinstance(part.ctx, ast.Store)
                     and not (isinstance(part.value, ast.Name) and part.value.id == "self")
                 ):
-                    lines.append(node.lineno)  # `self.status` is an HTTP status of an exception, not a record's
+                    lines.append(part.lineno)  # `self.status` is an HTTP status of an exception, not a record's
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             if name in CONSTRUCTORS and any(k.arg == "status" for k in node.keywords):
