@@ -7,6 +7,7 @@ Every command takes --url (default $CHARLSTM_URL or http://127.0.0.1:8000) and -
 """
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -108,7 +109,7 @@ def run_jobs(args) -> int:
     if not jobs:
         print("no jobs" + (f" {args.status}" if args.status else ""))
         return 0
-    rows = [("ID", "STATUS", "CORPUS", "EPOCH", "BEST VAL_LOSS", "ETA", "CREATED")]
+    rows = [("ID", "STATUS", "CORPUS", "EPOCH", "BEST VAL BITS/CHAR", "ETA", "CREATED")]
     for job in jobs:
         best = job.get("best_val_loss")
         rows.append(
@@ -117,7 +118,7 @@ def run_jobs(args) -> int:
                 job["status"],
                 str(job["corpus_id"]),
                 f"{job['epoch']}/{job['epochs']}",
-                "-" if best is None else f"{best:.4f}",
+                "-" if best is None else f"{best / math.log(2):.3f}",
                 duration(job.get("eta_seconds")),
                 (job.get("created_at") or "")[:19].replace("T", " "),
             )
@@ -203,7 +204,7 @@ def watch(client: ApiClient, job_id: int, interval: float = POLL_SECONDS) -> int
         best = job.get("best_val_loss")
         print(
             f"job {job_id} succeeded after {job['epoch']} epochs"
-            + (f", best val_loss {best:.4f}" if best is not None else "")
+            + (f", best val_loss {best:.4f} ({best / math.log(2):.3f} bits)" if best is not None else "")
         )
         print(f"generate text with: charlstm sample {job_id} --out sample.txt")
         return 0

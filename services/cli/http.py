@@ -89,8 +89,8 @@ def _unreachable(exc: BaseException) -> bool:
         seen.add(id(err))
         if isinstance(err, (ConnectionRefusedError, socket.gaierror)) or type(err).__name__ == "NewConnectionError":
             return True
-        stack.extend([err.__cause__, err.__context__, getattr(err, "reason", None)])
-        stack.extend(arg for arg in err.args if isinstance(arg, BaseException))
+        linked = [err.__cause__, err.__context__, getattr(err, "reason", None), *err.args]
+        stack.extend(link for link in linked if isinstance(link, BaseException))
     return False
 
 
@@ -102,10 +102,10 @@ def error_message(response: requests.Response) -> tuple[str, dict | None]:
         body = None
     if isinstance(body, dict) and body.get("error"):
         message = str(body["error"])
-        details = [
+        details = [  # a detail that repeats the message says nothing new
             f"{'.'.join(map(str, d.get('loc', []))) or 'value'}: {d.get('msg')}"
             for d in body.get("detail") or []
-            if isinstance(d, dict)
+            if isinstance(d, dict) and d.get("msg") != message
         ]
         if details:
             message += " (" + "; ".join(details) + ")"
@@ -132,6 +132,9 @@ class ApiClient:
             response = self.session.request(method, url, timeout=timeout, **kwargs)
         except requests.Timeout as exc:
             raise ClientError(f"the server at {self.base_url} did not answer in time ({method} {url})") from exc
+        except requests.exceptions.SSLError as exc:
+            hint = " (does it serve plain http?)" if self.base_url.startswith("https:") else ""
+            raise ClientError(f"TLS with the server at {self.base_url} failed{hint}: {exc}") from exc
         except requests.ConnectionError as exc:
             if _unreachable(exc):
                 raise ClientError(f"cannot reach the server at {self.base_url}") from exc

@@ -60,9 +60,11 @@ def run_corpus_stats(args) -> int:
 def run_train(args) -> int:
     from shared.engine.config import Hyperparameters
     from shared.engine.corpus import read_text
-    from shared.engine.train import train
+    from shared.engine.train import resume_hyperparameters, train
 
-    hyperparameters = Hyperparameters(**hyperparameters_from_args(args))
+    given = hyperparameters_from_args(args)
+    # a resumed run keeps its architecture: flags not given come from the run's latest checkpoint
+    hyperparameters = resume_hyperparameters(args.out, given) if args.resume else Hyperparameters(**given)
     raw = read_text(args.corpus)
     with ProgressCallbacks() as progress:
         result = train(raw, hyperparameters, args.out, progress, resume=args.resume)

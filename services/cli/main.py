@@ -1,6 +1,7 @@
 """`charlstm`: one entry point; each command module registers its own subcommands."""
 
 import argparse
+import os
 import sys
 
 from . import local, sample
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `charlstm jobs | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except Exception as exc:
         from .errors import describe
 

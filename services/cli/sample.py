@@ -13,7 +13,9 @@ def register(sub) -> None:
     sample = sub.add_parser(
         "sample", help="generate text: from a checkpoint or run folder here, or from a job on the service"
     )
-    sample.add_argument("target", metavar="DIR|JOB", help="a checkpoint or run folder, or a job id on the service")
+    sample.add_argument(
+        "target", metavar="DIR|JOB", help="a checkpoint or run folder, or a job id on the service (see --service)"
+    )
     sample.add_argument("--length", type=positive_int, default=50_000, help="new characters (default 50000)")
     sample.add_argument(
         "--temperature", type=positive_float, action="append", help="diversity; repeat for several (default 0.75)"
@@ -25,12 +27,20 @@ def register(sub) -> None:
         "--out", type=Path, help="output file (local: one file per sample; service: a zip when several)"
     )
     sample.add_argument("--interval", type=float, default=1.0, help="service: seconds between polls")
+    where = sample.add_mutually_exclusive_group()
+    where.add_argument(
+        "--service", action="store_true", help="TARGET is a job on the service (even if a folder has its name)"
+    )
+    where.add_argument("--local", action="store_true", help="TARGET is a folder here")
     add_service_flags(sample)
     sample.set_defaults(run=run_sample)
 
 
 def run_sample(args) -> int:
-    if args.target.isdigit() and not Path(args.target).exists():
+    remote = args.service or (not args.local and args.target.isdigit() and not Path(args.target).exists())
+    if remote:
+        if not args.target.isdigit():
+            raise ValueError(f"--service needs a job id, not {args.target!r}")
         if args.out is None:
             raise ValueError("sampling on the service needs --out FILE")
         args.job = int(args.target)

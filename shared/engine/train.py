@@ -160,6 +160,16 @@ def _epoch_inputs(arrays: Arrays, hp: Hyperparameters, epoch: int) -> tuple[np.n
     return arrays.x_train[order], arrays.y_train[order]
 
 
+def resume_hyperparameters(run_dir: Path, given: dict) -> Hyperparameters:
+    """The hyperparameters to resume `run_dir` with: its latest checkpoint's, with the fields in
+    `given` (what the user set explicitly) on top; without a checkpoint, `given` on the defaults.
+    Only RESUMABLE_CHANGES may differ from the checkpoint (train() refuses the rest)."""
+    latest = ckpt.latest_checkpoint(Path(run_dir))
+    if latest is None:
+        return Hyperparameters(**given)
+    return Hyperparameters(**{**ckpt.read_meta(latest)["hyperparameters"], **given})
+
+
 def _check_resume(saved: Hyperparameters, asked: Hyperparameters) -> Hyperparameters:
     diffs = [
         f"{name}={getattr(saved, name)!r} (asked {getattr(asked, name)!r})"

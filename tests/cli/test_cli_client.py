@@ -228,6 +228,7 @@ def test_jobs_table_walks_every_page(api, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["ID", "STATUS", "CORPUS"] and len(lines) == 131
     assert lines[1].split()[:4] == ["1", "succeeded", "1", "0/3"]
+    assert "BEST VAL BITS/CHAR" in lines[0]  # the unit the admin pages show too
     assert main(["jobs", "--status", "queued"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 66
     assert api.received[-1][1]["status"] == "queued"
@@ -248,7 +249,7 @@ def test_watch_prints_each_epoch_once_and_exits_0_on_success(api, capsys):
     out = capsys.readouterr().out
     assert out.count("epoch 1: loss 1.5000 (2.100 bits), val_loss 1.6000 (2.300 bits), 10.0 s, 12,345 chars/s") == 1
     assert out.count("epoch 2: loss") == 1
-    assert "job 5 succeeded after 2 epochs, best val_loss 1.2500" in out
+    assert "job 5 succeeded after 2 epochs, best val_loss 1.2500 (1.803 bits)" in out
 
 
 @pytest.mark.parametrize("status", ["failed", "cancelled"])
@@ -333,6 +334,52 @@ def test_connection_refused_is_a_client_error(tmp_path, capsys):
     assert info.value.status is None
     assert main(["jobs", "--url", "http://127.0.0.1:9", "--token", "t"]) == 2
     assert capsys.readouterr().err == "charlstm: error: cannot reach the server at http://127.0.0.1:9\n"
+
+
+def test_https_to_a_plain_http_server_is_one_line(api, capsys, monkeypatch):
+    """A TLS handshake against a plain-HTTP server (the fake API): one clear line, not a traceback."""
+    import os
+
+    url = os.environ["CHARLSTM_URL"].replace("http://", "https://")
+    assert main(["jobs", "--url", url, "--token", TOKEN]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"charlstm: error: TLS with the server at {url} failed (does it serve plain http?)")
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_closed_pipe_ends_quietly(api):
+    """`charlstm jobs | head -2`: no "Broken pipe" error when the reader leaves early."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys; from services.cli.main import main; sys.exit(main(['jobs']))"
+    shell = f'{sys.executable} -c "{code}" | head -2'
+    done = subprocess.run(shell, shell=True, capture_output=True, text=True, env=os.environ, timeout=60)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 2
+    assert "Broken pipe" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_detail_that_repeats_the_error_is_not_printed_twice(api, capsys, tmp_path):
+    from services.cli.http import error_message
+
+    class Answer:
+        def json(self):
+            msg = "a.txt: contains NUL bytes"
+            return {"error": msg, "detail": [{"loc": ["file"], "msg": msg}, {"loc": ["name"], "msg": "too long"}]}
+
+    assert error_message(Answer())[0] == "a.txt: contains NUL bytes (name: too long)"  # type: ignore[arg-type]
+
+
+def test_sample_service_flag_wins_over_a_folder_named_like_the_job(api, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "5").mkdir()  # a folder named like job 5, not a checkpoint
+    assert main(["sample", "5", "--out", "x.txt"]) == 2  # a folder: sampled locally, and it is no checkpoint
+    assert "not a checkpoint" in capsys.readouterr().err
+    assert main(["sample", "5", "--service", "--out", "x.txt", "--interval", "0.01"]) == 0
+    assert (tmp_path / "x.txt").exists()
+    assert main(["sample", "run", "--service", "--out", "x.txt"]) == 2
+    assert "--service needs a job id" in capsys.readouterr().err
 
 
 def test_no_token(monkeypatch, capsys):

@@ -39,3 +39,17 @@ def test_train_then_sample_the_run_folder(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", str(run), "--length", "10", "--seed-text", "XYZ"]) == 2
     assert "the seed text has no character of the model's vocabulary" in capsys.readouterr().err
+
+
+def test_resume_takes_the_architecture_from_the_checkpoint(tmp_path, capsys):
+    """The README's resume example: `--resume --epochs N` alone continues a run trained with other
+    layers/units; an architecture flag that contradicts the checkpoint is still refused."""
+    corpus = tmp_path / "code.py"
+    corpus.write_text("def add(a, b):\n    return a + b\n" * 40, encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", str(corpus), "--out", str(run), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["train", str(corpus), "--out", str(run), "--epochs", "2", "--resume"]) == 0
+    assert "completed after epoch 2" in capsys.readouterr().out
+    assert main(["train", str(corpus), "--out", str(run), "--epochs", "3", "--units", "16", "--resume"]) == 2
+    assert "cannot resume: the checkpoint was trained with units=8 (asked 16)" in capsys.readouterr().err
