@@ -217,30 +217,36 @@ def watch(client: ApiClient, job_id: int, interval: float = POLL_SECONDS) -> int
 
 
 def run_remote_sample(args) -> int:
-    """`charlstm sample JOB ...`: ask the service for samples, wait, download to --out."""
+    """`charlstm sample JOB ...`: ask the service for samples, follow their progress, download them
+    and write them as a local sample would be written (services/cli/output.py)."""
+    import tempfile
+
+    from .output import read_download, write_texts
+
     client = make_client(args)
     body = {"length": args.length, "count": args.count, "seed_text": args.seed_text, "random_seed": args.random_seed}
     if args.temperature:
         body["temperature"] = args.temperature[0] if len(args.temperature) == 1 else args.temperature
     sample = client.post(f"jobs/{args.job}/samples", {k: v for k, v in body.items() if v is not None})
     sample_id, failures, started = sample["id"], 0, time.monotonic()
-    with bar(total=None, bar_format="{desc} {elapsed}") as spinner:
+    total = args.length * args.count * len(args.temperature or [0.75])
+    with bar(total=total, unit="char", unit_scale=True, desc=f"sample {sample_id}") as progress:
         while sample["status"] not in SAMPLE_FINISHED:
-            spinner.set_description_str(f"sample {sample_id} {sample['status']}", refresh=False)
-            spinner.update()
+            progress.set_description_str(f"sample {sample_id} {sample['status']}", refresh=False)
+            progress.n = int(total * min(max(sample.get("progress") or 0.0, 0.0), 1.0))
+            progress.refresh()
             time.sleep(args.interval)
             polled, failures = poll(client, f"samples/{sample_id}", failures)
             sample = polled or sample
-    if sample["status"] == "failed":
-        print(f"sample {sample_id} failed: {sample.get('error') or 'no reason given'}", file=sys.stderr)
+    if sample["status"] != "succeeded":
+        print(f"sample {sample_id} {sample['status']}: {sample.get('error') or 'no reason given'}", file=sys.stderr)
         return 1
-    with bar(unit="B", unit_scale=True, desc=f"downloading sample {sample_id}") as progress:
-        content_type = client.download(f"samples/{sample_id}/text", args.out, on_chunk=progress.update)
-    what = "a zip of texts" if "zip" in content_type else "text"
-    if "zip" in content_type and args.out.suffix != ".zip":
-        print(f"note: {args.out} is a zip archive (several texts were asked for)", file=sys.stderr)
-    print(
-        f"sample {sample_id}: wrote {what} to {args.out} ({args.out.stat().st_size:,} bytes, "
-        f"{time.monotonic() - started:.0f} s)"
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        download = Path(folder) / "download"
+        content_type = client.download(f"samples/{sample_id}/text", download)
+        size = download.stat().st_size
+        texts, names = read_download(download, content_type)
+    write_texts(texts, names, args.out)
+    print(f"sample {sample_id}: {len(texts)} text(s), {size:,} bytes downloaded, {time.monotonic() - started:.0f} s",
+          file=sys.stderr)  # fmt: skip
     return 0

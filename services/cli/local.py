@@ -1,7 +1,6 @@
 """Local engine commands: no service needed. `corpus build|stats`, `train`, and `run_local_sample`
 for `sample DIR` (the `sample` command is in sample.py)."""
 
-import sys
 from pathlib import Path
 
 from .flags import add_hyperparameter_flags, hyperparameters_from_args, positive_int
@@ -75,7 +74,9 @@ def run_train(args) -> int:
 
 def run_local_sample(args) -> int:
     """`charlstm sample DIR ...`: sample from a checkpoint or run folder; to --out or stdout."""
-    from shared.engine.sample import load_sampler, sample_texts
+    from shared.engine.sample import load_sampler, sample_names, sample_texts
+
+    from .output import write_texts
 
     sampler = load_sampler(Path(args.target))
     temperatures = args.temperature or [0.75]
@@ -84,20 +85,5 @@ def run_local_sample(args) -> int:
             sampler, args.length, temperatures, count=args.count, seed_text=args.seed_text,
             random_seed=args.random_seed, progress=lambda done, total: progress.update(done - progress.n),
         )  # fmt: skip
-    labels = [(t, i) for t in temperatures for i in range(args.count)]
-    if args.out is None:
-        for (t, i), text in zip(labels, texts, strict=True):
-            if len(texts) > 1:
-                print(f"----- temperature {t}, sample {i + 1} -----")
-            sys.stdout.write(text + "\n")
-        return 0
-    paths = (
-        [args.out]
-        if len(texts) == 1
-        else [args.out.with_name(f"{args.out.stem}-t{t}-{i + 1}{args.out.suffix}") for t, i in labels]
-    )
-    for path, text in zip(paths, texts, strict=True):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {len(text)} characters to {path}", file=sys.stderr)
+    write_texts(texts, sample_names(temperatures, args.count), args.out)
     return 0

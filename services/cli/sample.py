@@ -24,7 +24,9 @@ def register(sub) -> None:
     sample.add_argument("--count", type=positive_int, default=1, help="samples per temperature")
     sample.add_argument("--random-seed", type=int, help="makes the output reproducible")
     sample.add_argument(
-        "--out", type=Path, help="output file (local: one file per sample; service: a zip when several)"
+        "--out",
+        type=Path,
+        help="output file (default stdout); several texts: one file each named after it, or one zip if it ends in .zip",
     )
     sample.add_argument("--interval", type=float, default=1.0, help="service: seconds between polls")
     where = sample.add_mutually_exclusive_group()
@@ -41,8 +43,6 @@ def run_sample(args) -> int:
     if remote:
         if not args.target.isdigit():
             raise ValueError(f"--service needs a job id, not {args.target!r}")
-        if args.out is None:
-            raise ValueError("sampling on the service needs --out FILE")
         args.job = int(args.target)
         return run_remote_sample(args)
     return run_local_sample(args)

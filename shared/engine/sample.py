@@ -318,3 +318,14 @@ def predict_loop_generate(
         out[k] = draw(logits)
         text.append(out[k])
     return out
+
+
+def sample_names(temperatures: Sequence[float], count: int, stem: str = "sample", suffix: str = ".txt") -> list[str]:
+    """File names for the texts of one request, in the order sample_texts returns them (per
+    temperature, `count` each): `sample-1-t0.75.txt`. A temperature asked twice numbers the texts
+    through instead, so names stay unique. The CLI and the service name files this way."""
+    pairs = [(i, t) for t in temperatures for i in range(1, count + 1)]
+    names = [f"{stem}-{i}-t{t:g}{suffix}" for i, t in pairs]
+    if len(set(names)) < len(names):
+        names = [f"{stem}-{k}-t{t:g}{suffix}" for k, (_, t) in enumerate(pairs, start=1)]
+    return names

@@ -145,8 +145,8 @@ class FakeApi:
             if self.sample_zip:
                 buffer = io.BytesIO()
                 with zipfile.ZipFile(buffer, "w") as archive:
-                    archive.writestr("sample-1.txt", "one")
-                    archive.writestr("sample-2.txt", "two")
+                    for name in ("sample-1-t0.5.txt", "sample-2-t0.5.txt", "sample-1-t1.txt", "sample-2-t1.txt"):
+                        archive.writestr(name, name.upper())
                 return Response(buffer.getvalue(), mimetype="application/zip")
             chunks = (self.sample_body[i : i + 4096] for i in range(0, len(self.sample_body), 4096))
             return Response(chunks, content_type="text/plain; charset=utf-8")
@@ -293,7 +293,10 @@ def test_sample_waits_then_downloads_the_text(api, tmp_path, capsys):
     assert main(argv) == 0
     assert api.received[-1] == ("sample", {"length": 1000, "count": 1, "temperature": 0.5, "random_seed": 3})
     assert out.read_bytes() == api.sample_body and not (tmp_path / "sample.txt.part").exists()
-    assert "wrote text to" in capsys.readouterr().out
+    assert f"wrote {len(api.sample_body):,} characters to {out}" in capsys.readouterr().err
+    api.sample_states = [{"id": 9, "status": "succeeded", "error": None}]
+    assert main(argv[:-4] + ["--interval", "0.01"]) == 0  # no --out: to stdout, as a local sample
+    assert capsys.readouterr().out == api.sample_body.decode() + "\n"
 
 
 def test_sample_several_temperatures_gives_a_zip(api, tmp_path, capsys):
@@ -317,14 +320,19 @@ def test_sample_several_temperatures_gives_a_zip(api, tmp_path, capsys):
     ]
     assert main(argv) == 0
     assert api.received[-1][1] == {"length": 50_000, "count": 2, "temperature": [0.5, 1.0], "seed_text": "def "}
-    assert zipfile.ZipFile(out).namelist() == ["sample-1.txt", "sample-2.txt"]
-    assert "wrote a zip of texts" in capsys.readouterr().out
+    names = ["sample-1-t0.5.txt", "sample-2-t0.5.txt", "sample-1-t1.txt", "sample-2-t1.txt"]
+    assert zipfile.ZipFile(out).namelist() == names
+    assert "wrote 4 texts to" in capsys.readouterr().err
+    argv[argv.index(str(out))] = str(tmp_path / "var" / "run.txt")  # not a zip: one file each, named alike
+    assert main(argv) == 0
+    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == sorted(n.replace("sample", "run") for n in names)
+    assert (tmp_path / "var" / "run-2-t1.txt").read_text() == "SAMPLE-2-T1.TXT"
 
 
 def test_sample_failed_sample(api, tmp_path, capsys):
     api.sample_states = [{"id": 9, "status": "failed", "error": "checkpoint missing"}]
     assert main(["sample", "5", "--out", str(tmp_path / "s.txt"), "--interval", "0.01"]) == 1
-    assert "sample 9 failed: checkpoint missing" in capsys.readouterr().err
+    assert "sample 9 failed: checkpoint missing" in capsys.readouterr().err  # the same words as the API
     assert not (tmp_path / "s.txt").exists()
 
 

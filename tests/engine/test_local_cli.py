@@ -35,7 +35,8 @@ def test_train_then_sample_the_run_folder(tmp_path, capsys):
     assert len(text) >= 300 and not any(re.match(r" *\t", line) for line in text.split("\n")[1:])
     assert main(argv) == 0 and sample.read_text(encoding="utf-8") == text  # reproducible
     assert main([*argv[:-2], "--temperature", "0.5", "--temperature", "1.5", "--out", str(sample)]) == 0
-    assert sorted(p.name for p in tmp_path.glob("sample-t*.txt")) == ["sample-t0.5-1.txt", "sample-t1.5-1.txt"]
+    # several texts: one file each, named as the service names them in its zip (sample_names)
+    assert sorted(p.name for p in tmp_path.glob("sample-1-t*.txt")) == ["sample-1-t0.5.txt", "sample-1-t1.5.txt"]
     capsys.readouterr()
     assert main(["sample", str(run), "--length", "10", "--seed-text", "XYZ"]) == 2
     assert "the seed text has no character of the model's vocabulary" in capsys.readouterr().err
