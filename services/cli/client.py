@@ -17,6 +17,7 @@ from tqdm import tqdm
 from .flags import add_hyperparameter_flags, hyperparameters_from_args, positive_int
 from .http import ApiClient, ClientError, add_service_flags
 from .progress import bar, epoch_line
+from .tables import print_json, print_table
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 JOB_FINISHED = ("succeeded", "failed", "cancelled")
@@ -46,6 +47,18 @@ def register(sub) -> None:
 
     jobs = command("jobs", "list training jobs", run_jobs)
     jobs.add_argument("--status", choices=JOB_STATUSES)
+    jobs.add_argument("--json", action="store_true", help="print the API's JSON")
+
+    corpora = command("corpora", "list uploaded corpora", run_corpora)
+    corpora.add_argument("--json", action="store_true", help="print the API's JSON")
+
+    samples = command("samples", "list the samples asked of a job", run_samples)
+    samples.add_argument("job", type=positive_int, metavar="JOB")
+    samples.add_argument("--json", action="store_true", help="print the API's JSON")
+
+    show = command("show", "one job with its hyperparameters and per-epoch history", run_show)
+    show.add_argument("job", type=positive_int, metavar="JOB")
+    show.add_argument("--json", action="store_true", help="print the API's JSON")
 
     watch = command("watch", "follow a job until it ends (exit 0 when it succeeded)", run_watch)
     watch.add_argument("job", type=positive_int, metavar="JOB")
@@ -56,7 +69,8 @@ def register(sub) -> None:
 
 
 def make_client(args) -> ApiClient:
-    client = ApiClient(args.url, args.token)
+    """--url/--token given after the command win over those given before it."""
+    client = ApiClient(args.url or getattr(args, "root_url", None), args.token or getattr(args, "root_token", None))
     if not client.token:
         raise ClientError("no API token: pass --token or set CHARLSTM_TOKEN")
     return client
@@ -106,6 +120,9 @@ def all_pages(client: ApiClient, path: str, **params):
 
 def run_jobs(args) -> int:
     jobs = list(all_pages(make_client(args), "jobs", status=args.status))
+    if args.json:
+        print_json(jobs)
+        return 0
     if not jobs:
         print("no jobs" + (f" {args.status}" if args.status else ""))
         return 0
@@ -123,9 +140,50 @@ def run_jobs(args) -> int:
                 (job.get("created_at") or "")[:19].replace("T", " "),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print_table(rows)
+    return 0
+
+
+def run_corpora(args) -> int:
+    corpora = list(all_pages(make_client(args), "corpora"))
+    if args.json:
+        print_json(corpora)
+    elif not corpora:
+        print("no corpora")
+    else:
+        rows = [("ID", "NAME", "BYTES", "CHARACTERS", "CLEANED", "DISTINCT", "CREATED")]
+        rows += [(str(c["id"]), c["name"], f"{c['bytes']:,}", f"{c['raw_chars']:,}", f"{c['clean_chars']:,}",
+                  str(c["clean_unique"]), c["created_at"][:19].replace("T", " ")) for c in corpora]  # fmt: skip
+        print_table(rows)
+    return 0
+
+
+def run_samples(args) -> int:
+    samples = list(all_pages(make_client(args), f"jobs/{args.job}/samples"))
+    if args.json:
+        print_json(samples)
+    elif not samples:
+        print(f"no samples of job {args.job}")
+    else:
+        rows = [("ID", "STATUS", "PROGRESS", "LENGTH", "TEMPERATURES", "COUNT", "CREATED")]
+        rows += [(str(s["id"]), s["status"], f"{s['progress']:.0%}", f"{s['length']:,}",
+                  ",".join(f"{t:g}" for t in s["temperatures"]), str(s["count"]),
+                  s["created_at"][:19].replace("T", " ")) for s in samples]  # fmt: skip
+        print_table(rows)
+    return 0
+
+
+def run_show(args) -> int:
+    job = make_client(args).get(f"jobs/{args.job}")
+    if args.json:
+        print_json(job)
+        return 0
+    print(f"job {job['id']}: {job['status']}, epoch {job['epoch']}/{job['epochs']} (corpus {job['corpus_id']})")
+    if job.get("error"):
+        print(f"error: {job['error']}")
+    print("hyperparameters: " + ", ".join(f"{k}={v}" for k, v in sorted(job["hyperparameters"].items())))
+    for row in job.get("history") or []:
+        print(epoch_line(row))
     return 0
 
 

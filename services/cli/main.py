@@ -9,6 +9,9 @@ from . import local, sample
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="charlstm", description="Character-level LSTM text generators.")
+    parser.add_argument("--version", action="version", version=f"charlstm {_version()}")
+    parser.add_argument("--url", dest="root_url", help="service commands: the API base URL (also after the command)")
+    parser.add_argument("--token", dest="root_token", help="service commands: the API token (also after the command)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.register(sub)
     sample.register(sub)
@@ -19,6 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("charlstm")
+    except PackageNotFoundError:  # running from a checkout that was not installed
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,3 +117,34 @@ def test_sample_downloads_a_finished_sample(service, tmp_path, capsys, db_sessio
     assert code == 0, err
     assert out_file.read_bytes() == b"generated " * 5000 and "wrote 50,000 characters" in err
     assert db_session.get(Job, job_id) is not None
+
+
+def test_corpora_samples_show_json_version_and_global_flags(service, tmp_path, capsys, broker, monkeypatch):
+    import json
+    import os
+
+    url, token = os.environ["CHARLSTM_URL"], os.environ["CHARLSTM_TOKEN"]
+    monkeypatch.delenv("CHARLSTM_URL")
+    monkeypatch.delenv("CHARLSTM_TOKEN")
+    corpus = tmp_path / "code.py"
+    corpus.write_text("def add(a, b):\n    return a + b\n" * 200, encoding="utf-8")
+    flags = ["--url", url, "--token", token]  # before the command, as `charlstm --url U jobs`
+    code, out, _ = run(capsys, *flags, "upload", str(corpus), "-q")
+    corpus_id = int(out)
+    code, out, _ = run(capsys, *flags, "corpora")
+    assert code == 0 and out.splitlines()[0].split()[:2] == ["ID", "NAME"] and "code.py" in out
+    code, out, _ = run(capsys, *flags, "corpora", "--json")
+    assert [c["id"] for c in json.loads(out)] == [corpus_id]
+    code, out, _ = run(capsys, *flags, "submit", str(corpus_id), "-q", *SMALL)
+    job_id = int(out)
+    code, out, _ = run(capsys, *flags, "show", str(job_id))
+    assert code == 0 and out.startswith(f"job {job_id}: queued, epoch 0/3") and "units=8" in out
+    code, out, _ = run(capsys, *flags, "show", str(job_id), "--json")
+    assert json.loads(out)["hyperparameters"]["units"] == 8
+    code, out, _ = run(capsys, *flags, "samples", str(job_id))
+    assert code == 0 and out == f"no samples of job {job_id}\n"
+    code, out, _ = run(capsys, "jobs", "--json", "--url", url, "--token", token)  # after the command too
+    assert [j["id"] for j in json.loads(out)] == [job_id]
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("charlstm ")
