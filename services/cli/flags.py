@@ -24,6 +24,13 @@ def positive_float(value: str) -> float:
     return number
 
 
+def probability(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return number
+
+
 def add_hyperparameter_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (defaults: the paper's)")
     for name, field in Hyperparameters.model_fields.items():

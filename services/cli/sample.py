@@ -4,7 +4,7 @@ from a job on the service (client.py)."""
 from pathlib import Path
 
 from .client import run_remote_sample
-from .flags import positive_float, positive_int
+from .flags import positive_float, positive_int, probability
 from .http import add_service_flags
 from .local import run_local_sample
 
@@ -20,6 +20,9 @@ def register(sub) -> None:
     sample.add_argument(
         "--temperature", type=positive_float, action="append", help="diversity; repeat for several (default 0.75)"
     )
+    sample.add_argument("--greedy", action="store_true", help="also a text at temperature 0: the likeliest character")
+    sample.add_argument("--top-k", type=positive_int, help="draw among the k likeliest characters only (local)")
+    sample.add_argument("--top-p", type=probability, help="draw within the likeliest mass p only (local)")
     sample.add_argument("--seed-text", help="warm-up text (default: a slice of the corpus)")
     sample.add_argument("--count", type=positive_int, default=1, help="samples per temperature")
     sample.add_argument("--random-seed", type=int, help="makes the output reproducible")
@@ -41,6 +44,8 @@ def register(sub) -> None:
 def run_sample(args) -> int:
     remote = args.service or (not args.local and args.target.isdigit() and not Path(args.target).exists())
     if remote:
+        if args.greedy or args.top_k or args.top_p:
+            raise ValueError("--greedy, --top-k and --top-p are for local sampling; the service takes temperatures")
         if not args.target.isdigit():
             raise ValueError(f"--service needs a job id, not {args.target!r}")
         args.job = int(args.target)

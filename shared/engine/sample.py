@@ -100,13 +100,16 @@ def sample_texts(
     random_seed: int | None = None,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> list[str]:
     """Generate texts: one per temperature x count, in that order, each `length` new characters
     (the seed not included; fewer when `should_stop` stopped it), the corpus transforms undone
     (tabs back to spaces).
 
     seed_text: the warm-up, read by `encode_seed`. Default: the sampler's warm-up text (the start
-    of its corpus). progress and should_stop as in `generate`. Thread-safe."""
+    of its corpus). progress, should_stop, top_k and top_p as in `generate` (temperature 0:
+    greedy). Thread-safe."""
     hp, vocabulary = sampler.hyperparameters, sampler.vocabulary
     if seed_text is None:
         seed = vocabulary.encode(sampler.warmup_text, skip_unknown=True)
@@ -116,7 +119,7 @@ def sample_texts(
         seed = encode_seed(seed_text, vocabulary, hp)
     ids = generate(
         sampler.net.clone(), seed, length, temperatures, count=count, random_seed=random_seed,
-        progress=progress, should_stop=should_stop,
+        progress=progress, should_stop=should_stop, top_k=top_k, top_p=top_p,
     )  # fmt: skip
     # undo on seed + sample, so that a sample continuing the seed's indentation is undone right
     # (the undone seed is always a prefix of the undone whole)
@@ -134,9 +137,10 @@ def chunk_length(rows: int, vocab_size: int) -> int:
 
 
 def _check_temperatures(temperatures) -> np.ndarray:
+    """Temperatures > 0, or 0 for greedy decoding (the most likely character every time)."""
     if np.ndim(temperatures) == 0:
         temperatures = [temperatures]
-    temperatures = [check_temperature(t) for t in temperatures]
+    temperatures = [0.0 if float(t) == 0.0 else check_temperature(t) for t in temperatures]
     if not temperatures:
         raise ValueError("give at least one temperature")
     return np.asarray(temperatures, dtype=np.float64)
@@ -156,9 +160,13 @@ def generate(
     *,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> np.ndarray:
     """New character ids, shape (len(temperatures) * count, length); row r has temperature
-    temperatures[r // count]. dtype uint8 for vocabularies of at most 256 characters, else int32.
+    temperatures[r // count] (0: greedy). dtype uint8 for vocabularies of at most 256 characters,
+    else int32. top_k: draw only among the k most likely characters; top_p: only among the most
+    likely characters whose probabilities (at the row's temperature) add up to p (nucleus).
 
     seed_ids: 1-D, at least one id; the warm-up. progress(done, total) is called after every
     chunk of at most 2048 characters; should_stop() is checked before each chunk, and when it
@@ -175,6 +183,7 @@ def generate(
         raise ValueError("the seed must contain at least one character id")
     rows, vocab = len(temps) * count, net.vocab_size
     row_temps = np.repeat(temps, count).astype(np.float32)
+    restrict = _restriction(top_k, top_p, row_temps, vocab)
     result = np.empty((rows, length), dtype=_output_dtype(vocab))
     if length == 0:
         return result
@@ -191,9 +200,9 @@ def generate(
         net.warmup(seed[:-1])
         net.broadcast_row(0, rows)
         net.advance(np.full(rows, seed[-1], dtype=np.intp))
-        advance = _stateful_chunk(net)
+        advance = _stateful_chunk(net, restrict)
     else:
-        advance = _stateless_chunk(net, seed, rows, chunk)
+        advance = _stateless_chunk(net, seed, rows, chunk, restrict)
 
     done = 0
     while done < length:
@@ -213,7 +222,43 @@ def generate(
     return result
 
 
-def _stateful_chunk(net: NumpyLSTM) -> _Chunk:
+Restrict = Callable[[np.ndarray, np.ndarray], None]
+
+
+def _restriction(top_k: int | None, top_p: float | None, row_temps: np.ndarray, vocab: int) -> Restrict | None:
+    """A function (logits, scores) that sets to -inf the scores of the characters a row may not
+    draw (outside its top k, or outside its nucleus of mass top_p); None when there is none."""
+    if top_k is not None and not int(top_k) >= 1:
+        raise ValueError(f"top_k must be >= 1, not {top_k!r}")
+    if top_p is not None and not 0.0 < float(top_p) <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], not {top_p!r}")
+    k = None if top_k is None or int(top_k) >= vocab else int(top_k)
+    p = None if top_p is None or float(top_p) >= 1.0 else float(top_p)
+    if k is None and p is None:
+        return None
+    scale = np.where(row_temps > 0, row_temps, 1.0).astype(np.float32)  # greedy rows: any p keeps the top
+
+    def restrict(logits: np.ndarray, scores: np.ndarray) -> None:
+        drop = np.zeros(logits.shape, dtype=bool)
+        if k is not None:
+            kth = np.partition(logits, vocab - k, axis=0)[vocab - k]
+            drop |= logits < kth
+        if p is not None:
+            z = logits / scale
+            probs = np.exp(z - z.max(axis=0))
+            probs /= probs.sum(axis=0)
+            order = np.argsort(-probs, axis=0)
+            ranked = np.take_along_axis(probs, order, axis=0)
+            before = np.cumsum(ranked, axis=0) - ranked  # mass of the more likely characters
+            outside = np.empty_like(drop)
+            np.put_along_axis(outside, order, before >= p, axis=0)
+            drop |= outside
+        scores[drop] = -np.inf
+
+    return restrict
+
+
+def _stateful_chunk(net: NumpyLSTM, restrict: Restrict | None = None) -> _Chunk:
     step, logits, add = net.advance, net.logits, np.add
     scores = np.empty_like(logits)  # logits + noise
     argmax = scores.argmax  # the bound method: a third of np.argmax's call overhead
@@ -223,9 +268,13 @@ def _stateful_chunk(net: NumpyLSTM) -> _Chunk:
         n = len(noise) - 1
         for k in range(n):
             add(logits, noise[k], out=scores)
+            if restrict is not None:
+                restrict(logits, scores)
             argmax(0, ids[k])
             step(ids[k])
         add(logits, noise[n], out=scores)
+        if restrict is not None:
+            restrict(logits, scores)
         argmax(0, ids[n])
         if not last_chunk:
             step(ids[n])
@@ -233,7 +282,9 @@ def _stateful_chunk(net: NumpyLSTM) -> _Chunk:
     return advance
 
 
-def _stateless_chunk(net: NumpyLSTM, seed: np.ndarray, rows: int, chunk: int) -> _Chunk:
+def _stateless_chunk(
+    net: NumpyLSTM, seed: np.ndarray, rows: int, chunk: int, restrict: Restrict | None = None
+) -> _Chunk:
     """Every character from its window of the last seq_len ids (fewer at first), zero state."""
     window = net.seq_len
     if window is None:
@@ -257,6 +308,8 @@ def _stateless_chunk(net: NumpyLSTM, seed: np.ndarray, rows: int, chunk: int) ->
                 step(history[t], False)
             step(history[p - 1])
             np.add(logits, noise[k], out=scores)
+            if restrict is not None:
+                restrict(logits, scores)
             scores.argmax(0, ids[k])
             history[p] = ids[k]
             p += 1

@@ -38,6 +38,12 @@ def test_train_then_sample_the_run_folder(tmp_path, capsys):
     # several texts: one file each, named as the service names them in its zip (sample_names)
     assert sorted(p.name for p in tmp_path.glob("sample-1-t*.txt")) == ["sample-1-t0.5.txt", "sample-1-t1.5.txt"]
     capsys.readouterr()
+    greedy = ["sample", str(run), "--length", "200", "--greedy", "--random-seed"]
+    assert main([*greedy, "1"]) == 0
+    first = capsys.readouterr().out
+    assert main([*greedy, "2"]) == 0 and capsys.readouterr().out == first  # temperature 0: no randomness
+    assert main(["sample", str(run), "--length", "50", "--top-k", "2", "--top-p", "0.9"]) == 0
+    capsys.readouterr()
     assert main(["sample", str(run), "--length", "10", "--seed-text", "XYZ"]) == 2
     assert "the seed text has no character of the model's vocabulary" in capsys.readouterr().err
 

@@ -92,7 +92,7 @@ def test_sampler_follows_the_tempered_distribution(net):
 
 
 def test_invalid_arguments_raise(net):
-    for bad in (0, -1.0, float("nan"), float("inf"), [1.0, 0.0], []):
+    for bad in (-1.0, float("nan"), float("inf"), [1.0, -0.5], []):  # 0 is greedy, not invalid
         with pytest.raises(ValueError):
             generate(net, [1], 10, bad)
     with pytest.raises(ValueError):
@@ -224,3 +224,45 @@ def test_load_sampler_from_a_checkpoint(tmp_path, model_1x1):
     texts = sample_texts(sampler, 50, 0.5, random_seed=2)
     expected = generate(NumpyLSTM.from_model(model_1x1), TAB_VOCAB.encode("abc de"), 50, 0.5, random_seed=2)
     assert texts == [TAB_VOCAB.decode(expected[0])]
+
+
+def _teacher_logits(net, seed, row) -> np.ndarray:
+    """The logits before each character of `row`, with the net fed seed + row (one stream)."""
+    net.reset(1)
+    net.warmup(np.asarray(seed[:-1]))
+    logits = net.sequence_logits(np.concatenate([seed[-1:], row[:-1]]).astype(np.intp))
+    return logits[0]  # (T, V)
+
+
+def test_temperature_zero_is_greedy(net):
+    seed = np.array([1, 2, 3])
+    a = generate(net.clone(), seed, 300, [0.0, 1.0], count=2, random_seed=1)
+    b = generate(net.clone(), seed, 300, [0.0], random_seed=7)
+    np.testing.assert_array_equal(a[0], a[1])  # no randomness at temperature 0
+    np.testing.assert_array_equal(a[0], b[0])
+    logits = _teacher_logits(net.clone(), seed, a[0])
+    np.testing.assert_array_equal(logits.argmax(axis=1), a[0])  # always the most likely character
+    assert (a[2] != a[0]).any()
+
+
+def test_top_k_and_top_p_draw_only_inside_their_set(net):
+    seed = np.array([4, 2])
+    greedy = generate(net.clone(), seed, 200, [0.0], random_seed=0)[0]
+    np.testing.assert_array_equal(generate(net.clone(), seed, 200, [1.5], random_seed=3, top_k=1)[0], greedy)
+    rows = generate(net.clone(), seed, 400, [2.0, 2.0], random_seed=5, top_k=3)
+    for row in rows:
+        logits = _teacher_logits(net.clone(), seed, row)
+        rank = (logits > logits[np.arange(len(row)), row][:, None]).sum(axis=1)
+        assert rank.max() <= 2  # among the 3 most likely at every step
+    assert len(set(rows[0].tolist())) > 3  # and not one fixed character
+    row = generate(net.clone(), seed, 400, [1.0], random_seed=9, top_p=0.6)[0]
+    probs = softmax(_teacher_logits(net.clone(), seed, row), 1.0)
+    for t, chosen in enumerate(row):
+        more_likely = probs[t][probs[t] > probs[t][chosen]].sum()
+        assert more_likely < 0.6  # inside the nucleus: the likelier characters hold less than p
+    unrestricted = generate(net.clone(), seed, 400, [1.0], random_seed=9)[0]
+    assert (unrestricted != row).any()
+    with pytest.raises(ValueError, match="top_k"):
+        generate(net.clone(), seed, 10, [1.0], top_k=0)
+    with pytest.raises(ValueError, match="top_p"):
+        generate(net.clone(), seed, 10, [1.0], top_p=1.5)
