@@ -46,8 +46,12 @@ class ProgressCallbacks(TrainingCallbacks):
             self._bar.close()
 
     def on_train_begin(self, plan):
+        from shared.engine.sizing import advice
+
         self._epochs = plan.epochs
         tqdm.write(plan_line(plan))
+        for note in advice(plan.corpus_chars, plan.hyperparameters, len(plan.vocabulary)):
+            tqdm.write(f"warning: {note}")
 
     def on_batch_end(self, epoch, batch, batches_per_epoch):
         if self._bar is None:

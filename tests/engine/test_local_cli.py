@@ -26,6 +26,7 @@ def test_train_then_sample_the_run_folder(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1,160 characters (17 distinct)" in out  # the plan: 40 x 32 characters, 4 spaces one tab
     assert "epoch 1: loss" in out and f"completed after epoch 1, best epoch 1; checkpoints in {run}" in out
+    assert "27 batches per epoch\nwarning: only 27 training batches per epoch" in out  # sizing advice first
 
     sample = tmp_path / "sample.txt"
     argv = ["sample", str(run), "--length", "300", "--random-seed", "1", "--out", str(sample)]
