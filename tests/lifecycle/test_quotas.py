@@ -201,7 +201,12 @@ def test_the_issues_example_is_429_with_the_defaults(client, db_session, user_he
         "current": 10000,
     }
     assert counts(db_session) == (0, 0) and broker.llen(TRAINING_QUEUE) == 0
-    assert post_job(client, user_headers, corpus, **SMALL).status_code == 202  # within limits: queued
+    # each limit on its own: a model too big for few epochs, many epochs of a small model
+    body = refused(post_job(client, user_headers, corpus, layers=3, units=2048, epochs=5), "max_parameters")
+    assert body["detail"][0]["current"] == 3 * 4 * 2048 * 4097 and body["detail"][0]["loc"] == ["units"]
+    refused(post_job(client, user_headers, corpus, **{**SMALL, "epochs": 1001}), "max_epochs")
+    assert counts(db_session) == (0, 0) and broker.llen(TRAINING_QUEUE) == 0
+    assert post_job(client, user_headers, corpus, **{**SMALL, "epochs": 1000}).status_code == 202  # at the limit
     assert broker.llen(TRAINING_QUEUE) == 1
 
 
