@@ -29,7 +29,7 @@ DEFAULT_MAX_AGE = 12 * 3600
 MIN_SECRET_KEY_CHARS = 32
 MIN_SECRET_KEY_DISTINCT = 10
 # published placeholders (the old compose default among them): refused whatever their length
-PLACEHOLDER_MARKS = ("change-me", "changeme", "change_me", "replace-me", "replaceme", "your-secret", "secret-key")
+PLACEHOLDER_MARKS = ("change-me", "changeme", "change_me", "replace-me", "replaceme")
 
 
 class InsecureSecretKey(RuntimeError):

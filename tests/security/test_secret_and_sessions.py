@@ -49,8 +49,9 @@ def test_the_app_refuses_to_start_without_a_strong_secret_key(settings, clean_db
     assert key == "" or key not in message  # the error never echoes the key
 
 
-def test_a_strong_key_starts_the_app(settings, clean_db):
-    assert make_app(settings, secret_key=STRONG).secret_key == STRONG
+@pytest.mark.parametrize("key", [STRONG, "serving-tests-secret-key-serving-tests"])
+def test_a_strong_key_starts_the_app(settings, clean_db, key):
+    assert make_app(settings, secret_key=key).secret_key == key
 
 
 def _forged_cookie(key: str, payload: dict) -> str:
