@@ -15,14 +15,8 @@ from tests.security.security_helpers import UNSAFE, admin_login, csrf_from, fill
 
 PUBLIC = {"admin.static", "admin.login"}  # the login page, and CSS/JS
 PUBLIC_API = {"health.healthz", "openapi.doc_url", "openapi.openapi", "openapi.static", "static"}
-DOCS_UI = {
-    "swagger",
-    "redoc",
-    "rapidoc",
-    "rapipdf",
-    "scalar",
-    "elements",
-}  # flask-openapi3's UI plugins, when installed
+# flask-openapi3's documentation UI plugins, when installed: public pages like the document
+DOCS_UI = {"swagger", "redoc", "rapidoc", "rapipdf", "scalar", "elements"}
 
 
 def admin_routes(app):
