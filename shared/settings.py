@@ -7,6 +7,7 @@ S3/MinIO.
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,36 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(
         3, alias="MAX_ATTEMPTS", ge=1, description="starts of a job or sample before it fails for good"
+    )
+
+    # security and quotas
+    session_cookie_secure: Literal["auto", "true", "false"] = Field(
+        "auto",
+        alias="SESSION_COOKIE_SECURE",
+        description="Secure flag of the admin session cookie; auto: when the request came over HTTPS",
+    )
+    trusted_proxies: int = Field(
+        0,
+        alias="TRUSTED_PROXIES",
+        ge=0,
+        description="reverse proxies in front of the API whose X-Forwarded-For/-Proto/-Host/-Port are trusted",
+    )
+    quota_max_jobs: int = Field(20, alias="QUOTA_MAX_JOBS", ge=0, description="queued and running jobs per user")
+    quota_max_samples: int = Field(
+        20, alias="QUOTA_MAX_SAMPLES", ge=0, description="queued and running sample requests per user"
+    )
+    quota_max_parameters: int = Field(
+        30_000_000,
+        alias="QUOTA_MAX_PARAMETERS",
+        ge=0,
+        description="model size: LSTM weights, layers x 4 x units x (2 x units + 1)",
+    )
+    quota_max_epochs: int = Field(1000, alias="QUOTA_MAX_EPOCHS", ge=0, description="epochs per job")
+    quota_max_sample_chars: int = Field(
+        5_000_000,
+        alias="QUOTA_MAX_SAMPLE_CHARS",
+        ge=0,
+        description="characters per sample request: length x count x temperatures",
     )
 
     @property

@@ -3,7 +3,7 @@ the API app on it, a Redis test broker and users with API tokens.
 
 Environment for the whole test session (set here, before anything builds the Celery app or reads
 settings): BROKER_URL is the test Redis (db 15; override with TEST_BROKER_URL), CHARLSTM_VAR_DIR
-a temporary folder (local object store, SQLite default), and DATABASE_URL / S3_BUCKET are
+a temporary folder (local object store, SQLite default), SECRET_KEY a random key, and DATABASE_URL / S3_BUCKET are
 removed so that nothing can reach a real deployment. PostgreSQL comes from TEST_PG_ADMIN_URL
 (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 """
@@ -23,6 +23,8 @@ TEST_VAR_DIR = Path(tempfile.mkdtemp(prefix="charlstm-test-"))
 
 os.environ["BROKER_URL"] = TEST_BROKER_URL
 os.environ["CHARLSTM_VAR_DIR"] = str(TEST_VAR_DIR)
+# outside embedded mode the app refuses to start without a strong key (services/admin/security.py)
+os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
 for _name in ("DATABASE_URL", "S3_BUCKET", "S3_ENDPOINT_URL"):
     os.environ.pop(_name, None)
 

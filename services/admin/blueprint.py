@@ -2,8 +2,11 @@
 headers and its error pages. The routes are in views.py; `services.admin.init_app` registers both.
 
 Optional config: ADMIN_INSPECT_TIMEOUT (seconds, default 1.0), ADMIN_SESSION_MAX_AGE (seconds,
-default 12 h), ADMIN_POLL_MS (default 2000). Sessions are signed with SECRET_KEY (else a random
-key per process: sessions then do not survive a restart or span several processes).
+default 12 h), ADMIN_POLL_MS (default 2000). Sessions are signed with SECRET_KEY: outside embedded
+mode (DATABASE_URL set) the app refuses to start without a strong one; embedded, a missing key
+becomes a random key per process (sessions then do not survive a restart or span several
+processes). The cookie's Secure flag follows SESSION_COOKIE_SECURE, and TRUSTED_PROXIES reverse
+proxies' X-Forwarded-* headers are believed (werkzeug's ProxyFix).
 """
 
 from __future__ import annotations
@@ -15,9 +18,18 @@ from pathlib import Path
 from flask import Blueprint, Flask, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..errors import ApiError
-from .security import CSRF_DEFAULTS, Refused, authenticate, check_csrf, csrf_token
+from .security import (
+    CSRF_DEFAULTS,
+    Refused,
+    SessionInterface,
+    authenticate,
+    check_csrf,
+    check_secret_key,
+    csrf_token,
+)
 
 _HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
@@ -42,8 +54,10 @@ def register(app: Flask) -> None:
     """Register the admin blueprint on `app` (once; calling again does nothing)."""
     if admin_bp.name in app.blueprints:
         return
+    settings = app.config["SETTINGS"]
+    check_secret_key(settings)  # InsecureSecretKey outside embedded mode
     if not app.secret_key:
-        key = app.config["SETTINGS"].secret_key
+        key = settings.secret_key
         if not key:
             log.warning(
                 "SECRET_KEY is not set: admin sessions use a random key and end when this "
@@ -55,6 +69,10 @@ def register(app: Flask) -> None:
         app.config.setdefault(name, value)
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default is None
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.session_interface = SessionInterface(settings.session_cookie_secure)
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
     app.register_blueprint(admin_bp)
 
 

@@ -6,19 +6,73 @@ never sent by a browser on its own.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from urllib.parse import urlsplit
 
-from flask import current_app, g, session
+from flask import Flask, current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from shared.auth import find_token
 from shared.db.models import Token, User
+from shared.settings import Settings
 
 from ..context import bearer_token, get_db
 
-SESSION_KEY = "charlstm_admin"  # {"token_id", "user_id", "at"} in Flask's signed session cookie
+# {"token_id", "user_id", "at", "proof"} in Flask's signed session cookie; `proof` is derived from
+# the token's stored hash, which a forger who knows SECRET_KEY (and the ids) still does not know
+SESSION_KEY = "charlstm_admin"
 DEFAULT_MAX_AGE = 12 * 3600
+
+MIN_SECRET_KEY_CHARS = 32
+MIN_SECRET_KEY_DISTINCT = 10
+# published placeholders (the old compose default among them): refused whatever their length
+PLACEHOLDER_MARKS = ("change-me", "changeme", "change_me", "replace-me", "replaceme")
+
+
+class InsecureSecretKey(RuntimeError):
+    """The web app refuses to start: SECRET_KEY is missing or weak outside embedded mode."""
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why `key` cannot sign sessions (None when it can)."""
+    if not key:
+        return "SECRET_KEY is not set"
+    lowered = key.lower()
+    if any(mark in lowered for mark in PLACEHOLDER_MARKS):
+        return "SECRET_KEY is a published placeholder"
+    if len(key) < MIN_SECRET_KEY_CHARS:
+        return f"SECRET_KEY has {len(key)} characters (at least {MIN_SECRET_KEY_CHARS} are needed)"
+    if len(set(key)) < MIN_SECRET_KEY_DISTINCT:
+        return f"SECRET_KEY has fewer than {MIN_SECRET_KEY_DISTINCT} distinct characters"
+    return None
+
+
+def check_secret_key(settings: Settings) -> None:
+    """Outside embedded mode (DATABASE_URL set), raise InsecureSecretKey for a missing or weak key."""
+    problem = secret_key_problem(settings.secret_key)
+    if problem and settings.database_url:
+        raise InsecureSecretKey(
+            f"{problem}: set SECRET_KEY to a random string of at least {MIN_SECRET_KEY_CHARS} characters "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(32))'); the web app does not start without one"
+        )
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, its Secure flag from SESSION_COOKIE_SECURE: "true", "false", or
+    "auto" (Secure when the request came over HTTPS; behind TRUSTED_PROXIES reverse proxies,
+    X-Forwarded-Proto says so)."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if self.mode == "auto":
+            return request.is_secure
+        return self.mode == "true"
+
 
 # Never `init_app`ed: that would add an app-wide check. The admin blueprint calls
 # `csrf.protect()` from its own before_request hook, so only admin forms need a token.
@@ -62,9 +116,20 @@ def admin_for_token(token: str) -> tuple[User, Token]:
     return row.user, row
 
 
+def session_proof(token: Token) -> str:
+    """What binds a session to its token: an HMAC keyed by the token's stored hash."""
+    message = f"charlstm admin session:{token.id}:{token.user_id}".encode()
+    return hmac.new(token.token_hash.encode(), message, hashlib.sha256).hexdigest()
+
+
 def start_session(user: User, token: Token) -> None:
     session.clear()  # no fixation: a fresh session (and CSRF secret) per login
-    session[SESSION_KEY] = {"token_id": token.id, "user_id": user.id, "at": int(time.time())}
+    session[SESSION_KEY] = {
+        "token_id": token.id,
+        "user_id": user.id,
+        "at": int(time.time()),
+        "proof": session_proof(token),
+    }
 
 
 def end_session() -> None:
@@ -72,8 +137,9 @@ def end_session() -> None:
 
 
 def session_admin() -> User | None:
-    """The admin remembered by the session cookie, while its token still exists, its user is
-    still an admin and the login is younger than ADMIN_SESSION_MAX_AGE seconds."""
+    """The admin remembered by the session cookie, while its token still exists (and the cookie
+    holds that token's proof), its user is still an admin and the login is younger than
+    ADMIN_SESSION_MAX_AGE seconds."""
     data = session.get(SESSION_KEY)
     if not isinstance(data, dict):
         return None
@@ -81,8 +147,13 @@ def session_admin() -> User | None:
     at = data.get("at")
     if not isinstance(at, int) or (max_age and time.time() - at > max_age):
         return None
-    token = get_db().get(Token, data.get("token_id"))
-    if token is None or token.user_id != data.get("user_id") or not token.user.is_admin:
+    token_id, proof = data.get("token_id"), data.get("proof")
+    if not isinstance(token_id, int) or not isinstance(proof, str):
+        return None
+    token = get_db().get(Token, token_id)
+    if token is None or token.user_id != data.get("user_id"):
+        return None
+    if not hmac.compare_digest(session_proof(token).encode(), proof.encode()) or not token.user.is_admin:
         return None
     return token.user
 

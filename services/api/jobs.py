@@ -92,7 +92,7 @@ def _check_length(corpus: Corpus, hyperparameters: Hyperparameters) -> None:
     raise ApiError(422, "corpus too short for these hyperparameters", [field_error(f, msg) for f in fields])
 
 
-@bp.post("", responses={202: JobOut, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody})
+@bp.post("", responses={202: JobOut, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody, 503: ErrorBody})
 def create_job(body: JobCreate, query: NoQuery):
     """Queue a training job.
 

@@ -56,7 +56,15 @@ def sample_out(sample: Sample) -> dict:
 
 @bp.post(
     "/jobs/<int:job_id>/samples",
-    responses={202: SampleOut, 400: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody},
+    responses={
+        202: SampleOut,
+        400: ErrorBody,
+        409: ErrorBody,
+        413: ErrorBody,
+        415: ErrorBody,
+        429: ErrorBody,
+        503: ErrorBody,
+    },
 )
 def create_sample(path: JobPath, body: SampleCreate, query: NoQuery):
     """Queue text generation from the job's best checkpoint so far (409 while it has none).

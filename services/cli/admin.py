@@ -1,4 +1,5 @@
 """`charlstm admin create-token NAME [--admin]`: issue an API token, straight against the database.
+`charlstm admin set-quota NAME [--max-jobs N] ... [--reset]`: set (or show) a user's own limits.
 
 Uses DATABASE_URL (shared.settings) and runs no migrations. The token is printed once, as the
 last line of stdout; only its hash is stored.
@@ -17,6 +18,73 @@ def register(subparsers) -> None:
     create.add_argument("name", help="user name (1-64 characters)")
     create.add_argument("--admin", action="store_true", help="the user sees every user's objects")
     create.set_defaults(run=run)
+
+    quota = commands.add_parser(
+        "set-quota",
+        help="set a user's own limits (shared.lifecycle.quotas) and print them",
+        description="Set a user's own limits; `default` removes one (back to the QUOTA_* setting; "
+        "administrators have no limit unless one is set here). Without options: print the limits.",
+    )
+    quota.add_argument("name", help="user name")
+    for flag, (limit, meaning) in QUOTA_FLAGS.items():
+        quota.add_argument(flag, dest=limit, type=quota_value, metavar="N|default", help=meaning)
+    quota.add_argument("--reset", action="store_true", help="remove all of the user's own limits first")
+    quota.set_defaults(run=run_set_quota)
+
+
+QUOTA_FLAGS = {
+    "--max-jobs": ("max_jobs", "queued and running jobs"),
+    "--max-samples": ("max_samples", "queued and running sample requests"),
+    "--max-parameters": ("max_parameters", "model size: layers x 4 x units x (2 x units + 1)"),
+    "--max-epochs": ("max_epochs", "epochs per job"),
+    "--max-sample-chars": ("max_sample_chars", "characters per sample request (length x count x temperatures)"),
+}
+DEFAULT = "default"
+
+
+def quota_value(text: str) -> int | str:
+    if text.strip().lower() == DEFAULT:
+        return DEFAULT
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0 or 'default'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0 or 'default'")
+    return value
+
+
+def run_set_quota(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from shared.db.models import User
+    from shared.db.session import session_scope
+    from shared.lifecycle.quotas import check_overrides, limits_for
+
+    try:
+        with session_scope() as session:
+            user = session.scalar(select(User).where(User.name == args.name.strip()))
+            if user is None:
+                print(f"charlstm: error: no user {args.name.strip()!r}", file=sys.stderr)
+                return 1
+            quotas = {} if args.reset else dict(user.quotas or {})
+            for limit, _ in QUOTA_FLAGS.values():
+                value = getattr(args, limit)
+                if value == DEFAULT:
+                    quotas.pop(limit, None)
+                elif value is not None:
+                    quotas[limit] = value
+            user.quotas = check_overrides(quotas) or None
+            limits = limits_for(user)
+            own, role = dict(user.quotas or {}), "admin" if user.is_admin else "user"
+    except (OperationalError, ProgrammingError) as exc:
+        print(f"charlstm: error: database not ready ({exc.orig}); run `python -m shared.db.migrate`", file=sys.stderr)
+        return 1
+    print(f"quotas of {role} {args.name.strip()!r}:")
+    for limit, value in limits.items():
+        where = "set for this user" if limit in own else "default"
+        print(f"  {limit}: {'no limit' if value is None else value} ({where})")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

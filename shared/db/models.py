@@ -96,6 +96,9 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    quotas: Mapped[dict | None] = mapped_column(
+        JSON, doc="per-user limits overriding the settings' (shared.lifecycle.quotas), e.g. {'max_jobs': 5}"
+    )
 
     tokens: Mapped[list["Token"]] = relationship(back_populates="user", cascade="all, delete-orphan")
 

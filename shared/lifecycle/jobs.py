@@ -16,6 +16,7 @@ from ..engine.config import Hyperparameters, describe_validation_error
 from ..engine.train import best_epoch as best_of
 from ..settings import get_settings
 from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_LOST, HEARTBEAT_OK, beat, clip, fresh, redispatch, superseded
+from .quotas import check_job_quota, lock_user
 
 
 class JobLost(Exception):
@@ -55,6 +56,7 @@ class Busy:
 
 def create_job(session: Session, owner_id: int, corpus_id: int, hyperparameters: Hyperparameters) -> Job:
     """A new queued job (flushed: it has its id and first dispatch token)."""
+    check_job_quota(session, lock_user(session, owner_id), hyperparameters)
     job = Job(
         owner_id=owner_id, corpus_id=corpus_id, hyperparameters=hyperparameters, status=JobStatus.queued, epochs=[]
     )

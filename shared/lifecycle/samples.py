@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Epoch, Job, Sample, SampleStatus, utcnow
 from .dispatch import HEARTBEAT_OK, beat, clip, superseded
+from .quotas import check_sample_quota, lock_user
 
 LOST_SAMPLE = "the sampling worker stopped while generating this sample (crashed or killed); request it again"
 
@@ -41,6 +42,7 @@ def create_sample(
     random_seed: int | None,
 ) -> Sample:
     """A new queued request for text from `epoch`'s checkpoint of `job` (flushed)."""
+    check_sample_quota(session, lock_user(session, owner_id), length=length, temperatures=temperatures, count=count)
     sample = Sample(
         owner_id=owner_id,
         job_id=job.id,

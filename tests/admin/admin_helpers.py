@@ -20,7 +20,7 @@ def build_app(db_url: str, celery, tmp_dir):
             DATABASE_URL=db_url,
             BROKER_URL=ADMIN_REDIS_URL,
             CHARLSTM_VAR_DIR=str(tmp_dir),
-            SECRET_KEY="admin-test-secret",
+            SECRET_KEY="admin-test-secret-" + "0123456789abcdef" * 2,
         )
     )
     app.config.update(TESTING=True, ADMIN_INSPECT_TIMEOUT=0.3)

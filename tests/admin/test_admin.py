@@ -356,27 +356,6 @@ def test_corpora_page(admin_client, admin_db):
     assert 'href="/admin/?corpus=1">1</a>' in html
 
 
-def test_without_a_secret_key_sessions_use_a_random_key(admin_db_url, admin_db, tmp_path):
-    """SECRET_KEY unset: a random key per process (sessions work, but end with the process)."""
-    from services.app import create_app
-    from shared.settings import Settings
-
-    app = create_app(
-        Settings(DATABASE_URL=admin_db_url, BROKER_URL=ADMIN_REDIS_URL, CHARLSTM_VAR_DIR=str(tmp_path), SECRET_KEY="")
-    )
-    app.config.update(TESTING=True)
-    assert app.secret_key and len(app.secret_key) >= 32
-    client = app.test_client()
-    token = make_user(admin_db, "root", admin=True)
-    job = make_job(admin_db, status="succeeded", history=[(1.0, 1.1)])
-    assert client.get("/admin/").status_code == 302
-    client.get("/admin/login")
-    assert client.post("/admin/login", data={"token": token}).status_code == 400
-    assert login(client, token).status_code == 302
-    assert f'data-job-id="{job.id}"' in client.get("/admin/").get_data(as_text=True)
-    assert 'data-live="false"' in client.get(f"/admin/jobs/{job.id}").get_data(as_text=True)
-
-
 # ---- loss_chart_svg ---------------------------------------------------------------------------
 
 

@@ -78,6 +78,34 @@ def test_every_app_service_has_the_shared_environment():
         assert service["environment"] == shared, name
 
 
+SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")
+INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?+])([^}]*))?\}")
+
+
+def strings(node) -> list[str]:
+    if isinstance(node, dict):
+        return [s for key, value in node.items() for s in strings(key) + strings(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_secrets_have_no_defaults_and_are_required():
+    """Every use of a secret is `${NAME:?message}`: compose refuses to start without it (no
+    `change-me` default anyone could forge sessions with)."""
+    uses = [match for text in strings(COMPOSE) for match in INTERPOLATION.finditer(text)]
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for match in uses:
+        by_name.setdefault(match.group(1), []).append((match.group(2) or "", match.group(3) or ""))
+    assert set(SECRETS) <= set(by_name)
+    for name in SECRETS:
+        for operator, message in by_name[name]:
+            assert operator == ":?" and name in message, (name, operator, message)
+    raw = (ROOT / "docker-compose.yml").read_text()
+    assert "change-me" not in raw and "charlstm-secret" not in raw
+    assert COMPOSE["x-charlstm-env"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
+
+
 def test_depends_on_names_services_and_waits_for_the_right_state():
     for name, service in SERVICES.items():
         for dependency in service.get("depends_on", {}):
