@@ -124,13 +124,13 @@ class CorpusIndex:
         start = self._view[where]
         return self._data[start : start + len(pattern)] == pattern
 
-    def longest_prefix(self, pattern: bytes) -> int:
-        """Length in bytes of the longest prefix of `pattern` that occurs in the corpus: binary
-        searches with probes of 64, 256, 1024, ... bytes until one is not matched whole (the longest
-        common prefix of a probe with any suffix is reached at one of its two neighbours in
-        suffix order)."""
+    def longest_prefix(self, pattern: bytes, at_least: int = 0) -> int:
+        """Length in bytes of the longest prefix of `pattern` that occurs in the corpus (known to be
+        at least `at_least`): binary searches with probes of 64 (or 2 x at_least), then 4 times
+        longer, until one is not matched whole (the longest common prefix of a probe with any
+        suffix is reached at one of its two neighbours in suffix order)."""
         data, view = self._data, self._view
-        probe_len = 64
+        probe_len = max(64, 2 * at_least)
         while True:
             probe = pattern[:probe_len]
             where = self._bisect(probe)
@@ -201,22 +201,29 @@ class CorpusIndex:
         step is the first k2 > k where data[k2:E + 1] occurs (a binary search over k2), then the
         longest match from k2; positions in between end at E too. O(log) suffix-array searches per
         maximal copied span, whatever its length."""
-        k = a
+        k, known = a, 0  # known: bytes from offsets[k] that are known to occur
         while k < b:
             start = offsets[k]
-            n = self.longest_prefix(data[start:])
-            end = int(np.searchsorted(offsets, start + n, side="right")) - 1
-            lo, hi = k + 1, min(end + 1, b)  # end + 1 always qualifies; b is past the run
-            if end + 1 < len(offsets):
+            n = self.longest_prefix(data[start:], known)
+            end = bisect.bisect_right(offsets, start + n) - 1
+            hi = min(end + 1, b)  # end + 1 always qualifies; b is past the run
+            lo = k + 1
+            if end + 1 < len(offsets) and lo < hi:
                 stop = offsets[end + 1]
+                # gallop from k + 1 (a copy longer than any in the corpus steps by one), then bisect
+                step, probe = 1, lo
+                while probe < hi and not self.occurs(data[offsets[probe] : stop]):
+                    lo, probe, step = probe + 1, probe + step, step * 2
+                hi = min(hi, probe)
                 while lo < hi:
                     mid = (lo + hi) // 2
                     if self.occurs(data[offsets[mid] : stop]):
                         hi = mid
                     else:
                         lo = mid + 1
+                known = stop - offsets[lo] if lo < len(offsets) - 1 else 0
             else:
-                lo = hi
+                lo, known = hi, 0
             ends[k:lo] = end
             k = lo
 

@@ -18,12 +18,15 @@ def index():
 
 
 def brute_force(corpus, sample):
+    """Matching statistics by `in`: the longest prefix of sample[i:] in the corpus (a prefix of a
+    substring is one, so the length is found by bisection)."""
     out = []
     for i in range(len(sample)):
-        n = 0
-        while i + n < len(sample) and sample[i : i + n + 1] in corpus:
-            n += 1
-        out.append(n)
+        lo, hi = 0, len(sample) - i
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if sample[i : i + mid] in corpus else (lo, mid - 1)
+        out.append(lo)
     return out
 
 
@@ -96,3 +99,12 @@ def test_empty_inputs():
         CorpusIndex.build("")
     novelty = CorpusIndex.build("abc").novelty("")
     assert novelty.copied_lines is None and novelty.longest_copy == 0 and novelty.spans == []
+
+
+def test_a_run_longer_than_any_in_the_corpus():
+    # every position matches min(100, what is left): a step per position in the exact resolution
+    index = CorpusIndex.build("x = 1\n# " + "-" * 100 + "\ny = 2\n")
+    sample = "-" * 3000
+    assert index.matching_lengths(sample).tolist() == [min(100, 3000 - i) for i in range(3000)]
+    novelty = index.novelty(sample)
+    assert novelty.longest_copy == 100 and novelty.spans == [(0, 3000)] and novelty.copied_lines == 0.0
