@@ -13,8 +13,10 @@ From them:
   verbatim (stripped) in the corpus; None when the sample has no such line.
 - `longest_copy`: the longest substring of the sample found verbatim in the corpus, in characters,
   and where it starts in the sample.
-- `spans`: the (start, end) character ranges of the sample covered by copies of at least
-  `min_span` characters (overlapping copies merged), for highlighting.
+- `spans`: the (start, end) character ranges of the sample covered by copies holding at least
+  `min_span` characters other than whitespace (overlapping copies merged), for highlighting;
+  `copied_chars` the characters they cover. Whitespace does not count towards `min_span`: every
+  corpus has runs of spaces, and a sample's indentation is not a copy.
 """
 
 from __future__ import annotations
@@ -241,8 +243,14 @@ class CorpusIndex:
                 first = pos + (len(line) - len(line.lstrip()))
                 copied += int(lengths[first] >= len(stripped))
             pos += len(line) + 1
+        # a copy counts as a span when it holds min_span characters other than whitespace
+        # (runs of spaces and blank lines are in every corpus)
+        solid = np.zeros(len(sample) + 1, dtype=np.int64)
+        np.cumsum([not ch.isspace() for ch in sample], out=solid[1:])
+        starts = np.arange(len(sample))
+        counted_copy = solid[starts + lengths] - solid[starts] >= min_span
         spans: list[tuple[int, int]] = []
-        for i in np.flatnonzero(lengths >= min_span).tolist():
+        for i in np.flatnonzero(counted_copy).tolist():
             end = i + int(lengths[i])
             if spans and i <= spans[-1][1]:
                 if end > spans[-1][1]:

@@ -108,3 +108,12 @@ def test_a_run_longer_than_any_in_the_corpus():
     assert index.matching_lengths(sample).tolist() == [min(100, 3000 - i) for i in range(3000)]
     novelty = index.novelty(sample)
     assert novelty.longest_copy == 100 and novelty.spans == [(0, 3000)] and novelty.copied_lines == 0.0
+
+
+def test_whitespace_does_not_make_a_copy():
+    index = CorpusIndex.build("a" + " " * 40 + "b\n    return value_of_it\n")
+    sample = "Z" + " " * 30 + "Z" + "    return value_of_it"
+    novelty = index.novelty(sample, min_span=10)
+    # the 30 spaces are a copy but hold no other character; "    return value_of_it" holds 17
+    assert novelty.spans == [(32, len(sample))] and novelty.copied_chars == len(sample) - 32
+    assert novelty.longest_copy == 30  # the longest copy itself counts whatever it holds
