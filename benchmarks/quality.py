@@ -12,8 +12,9 @@ characters in copies holding 20+ characters other than whitespace). The paper's 
 50,000-character sample: 35% of blocks parse, 97.7% of lines balance, 98.5% of indented lines at
 multiples of 4.
 
-Also: the model's held-out bits/char, and neuron discovery on 10,000 held-out characters (the best
-cell per feature with its correlation).
+The training text's own Python figures are shown beside them; the samples are written to
+bench-results/quality-samples/. Also: the model's held-out bits/char, and neuron discovery on
+10,000 held-out characters (the best cell per feature with its correlation).
 
 Run: python -m benchmarks.quality   (BENCH_BUDGET=training seconds, default 180; BENCH_QUICK=1: a
 short smoke run)
@@ -33,11 +34,11 @@ from shared.engine.config import Hyperparameters
 from shared.engine.corpus import build_from_folder, clean
 from shared.engine.neurons import FEATURES, discover, text_features
 from shared.engine.novelty import CorpusIndex
-from shared.engine.quality import char_counts, measure_quality
+from shared.engine.quality import char_counts, measure_quality, python_measures
 from shared.engine.sample import encode_seed, load_sampler, sample_texts
 from shared.engine.train import TrainingCallbacks, train
 
-from .common import print_table, quick, write_results
+from .common import RESULTS_DIR, print_table, quick, write_results
 
 PAPER = {"parse_rate": 0.35, "balanced_lines": 0.977, "indent_multiple_of_4": 0.985}
 TEMPERATURES = (0.5, 0.75, 1.0)
@@ -91,8 +92,12 @@ def main() -> dict:
     began = time.perf_counter()
     texts = sample_texts(sampler, length, list(TEMPERATURES), random_seed=0)
     sample_seconds = time.perf_counter() - began
+    reference = python_measures(corpus).__dict__  # the training text itself, for comparison
+    samples_dir = RESULTS_DIR / "quality-samples"
+    samples_dir.mkdir(parents=True, exist_ok=True)
     per_temperature = {}
     for temperature, text in zip(TEMPERATURES, texts, strict=True):
+        (samples_dir / f"T{temperature}.py.txt").write_text(text)
         quality = measure_quality(text, sampler=sampler, corpus_counts=counts).to_dict()
         began = time.perf_counter()
         novelty = index.novelty(text)
@@ -118,23 +123,44 @@ def main() -> dict:
         "sample_seconds": sample_seconds,
         "index_seconds": index_seconds,
         "paper": PAPER,
+        "training_text": reference,
         "temperatures": per_temperature,
         "neurons": {"chars": len(analysed.text), "best": best},
     }
     write_results("quality", results)
-    header = ("figure", "paper", *(f"T={t}" for t in TEMPERATURES))
+    header = ("figure", "paper", "corpus", *(f"T={t}" for t in TEMPERATURES))
     q = [per_temperature[str(t)] for t in TEMPERATURES]
     rows = [
-        ("sample bits/char (under the model)", "-", *(f"{x['bits_per_char']:.3f}" for x in q)),
-        ("top-level blocks parsing", _pct(PAPER["parse_rate"]), *(_pct(x["parse_rate"]) for x in q)),
-        ("(blocks)", "-", *(str(x["blocks"]) for x in q)),
-        ("lines balanced", _pct(PAPER["balanced_lines"]), *(_pct(x["balanced_lines"]) for x in q)),
-        ("indented lines at 4k", _pct(PAPER["indent_multiple_of_4"]), *(_pct(x["indent_multiple_of_4"]) for x in q)),
-        ("identifiers defined in block", "-", *(_pct(x["identifiers_defined"]) for x in q)),
-        ("char divergence (JS, bits)", "-", *(f"{x['char_divergence']:.4f}" for x in q)),
-        ("lines (20+) copied from corpus", "-", *(_pct(x["novelty"]["copied_lines"]) for x in q)),
-        ("longest copy (chars)", "-", *(str(x["novelty"]["longest_copy"]) for x in q)),
-        ("chars in copies (20+ non-space)", "-", *(_pct(x["novelty"]["copied_chars"] / x["chars"]) for x in q)),
+        ("sample bits/char (under the model)", "-", "-", *(f"{x['bits_per_char']:.3f}" for x in q)),
+        (
+            "top-level blocks parsing",
+            _pct(PAPER["parse_rate"]),
+            _pct(reference["parse_rate"]),
+            *(_pct(x["parse_rate"]) for x in q),
+        ),
+        ("(blocks)", "-", str(reference["blocks"]), *(str(x["blocks"]) for x in q)),
+        (
+            "lines balanced",
+            _pct(PAPER["balanced_lines"]),
+            _pct(reference["balanced_lines"]),
+            *(_pct(x["balanced_lines"]) for x in q),
+        ),
+        (
+            "indented lines at 4k",
+            _pct(PAPER["indent_multiple_of_4"]),
+            _pct(reference["indent_multiple_of_4"]),
+            *(_pct(x["indent_multiple_of_4"]) for x in q),
+        ),
+        (
+            "identifiers defined in block",
+            "-",
+            _pct(reference["identifiers_defined"]),
+            *(_pct(x["identifiers_defined"]) for x in q),
+        ),
+        ("char divergence (JS, bits)", "-", "-", *(f"{x['char_divergence']:.4f}" for x in q)),
+        ("lines (20+) copied from corpus", "-", "-", *(_pct(x["novelty"]["copied_lines"]) for x in q)),
+        ("longest copy (chars)", "-", "-", *(str(x["novelty"]["longest_copy"]) for x in q)),
+        ("chars in copies (20+ non-space)", "-", "-", *(_pct(x["novelty"]["copied_chars"] / x["chars"]) for x in q)),
     ]
     print_table(
         f"quality: 2 x 128 on {len(corpus):,} chars of {PACKAGE}, {epochs} epochs in {train_seconds:.0f} s, "
