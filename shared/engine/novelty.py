@@ -109,6 +109,16 @@ class CorpusIndex:
             raise ValueError("the corpus is empty")
         return cls(data, np.ascontiguousarray(divsufsort(data)))
 
+    def save(self, path) -> None:
+        """Write the index to one .npz file (the corpus bytes and the suffix array; no pickle), so
+        that a service builds it once per corpus."""
+        np.savez(path, data=np.frombuffer(self._data, dtype=np.uint8), suffixes=self._suffixes)
+
+    @classmethod
+    def load(cls, path) -> CorpusIndex:
+        with np.load(path, allow_pickle=False) as arrays:
+            return cls(arrays["data"].tobytes(), np.ascontiguousarray(arrays["suffixes"]))
+
     @property
     def size(self) -> int:
         """Bytes indexed."""

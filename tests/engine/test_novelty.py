@@ -30,6 +30,14 @@ def brute_force(corpus, sample):
     return out
 
 
+def test_saved_and_loaded_index_answers_the_same(index, tmp_path):
+    index.save(tmp_path / "index.npz")
+    loaded = CorpusIndex.load(tmp_path / "index.npz")
+    sample = "XX" + CORPUS[100:400] + "YY"
+    assert loaded.size == index.size == len(CORPUS)
+    assert loaded.novelty(sample) == index.novelty(sample) and loaded.novelty(sample).spans == [(2, 302)]
+
+
 def test_a_copied_sample(index):
     sample = CORPUS[1234:9876]
     novelty = index.novelty(sample)
