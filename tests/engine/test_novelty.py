@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from shared.engine.novelty import CorpusIndex
+from shared.engine.novelty import CorpusIndex, numpy_suffix_array
 
 CORPUS = "".join(
     f"def function_{i}(argument_{i}, other={i * 7}):\n    return argument_{i} * other + {i * i}\n\n" for i in range(300)
@@ -125,3 +125,14 @@ def test_whitespace_does_not_make_a_copy():
     # the 30 spaces are a copy but hold no other character; "    return value_of_it" holds 17
     assert novelty.spans == [(32, len(sample))] and novelty.copied_chars == len(sample) - 32
     assert novelty.longest_copy == 30  # the longest copy itself counts whatever it holds
+
+
+def test_the_numpy_fallback_builds_the_same_suffix_array():
+    rng = random.Random(5)
+    for _ in range(50):
+        data = "".join(rng.choice("ab\u00e9\n") for _ in range(rng.randint(1, 120))).encode()
+        assert numpy_suffix_array(data).tolist() == sorted(range(len(data)), key=lambda i: data[i:])
+    data = CORPUS.encode()
+    fallback = CorpusIndex(data, numpy_suffix_array(data))
+    sample = "XX" + CORPUS[700:1500] + "\n@@ not there at all @@\n" + CORPUS[3000:3100]
+    assert fallback.novelty(sample) == CorpusIndex.build(CORPUS).novelty(sample)
