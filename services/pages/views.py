@@ -31,6 +31,7 @@ from ..admin.charts import loss_chart_svg
 from ..admin.presenters import chart_points, corpus_row, job_detail, job_summary, sample_row
 from ..admin.security import end_session, start_session
 from ..api.auth import get_visible, visible
+from ..api.checkpoints import checkpoint_download
 from ..api.samples import create_sample
 from ..api.schemas import JobPath, NoQuery, SampleCreate
 from ..context import get_db, get_store
@@ -139,6 +140,8 @@ def _user_detail(job: Job, samples: list[Sample]) -> dict:
     data = job_detail(job, samples, _now())
     data["url"] = url_for("pages.job_page", job_id=job.id)
     data["chart_url"] = url_for("pages.job_chart", job_id=job.id)
+    for row in data["epochs"]:
+        row["checkpoint_url"] = url_for("pages.checkpoint", job_id=job.id, epoch=row["epoch"])
     for row in data["samples"]:
         row["url"] = url_for("pages.sample_page", sample_id=row["id"])
         row["download_url"] = (
@@ -174,6 +177,12 @@ def job_chart(job_id: int):
     job, _ = _load_job(job_id)
     width, height = CHART_SIZE
     return Response(loss_chart_svg(chart_points(job), width, height), mimetype="image/svg+xml")
+
+
+@pages_bp.get("/jobs/<int:job_id>/checkpoints/<int:epoch>.zip")
+def checkpoint(job_id: int, epoch: int):
+    """The API's GET /jobs/{id}/checkpoints/{epoch} (a zip streamed from storage) with the session."""
+    return checkpoint_download(get_visible(Job, job_id), epoch)
 
 
 def _form_body() -> SampleCreate:
