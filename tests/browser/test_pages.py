@@ -177,6 +177,7 @@ def test_no_horizontal_scroll(page, server_url, admin_token, db_session, store, 
         "/admin/",
         f"/admin/jobs/{job_id}",
         "/admin/corpora",
+        "/admin/workers",
     ]
     wide = {}
     for path in paths:

@@ -76,6 +76,7 @@ def test_users_see_their_own_only_and_admins_all(client, user_token, other_token
     jobs = client.get("/jobs").get_data(as_text=True)
     assert f'href="/jobs/{alice_job}"' in jobs and f'href="/jobs/{bob_job}"' not in jobs
     assert 'href="/admin/"' not in jobs
+    assert 'href="/admin/"' not in client.get("/welcome").get_data(as_text=True)
     for path in (f"/jobs/{bob_job}", f"/jobs/{bob_job}/live", f"/jobs/{bob_job}/chart.svg"):
         assert client.get(path).status_code == 404, path
     post = client.post(f"/jobs/{bob_job}/samples", data={"csrf_token": csrf(client, "/jobs"), "length": "10"})
