@@ -50,6 +50,7 @@ def test_root_landing_and_docs(client):
         assert not asset.startswith(("http:", "https:", "//")), asset  # no CDN
         assert client.get("/api/v1/" + asset).status_code == 200, asset
     assert 'new URL("openapi.json"' in html
+    assert '"validatorUrl": null' in html  # Swagger UI's default would contact validator.swagger.io
 
 
 def test_pages_need_a_sign_in(client, user_token, db_session):
@@ -123,3 +124,51 @@ def test_no_sample_before_a_checkpoint(client, user_token, db_session, broker):
     assert response.status_code == 302
     assert "No sample: job has no checkpoint yet." in client.get(f"/jobs/{job_id}").get_data(as_text=True)
     assert sample_count(db_session) == 0 and broker.llen("sampling") == 0
+
+
+def test_sample_page_previews_a_zip_and_shows_a_failure(client, user_token, db_session, store):
+    import io
+    import zipfile
+
+    from shared import lifecycle
+    from shared.db.models import Job
+    from shared.storage.keys import sample_key
+
+    job_id = running_job(db_session, user_id(db_session, "alice"))
+    record_epoch(db_session, job_id, 1, loss=2.0, val_loss=2.1)
+    job = db_session.get(Job, job_id)
+    epoch = lifecycle.best_epoch(job)
+    assert epoch is not None
+    ids = []
+    for temperatures in ([0.5, 1.0], [0.5]):
+        sample = lifecycle.create_sample(
+            db_session,
+            job.owner_id,
+            job,
+            epoch,
+            length=50,
+            temperatures=temperatures,
+            count=1,
+            seed_text=None,
+            random_seed=None,
+        )
+        db_session.commit()
+        ids.append(sample.id)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("sample-1-t0.5.txt", "first <text>\n" * 30)
+        archive.writestr("sample-1-t1.txt", "second\n")
+    store.put_bytes(sample_key(ids[0], 2), buffer.getvalue())
+    lifecycle.finish_sample(db_session, ids[0], sample_key(ids[0], 2))
+    lifecycle.finish_sample(db_session, ids[1], error="the worker stopped")
+    db_session.commit()
+
+    sign_in(client, user_token)
+    page = client.get(f"/samples/{ids[0]}").get_data(as_text=True)
+    assert "<code>sample-1-t0.5.txt</code>" in page
+    assert page.count("first &lt;text&gt;") == 20  # escaped, the first 20 lines
+    assert f'download="sample-{ids[0]}.zip"' in page
+    assert client.get(f"/samples/{ids[0]}/text").mimetype == "application/zip"
+    page = client.get(f"/samples/{ids[1]}").get_data(as_text=True)
+    assert "the worker stopped" in page and 'id="preview"' not in page and 'id="download"' not in page
+    assert client.get(f"/samples/{ids[1]}/live").json["status"] == "failed"
