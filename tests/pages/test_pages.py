@@ -172,3 +172,36 @@ def test_sample_page_previews_a_zip_and_shows_a_failure(client, user_token, db_s
     page = client.get(f"/samples/{ids[1]}").get_data(as_text=True)
     assert "the worker stopped" in page and 'id="preview"' not in page and 'id="download"' not in page
     assert client.get(f"/samples/{ids[1]}/live").json["status"] == "failed"
+
+
+def test_users_cancel_their_own_jobs_through_the_api_rule(client, user_token, other_token, db_session, broker):
+    from shared import lifecycle
+    from shared.db.models import Job, JobStatus
+    from shared.engine.config import Hyperparameters
+    from tests.browser.browser_helpers import WORKER, make_corpus
+
+    alice = user_id(db_session, "alice")
+    queued = lifecycle.create_job(db_session, alice, make_corpus(db_session, alice).id, Hyperparameters(epochs=2))
+    db_session.commit()
+    running = running_job(db_session, alice)
+    sign_in(client, other_token)
+    assert client.post(f"/jobs/{queued.id}/cancel", data={"csrf_token": csrf(client, "/jobs")}).status_code == 404
+    client.post("/logout", data={"csrf_token": csrf(client, "/jobs")})
+    sign_in(client, user_token)
+    assert f'action="/jobs/{running}/cancel"' in client.get(f"/jobs/{running}").get_data(as_text=True)
+    for job_id, message in ((queued.id, "is cancelled"), (running, "cancellation requested")):
+        response = client.post(f"/jobs/{job_id}/cancel", data={"csrf_token": csrf(client, "/jobs")})
+        assert response.status_code == 302 and response.headers["Location"] == f"/jobs/{job_id}"
+        assert message in client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    db_session.expire_all()
+    assert (db_session.get(Job, queued.id).status.value, db_session.get(Job, running).cancel_requested) == (
+        "cancelled",
+        True,
+    )
+    done = running_job(db_session, alice)
+    lifecycle.finish_job(db_session, done, JobStatus.succeeded, worker=WORKER)
+    db_session.commit()
+    client.post(f"/jobs/{done}/cancel", data={"csrf_token": csrf(client, "/jobs")})
+    assert "Nothing to cancel: " in client.get(f"/jobs/{done}").get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(Job, done).status == JobStatus.succeeded
