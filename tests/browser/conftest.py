@@ -8,6 +8,7 @@ test on a console error or an uncaught exception (`page_errors`).
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -19,6 +20,8 @@ from tests.browser.browser_helpers import CHROMIUM, CHROMIUM_ARGS, ConsoleErrors
 def browser():
     from playwright.sync_api import sync_playwright
 
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM} (.ci/run installs it with apt-get)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
