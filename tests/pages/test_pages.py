@@ -205,3 +205,24 @@ def test_users_cancel_their_own_jobs_through_the_api_rule(client, user_token, ot
     assert "Nothing to cancel: " in client.get(f"/jobs/{done}").get_data(as_text=True)
     db_session.expire_all()
     assert db_session.get(Job, done).status == JobStatus.succeeded
+
+
+def test_every_unsafe_page_route_needs_the_csrf_token(app, client, user_token, db_session, broker):
+    job_id = running_job(db_session, user_id(db_session, "alice"))
+    record_epoch(db_session, job_id, 1, loss=2.0, val_loss=2.1)
+    unsafe = {
+        (rule.endpoint, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("pages.") and rule.methods & {"POST", "PUT", "PATCH", "DELETE"}
+    }
+    assert {e for e, _ in unsafe} == {"pages.login", "pages.logout", "pages.request_sample", "pages.cancel"}
+    sign_in(client, user_token)
+    for _, path in sorted(unsafe):
+        response = client.post(path.replace("<int:job_id>", str(job_id)), data={"length": "10", "token": user_token})
+        assert response.status_code == 400 and "Form expired" in response.get_data(as_text=True), path
+    db_session.expire_all()
+    assert sample_count(db_session) == 0 and broker.llen("sampling") == 0
+    from shared.db.models import Job
+
+    assert not db_session.get(Job, job_id).cancel_requested
+    assert client.get("/jobs").status_code == 200  # still signed in: logout needed the token too
