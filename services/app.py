@@ -10,7 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from shared.settings import Settings, get_settings
 
-from . import admin, api, context
+from . import admin, api, context, pages
 
 API_PREFIX = "/api/v1"
 JSON_BODY_LIMIT = 1024 * 1024  # uploads get their own limit, MAX_UPLOAD_BYTES
@@ -44,4 +44,5 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     context.init_app(app, settings)
     api.init_app(app)
     admin.init_app(app)
+    pages.init_app(app)
     return app

@@ -4,7 +4,7 @@ services/api/schemas.py, which also make the OpenAPI document. `GET /healthz` ne
 
 from flask_openapi3 import OpenAPI
 
-from . import corpora, errors, health, jobs, quota_errors, samples
+from . import checkpoints, corpora, errors, health, jobs, quota_errors, samples
 from .auth import SECURITY_SCHEMES
 from .errors import validation_error_response
 from .schemas import ErrorBody
@@ -15,5 +15,5 @@ __all__ = ["SECURITY_SCHEMES", "ErrorBody", "init_app", "validation_error_respon
 def init_app(app: OpenAPI) -> None:
     errors.init_app(app)
     quota_errors.init_app(app)
-    for blueprint in (health.bp, corpora.bp, jobs.bp, samples.bp):
+    for blueprint in (health.bp, corpora.bp, jobs.bp, samples.bp, checkpoints.bp):
         app.register_api(blueprint)

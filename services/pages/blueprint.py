@@ -1,0 +1,99 @@
+"""The user pages' blueprint: CSRF (the admin's check) then sign-in on every route but the public
+ones, the admin's security headers, error pages."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ..admin.blueprint import CSP
+from ..admin.security import check_csrf, csrf_token, end_session
+from ..errors import ApiError
+from .auth import SignedOut, authenticate
+
+_HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+pages_bp = Blueprint(
+    "pages",
+    __name__,
+    template_folder=str(_HERE / "templates"),
+    static_folder=str(_HERE / "static"),
+    static_url_path="/assets",
+)
+
+PUBLIC_ENDPOINTS = {"pages.static", "pages.index", "pages.welcome", "pages.login"}
+FETCHED_ENDPOINTS = {"pages.job_live", "pages.job_chart", "pages.sample_live"}  # read by the scripts
+
+
+def wants_json() -> bool:
+    return request.endpoint in FETCHED_ENDPOINTS
+
+
+@pages_bp.before_request
+def _guard():
+    g.user = None
+    if request.endpoint == "pages.static":
+        return None
+    check_csrf()
+    try:
+        authenticate()
+    except SignedOut as out:
+        if request.endpoint in PUBLIC_ENDPOINTS:
+            return None
+        if wants_json():
+            return jsonify(error="signed out", login_url=url_for("pages.login")), 401
+        if out.expired:
+            end_session()
+            flash("Your session has ended; please sign in again.", "warning")
+        target = request.full_path if request.query_string else request.path
+        return redirect(url_for("pages.login", next=target))
+    return None
+
+
+@pages_bp.after_request
+def _headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "pages.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@pages_bp.context_processor
+def _template_globals():
+    return {"csrf_token": csrf_token, "user": g.get("user"), "pages_auth": g.get("pages_auth")}
+
+
+def error_page(status: int, title: str, message: str, headers=None):
+    if wants_json():
+        return jsonify(error=message), status, headers or {}
+    return render_template("pages/error.html", status=status, title=title, message=message), status, headers or {}
+
+
+@pages_bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    if exc.response is not None:
+        return exc.response
+    if isinstance(exc, CSRFError):
+        return error_page(400, "Form expired", f"{exc.description} Reload the page and submit the form again.")
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+    return error_page(exc.code or 500, exc.name, exc.description or "", headers)
+
+
+@pages_bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    message = exc.error[:1].upper() + exc.error[1:] + ("" if exc.error.endswith(".") else ".")
+    return error_page(exc.status, "Not found" if exc.status == 404 else "Error", message, exc.headers)
+
+
+@pages_bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    log.exception("page failed", exc_info=exc)
+    return error_page(500, "Internal server error", "The page failed; the error is in the server log.")

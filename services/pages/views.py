@@ -1,0 +1,329 @@
+"""The user pages: the landing page, sign-in, one's corpora, jobs (live progress and loss curves,
+as on the admin job page, whose presenters and script they reuse), samples (a preview of the
+first lines, a download) and a form to request a sample through the API's own code path."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import UTC, datetime
+
+from flask import (
+    Response,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from shared import lifecycle
+from shared.db.models import Corpus, Job, Sample, SampleStatus
+from shared.storage import NotFound
+
+from ..admin.charts import loss_chart_svg
+from ..admin.presenters import chart_points, corpus_row, job_detail, job_summary, sample_row
+from ..admin.security import end_session, start_session
+from ..api.auth import get_visible, visible
+from ..api.checkpoints import checkpoint_download
+from ..api.jobs import cancel_job
+from ..api.samples import create_sample
+from ..api.schemas import JobPath, NoQuery, SampleCreate
+from ..context import get_db, get_store
+from ..downloads import sample_download
+from ..errors import ApiError
+from .auth import safe_next
+from .blueprint import pages_bp
+from .docs import DOCS_ENDPOINT
+
+PER_PAGE = 50
+SAMPLES_SHOWN = 100
+CHART_SIZE = (720, 340)
+PREVIEW_LINES = 20
+PREVIEW_BYTES = 8 * 1024
+PREVIEW_ZIP_BYTES = 16 * 1024 * 1024  # a zip is previewed (its first text) up to this size
+DEFAULT_LENGTH = 2000
+DEFAULT_TEMPERATURE = 0.75
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _poll_ms() -> int:
+    return int(current_app.config.get("ADMIN_POLL_MS", 2000))
+
+
+# ---- landing page, sign-in ----------------------------------------------------------------------
+
+
+@pages_bp.get("/")
+def index():
+    return redirect(url_for("pages.welcome"))
+
+
+@pages_bp.get("/welcome")
+def welcome():
+    return render_template(
+        "pages/welcome.html",
+        docs_url=url_for(DOCS_ENDPOINT),
+        openapi_url=f"{current_app.doc_prefix}{current_app.doc_url}",  # type: ignore[attr-defined]
+        base_url=request.host_url.rstrip("/"),
+    )
+
+
+@pages_bp.route("/login", methods=["GET", "POST"])
+def login():
+    target = safe_next(request.values.get("next"), url_for("pages.jobs"))
+    if request.method == "GET":
+        if g.user is not None:
+            return redirect(target)
+        return render_template("pages/login.html", next=target, error=None)
+    from shared.auth import find_token
+
+    token = request.form.get("token", "").strip()
+    row = find_token(get_db(), token) if token else None
+    if row is None:
+        error = "Enter your API token." if not token else "Unknown token."
+        if token:
+            current_app.logger.warning("sign-in refused from %s: unknown token", request.remote_addr)
+        return render_template("pages/login.html", next=target, error=error), 400 if not token else 401
+    start_session(row.user, row)
+    flash(f"Signed in as {row.user.name}.", "success")
+    return redirect(target)
+
+
+@pages_bp.post("/logout")
+def logout():
+    end_session()
+    flash("Signed out.", "success")
+    return redirect(url_for("pages.login"))
+
+
+# ---- jobs -----------------------------------------------------------------------------------------
+
+
+def _user_summary(job: Job, now: datetime) -> dict:
+    data = job_summary(job, now)
+    data["url"] = url_for("pages.job_page", job_id=job.id)
+    return data
+
+
+@pages_bp.get("/jobs")
+def jobs():
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    stmt = visible(select(Job), Job).options(joinedload(Job.owner), joinedload(Job.corpus)).order_by(Job.id.desc())
+    rows = list(get_db().scalars(stmt.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)))
+    now = _now()
+    return render_template(
+        "pages/jobs.html",
+        jobs=[_user_summary(job, now) for job in rows[:PER_PAGE]],
+        page=page,
+        has_more=len(rows) > PER_PAGE,
+    )
+
+
+def _load_job(job_id: int) -> tuple[Job, list[Sample]]:
+    job: Job = get_visible(Job, job_id)
+    db = get_db()
+    stmt = visible(select(Sample).where(Sample.job_id == job_id), Sample).order_by(Sample.id.desc())
+    return job, list(db.scalars(stmt.limit(SAMPLES_SHOWN)))
+
+
+def _user_detail(job: Job, samples: list[Sample]) -> dict:
+    """The admin job page's data with this site's links (the page script reads the same keys)."""
+    data = job_detail(job, samples, _now())
+    data["url"] = url_for("pages.job_page", job_id=job.id)
+    data["chart_url"] = url_for("pages.job_chart", job_id=job.id)
+    for row in data["epochs"]:
+        row["checkpoint_url"] = url_for("pages.checkpoint", job_id=job.id, epoch=row["epoch"])
+    for row in data["samples"]:
+        row["url"] = url_for("pages.sample_page", sample_id=row["id"])
+        row["download_url"] = (
+            url_for("pages.sample_text", sample_id=row["id"]) if row["status"] == "succeeded" else None
+        )
+    return data
+
+
+@pages_bp.get("/jobs/<int:job_id>")
+def job_page(job_id: int):
+    job, samples = _load_job(job_id)
+    width, height = CHART_SIZE
+    return render_template(
+        "pages/job.html",
+        job=_user_detail(job, samples),
+        chart=loss_chart_svg(chart_points(job), width, height),
+        poll_url=url_for("pages.job_live", job_id=job_id),
+        poll_ms=_poll_ms(),
+        can_sample=lifecycle.best_epoch(job) is not None,
+        default_length=DEFAULT_LENGTH,
+        default_temperature=DEFAULT_TEMPERATURE,
+    )
+
+
+@pages_bp.get("/jobs/<int:job_id>/live")
+def job_live(job_id: int):
+    job, samples = _load_job(job_id)
+    return jsonify(_user_detail(job, samples))
+
+
+@pages_bp.get("/jobs/<int:job_id>/chart.svg")
+def job_chart(job_id: int):
+    job, _ = _load_job(job_id)
+    width, height = CHART_SIZE
+    return Response(loss_chart_svg(chart_points(job), width, height), mimetype="image/svg+xml")
+
+
+@pages_bp.post("/jobs/<int:job_id>/cancel")
+def cancel(job_id: int):
+    """The API's POST /jobs/{id}/cancel (services.api.jobs.cancel_job), its outcome as a message."""
+    try:
+        out, _status = cancel_job(path=JobPath(job_id=job_id), query=NoQuery())
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        flash(f"Nothing to cancel: {exc.error}.", "warning")
+    else:
+        running = out["status"] == "running"
+        flash(
+            f"Job {job_id}: cancellation requested, it stops after the current batch."
+            if running
+            else f"Job {job_id} is {out['status']}.",
+            "success",
+        )
+    return redirect(url_for("pages.job_page", job_id=job_id))
+
+
+@pages_bp.get("/jobs/<int:job_id>/checkpoints/<int:epoch>.zip")
+def checkpoint(job_id: int, epoch: int):
+    """The API's GET /jobs/{id}/checkpoints/{epoch} (a zip streamed from storage) with the session."""
+    return checkpoint_download(get_visible(Job, job_id), epoch)
+
+
+def _form_body() -> SampleCreate:
+    """The form's fields as the API's SampleCreate (the same validation as a JSON request)."""
+    raw: dict[str, object] = {}
+    for name, convert in (("length", int), ("temperature", float)):
+        value = request.form.get(name, "").strip()
+        if value:
+            try:
+                raw[name] = convert(value)
+            except ValueError:
+                raw[name] = value  # SampleCreate names the field and says what it wants
+    seed = request.form.get("seed_text", "")
+    if seed.strip():
+        raw["seed_text"] = seed
+    return SampleCreate.model_validate(raw)
+
+
+@pages_bp.post("/jobs/<int:job_id>/samples")
+def request_sample(job_id: int):
+    """The API's POST /jobs/{id}/samples (services.api.samples.create_sample: its checks, the
+    lifecycle and the queue) with the form's fields."""
+    back = redirect(url_for("pages.job_page", job_id=job_id))
+    try:
+        body = _form_body()
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"][:1]) or "form"
+            flash(f"{field}: {err['msg']}", "error")
+        return back
+    try:
+        out, _status = create_sample(path=JobPath(job_id=job_id), body=body, query=NoQuery())
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        flash(f"No sample: {exc.error}.", "error")
+        return back
+    flash(f"Sample {out['id']} queued.", "success")
+    return redirect(url_for("pages.sample_page", sample_id=out["id"]))
+
+
+# ---- samples, corpora -------------------------------------------------------------------------
+
+
+def _preview(sample: Sample) -> tuple[str | None, str | None]:
+    """(first lines of the (first) text, its name in a zip) of a finished sample."""
+    if sample.status != SampleStatus.succeeded or not sample.object_key:
+        return None, None
+    try:
+        stream = get_store().open(sample.object_key)
+    except NotFound:
+        return None, None
+    name = None
+    try:
+        if sample.count * len(sample.temperatures) == 1:
+            head = stream.read(PREVIEW_BYTES)
+        else:
+            data = stream.read(PREVIEW_ZIP_BYTES + 1)
+            if len(data) > PREVIEW_ZIP_BYTES:
+                return None, None
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = archive.namelist()
+                if not names:
+                    return None, None
+                name = names[0]
+                with archive.open(name) as member:
+                    head = member.read(PREVIEW_BYTES)
+    except (zipfile.BadZipFile, OSError):
+        return None, None
+    finally:
+        stream.close()
+    text = head.decode("utf-8", errors="ignore")
+    return "\n".join(text.splitlines()[:PREVIEW_LINES]), name
+
+
+def _sample_state(sample: Sample) -> dict:
+    row = sample_row(sample)
+    return {"id": sample.id, "status": row["status"], "progress_label": row["progress_label"], "error": row["error"]}
+
+
+@pages_bp.get("/samples/<int:sample_id>")
+def sample_page(sample_id: int):
+    sample = get_visible(Sample, sample_id)
+    row = sample_row(sample)
+    preview, preview_name = _preview(sample)
+    return render_template(
+        "pages/sample.html",
+        sample=row,
+        job_id=sample.job_id,
+        seed_text=sample.seed_text,
+        preview=preview,
+        preview_name=preview_name,
+        preview_lines=PREVIEW_LINES,
+        download_url=url_for("pages.sample_text", sample_id=sample.id) if row["status"] == "succeeded" else None,
+        download_name=f"sample-{sample.id}." + ("txt" if sample.count * len(sample.temperatures) == 1 else "zip"),
+        live=row["status"] in ("queued", "running"),
+        poll_url=url_for("pages.sample_live", sample_id=sample.id),
+        poll_ms=_poll_ms(),
+    )
+
+
+@pages_bp.get("/samples/<int:sample_id>/live")
+def sample_live(sample_id: int):
+    return jsonify(_sample_state(get_visible(Sample, sample_id)))
+
+
+@pages_bp.get("/samples/<int:sample_id>/text")
+def sample_text(sample_id: int):
+    return sample_download(get_visible(Sample, sample_id))
+
+
+@pages_bp.get("/corpora")
+def corpora():
+    db = get_db()
+    job_counts = visible(select(Job.corpus_id, func.count().label("n")), Job).group_by(Job.corpus_id).subquery()
+    stmt = (
+        visible(select(Corpus, func.coalesce(job_counts.c.n, 0)), Corpus)
+        .outerjoin(job_counts, job_counts.c.corpus_id == Corpus.id)
+        .options(joinedload(Corpus.owner))
+        .order_by(Corpus.id.desc())
+    )
+    rows = [corpus_row(c, n) for c, n in db.execute(stmt).all()]
+    return render_template("pages/corpora.html", corpora=rows)

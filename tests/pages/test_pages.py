@@ -1,0 +1,228 @@
+"""The user pages, the landing page and the API docs through Flask's test client on the real app
+(PostgreSQL, Redis, local store): who may see what, CSRF, the sample form's checks (the API's),
+and the docs' links. The browser behaviour is in tests/browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.browser.browser_helpers import record_epoch, running_job, user_id
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf(client, path: str = "/login") -> str:
+    match = CSRF_RE.search(client.get(path).get_data(as_text=True))
+    assert match, path
+    return match.group(1)
+
+
+def sign_in(client, token: str):
+    response = client.post("/login", data={"csrf_token": csrf(client), "token": token})
+    assert response.status_code == 302 and response.headers["Location"] == "/jobs"
+    return response
+
+
+def sample_count(db_session) -> int:
+    from shared.db.models import Sample
+
+    db_session.expire_all()
+    return db_session.scalar(select(func.count()).select_from(Sample)) or 0
+
+
+def test_root_landing_and_docs(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/welcome"
+    page = client.get("/welcome").get_data(as_text=True)
+    for href in ("/api/v1/docs", "/api/v1/openapi.json", "/jobs", "/corpora", "/admin/", "/login"):
+        assert f'href="{href}"' in page, href
+    response = client.get("/api/v1/")
+    assert response.status_code == 302 and response.headers["Location"] == "/api/v1/docs"
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200
+    html = docs.get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert "swagger/js/swagger-ui-bundle.js" in assets
+    for asset in assets:
+        assert not asset.startswith(("http:", "https:", "//")), asset  # no CDN
+        assert client.get("/api/v1/" + asset).status_code == 200, asset
+    assert 'new URL("openapi.json"' in html
+    assert '"validatorUrl": null' in html  # Swagger UI's default would contact validator.swagger.io
+
+
+def test_pages_need_a_sign_in(client, user_token, db_session):
+    job_id = running_job(db_session, user_id(db_session, "alice"))
+    for path in ("/jobs", f"/jobs/{job_id}", "/corpora", "/samples/1", "/samples/1/text"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login?next="), path
+    for path in (f"/jobs/{job_id}/live", f"/jobs/{job_id}/chart.svg", "/samples/1/live"):  # fetched by scripts
+        response = client.get(path)
+        assert response.status_code == 401 and response.json["login_url"] == "/login", path
+    assert client.get("/jobs", headers={"Authorization": "Bearer nope"}).status_code == 302
+    assert client.get("/jobs", headers={"Authorization": f"Bearer {user_token}"}).status_code == 200
+    bad = client.post("/login", data={"csrf_token": csrf(client), "token": "nope"})
+    assert bad.status_code == 401 and "Unknown token." in bad.get_data(as_text=True)
+    # no CSRF token: refused, nothing changes
+    assert client.post("/login", data={"token": user_token}).status_code == 400
+    assert client.get("/jobs").status_code == 302
+
+
+def test_users_see_their_own_only_and_admins_all(client, user_token, other_token, admin_token, db_session):
+    alice_job = running_job(db_session, user_id(db_session, "alice"))
+    bob_job = running_job(db_session, user_id(db_session, "bob"))
+    sign_in(client, user_token)
+    jobs = client.get("/jobs").get_data(as_text=True)
+    assert f'href="/jobs/{alice_job}"' in jobs and f'href="/jobs/{bob_job}"' not in jobs
+    assert 'href="/admin/"' not in jobs
+    assert 'href="/admin/"' not in client.get("/welcome").get_data(as_text=True)
+    for path in (f"/jobs/{bob_job}", f"/jobs/{bob_job}/live", f"/jobs/{bob_job}/chart.svg"):
+        assert client.get(path).status_code == 404, path
+    post = client.post(f"/jobs/{bob_job}/samples", data={"csrf_token": csrf(client, "/jobs"), "length": "10"})
+    assert post.status_code == 404 and sample_count(db_session) == 0
+    corpora = client.get("/corpora").get_data(as_text=True)
+    assert corpora.count("<tr>") == 2  # header + alice's corpus
+    live = client.get(f"/jobs/{alice_job}/live").json
+    assert live["chart_url"] == f"/jobs/{alice_job}/chart.svg" and live["url"] == f"/jobs/{alice_job}"
+
+    client.post("/logout", data={"csrf_token": csrf(client, "/jobs")})
+    assert client.get("/jobs").status_code == 302
+    sign_in(client, admin_token)
+    jobs = client.get("/jobs").get_data(as_text=True)
+    assert f'href="/jobs/{alice_job}"' in jobs and f'href="/jobs/{bob_job}"' in jobs
+    assert 'href="/admin/"' in jobs
+    assert client.get("/admin/").status_code == 200  # one sign-in for both
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"length": "abc", "temperature": "0.5"}, "length: Input should be a valid integer"),
+        ({"length": "0", "temperature": "0.5"}, "length: Input should be greater than or equal to 1"),
+        ({"length": "100", "temperature": "0"}, "temperature"),
+        ({"length": "2000000", "temperature": "0.5"}, "length: Input should be less than or equal to 1000000"),
+    ],
+)
+def test_the_sample_form_has_the_api_checks(client, user_token, db_session, broker, form, message):
+    job_id = running_job(db_session, user_id(db_session, "alice"))
+    record_epoch(db_session, job_id, 1, loss=2.0, val_loss=2.1)
+    sign_in(client, user_token)
+    response = client.post(f"/jobs/{job_id}/samples", data={"csrf_token": csrf(client, "/jobs"), **form})
+    assert response.status_code == 302 and response.headers["Location"] == f"/jobs/{job_id}"
+    assert message in client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert sample_count(db_session) == 0 and broker.llen("sampling") == 0
+
+
+def test_no_sample_before_a_checkpoint(client, user_token, db_session, broker):
+    job_id = running_job(db_session, user_id(db_session, "alice"))
+    sign_in(client, user_token)
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert 'id="sample-form"' not in page and "once the first epoch has finished" in page
+    response = client.post(f"/jobs/{job_id}/samples", data={"csrf_token": csrf(client, "/jobs"), "length": "10"})
+    assert response.status_code == 302
+    assert "No sample: job has no checkpoint yet." in client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert sample_count(db_session) == 0 and broker.llen("sampling") == 0
+
+
+def test_sample_page_previews_a_zip_and_shows_a_failure(client, user_token, db_session, store):
+    import io
+    import zipfile
+
+    from shared import lifecycle
+    from shared.db.models import Job
+    from shared.storage.keys import sample_key
+
+    job_id = running_job(db_session, user_id(db_session, "alice"))
+    record_epoch(db_session, job_id, 1, loss=2.0, val_loss=2.1)
+    job = db_session.get(Job, job_id)
+    epoch = lifecycle.best_epoch(job)
+    assert epoch is not None
+    ids = []
+    for temperatures in ([0.5, 1.0], [0.5]):
+        sample = lifecycle.create_sample(
+            db_session,
+            job.owner_id,
+            job,
+            epoch,
+            length=50,
+            temperatures=temperatures,
+            count=1,
+            seed_text=None,
+            random_seed=None,
+        )
+        db_session.commit()
+        ids.append(sample.id)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("sample-1-t0.5.txt", "first <text>\n" * 30)
+        archive.writestr("sample-1-t1.txt", "second\n")
+    store.put_bytes(sample_key(ids[0], 2), buffer.getvalue())
+    lifecycle.finish_sample(db_session, ids[0], sample_key(ids[0], 2))
+    lifecycle.finish_sample(db_session, ids[1], error="the worker stopped")
+    db_session.commit()
+
+    sign_in(client, user_token)
+    page = client.get(f"/samples/{ids[0]}").get_data(as_text=True)
+    assert "<code>sample-1-t0.5.txt</code>" in page
+    assert page.count("first &lt;text&gt;") == 20  # escaped, the first 20 lines
+    assert f'download="sample-{ids[0]}.zip"' in page
+    assert client.get(f"/samples/{ids[0]}/text").mimetype == "application/zip"
+    page = client.get(f"/samples/{ids[1]}").get_data(as_text=True)
+    assert "the worker stopped" in page and 'id="preview"' not in page and 'id="download"' not in page
+    assert client.get(f"/samples/{ids[1]}/live").json["status"] == "failed"
+
+
+def test_users_cancel_their_own_jobs_through_the_api_rule(client, user_token, other_token, db_session, broker):
+    from shared import lifecycle
+    from shared.db.models import Job, JobStatus
+    from shared.engine.config import Hyperparameters
+    from tests.browser.browser_helpers import WORKER, make_corpus
+
+    alice = user_id(db_session, "alice")
+    queued = lifecycle.create_job(db_session, alice, make_corpus(db_session, alice).id, Hyperparameters(epochs=2))
+    db_session.commit()
+    running = running_job(db_session, alice)
+    sign_in(client, other_token)
+    assert client.post(f"/jobs/{queued.id}/cancel", data={"csrf_token": csrf(client, "/jobs")}).status_code == 404
+    client.post("/logout", data={"csrf_token": csrf(client, "/jobs")})
+    sign_in(client, user_token)
+    assert f'action="/jobs/{running}/cancel"' in client.get(f"/jobs/{running}").get_data(as_text=True)
+    for job_id, message in ((queued.id, "is cancelled"), (running, "cancellation requested")):
+        response = client.post(f"/jobs/{job_id}/cancel", data={"csrf_token": csrf(client, "/jobs")})
+        assert response.status_code == 302 and response.headers["Location"] == f"/jobs/{job_id}"
+        assert message in client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    db_session.expire_all()
+    assert (db_session.get(Job, queued.id).status.value, db_session.get(Job, running).cancel_requested) == (
+        "cancelled",
+        True,
+    )
+    done = running_job(db_session, alice)
+    lifecycle.finish_job(db_session, done, JobStatus.succeeded, worker=WORKER)
+    db_session.commit()
+    client.post(f"/jobs/{done}/cancel", data={"csrf_token": csrf(client, "/jobs")})
+    assert "Nothing to cancel: " in client.get(f"/jobs/{done}").get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(Job, done).status == JobStatus.succeeded
+
+
+def test_every_unsafe_page_route_needs_the_csrf_token(app, client, user_token, db_session, broker):
+    job_id = running_job(db_session, user_id(db_session, "alice"))
+    record_epoch(db_session, job_id, 1, loss=2.0, val_loss=2.1)
+    unsafe = {
+        (rule.endpoint, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("pages.") and rule.methods & {"POST", "PUT", "PATCH", "DELETE"}
+    }
+    assert {e for e, _ in unsafe} == {"pages.login", "pages.logout", "pages.request_sample", "pages.cancel"}
+    sign_in(client, user_token)
+    for _, path in sorted(unsafe):
+        response = client.post(path.replace("<int:job_id>", str(job_id)), data={"length": "10", "token": user_token})
+        assert response.status_code == 400 and "Form expired" in response.get_data(as_text=True), path
+    db_session.expire_all()
+    assert sample_count(db_session) == 0 and broker.llen("sampling") == 0
+    from shared.db.models import Job
+
+    assert not db_session.get(Job, job_id).cancel_requested
+    assert client.get("/jobs").status_code == 200  # still signed in: logout needed the token too
