@@ -68,6 +68,7 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
     db_session.add(sample)
     db_session.commit()
     store.put_bytes(sample.object_key, b"alice's secret sample")
+    store.put_bytes("jobs/1/epoch-0001/model.keras", b"alice's secret model")
     return types.SimpleNamespace(
         corpus=corpus.id,
         job=job.id,
