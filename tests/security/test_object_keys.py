@@ -68,7 +68,7 @@ def test_uploads_get_server_made_keys_and_overwrite_nothing(client, world, store
 def test_refused_uploads_store_nothing(client, world, store):
     for name in ["../../etc/passwd", "jobs/1/epoch-0001/model.keras", "a\\b"]:
         assert upload(client, world.alice, "corpus.txt", name=name).status_code == 422
-    assert store.list("") == ["samples/1.txt"]  # the world's sample only
+    assert store.list("") == ["jobs/1/epoch-0001/model.keras", "samples/1.txt"]  # the world's objects only
 
 
 def test_sample_keys_come_from_the_record_not_the_request(client, world, db_session):
