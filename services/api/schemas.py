@@ -88,6 +88,10 @@ class Page(BaseModel):
     total: int
 
 
+class Liveness(BaseModel):
+    status: str = Field(description="always ok: the API process answers")
+
+
 class Health(BaseModel):
     status: str = Field(description="ok, or unavailable when a dependency failed")
     database: str
