@@ -6,9 +6,9 @@ a slow or stalled client holds a socket, never a thread; large bodies are spoole
 connections close after CHANNEL_TIMEOUT; at most CONNECTION_LIMIT are open.
 
 Load shedding: every request is stamped when it is queued for a thread. Past capacity, a request
-that waited longer than SHED_AFTER seconds, or that arrives while more than SHED_QUEUE requests
-wait, is answered at once with 503 `{"error": "overloaded, retry shortly"}` and `Retry-After: 1`
-instead of being served seconds late. `/healthz` (liveness) is never shed.
+that waited longer than SHED_AFTER seconds, or that found SHED_QUEUE others already waiting, is
+answered as soon as a thread takes it, with 503 `{"error": "overloaded, retry shortly"}` and
+`Retry-After: 1`, instead of being served seconds late. `/healthz` (liveness) is never shed.
 
 Errors waitress answers itself (a request line or headers too large, a malformed request) are
 JSON too: `{"error": "request header fields too large"}` etc.
@@ -43,20 +43,25 @@ def waited() -> float:
     return getattr(_local, "waited", 0.0)
 
 
+def queued_behind() -> int:
+    """How many requests were already waiting when the current one was queued."""
+    return getattr(_local, "behind", 0)
+
+
 class _Stamped:
-    """A queued waitress task (a channel), with the time it was queued."""
+    """A queued waitress task (a channel), with the time it was queued and the queue it found."""
 
-    __slots__ = ("queued", "task")
+    __slots__ = ("behind", "queued", "task")
 
-    def __init__(self, task: Any):
-        self.task, self.queued = task, time.monotonic()
+    def __init__(self, task: Any, behind: int):
+        self.task, self.queued, self.behind = task, time.monotonic(), behind
 
     def service(self) -> None:
-        _local.waited = time.monotonic() - self.queued
+        _local.waited, _local.behind = time.monotonic() - self.queued, self.behind
         try:
             self.task.service()
         finally:
-            _local.waited = 0.0
+            _local.waited, _local.behind = 0.0, 0
 
     def __repr__(self) -> str:
         return repr(self.task)
@@ -66,11 +71,7 @@ class SheddingDispatcher(ThreadedTaskDispatcher):
     """waitress's thread pool, stamping each task when it is queued (see `waited()`)."""
 
     def add_task(self, task) -> None:
-        super().add_task(_Stamped(task))
-
-    def depth(self) -> int:
-        """Requests waiting for a thread now."""
-        return len(self.queue)
+        super().add_task(_Stamped(task, len(self.queue)))
 
 
 def _json_response(start_response, status: str, body: dict, headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
@@ -81,15 +82,15 @@ def _json_response(start_response, status: str, body: dict, headers: Iterable[tu
 
 class LoadShedding:
     """WSGI middleware: 503 + Retry-After for a request that waited longer than `shed_after` or
-    arrives while more than `max_queue` others wait; never for NEVER_SHED paths."""
+    found `max_queue` or more others waiting when it arrived; never for NEVER_SHED paths."""
 
-    def __init__(self, app: Callable, dispatcher: SheddingDispatcher, shed_after: float, max_queue: int):
-        self.app, self.dispatcher, self.shed_after, self.max_queue = app, dispatcher, shed_after, max_queue
+    def __init__(self, app: Callable, shed_after: float, max_queue: int):
+        self.app, self.shed_after, self.max_queue = app, shed_after, max_queue
         self.shed = 0
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") not in NEVER_SHED and (
-            waited() > self.shed_after or self.dispatcher.depth() > self.max_queue
+            waited() > self.shed_after or queued_behind() >= self.max_queue
         ):
             self.shed += 1
             return _json_response(start_response, "503 Service Unavailable", OVERLOADED, [("Retry-After", "1")])
@@ -118,12 +119,13 @@ def build_server(app: Callable, settings: Settings, host: str, port: int, thread
     dispatcher = SheddingDispatcher()
     dispatcher.set_thread_count(threads)
     server = create_server(
-        LoadShedding(app, dispatcher, settings.shed_after, settings.shed_queue),
+        LoadShedding(app, settings.shed_after, settings.shed_queue),
         host=host,
         port=port,
         threads=threads,
         _dispatcher=dispatcher,
         channel_timeout=settings.channel_timeout,
+        cleanup_interval=max(1, min(30, settings.channel_timeout // 2)),  # how often idle channels are looked for
         connection_limit=settings.connection_limit,
         max_request_header_size=MAX_REQUEST_HEADER_SIZE,
         max_request_body_size=settings.max_upload_bytes + 1024 * 1024,  # the app answers 413 itself

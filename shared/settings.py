@@ -72,7 +72,10 @@ class Settings(BaseSettings):
         0.5, alias="SHED_AFTER", gt=0, description="a request that waited this long for a thread is refused (503)"
     )
     shed_queue: int = Field(
-        64, alias="SHED_QUEUE", ge=1, description="requests waiting for a thread beyond which new ones are refused"
+        64,
+        alias="SHED_QUEUE",
+        ge=1,
+        description="a request that finds this many others waiting for a thread is refused",
     )
     connection_limit: int = Field(200, alias="CONNECTION_LIMIT", ge=1, description="open client connections at most")
     channel_timeout: int = Field(
