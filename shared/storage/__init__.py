@@ -36,7 +36,7 @@ def store_from_settings(settings: Settings, request_time: bool = False) -> Objec
                 access_key_id=settings.s3_access_key_id,
                 secret_access_key=settings.s3_secret_access_key,
                 path_style=settings.s3_path_style,
-                max_attempts=1,
+                max_attempts=0,  # botocore's retries={"max_attempts": n} is n retries after the first try
                 connect_timeout=timeout,
                 read_timeout=timeout,
                 retries=1,
