@@ -1,12 +1,13 @@
 """`make bench`: every benchmark, each a ratio measured within one run; JSON in bench-results/."""
 
-from . import sampling, training, upload
+from . import load, sampling, training, upload
 
 
 def main() -> None:
     sampling.main()
     training.main()
     upload.main()
+    load.main()
 
 
 if __name__ == "__main__":
