@@ -110,7 +110,7 @@ class Supervisor:
         signals_before = self.signals
         for _, process in self.children:
             if process.poll() is None:
-                process.terminate()  # the leader stops its own workers (gunicorn, celery)
+                process.terminate()  # the leader stops its own workers (celery)
         deadline = time.monotonic() + self.stop_timeout
         for _, process in self.children:
             while process.poll() is None and time.monotonic() < deadline and self.signals == signals_before:
