@@ -98,3 +98,16 @@ def test_an_unreachable_database_is_a_quick_503(serve, database):
         assert status == 503 and answer["database"].startswith("error") and answer["storage"] == "ok"
         assert seconds < TIMEOUT + 2
         assert call(f"{server.url}/healthz")[0] == 200
+
+
+def test_a_long_statement_of_a_request_is_cut_by_the_statement_timeout(migrated_db):
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from shared.db.session import web_sessionmaker
+
+    with web_sessionmaker(migrated_db, connect_timeout=2, statement_timeout=0.3)() as session:
+        began = time.monotonic()
+        with pytest.raises(OperationalError, match="statement timeout"):
+            session.execute(text("SELECT pg_sleep(5)"))
+        assert time.monotonic() - began < 2
