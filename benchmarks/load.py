@@ -2,14 +2,16 @@
 tiny training job trains in a training worker process on the same machine; latency p50/p90/p99
 (target p99 < 50 ms) and how many were answered, shed (503) or failed.
 
-The API is started as `make up` starts it (services.serve, on 127.0.0.1 only, embedded defaults
-in a temporary folder: SQLite, local objects, filesystem broker), with one training worker. The
+The API and one training worker are started as `make up` starts them (services.serve on
+127.0.0.1 only; the worker at a lower CPU priority; embedded defaults in a temporary folder:
+SQLite, local objects, filesystem broker). The
 schedule is open-loop: request i is due at i / rate seconds whatever happened to the others, sent
 from a thread pool, and its latency counts from when it was due (so a stalled server is not
 hidden by fewer requests being sent).
 
 Run: python -m benchmarks.load   (BENCH_QUICK=1: 5 s; BENCH_SERVER=gunicorn: the server `make up`
-ran before services.serve, 2 sync gunicorn workers, for comparison; BENCH_TRAIN=0: no training)
+ran before services.serve, 2 sync gunicorn workers, and the training worker at the same
+priority, for comparison; BENCH_TRAIN=0: no training)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from services.cli.http import ApiClient
-from services.launcher import ROOT, api_command
+from services.launcher import ROOT, api_command, child_commands
 from shared.auth import create_user_token
 from shared.db.migrate import upgrade
 from shared.db.session import session_scope
@@ -53,6 +55,12 @@ def server_command(port: int) -> list[str]:
         return [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{HOST}:{port}", "--timeout", "300",
                 "--no-control-socket", "services.app:create_app()"]  # fmt: skip
     return api_command(port, HOST)
+
+
+def training_command(port: int) -> list[str]:
+    if os.environ.get("BENCH_SERVER") == "gunicorn":  # as it was then: at the API's priority
+        return [sys.executable, "-m", "workers", "training"]
+    return dict(child_commands(port))["training-worker"]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -152,7 +160,7 @@ def run(folder: Path, seconds: float, train: bool) -> dict:
                                 "batch_size": 32, "epochs": 1000, "patience": 0})  # fmt: skip
         status = job["status"]
         if train:
-            children.append(subprocess.Popen([sys.executable, "-m", "workers", "training"], cwd=var, env=env,
+            children.append(subprocess.Popen(training_command(port), cwd=var, env=env,
                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                              start_new_session=True))  # fmt: skip
             deadline = time.monotonic() + 180

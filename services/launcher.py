@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 STOP_TIMEOUT = 30.0  # seconds a child gets to exit after SIGTERM (a running job is handed back)
 START_TIMEOUT = 120.0  # seconds until /readyz must answer 200
 DEFAULT_HOST = "127.0.0.1"
+# Training is batch work that takes every core it gets; at a lower CPU priority it leaves the API
+# (and sampling) what they need to answer quickly on the same machine.
+TRAINING_NICENESS = 10
 
 
 def api_command(port: int, host: str = DEFAULT_HOST, threads: int | None = None) -> list[str]:
@@ -43,7 +46,7 @@ def child_commands(port: int, host: str = DEFAULT_HOST) -> list[tuple[str, list[
     python = sys.executable
     return [
         ("api", api_command(port, host)),
-        ("training-worker", [python, "-m", "workers", "training"]),
+        ("training-worker", ["nice", "-n", str(TRAINING_NICENESS), python, "-m", "workers", "training"]),
         ("sampling-worker", [python, "-m", "workers", "sampling"]),
         ("reconciler", [python, "-m", "workers", "reconciler"]),
     ]
