@@ -10,6 +10,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from waitress import wasyncore
 
 from services.serve import OVERLOADED, build_server
 from shared.settings import Settings
@@ -25,18 +26,29 @@ def slow_app(environ, start_response):
 
 @pytest.fixture
 def running():
-    servers = []
+    """`running(threads, **settings) -> base URL`: build_server on a free port, its loop in a
+    thread (stopped, and its sockets closed, from that same thread at the end)."""
+    stops: list[tuple[threading.Event, threading.Thread]] = []
 
     def start(threads: int = 1, **settings) -> str:
         server = build_server(slow_app, Settings(**settings), "127.0.0.1", 0, threads)
-        threading.Thread(target=server.run, daemon=True).start()
-        servers.append(server)
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                wasyncore.loop(timeout=0.05, map=server._map, count=1)
+            server.task_dispatcher.shutdown(timeout=2)
+            wasyncore.close_all(server._map)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        stops.append((stop, thread))
         return f"http://127.0.0.1:{server.effective_port}"
 
     yield start
-    for server in servers:
-        server.task_dispatcher.shutdown(timeout=1)
-        server.close()
+    for stop, thread in stops:
+        stop.set()
+        thread.join(10)
 
 
 def fetch(url: str) -> tuple[int, dict, dict, float]:
