@@ -97,12 +97,15 @@ class LoadShedding:
         return self.app(environ, start_response)
 
 
+_ERROR_TEXT = {413: "request body too large"}  # the app's own words for the same refusal
+
+
 class JsonErrorTask(ErrorTask):
     """The errors waitress answers itself (400, 413, 431, 500 before the app), as JSON."""
 
     def execute(self) -> None:
         error = self.request.error
-        body = json.dumps({"error": error.reason.lower()}).encode()
+        body = json.dumps({"error": _ERROR_TEXT.get(error.code, error.reason.lower())}).encode()
         self.status = f"{error.code} {error.reason}"
         self.response_headers.append(("Content-Type", "application/json"))
         self.set_close_on_finish()

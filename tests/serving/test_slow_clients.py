@@ -59,3 +59,19 @@ def test_an_oversized_request_head_is_a_json_431(serve):
     # a long request line within the limit reaches the app (a JSON 401 here: no token)
     status, headers, body = get(server, "/api/v1/jobs?" + "x" * 8_000)
     assert status == 401 and body == {"error": "missing bearer token"}
+
+
+def test_a_body_over_the_servers_limit_is_the_apps_json_413(serve):
+    server = serve(threads=1, migrate=False, MAX_UPLOAD_BYTES="1000")  # the server takes 1 MiB more
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.putrequest("POST", "/api/v1/corpora")
+        connection.putheader("Content-Length", str(3 * 1024 * 1024))
+        connection.putheader("Content-Type", "application/octet-stream")
+        connection.endheaders()  # refused on the declared length: the body is never read
+        response = connection.getresponse()
+        assert response.status == 413
+        assert response.getheader("Content-Type") == "application/json"
+        assert json.loads(response.read()) == {"error": "request body too large"}
+    finally:
+        connection.close()
