@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -152,11 +154,11 @@ def main(argv: list[str] | None = None) -> None:
     from .app import create_app
 
     server = build_server(create_app(settings), settings, args.host, args.port, args.threads)
+    # SIGTERM (the launcher, docker stop) as Ctrl-C: stop accepting, let running requests finish (5 s)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     logger.info("charlstm API listening on http://%s:%s (%d threads)", args.host, args.port, args.threads)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        server.run()  # returns on SIGTERM or Ctrl-C, after waitress's dispatcher shut down
     finally:
         server.close()
 
