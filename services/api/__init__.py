@@ -1,6 +1,7 @@
 """The HTTP API under /api/v1: one blueprint per resource, JSON errors everywhere. The app factory
 (services/app.py) calls `init_app`; requests are validated by the pydantic models in
-services/api/schemas.py, which also make the OpenAPI document. `GET /healthz` needs no token."""
+services/api/schemas.py, which also make the OpenAPI document. `GET /healthz` (liveness) and `GET /readyz`
+(readiness) need no token."""
 
 from flask_openapi3 import OpenAPI, Response
 
