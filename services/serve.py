@@ -88,13 +88,17 @@ class LoadShedding:
 
     def __init__(self, app: Callable, shed_after: float, max_queue: int):
         self.app, self.shed_after, self.max_queue = app, shed_after, max_queue
-        self.shed = 0
+        self.shed, self.logged = 0, 0.0
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") not in NEVER_SHED and (
             waited() > self.shed_after or queued_behind() >= self.max_queue
         ):
             self.shed += 1
+            now = time.monotonic()
+            if now - self.logged >= 1.0:  # at most one line a second, with the running count
+                self.logged = now
+                logger.warning("overloaded: shed %d requests so far (this one waited %.2f s)", self.shed, waited())
             return _json_response(start_response, "503 Service Unavailable", OVERLOADED, [("Retry-After", "1")])
         return self.app(environ, start_response)
 
@@ -151,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # a line per queued request; shedding logs instead
     from .app import create_app
 
     server = build_server(create_app(settings), settings, args.host, args.port, args.threads)
