@@ -27,4 +27,5 @@ RUN python -m pip install --no-deps -e . \
 
 USER charlstm
 EXPOSE 8000
-CMD ["gunicorn", "-w", "2", "-b", "0.0.0.0:8000", "--timeout", "300", "--no-control-socket", "services.app:create_app()"]
+# waitress (services/serve.py): complete requests only reach its threads; every interface inside the container
+CMD ["python", "-m", "services.serve", "--host", "0.0.0.0", "--port", "8000", "--threads", "8"]

@@ -1,12 +1,13 @@
 """`make bench`: every benchmark, each a ratio measured within one run; JSON in bench-results/."""
 
-from . import quality, sampling, training, upload
+from . import load, quality, sampling, training, upload
 
 
 def main() -> None:
     sampling.main()
     training.main()
     upload.main()
+    load.main()
     quality.main()
 
 

@@ -1,7 +1,8 @@
 """Upload memory: the API's peak resident memory while it takes corpora of 20, 100 and 200 MB.
 
-Each size runs against a fresh API process started as `make up` starts it (one server worker, on
-embedded defaults in a temporary folder): a warm-up request, then the API process's resident set
+Each size runs against a fresh API process started as `make up` starts it (services.serve:
+waitress, one process with its request threads; it spools large bodies to disk; on embedded
+defaults in a temporary folder): a warm-up request, then the API process's resident set
 (VmRSS) as the baseline, the upload (streamed from disk by the CLI's client), then the process's
 peak (VmHWM). The figure is the peak's growth over the baseline, and the time of the upload.
 
@@ -35,15 +36,12 @@ def status_kb(pid: int, field: str) -> int:
         return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
 
-def server_pid(master: int) -> int:
-    """The worker process of a one-worker gunicorn (the master forks it)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        if children:
-            return int(children[0])
-        time.sleep(0.1)
-    raise RuntimeError("the API server started no worker")
+def server_pid(server: subprocess.Popen) -> int:
+    """The process that serves requests: services.serve is one process (waitress threads), the one
+    started; `make up` starts it the same way."""
+    if server.poll() is not None:
+        raise RuntimeError(f"the API server exited with status {server.returncode}")
+    return server.pid
 
 
 def write_corpus(path: Path, size: int) -> None:
@@ -57,7 +55,8 @@ def measure(size: int, folder: Path, port: int) -> dict:
     var = folder / f"var-{size}"
     db_url = f"sqlite:///{var / 'charlstm.db'}"
     env = {**os.environ, "CHARLSTM_VAR_DIR": str(var), "DATABASE_URL": db_url, "MAX_UPLOAD_BYTES": str(size + MB),
-           "SECRET_KEY": "bench-secret-key-bench-secret-key!!", "PYTHONPATH": str(ROOT)}  # fmt: skip
+           "SECRET_KEY": "bench-secret-key-bench-secret-key!!",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}  # fmt: skip
     for name in ("BROKER_URL", "S3_BUCKET", "S3_ENDPOINT_URL"):
         env.pop(name, None)
     upgrade(db_url)
@@ -65,7 +64,7 @@ def measure(size: int, folder: Path, port: int) -> dict:
         token = create_user_token(session, "bench")
     corpus = folder / f"corpus-{size}.txt"
     write_corpus(corpus, size)
-    server = subprocess.Popen(api_command(port, workers=1), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    server = subprocess.Popen(api_command(port, threads=2), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
@@ -76,7 +75,7 @@ def measure(size: int, folder: Path, port: int) -> dict:
                 break
             except OSError:
                 time.sleep(0.1)
-        pid = server_pid(server.pid)
+        pid = server_pid(server)
         client.get("corpora")  # warm: app, database and store opened
         baseline = status_kb(pid, "VmRSS")
         began = time.perf_counter()

@@ -2,7 +2,7 @@
 /api/v1 (its OpenAPI document at /api/v1/openapi.json) and the admin pages under /admin, with one
 database session per request, the object store and the Celery app on `app.extensions`.
 
-gunicorn runs `services.app:create_app()`.
+services/serve.py (waitress) serves `create_app()`.
 """
 
 from flask_openapi3 import Info, OpenAPI

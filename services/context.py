@@ -1,6 +1,10 @@
 """What a web request uses, for the API and the admin pages alike: one database session per
 request (committed when the answer is a success, rolled back otherwise, closed at teardown), the
-object store, the Celery app (to send messages) and the bearer token of the request."""
+object store, the Celery app (to send messages) and the bearer token of the request.
+
+Every dependency answers within DEPENDENCY_TIMEOUT or fails (services/api/errors.py makes that a
+503): the database sessions come from a web engine with connect, pool and statement timeouts, and
+the object store has short timeouts and few retries (the workers keep their long ones)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from celery import Celery
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
-from shared.db.session import normalize_url, sessionmaker_for
+from shared.db.session import normalize_url, web_sessionmaker
 from shared.queue import make_celery
 from shared.settings import Settings
 from shared.storage import ObjectStore, store_from_settings
@@ -23,7 +27,8 @@ def settings() -> Settings:
 def get_db() -> Session:
     """The request's session, opened on first use."""
     if "db" not in g:
-        g.db = sessionmaker_for(current_app.config["DATABASE_URL"])()
+        s = settings()
+        g.db = web_sessionmaker(current_app.config["DATABASE_URL"], s.dependency_timeout, s.statement_timeout)()
     return g.db
 
 
@@ -62,7 +67,7 @@ def _close(_exc) -> None:
 
 def init_app(app: Flask, settings: Settings) -> None:
     app.config.update(SETTINGS=settings, DATABASE_URL=normalize_url(settings.resolved_database_url))
-    app.extensions[STORE] = store_from_settings(settings)
+    app.extensions[STORE] = store_from_settings(settings, request_time=True)
     app.extensions[CELERY] = make_celery(settings)
     app.after_request(_finish)
     app.teardown_appcontext(_close)

@@ -1,13 +1,16 @@
 """`python -m services.launcher` (what `make up` runs): the whole service on one machine.
 
 Runs the migrations, makes sure an admin token exists (kept in VAR/admin-token), starts the API
-(gunicorn), one training worker, one sampling worker and the reconciler as child processes, waits until /healthz
-answers, prints the URLs and the token, then waits. Ctrl-C or SIGTERM stops every child (SIGTERM,
+(services.serve: waitress), one training worker, one sampling worker and the reconciler as child processes,
+waits until /readyz answers (database, broker and storage reachable), prints where it listens, the URLs
+and the token, then waits. Ctrl-C or SIGTERM stops every child (SIGTERM,
 then SIGKILL after a timeout) and exits 0; if a child dies, the others are stopped and the exit
 status is 1.
 
 Embedded defaults: SQLite, a local object store and a filesystem broker under the var dir; set
 DATABASE_URL, BROKER_URL or S3_* to use PostgreSQL, Redis or S3/MinIO instead.
+
+It listens on 127.0.0.1 unless told otherwise (`--host` or HOST, e.g. 0.0.0.0 for every interface).
 """
 
 import argparse
@@ -26,20 +29,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STOP_TIMEOUT = 30.0  # seconds a child gets to exit after SIGTERM (a running job is handed back)
-START_TIMEOUT = 120.0  # seconds until /healthz must answer 200
+START_TIMEOUT = 120.0  # seconds until /readyz must answer 200
+DEFAULT_HOST = "127.0.0.1"
+# Training is batch work that takes every core it gets; at a lower CPU priority it leaves the API
+# (and sampling) what they need to answer quickly on the same machine.
+TRAINING_NICENESS = 10
 
 
-def api_command(port: int, workers: int = 2) -> list[str]:
-    """The API server, as `make up` runs it."""
-    return [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"0.0.0.0:{port}", "--timeout", "300",
-            "--no-control-socket", "services.app:create_app()"]  # fmt: skip
+def api_command(port: int, host: str = DEFAULT_HOST, threads: int | None = None) -> list[str]:
+    """The API server, as `make up` runs it (threads: default $SERVE_THREADS or 8)."""
+    argv = [sys.executable, "-m", "services.serve", "--host", host, "--port", str(port)]
+    return argv + (["--threads", str(threads)] if threads else [])
 
 
-def child_commands(port: int) -> list[tuple[str, list[str]]]:
+def child_commands(port: int, host: str = DEFAULT_HOST) -> list[tuple[str, list[str]]]:
     python = sys.executable
     return [
-        ("api", api_command(port)),
-        ("training-worker", [python, "-m", "workers", "training"]),
+        ("api", api_command(port, host)),
+        ("training-worker", ["nice", "-n", str(TRAINING_NICENESS), python, "-m", "workers", "training"]),
         ("sampling-worker", [python, "-m", "workers", "sampling"]),
         ("reconciler", [python, "-m", "workers", "reconciler"]),
     ]
@@ -106,7 +113,7 @@ class Supervisor:
         signals_before = self.signals
         for _, process in self.children:
             if process.poll() is None:
-                process.terminate()  # the leader stops its own workers (gunicorn, celery)
+                process.terminate()  # the leader stops its own workers (celery)
         deadline = time.monotonic() + self.stop_timeout
         for _, process in self.children:
             while process.poll() is None and time.monotonic() < deadline and self.signals == signals_before:
@@ -223,11 +230,12 @@ def admin_token(var_dir: Path) -> str:
     return secret_file(path, lambda: token)
 
 
-def port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
+def port_in_use(port: int, host: str = DEFAULT_HOST) -> bool:
+    """Whether the API could not listen on host:port (the same bind the server makes)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("0.0.0.0", port))
+            probe.bind((host, port))
         except OSError:
             return True
     return False
@@ -239,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         "--port", type=int, default=int(os.environ.get("PORT") or 8000), help="API port (default $PORT or 8000)"
     )
     parser.add_argument(
+        "--host",
+        default=os.environ.get("HOST") or DEFAULT_HOST,
+        help="address the API listens on (default $HOST or 127.0.0.1; 0.0.0.0 for every interface)",
+    )
+    parser.add_argument(
         "--var-dir",
         type=Path,
         default=Path(os.environ.get("CHARLSTM_VAR_DIR") or "var"),
@@ -247,13 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-timeout", type=float, default=START_TIMEOUT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     var_dir = args.var_dir.resolve()
-    if port_in_use(args.port):
-        print(f"charlstm: port {args.port} is in use; pick another with --port", file=sys.stderr)
+    if port_in_use(args.port, args.host):
+        print(
+            f"charlstm: cannot listen on {args.host}:{args.port} (port {args.port} is in use or the address is not"
+            f" this machine's); pick another with --port / PORT (or --host / HOST)",
+            file=sys.stderr,
+        )
         return 1
 
     supervisor = Supervisor(cwd=var_dir)
     supervisor.install_signal_handlers()
     prepare_environment(var_dir, args.port)
+    os.environ["HOST"] = args.host
     try:
         from shared.db.migrate import upgrade
 
@@ -265,14 +283,18 @@ def main(argv: list[str] | None = None) -> int:
     if supervisor.signals:
         return 0
 
-    url = f"http://127.0.0.1:{args.port}"
+    local = "127.0.0.1" if args.host in ("0.0.0.0", "") else "[::1]" if args.host == "::" else args.host
+    local = f"[{local}]" if ":" in local and not local.startswith("[") else local
+    url = f"http://{local}:{args.port}"
+    where = "every interface" if args.host in ("0.0.0.0", "::", "") else args.host
     ready = [
         f"charlstm is up: {url}  (API {url}/api/v1, OpenAPI {url}/api/v1/openapi.json)",
+        f"listening on {where}, port {args.port} (change with --host/HOST and --port/PORT)",
         f"admin pages: {url}/admin/",
         f"admin token: {token}",
         f"var dir: {var_dir} (the admin token is kept in admin-token there)",
     ]
-    return supervise(child_commands(args.port), f"{url}/healthz", ready, args.start_timeout, supervisor)
+    return supervise(child_commands(args.port, args.host), f"{url}/readyz", ready, args.start_timeout, supervisor)
 
 
 if __name__ == "__main__":

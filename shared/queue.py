@@ -66,14 +66,31 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+# A send (from a web request, the admin pages or the reconciler) answers or fails within a few
+# seconds: a connection of its own with CONNECT_TIMEOUT for connecting and for each socket
+# operation (Redis), and at most SEND_RETRIES quick publish retries; the caller then answers 503.
+SEND_RETRIES = 2
+SEND_RETRY_POLICY = {"max_retries": SEND_RETRIES, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+SEND_TRANSPORT_OPTIONS = {"socket_timeout": CONNECT_TIMEOUT, "socket_connect_timeout": CONNECT_TIMEOUT}
+
+
+def _send(celery: Celery, task: str, args: list) -> None:
+    with celery.connection_for_write(connect_timeout=CONNECT_TIMEOUT, transport_options=SEND_TRANSPORT_OPTIONS) as conn:
+        conn.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0.2, interval_max=0.2, timeout=CONNECT_TIMEOUT
+        )
+        celery.send_task(task, args=args, connection=conn, retry=True, retry_policy=SEND_RETRY_POLICY)
+
+
 def send_training(celery: Celery, job_id: int, token: str | None) -> None:
-    """Send a job's message; `token` is the job's dispatch_token (a superseded one is skipped)."""
-    celery.send_task(TRAIN_TASK, args=[job_id, token])
+    """Send a job's message; `token` is the job's dispatch_token (a superseded one is skipped).
+    Raises kombu's OperationalError when the broker does not take it within a few seconds."""
+    _send(celery, TRAIN_TASK, [job_id, token])
 
 
 def send_sampling(celery: Celery, sample_id: int, token: str | None) -> None:
-    """Send a sample's message, with the sample's dispatch_token."""
-    celery.send_task(SAMPLE_TASK, args=[sample_id, token])
+    """Send a sample's message, with the sample's dispatch_token (bounded in time, as above)."""
+    _send(celery, SAMPLE_TASK, [sample_id, token])
 
 
 def queue_depth(celery: Celery, queue: str) -> int:

@@ -96,6 +96,35 @@ class Settings(BaseSettings):
         description="characters per sample request: length x count x temperatures",
     )
 
+    # serving
+    host: str = Field("127.0.0.1", alias="HOST", description="address the API listens on")
+    serve_threads: int = Field(8, alias="SERVE_THREADS", ge=1, description="API threads that run requests")
+    shed_after: float = Field(
+        0.5, alias="SHED_AFTER", gt=0, description="a request that waited this long for a thread is refused (503)"
+    )
+    shed_queue: int = Field(
+        64,
+        alias="SHED_QUEUE",
+        ge=1,
+        description="a request that finds this many others waiting for a thread is refused",
+    )
+    connection_limit: int = Field(200, alias="CONNECTION_LIMIT", ge=1, description="open client connections at most")
+    channel_timeout: int = Field(
+        30, alias="CHANNEL_TIMEOUT", ge=1, description="seconds an idle or stalled client connection stays open"
+    )
+    dependency_timeout: float = Field(
+        3.0,
+        alias="DEPENDENCY_TIMEOUT",
+        gt=0,
+        description="seconds a request waits for the database, broker or storage before answering 503",
+    )
+    statement_timeout: float = Field(
+        10.0, alias="STATEMENT_TIMEOUT", gt=0, description="seconds one SQL statement of a request may run"
+    )
+    ready_cache_seconds: float = Field(
+        5.0, alias="READY_CACHE_SECONDS", ge=0, description="how long /readyz reuses its last answer"
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'charlstm.db').resolve()}"

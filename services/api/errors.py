@@ -3,7 +3,10 @@
 import json
 
 from flask import Flask, current_app, jsonify
+from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError as DatabaseError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.storage import StorageError
@@ -42,9 +45,22 @@ def _http_error(exc: HTTPException):
     return error_response(exc.code or 500, (exc.name or "error").lower(), headers=headers)
 
 
+RETRY_AFTER = {"Retry-After": "5"}
+
+
 def _storage_error(exc: StorageError):
     current_app.logger.error("object storage failed: %s", exc)
-    return error_response(503, "object storage unavailable")
+    return error_response(503, "object storage unavailable", headers=RETRY_AFTER)
+
+
+def _database_error(exc: Exception):
+    current_app.logger.error("database unavailable: %s", exc)
+    return error_response(503, "database unavailable", headers=RETRY_AFTER)
+
+
+def _broker_error(exc: Exception):
+    current_app.logger.error("broker unavailable: %s", exc)
+    return error_response(503, "broker unavailable", headers=RETRY_AFTER)
 
 
 def _unexpected(exc: Exception):
@@ -56,4 +72,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StorageError, _storage_error)
+    app.register_error_handler(DatabaseError, _database_error)
+    app.register_error_handler(PoolTimeout, _database_error)
+    app.register_error_handler(BrokerError, _broker_error)
     app.register_error_handler(Exception, _unexpected)

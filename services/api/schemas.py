@@ -2,8 +2,9 @@
 OpenAPI document from the same classes.
 
 Strictness, the same on every endpoint: unknown fields and query parameters are a 422 naming
-them; JSON bodies are strict (an integer is a JSON integer, not 2.0 or "2"; a boolean is
-true/false; a number may be an integer); query and path values are text, parsed as documented.
+them; JSON bodies are strict (an integer is a JSON number without a fractional part: 2 or 2.0,
+as JSON Schema's `integer` says, not 2.5 or "2"; a boolean is true/false; a number may be an
+integer); query and path values are text, parsed as documented.
 """
 
 import unicodedata
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 
 from flask import has_request_context, request
 from flask_openapi3 import FileStorage
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from shared.db.models import JobStatus, SampleStatus
@@ -35,6 +36,29 @@ class ErrorBody(BaseModel):
     error: str
     detail: list[ErrorDetail] | None = None
 
+
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+# Answers any operation may give, documented on each (an operation's own entry wins):
+# 431 comes from the HTTP server (services/serve.py) before the app sees the request; 503 from the
+# server's load shedding or from a dependency that did not answer within DEPENDENCY_TIMEOUT.
+EVERY_OPERATION_RESPONSES: dict[Any, Any] = {
+    431: {
+        "description": "the request line and headers together are over 64 KiB (answered by the HTTP server)",
+        "content": _ERROR_CONTENT,
+    },
+    503: {
+        "description": "overloaded (shed), or the database, broker or object storage did not answer in time: "
+        "retry after Retry-After seconds",
+        "headers": {
+            "Retry-After": {
+                "description": "seconds to wait before retrying (when known)",
+                "schema": {"type": "integer"},
+            }
+        },
+        "content": _ERROR_CONTENT,
+    },
+}
 
 _JSON_TYPES = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
@@ -71,6 +95,21 @@ def require_json_object() -> None:
         )
 
 
+def integral_floats_as_integers(model: type[BaseModel], data: Any) -> Any:
+    """For a strict model's `mode="before"` validator: a float without a fractional part (75761.0)
+    given for an integer field becomes that integer, as JSON Schema's `integer` allows; anything
+    else (2.5, "2", true, inf) is left for the strict validation to refuse."""
+    if not isinstance(data, dict):
+        return data
+    converted = dict(data)
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        value = converted.get(key)
+        if type(value) is float and value.is_integer() and field.annotation in (int, int | None):
+            converted[key] = int(value)
+    return converted
+
+
 class NoQuery(BaseModel):
     """The query of an endpoint that takes none: any parameter is unknown (422)."""
 
@@ -86,6 +125,10 @@ class Page(BaseModel):
     page: int
     per_page: int
     total: int
+
+
+class Liveness(BaseModel):
+    status: str = Field(description="always ok: the API process answers")
 
 
 class Health(BaseModel):
@@ -164,6 +207,11 @@ class JobCreate(Hyperparameters):
     model_config = ConfigDict(strict=True)
 
     corpus_id: int = Field(ge=1, description="a corpus you uploaded", examples=[1])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats(cls, data: Any) -> Any:
+        return integral_floats_as_integers(cls, data)
 
     @property
     def hyperparameters(self) -> Hyperparameters:
@@ -249,6 +297,11 @@ class SampleCreate(BaseModel):
     )
     count: int = Field(1, ge=1, le=32, description="texts per temperature")
     random_seed: int | None = Field(None, ge=0, le=2**63 - 1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats(cls, data: Any) -> Any:
+        return integral_floats_as_integers(cls, data)
 
     @property
     def temperatures(self) -> list[float]:

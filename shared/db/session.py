@@ -65,6 +65,29 @@ def _sessionmaker(url: str) -> sessionmaker[Session]:
     return sessionmaker(_engine(url), expire_on_commit=False)
 
 
+def web_sessionmaker(url: str | None, connect_timeout: float, statement_timeout: float) -> sessionmaker[Session]:
+    """Sessions for web requests: an engine of its own that never waits long. PostgreSQL gets a
+    `connect_timeout` and a `statement_timeout`, and the pool a `pool_timeout`, of a few seconds
+    (workers keep the plain engine and their own retries)."""
+    return _web_sessionmaker(resolve_url(url), connect_timeout, statement_timeout)
+
+
+@lru_cache
+def _web_sessionmaker(url: str, connect_timeout: float, statement_timeout: float) -> sessionmaker[Session]:
+    if url.startswith("sqlite"):
+        return _sessionmaker(url)  # one file, one engine: its busy timeout applies
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_timeout=connect_timeout,
+        connect_args={
+            "connect_timeout": max(1, round(connect_timeout)),
+            "options": f"-c statement_timeout={int(statement_timeout * 1000)}",
+        },
+    )
+    return sessionmaker(engine, expire_on_commit=False)
+
+
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""

@@ -168,7 +168,7 @@ def _wrong_types(field) -> list:
     if field.annotation is float:
         return ["0.5", True, [0.5], None, {"value": 0.5}]
     nullable = field.annotation == int | None
-    return ["10", 10.0, 10.5, True, [10], {"value": 10}] + ([] if nullable else [None])
+    return ["10", 10.5, True, [10], {"value": 10}] + ([] if nullable else [None])
 
 
 @pytest.mark.parametrize("name", list(Hyperparameters.model_fields))
@@ -193,6 +193,16 @@ def test_numbers_accept_integers_and_seq_len_accepts_null(client, user_headers, 
     assert response.status_code == 202 and response.get_json()["hyperparameters"]["seq_len"] == 100
 
 
+def test_integers_may_be_integral_floats(client, user_headers, make_corpus, small_job):
+    """JSON Schema's `integer` (the document's type) accepts 75761.0: so does the API."""
+    corpus = make_corpus()
+    job = {"corpus_id": float(corpus["id"]), **small_job, "units": 8.0, "seed": 75761.0, "seq_len": 10.0}
+    response = client.post("/api/v1/jobs", headers=user_headers, json=job)
+    assert response.status_code == 202, response.get_json()
+    hyperparameters = response.get_json()["hyperparameters"]
+    assert hyperparameters["seed"] == 75761 and type(hyperparameters["seed"]) is int and hyperparameters["units"] == 8
+
+
 def test_bad_corpus_ids(client, user_headers, make_corpus, writes, small_job, subtests):
     make_corpus()
     before = writes()
@@ -203,7 +213,8 @@ def test_bad_corpus_ids(client, user_headers, make_corpus, writes, small_job, su
         (0, 422),
         (-1, 422),
         ("1", 422),
-        (1.0, 422),
+        (1.5, 422),
+        (999.0, 404),  # an integral float is that integer (JSON Schema integer)
         (True, 422),
         (None, 422),
     ]:
@@ -309,9 +320,9 @@ def test_unknown_fields_are_422_naming_them(client, user_headers, trained_job, w
 
 
 BAD_SAMPLES: dict[str, list] = {
-    "length": [0, -1, 1_000_001, "100", 100.0, True, None, [100]],
+    "length": [0, -1, 1_000_001, 1_000_001.0, "100", 100.5, True, None, [100]],
     "temperature": [[], -1, 0, 0.0, 10.001, 1e308, "0.5", True, None, [0.5, -1], [0.5, "1"], [1.0] * 9, {"t": 1}],
-    "count": [0, 33, "2", 2.0, True, None],
+    "count": [0, 33, 33.0, "2", 2.5, True, None],
     "random_seed": [-1, 2**63, "7", 7.5, False],
     "seed_text": [
         "x" * 10_001,

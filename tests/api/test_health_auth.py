@@ -1,26 +1,66 @@
 """Health, authentication, and JSON (never HTML) errors."""
 
+import threading
+import time
+
 import pytest
 
 from services.api import health
 
 
-def test_healthz_ok(client):
+def test_healthz_is_liveness_and_touches_no_dependency(client, monkeypatch):
+    def broken():
+        raise AssertionError("liveness must not check dependencies")
+
+    for name in health.PROBES:
+        monkeypatch.setitem(health.PROBES, name, broken)
     response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_ok(client):
+    response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok", "broker": "ok", "storage": "ok"}
 
 
-def test_healthz_names_the_failed_dependency(client, monkeypatch):
+def test_readyz_names_the_failed_dependency(client, monkeypatch):
     def broken():
         raise ConnectionError("refused")
 
-    monkeypatch.setattr(health, "_broker", broken)
-    response = client.get("/healthz")
+    monkeypatch.setitem(health.PROBES, "broker", broken)
+    response = client.get("/readyz")
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
     body = response.get_json()
     assert body["status"] == "unavailable" and body["broker"].startswith("error")
     assert body["database"] == body["storage"] == "ok"
+
+
+def test_readyz_is_cached_and_bounded(client, monkeypatch):
+    calls = []
+
+    def counted():
+        calls.append(1)
+
+    monkeypatch.setitem(health.PROBES, "storage", counted)
+    for _ in range(5):
+        assert client.get("/readyz").status_code == 200
+    assert len(calls) == 1  # polled five times, checked once
+
+    release = threading.Event()
+
+    def stalled():
+        release.wait(30)
+
+    client.application.extensions.pop(health.READY_CACHE, None)
+    monkeypatch.setitem(health.PROBES, "storage", stalled)
+    began = time.monotonic()
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.get_json()["storage"].startswith("error: no answer")
+    release.set()
+    assert time.monotonic() - began < client.application.config["SETTINGS"].dependency_timeout + 2
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}])

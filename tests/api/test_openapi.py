@@ -10,6 +10,7 @@ def test_openapi_document_is_valid(client):
     validate(doc)
     assert {
         "/healthz",
+        "/readyz",
         "/api/v1/corpora",
         "/api/v1/corpora/{corpus_id}",
         "/api/v1/jobs",
@@ -43,3 +44,23 @@ def test_operations_are_secured_except_health(client):
     assert "security" not in doc["paths"]["/healthz"]["get"]
     assert doc["paths"]["/api/v1/jobs"]["post"]["security"] == [{"bearer": []}]
     assert "422" in doc["paths"]["/api/v1/jobs"]["post"]["responses"]
+
+
+def test_server_and_dependency_errors_are_documented_on_every_operation(client):
+    """431 (the HTTP server's answer to an oversized request head) and 503 + Retry-After
+    (shedding, a dependency that did not answer in time) are JSON errors on every operation but
+    liveness, which is never shed; /readyz documents its own 503 (which dependency failed)."""
+    doc = client.get("/api/v1/openapi.json").get_json()
+    error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert responses["431"]["content"] == error_body, (path, method)
+            if path == "/healthz":
+                assert "503" not in responses
+            elif path == "/readyz":
+                assert responses["503"]["content"]["application/json"]["schema"]["$ref"].endswith("/Health")
+            else:
+                assert responses["503"]["content"] == error_body, (path, method)
+                assert "Retry-After" in responses["503"]["headers"], (path, method)
+    assert "security" not in doc["paths"]["/readyz"]["get"]

@@ -59,6 +59,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def outside_address() -> str:
+    """An address of this machine that is not loopback (the one a packet to the outside leaves from)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent by connect() on UDP
+        return probe.getsockname()[0]
+
+
 def pids_with_env(key: str, value: str) -> list[int]:
     """Live (not zombie) processes whose environment has KEY=value."""
     needle = f"{key}={value}".encode()
@@ -173,14 +180,26 @@ def test_no_health_in_time_exits_1(fake):
     assert wait_gone("LAUNCHER_TEST_TAG", fake.tag) == []
 
 
-def test_port_in_use(tmp_path, capsys):
+@pytest.mark.parametrize("bound", ["0.0.0.0", "127.0.0.1"])
+def test_port_in_use(tmp_path, capsys, monkeypatch, bound):
     with socket.socket() as busy:
-        busy.bind(("0.0.0.0", 0))
+        busy.bind((bound, 0))
         busy.listen()
         port = busy.getsockname()[1]
         assert launcher.main(["--port", str(port), "--var-dir", str(tmp_path / "var")]) == 1
-    assert f"port {port} is in use" in capsys.readouterr().err
+        monkeypatch.setenv("PORT", str(port))  # PORT=... make up: the same check, the same message
+        assert launcher.main(["--var-dir", str(tmp_path / "var")]) == 1
+    err = capsys.readouterr().err
+    assert err.count(f"cannot listen on 127.0.0.1:{port} (port {port} is in use") == 2
+    assert "--port / PORT" in err
     assert not (tmp_path / "var").exists()
+
+
+def test_api_command_binds_loopback_unless_told():
+    argv = launcher.api_command(8123)
+    assert argv[1:3] == ["-m", "services.serve"]
+    assert argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--port") + 1] == "8123"
+    assert launcher.child_commands(8123, "0.0.0.0")[0][1][argv.index("--host") + 1] == "0.0.0.0"
 
 
 # ---- the real service -------------------------------------------------------------------------
@@ -251,6 +270,9 @@ def test_launcher_runs_the_service_and_stops_it(tmp_path):
                 # the second run finds the job the first one trained: the database outlives restarts
                 assert json.load(response)["total"] == (0 if signum == signal.SIGINT else 1)
             assert f"admin pages: {base}/admin/" in out.read_text()
+            assert f"listening on 127.0.0.1, port {port}" in out.read_text()
+            with pytest.raises(OSError):  # loopback only: not on this machine's other addresses
+                socket.create_connection((outside_address(), port), timeout=2).close()
             if signum == signal.SIGINT:  # the same flow as the end-to-end test, on embedded defaults
                 embedded_flow(base, token, tmp_path)
         finally:

@@ -149,12 +149,23 @@ def test_commands_name_code_that_exists(name):
         assert spec is not None, f"{name}: no module {module}"
         if spec.submodule_search_locations is not None:  # a package runs its __main__
             assert importlib.util.find_spec(f"{module}.__main__") is not None, f"{name}: {module} has no __main__"
-    elif argv[0] == "gunicorn":
-        module, _, factory = argv[-1].partition(":")
-        assert factory.endswith("()"), "an app factory call, as services.launcher runs it"
-        assert callable(getattr(importlib.import_module(module), factory[:-2]))
     else:
         pytest.fail(f"{name}: unexpected command {argv}")
+
+
+def test_api_is_served_as_make_up_serves_it():
+    """The API runs services.serve (waitress), as services.launcher runs it, on every interface of
+    its container; its healthcheck is liveness (/healthz), and the image's default command agrees."""
+    from services.launcher import api_command
+
+    command = SERVICES["api"]["command"]
+    assert command[:3] == ["python", "-m", "services.serve"] == ["python", *api_command(8000)[1:3]]
+    options = dict(zip(command[3::2], command[4::2], strict=True))
+    assert options["--host"] == "0.0.0.0" and options["--port"] == "8000" and int(options["--threads"]) >= 4
+    assert "/healthz" in " ".join(SERVICES["api"]["healthcheck"]["test"])
+    cmd = next(args for op, args in instructions(ROOT / "Dockerfile") if op == "CMD")
+    assert json.loads(cmd) == command
+    assert SERVICES["api"]["ports"] == ["${CHARLSTM_PORT:-8000}:8000"]
 
 
 def test_build_dockerfiles_exist():

@@ -14,7 +14,7 @@ from services.admin.security import SESSION_KEY, session_proof
 from tests.security.security_helpers import UNSAFE, admin_login, csrf_from, fill, is_login_redirect, job_status
 
 PUBLIC = {"admin.static", "admin.login"}  # the login page, and CSS/JS
-PUBLIC_API = {"health.healthz", "openapi.doc_url", "openapi.openapi", "openapi.static", "static"}
+PUBLIC_API = {"health.healthz", "health.readyz", "openapi.doc_url", "openapi.openapi", "openapi.static", "static"}
 # flask-openapi3's documentation UI plugins, when installed: public pages like the document
 DOCS_UI = {"swagger", "redoc", "rapidoc", "rapipdf", "scalar", "elements"}
 
