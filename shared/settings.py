@@ -65,6 +65,14 @@ class Settings(BaseSettings):
         3, alias="MAX_ATTEMPTS", ge=1, description="starts of a job or sample before it fails for good"
     )
 
+    # workers
+    database_retry_seconds: float = Field(
+        150.0,
+        alias="DATABASE_RETRY_SECONDS",
+        ge=0,
+        description="how long a worker's or the reconciler's database step retries through an outage",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'charlstm.db').resolve()}"

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 from shared import lifecycle
-from shared.db.session import session_scope
+from shared.db.retry import run_in_session
 from shared.settings import get_settings
 from shared.storage import NotFound, ObjectStore, get_store
 from shared.storage.keys import sample_key
@@ -97,8 +97,7 @@ def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: lis
 
 def run_sampling(sample_id: int, token: str | None = None, worker: str = "", store: ObjectStore | None = None) -> str:
     worker = worker or socket.gethostname()
-    with session_scope() as session:
-        work = lifecycle.claim_sample(session, sample_id, worker, token)
+    work = run_in_session(lambda s: lifecycle.claim_sample(s, sample_id, worker, token), "claiming the sample")
     if work is None:
         log.info("sample %s: nothing to do", sample_id)
         return "skipped"
@@ -123,10 +122,8 @@ def run_sampling(sample_id: int, token: str | None = None, worker: str = "", sto
         log.log(
             logging.INFO if expected else logging.ERROR, "sample %s failed: %s", sample_id, error, exc_info=not expected
         )
-        with session_scope() as session:
-            lifecycle.finish_sample(session, sample_id, error=error)
+        run_in_session(lambda s: lifecycle.finish_sample(s, sample_id, error=error), "recording the failure")
         return "failed"
-    with session_scope() as session:
-        lifecycle.finish_sample(session, sample_id, object_key=key)
+    run_in_session(lambda s: lifecycle.finish_sample(s, sample_id, object_key=key), "finishing the sample")
     log.info("sample %s: stored %s", sample_id, key)
     return "succeeded"
