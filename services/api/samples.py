@@ -102,6 +102,21 @@ def get_sample(path: SamplePath, query: NoQuery):
     return sample_out(get_visible(Sample, path.sample_id))
 
 
+@bp.post("/samples/<int:sample_id>/cancel", responses={200: SampleOut, 409: ErrorBody})
+def cancel_sample(path: SamplePath, query: NoQuery):
+    """Cancel a sample request: a queued one at once, a running one too (its worker stops within
+    a chunk of text and stores nothing). Cancelling a cancelled sample is a no-op (200); a
+    succeeded or failed one answers 409."""
+    get_visible(Sample, path.sample_id)
+    db = get_db()
+    try:
+        sample, _ = lifecycle.cancel_sample(db, path.sample_id)
+    except lifecycle.SampleFinished as exc:
+        raise ApiError(409, str(exc)) from exc
+    db.commit()
+    return sample_out(sample)
+
+
 @bp.get(
     "/samples/<int:sample_id>/text",
     responses={

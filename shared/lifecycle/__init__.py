@@ -8,7 +8,8 @@ Functions take the caller's session and never commit: the caller owns the transa
 
 A job:    queued -> running -> succeeded | failed | cancelled, and running -> queued when its
           worker stops gracefully (`requeue_job`) or is lost (`worker_lost`).
-A sample: queued -> running -> succeeded | failed.
+A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancelled, and
+          running -> queued when its worker stops gracefully (`requeue_sample`).
 """
 
 from .dispatch import fail_unsent, redispatch
@@ -36,11 +37,14 @@ from .jobs import (
 )
 from .samples import (
     LOST_SAMPLE,
+    SampleFinished,
     SamplingWork,
+    cancel_sample,
     claim_sample,
     create_sample,
     fail_lost_sample,
     finish_sample,
+    requeue_sample,
     sample_heartbeat,
 )
 
@@ -52,10 +56,12 @@ __all__ = [
     "AlreadyFinished",
     "Busy",
     "JobLost",
+    "SampleFinished",
     "SamplingWork",
     "TrainingWork",
     "best_epoch",
     "cancel_requested",
+    "cancel_sample",
     "claim_job",
     "claim_sample",
     "create_job",
@@ -72,6 +78,7 @@ __all__ = [
     "redispatch",
     "request_cancel",
     "requeue_job",
+    "requeue_sample",
     "sample_heartbeat",
     "worker_lost",
 ]
