@@ -468,3 +468,30 @@ def test_admin_downloads_a_sample_with_the_admin_session(admin_client, admin_db)
     response = admin_client.get(f"/admin/samples/{sample.id}/text", headers=bearer(token))
     assert response.status_code == 200 and response.data == b"hello"
     assert admin_client.get("/admin/samples/999/text", headers=bearer(token)).status_code == 404
+
+
+def test_the_jobs_list_costs_a_constant_number_of_queries_and_loads_no_epoch(admin_client, admin_db):
+    from sqlalchemy import Engine, event
+
+    token = make_user(admin_db, "root", admin=True)
+    for _ in range(20):
+        make_job(admin_db, status="running", epochs=60, history=[(2.0, 2.1)] * 50)
+    login(admin_client, token)
+    statements: list[str] = []
+
+    def hook(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    counts = []
+    for path in ("/admin/api/jobs?status=queued", "/admin/api/jobs", "/admin/"):
+        statements.clear()
+        event.listen(Engine, "before_cursor_execute", hook)
+        try:
+            assert admin_client.get(path).status_code == 200
+        finally:
+            event.remove(Engine, "before_cursor_execute", hook)
+        assert not [s for s in statements if "epochs" in s.lower().split("from", 1)[-1]], statements
+        counts.append(len(statements))
+    assert counts[0] == counts[1] == counts[2] <= 5, counts  # none listed, 20 listed, the page: the same
+    data = admin_client.get("/admin/api/jobs").get_json()
+    assert len(data["jobs"]) == 20 and all(j["epoch"] == 50 for j in data["jobs"])
