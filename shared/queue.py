@@ -76,6 +76,11 @@ def send_sampling(celery: Celery, sample_id: int, token: str | None) -> None:
     celery.send_task(SAMPLE_TASK, args=[sample_id, token])
 
 
+def send_message(celery: Celery, kind: str, record_id: int, token: str | None) -> None:
+    """Send a "job" or "sample" message (a shared.lifecycle.Dispatch's fields)."""
+    (send_training if kind == "job" else send_sampling)(celery, record_id, token)
+
+
 def queue_depth(celery: Celery, queue: str) -> int:
     """Messages waiting in `queue` (not those a worker holds); raises when the broker is down.
 

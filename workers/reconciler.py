@@ -5,6 +5,8 @@ RECONCILE_INTERVAL seconds (`python -m workers reconciler`, or `--once` from cro
   message held, or the broker lost the message): it goes back to the queue with a new dispatch
   token, or fails with the reason once it has used MAX_ATTEMPTS starts.
 - A running sample whose heartbeat stopped fails with the reason (asking again makes a new one).
+- A user with queued jobs (or samples) waiting undispatched and none in the broker gets their
+  next one dispatched (fair queues: normally whoever took the previous one off the queue does).
 - Queued jobs and samples whose queue is empty and that were dispatched more than
   REDISPATCH_AFTER seconds ago lost their message (a broker restarted without persistence): they
   are sent again with a new token. Checking only an empty queue never reorders a healthy queue;
@@ -53,11 +55,14 @@ def reconcile(
         ("job", Job, JobStatus.queued, TRAINING_QUEUE),
         ("sample", Sample, SampleStatus.queued, SAMPLING_QUEUE),
     ):
+        for owner_id in lifecycle.waiting_owners(session, table):  # fair queues: the backstop
+            dispatch = lifecycle.dispatch_next(session, table, owner_id)
+            if dispatch is not None:
+                log.warning("%s %s: its owner had nothing in the %s queue; dispatched", kind, dispatch.record_id, queue)
+                sends.append((kind, dispatch.record_id, dispatch.token))
         if queue_sizes.get(queue) != 0:
             continue
-        for record in _locked(
-            session, table, status, or_(table.dispatched_at.is_(None), table.dispatched_at < lost_before)
-        ):
+        for record in _locked(session, table, status, table.dispatched_at < lost_before):
             token = lifecycle.message_lost(record)
             if token is not None:
                 log.warning("%s %s: queued, but the %s queue is empty; sent again", kind, record.id, queue)

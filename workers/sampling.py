@@ -19,13 +19,14 @@ from pathlib import Path
 from celery import Celery
 
 from shared import lifecycle
+from shared.db.models import Sample
 from shared.db.retry import run_in_session
 from shared.queue import send_sampling
 from shared.settings import get_settings
 from shared.storage import NotFound, ObjectStore, get_store
 from shared.storage.keys import sample_key
 
-from . import shutdown
+from . import fair, shutdown
 from .errors import JobError, describe_error
 from .heartbeat import Heartbeat
 from .model_cache import ModelCache
@@ -123,6 +124,7 @@ def run_sampling(
     by a stopping worker; `celery` sends it again) or "skipped"."""
     worker = worker or socket.gethostname()
     work = run_in_session(lambda s: lifecycle.claim_sample(s, sample_id, worker, token), "claiming the sample")
+    fair.send_next(celery, Sample, sample_id)  # its message left the broker: the owner's next sample's turn
     if work is None:
         log.info("sample %s: nothing to do", sample_id)
         return "skipped"

@@ -19,7 +19,7 @@ from pathlib import Path
 from celery import Celery
 
 from shared import lifecycle
-from shared.db.models import JobStatus
+from shared.db.models import Job, JobStatus
 from shared.db.retry import run_in_session
 from shared.engine.train import TrainingCallbacks, TrainingPlan
 from shared.queue import send_training
@@ -27,7 +27,7 @@ from shared.settings import Settings, get_settings
 from shared.storage import NotFound, ObjectStore, StorageError, get_store
 from shared.storage.keys import checkpoint_key
 
-from . import shutdown
+from . import fair, shutdown
 from .errors import JobError, describe_error
 from .heartbeat import Heartbeat
 
@@ -96,6 +96,7 @@ def run_training(
     settings = get_settings()
     worker = worker or socket.gethostname()
     work = _claim(job_id, token, worker, settings)
+    fair.send_next(celery, Job, job_id)  # its message left the broker: the owner's next job's turn
     if work is None:
         return SKIPPED
     with Heartbeat(lifecycle.job_heartbeat, job_id, worker, settings.heartbeat_interval) as heartbeat:

@@ -15,6 +15,7 @@ from ..downloads import sample_download
 from ..errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate, send_or_fail
+from .jobs import send_dispatched
 from .schemas import (
     ErrorBody,
     JobPath,
@@ -81,7 +82,8 @@ def create_sample(path: JobPath, body: SampleCreate, query: NoQuery):
         random_seed=body.random_seed,
     )
     db.commit()
-    send_or_fail(sample, send_sampling, "sample")
+    if sample.dispatched_at is not None:  # else it waits for its owner's turn (fair queues)
+        send_or_fail(sample, send_sampling, "sample")
     return sample_out(sample), 202
 
 
@@ -110,10 +112,12 @@ def cancel_sample(path: SamplePath, query: NoQuery):
     get_visible(Sample, path.sample_id)
     db = get_db()
     try:
-        sample, _ = lifecycle.cancel_sample(db, path.sample_id)
+        sample, changed = lifecycle.cancel_sample(db, path.sample_id)
     except lifecycle.SampleFinished as exc:
         raise ApiError(409, str(exc)) from exc
+    dispatch = lifecycle.dispatch_after(db, Sample, sample.id) if changed else None
     db.commit()
+    send_dispatched(dispatch)
     return sample_out(sample)
 
 

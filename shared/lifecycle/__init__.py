@@ -12,7 +12,7 @@ A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancell
           running -> queued when its worker stops gracefully (`requeue_sample`).
 """
 
-from .dispatch import fail_unsent, redispatch
+from .dispatch import Dispatch, dispatch_after, dispatch_next, fail_unsent, redispatch, waiting_owners
 from .jobs import (
     CANCEL_REQUESTED,
     CANCELLED,
@@ -55,6 +55,7 @@ __all__ = [
     "UNCHANGED",
     "AlreadyFinished",
     "Busy",
+    "Dispatch",
     "JobLost",
     "SampleFinished",
     "SamplingWork",
@@ -66,6 +67,8 @@ __all__ = [
     "claim_sample",
     "create_job",
     "create_sample",
+    "dispatch_after",
+    "dispatch_next",
     "eta_seconds",
     "fail_lost_sample",
     "fail_unsent",
@@ -80,5 +83,6 @@ __all__ = [
     "requeue_job",
     "requeue_sample",
     "sample_heartbeat",
+    "waiting_owners",
     "worker_lost",
 ]

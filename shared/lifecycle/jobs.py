@@ -15,7 +15,18 @@ from ..db.models import Epoch, Job, JobStatus, Sample, as_utc, utcnow
 from ..engine.config import Hyperparameters, describe_validation_error
 from ..engine.train import best_epoch as best_of
 from ..settings import get_settings
-from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_LOST, HEARTBEAT_OK, beat, clip, fresh, redispatch, superseded
+from .dispatch import (
+    HEARTBEAT_CANCEL,
+    HEARTBEAT_LOST,
+    HEARTBEAT_OK,
+    beat,
+    clip,
+    dispatch_next,
+    fresh,
+    hold,
+    redispatch,
+    superseded,
+)
 
 
 class JobLost(Exception):
@@ -54,12 +65,16 @@ class Busy:
 
 
 def create_job(session: Session, owner_id: int, corpus_id: int, hyperparameters: Hyperparameters) -> Job:
-    """A new queued job (flushed: it has its id and first dispatch token)."""
+    """A new queued job (flushed: it has its id). Dispatched at once (`dispatched_at` set: send its
+    message after commit) when its owner has no other job waiting in the broker, else it waits its
+    turn (fair queues, see dispatch.py)."""
     job = Job(
         owner_id=owner_id, corpus_id=corpus_id, hyperparameters=hyperparameters, status=JobStatus.queued, epochs=[]
     )
     session.add(job)
     session.flush()
+    hold(job)  # after the INSERT: its column default would fill a None in
+    dispatch_next(session, Job, owner_id)
     return job
 
 

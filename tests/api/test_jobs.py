@@ -228,3 +228,20 @@ def test_listing_jobs_costs_a_constant_number_of_queries_and_loads_no_epoch(clie
     assert counts[1] == counts[100] <= 4, counts  # token, count, page: not one per job
     items = response.get_json()["items"]
     assert all(j["epoch"] == 50 and j["has_checkpoint"] and j["eta_seconds"] is not None for j in items)
+
+
+def test_fair_queue_one_message_per_user_and_a_cancel_sends_the_next(
+    client, user_headers, other_headers, make_corpus, broker, db_session, small_job
+):
+    corpus = make_corpus()
+    mine = [post_job(client, user_headers, corpus["id"], small_job).get_json() for _ in range(3)]
+    assert [j["status"] for j in mine] == ["queued"] * 3
+    assert broker.llen("training") == 1  # only the first is in the broker; the others wait their turn
+    theirs = post_job(client, other_headers, make_corpus(headers=other_headers)["id"], small_job).get_json()
+    assert broker.llen("training") == 2  # another user's first job goes straight in
+    sent = [json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in broker.lrange("training", 0, -1)]
+    assert sorted(sent) == sorted([mine[0]["id"], theirs["id"]])
+    assert client.post(f"/api/v1/jobs/{mine[0]['id']}/cancel", headers=user_headers).status_code == 200
+    last = json.loads(base64.b64decode(json.loads(broker.lindex("training", 0))["body"]))[0]
+    assert last == [mine[1]["id"], db_session.get(Job, mine[1]["id"]).dispatch_token]  # the next one's turn
+    assert broker.llen("training") == 3
