@@ -7,10 +7,13 @@ RECONCILE_INTERVAL seconds (`python -m workers reconciler`, or `--once` from cro
 - A running sample whose heartbeat stopped fails with the reason (asking again makes a new one).
 - A user with queued jobs (or samples) waiting undispatched and none in the broker gets their
   next one dispatched (fair queues: normally whoever took the previous one off the queue does).
-- Queued jobs and samples whose queue is empty and that were dispatched more than
-  REDISPATCH_AFTER seconds ago lost their message (a broker restarted without persistence): they
-  are sent again with a new token. Checking only an empty queue never reorders a healthy queue;
-  a superseded message still in flight is skipped by the worker (its token is old).
+- Queued jobs and samples dispatched more than REDISPATCH_AFTER seconds ago whose message the
+  broker no longer holds lost it (a broker restarted without persistence): they are sent again with
+  a new token. On Redis the reconciler reads the messages themselves, waiting or delivered to a
+  worker and not yet acknowledged (shared.queue.queued_messages), so a re-sent message that a
+  worker already prefetched is not sent a second time; on other brokers only an empty queue counts
+  (never reordering a healthy queue). A superseded message still in flight is skipped by the
+  worker (its token is old).
 
 Each change is committed before its message is sent; a send that fails is retried next round.
 
@@ -35,17 +38,31 @@ from sqlalchemy.orm import Session
 from shared import lifecycle
 from shared.db.models import Job, JobStatus, Sample, SampleStatus, utcnow
 from shared.db.retry import DatabaseUnreachable, is_disconnect, run_in_session
-from shared.queue import SAMPLING_QUEUE, TRAINING_QUEUE, make_celery, queue_depth, send_sampling, send_training
+from shared.queue import (
+    SAMPLING_QUEUE,
+    TRAINING_QUEUE,
+    make_celery,
+    queue_depth,
+    queued_messages,
+    send_sampling,
+    send_training,
+)
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("workers.reconciler")
 
 
 def reconcile(
-    session: Session, settings: Settings, queue_sizes: dict[str, int | None], judge_heartbeats: bool = True
+    session: Session,
+    settings: Settings,
+    queue_sizes: dict[str, int | None],
+    judge_heartbeats: bool = True,
+    messages: dict[str, set[tuple[int, str | None]] | None] | None = None,
 ) -> list[tuple]:
     """One round in the caller's transaction. Returns the messages to send after commit:
-    ("job" | "sample", id, token). queue_sizes[queue] is None when the broker did not answer.
+    ("job" | "sample", id, token). queue_sizes[queue] is None when the broker did not answer;
+    messages[queue], when the broker can list them (shared.queue.queued_messages), is every
+    (id, token) it still holds for `queue`: a dispatched record is lost only if its own is missing.
     judge_heartbeats False: silent workers are not declared lost this round (the database itself
     was unreachable lately)."""
     now = utcnow()
@@ -60,12 +77,15 @@ def reconcile(
             if dispatch is not None:
                 log.warning("%s %s: its owner had nothing in the %s queue; dispatched", kind, dispatch.record_id, queue)
                 sends.append((kind, dispatch.record_id, dispatch.token))
-        if queue_sizes.get(queue) != 0:
-            continue
+        held = (messages or {}).get(queue)
+        if held is None and queue_sizes.get(queue) != 0:
+            continue  # the broker cannot list its messages: only an empty queue tells of a lost one
         for record in _locked(session, table, status, table.dispatched_at < lost_before):
+            if held is not None and (record.id, record.dispatch_token) in held:
+                continue  # waiting in the queue, or already taken by a worker: not lost
             token = lifecycle.message_lost(record)
             if token is not None:
-                log.warning("%s %s: queued, but the %s queue is empty; sent again", kind, record.id, queue)
+                log.warning("%s %s: queued, but its message is not in the %s queue; sent again", kind, record.id, queue)
                 sends.append((kind, record.id, token))
     return sends
 
@@ -107,14 +127,16 @@ def run_once(settings: Settings, celery: Celery, judge_heartbeats: bool = True) 
     """One round: read the queue depths, reconcile (retried through a database outage of up to
     RECONCILE_INTERVAL), send after commit. Raises DatabaseUnreachable past that."""
     sizes: dict[str, int | None] = {}
+    messages: dict[str, set[tuple[int, str | None]] | None] = {}
     for queue in (TRAINING_QUEUE, SAMPLING_QUEUE):
         try:
             sizes[queue] = queue_depth(celery, queue)
+            messages[queue] = queued_messages(celery, queue)
         except Exception as exc:  # noqa: BLE001  broker down: lost messages are looked for next round
             log.warning("could not read the %s queue: %s", queue, exc)
-            sizes[queue] = None
+            sizes[queue], messages[queue] = None, None
     sends = run_in_session(
-        lambda session: reconcile(session, settings, sizes, judge_heartbeats),
+        lambda session: reconcile(session, settings, sizes, judge_heartbeats, messages),
         "reconciling",
         seconds=settings.reconcile_interval,
     )
