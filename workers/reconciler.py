@@ -29,6 +29,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 
 from celery import Celery
@@ -55,9 +56,9 @@ log = logging.getLogger("workers.reconciler")
 def reconcile(
     session: Session,
     settings: Settings,
-    queue_sizes: dict[str, int | None],
+    queue_sizes: Mapping[str, int | None],
     judge_heartbeats: bool = True,
-    messages: dict[str, set[tuple[int, str | None]] | None] | None = None,
+    messages: Mapping[str, set[tuple[int, str | None]] | None] | None = None,
 ) -> list[tuple]:
     """One round in the caller's transaction. Returns the messages to send after commit:
     ("job" | "sample", id, token). queue_sizes[queue] is None when the broker did not answer;
