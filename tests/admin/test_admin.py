@@ -495,3 +495,23 @@ def test_the_jobs_list_costs_a_constant_number_of_queries_and_loads_no_epoch(adm
     assert counts[0] == counts[1] == counts[2] <= 5, counts  # none listed, 20 listed, the page: the same
     data = admin_client.get("/admin/api/jobs").get_json()
     assert len(data["jobs"]) == 20 and all(j["epoch"] == 50 for j in data["jobs"])
+
+
+def test_a_cancelled_sample_is_shown_cancelled_without_a_download(admin_client, admin_db):
+    from shared import lifecycle
+    from shared.db.models import Sample
+
+    token = make_user(admin_db, "root", admin=True)
+    job = make_job(admin_db, status="succeeded", history=[(2.0, 2.1)])
+    sample = Sample(
+        owner_id=job.owner_id, job_id=job.id, checkpoint_key="k1", length=100, temperatures=[1.0], progress=0.3
+    )
+    admin_db.add(sample)
+    admin_db.commit()
+    lifecycle.cancel_sample(admin_db, sample.id)
+    admin_db.commit()
+    html = admin_client.get(f"/admin/jobs/{job.id}", headers=bearer(token)).get_data(as_text=True)
+    assert 'class="badge badge-cancelled" data-field="status"' in html and ">cancelled</span>" in html
+    assert f"/admin/samples/{sample.id}/text" not in html and 'data-live="false"' in html
+    detail = admin_client.get(f"/admin/api/jobs/{job.id}", headers=bearer(token)).get_json()
+    assert [s["status"] for s in detail["samples"]] == ["cancelled"]
