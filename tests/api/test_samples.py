@@ -157,3 +157,17 @@ def test_cancel_a_sample(client, user_headers, other_headers, trained_job, db_se
     response = client.post(f"/api/v1/samples/{done['id']}/cancel", headers=user_headers)
     assert response.status_code == 409
     assert response.get_json() == {"error": f"sample {done['id']} already succeeded; nothing to cancel"}
+
+
+def test_fair_queue_one_sample_message_per_user_and_a_cancel_sends_the_next(
+    client, user_headers, trained_job, broker, db_session
+):
+    ids = [client.post(f"/api/v1/jobs/{trained_job}/samples", headers=user_headers, json={}).get_json()["id"]]
+    ids.append(client.post(f"/api/v1/jobs/{trained_job}/samples", headers=user_headers, json={}).get_json()["id"])
+    assert broker.llen("sampling") == 1  # the second waits for the first to leave the queue
+    assert db_session.get(Sample, ids[1]).dispatched_at is None
+    assert client.post(f"/api/v1/samples/{ids[0]}/cancel", headers=user_headers).status_code == 200
+    assert broker.llen("sampling") == 2
+    message = json.loads(broker.lindex("sampling", 0))
+    db_session.expire_all()
+    assert json.loads(base64.b64decode(message["body"]))[0] == [ids[1], db_session.get(Sample, ids[1]).dispatch_token]
