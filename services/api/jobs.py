@@ -104,9 +104,13 @@ def create_job(body: JobCreate, query: NoQuery):
     _check_length(corpus, hyperparameters)
     db = get_db()
     job = lifecycle.create_job(db, g.user.id, corpus.id, hyperparameters)
+    dispatches = lifecycle.take_dispatches(db)
     db.commit()
-    if job.dispatched_at is not None:  # else it waits for its owner's turn (fair queues)
-        send_or_fail(job, send_training, "job")
+    for dispatch in dispatches:  # none: it waits for its owner's turn (fair queues)
+        if dispatch.record_id == job.id:
+            send_or_fail(job, send_training, "job")
+        else:
+            send_dispatched(dispatch)  # an older job of theirs whose send had failed
     return job_out(job), 202
 
 

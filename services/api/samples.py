@@ -81,9 +81,13 @@ def create_sample(path: JobPath, body: SampleCreate, query: NoQuery):
         seed_text=body.seed_text,
         random_seed=body.random_seed,
     )
+    dispatches = lifecycle.take_dispatches(db)
     db.commit()
-    if sample.dispatched_at is not None:  # else it waits for its owner's turn (fair queues)
-        send_or_fail(sample, send_sampling, "sample")
+    for dispatch in dispatches:  # none: it waits for its owner's turn (fair queues)
+        if dispatch.record_id == sample.id:
+            send_or_fail(sample, send_sampling, "sample")
+        else:
+            send_dispatched(dispatch)  # an older sample of theirs whose send had failed
     return sample_out(sample), 202
 
 

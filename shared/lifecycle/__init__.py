@@ -12,7 +12,15 @@ A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancell
           running -> queued when its worker stops gracefully (`requeue_sample`).
 """
 
-from .dispatch import Dispatch, dispatch_after, dispatch_next, fail_unsent, redispatch, waiting_owners
+from .dispatch import (
+    Dispatch,
+    dispatch_after,
+    dispatch_next,
+    fail_unsent,
+    redispatch,
+    take_dispatches,
+    waiting_owners,
+)
 from .jobs import (
     CANCEL_REQUESTED,
     CANCELLED,
@@ -83,6 +91,7 @@ __all__ = [
     "requeue_job",
     "requeue_sample",
     "sample_heartbeat",
+    "take_dispatches",
     "waiting_owners",
     "worker_lost",
 ]

@@ -64,6 +64,9 @@ def beat(
     return result.rowcount > 0
 
 
+DISPATCHES = "charlstm.dispatches"  # session.info key
+
+
 @dataclass(frozen=True)
 class Dispatch:
     """A message to send after commit: "job" or "sample", the record's id and dispatch token."""
@@ -87,6 +90,20 @@ def dispatch_next(session: Session, table: type[Job] | type[Sample], owner_id: i
     if record is None:
         return None
     return Dispatch("job" if table is Job else "sample", record.id, redispatch(record))
+
+
+def dispatch_for_new(session: Session, table: type[Job] | type[Sample], owner_id: int) -> None:
+    """After creating a record: dispatch the owner's next (the new one, or an older one still
+    waiting) and note it in the session for `take_dispatches`."""
+    dispatch = dispatch_next(session, table, owner_id)
+    if dispatch is not None:
+        session.info.setdefault(DISPATCHES, []).append(dispatch)
+
+
+def take_dispatches(session: Session) -> list[Dispatch]:
+    """The messages that create_job/create_sample dispatched in this session, to send after
+    commit (taken: a second call returns none)."""
+    return session.info.pop(DISPATCHES, [])
 
 
 def dispatch_after(session: Session, table: type[Job] | type[Sample], record_id: int) -> Dispatch | None:

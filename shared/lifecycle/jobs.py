@@ -21,7 +21,7 @@ from .dispatch import (
     HEARTBEAT_OK,
     beat,
     clip,
-    dispatch_next,
+    dispatch_for_new,
     fresh,
     hold,
     redispatch,
@@ -65,16 +65,16 @@ class Busy:
 
 
 def create_job(session: Session, owner_id: int, corpus_id: int, hyperparameters: Hyperparameters) -> Job:
-    """A new queued job (flushed: it has its id). Dispatched at once (`dispatched_at` set: send its
-    message after commit) when its owner has no other job waiting in the broker, else it waits its
-    turn (fair queues, see dispatch.py)."""
+    """A new queued job (flushed: it has its id). It waits its turn (fair queues, see dispatch.py):
+    when its owner has no job waiting in the broker, their oldest waiting job (this one, or an
+    older one whose send failed) is dispatched: send what `take_dispatches` returns after commit."""
     job = Job(
         owner_id=owner_id, corpus_id=corpus_id, hyperparameters=hyperparameters, status=JobStatus.queued, epochs=[]
     )
     session.add(job)
     session.flush()
     hold(job)  # after the INSERT: its column default would fill a None in
-    dispatch_next(session, Job, owner_id)
+    dispatch_for_new(session, Job, owner_id)
     return job
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Epoch, Job, Sample, SampleStatus, utcnow
-from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_OK, beat, clip, dispatch_next, hold, redispatch, superseded
+from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_OK, beat, clip, dispatch_for_new, hold, redispatch, superseded
 
 LOST_SAMPLE = "the sampling worker stopped while generating this sample (crashed or killed); request it again"
 
@@ -43,9 +43,8 @@ def create_sample(
     seed_text: str | None,
     random_seed: int | None,
 ) -> Sample:
-    """A new queued request for text from `epoch`'s checkpoint of `job` (flushed). Dispatched at
-    once (`dispatched_at` set: send its message after commit) when its owner has no other sample
-    waiting in the broker, else it waits its turn (fair queues, see dispatch.py)."""
+    """A new queued request for text from `epoch`'s checkpoint of `job` (flushed). It waits its
+    turn (fair queues, see dispatch.py): send what `take_dispatches` returns after commit."""
     sample = Sample(
         owner_id=owner_id,
         job_id=job.id,
@@ -60,7 +59,7 @@ def create_sample(
     session.add(sample)
     session.flush()
     hold(sample)  # after the INSERT: its column default would fill a None in
-    dispatch_next(session, Sample, owner_id)
+    dispatch_for_new(session, Sample, owner_id)
     return sample
 
 

@@ -55,3 +55,16 @@ def test_cancelling_the_dispatched_job_dispatches_the_next_and_the_reconciler_is
         assert lifecycle.waiting_owners(session, Job) == [owner]
         assert lifecycle.dispatch_next(session, Job, owner).record_id == ids[2]
         assert lifecycle.waiting_owners(session, Job) == []
+
+
+def test_a_new_job_dispatches_the_owners_oldest_waiting_one_and_says_so(db, owner, corpus_id):
+    """A claim that commits between two submissions: the next submission dispatches the job that
+    waited longest, not itself, and take_dispatches tells its creator to send that one."""
+    first, second = create(db, owner, corpus_id, 2)
+    with db() as session:
+        lifecycle.claim_job(session, first, "w")  # its worker's dispatch_after has not run yet
+    with db() as session:
+        third = lifecycle.create_job(session, owner, corpus_id, Hyperparameters(**TINY_HP)).id
+        (dispatch,) = lifecycle.take_dispatches(session)
+        assert lifecycle.take_dispatches(session) == []
+    assert dispatch.record_id == second and dispatched(db, [second, third]) == [True, False]

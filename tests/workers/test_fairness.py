@@ -23,9 +23,9 @@ def test_one_users_queue_does_not_hold_back_another_users_first_job(
     def submit(owner: int) -> int:
         with db() as session:
             job = lifecycle.create_job(session, owner, corpus_id, Hyperparameters(**{**TINY_HP, "epochs": 1}))
-            job_id, token, dispatched = job.id, job.dispatch_token, job.dispatched_at is not None
-        if dispatched:  # as the API does: only a job whose owner's turn it is is sent now
-            enqueue.training(job_id, token)
+            job_id, dispatches = job.id, lifecycle.take_dispatches(session)
+        for dispatch in dispatches:  # as the API does: only what the owner's turn dispatched is sent
+            enqueue.training(dispatch.record_id, dispatch.token)
         return job_id
 
     a_jobs = [submit(a) for _ in range(5)]
