@@ -13,7 +13,9 @@ Nothing is configured at import: `make_celery(settings)` builds a new app. No Te
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 
 from celery import Celery
 
@@ -93,6 +95,11 @@ def send_sampling(celery: Celery, sample_id: int, token: str | None) -> None:
     _send(celery, SAMPLE_TASK, [sample_id, token])
 
 
+def send_message(celery: Celery, kind: str, record_id: int, token: str | None) -> None:
+    """Send a "job" or "sample" message (a shared.lifecycle.Dispatch's fields)."""
+    (send_training if kind == "job" else send_sampling)(celery, record_id, token)
+
+
 def queue_depth(celery: Celery, queue: str) -> int:
     """Messages waiting in `queue` (not those a worker holds); raises when the broker is down.
 
@@ -114,6 +121,44 @@ def queue_depth(celery: Celery, queue: str) -> int:
         finally:
             with contextlib.suppress(Exception):  # already closed by the broker
                 channel.close()
+
+
+def queued_messages(celery: Celery, queue: str) -> set[tuple[int, str | None]] | None:
+    """The (record id, dispatch token) of every message of `queue` that the broker still has:
+    waiting in the queue, or delivered to a worker and not yet acknowledged (prefetched, or its
+    task running). None when the broker cannot tell (only Redis is read); raises when it is down.
+
+    The reconciler uses it so that a message a worker has already taken is not taken for lost
+    (after a Redis restart, an empty queue does not mean that the re-sent message is gone)."""
+    with celery.connection_for_read() as conn:
+        conn.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0.2, interval_max=0.2, timeout=CONNECT_TIMEOUT
+        )
+        channel = conn.default_channel
+        if getattr(conn.transport, "driver_type", "") != "redis":
+            return None
+        client = channel.client
+        payloads = []
+        for priority in channel.priority_steps:
+            payloads += client.lrange(channel._q_for_pri(queue, priority), 0, -1)
+        for held in client.hvals(channel.unacked_key):
+            raw, _exchange, routing_key = json.loads(held)
+            if routing_key == queue:
+                payloads.append(json.dumps(raw))
+    found = set()
+    for payload in payloads:
+        with contextlib.suppress(ValueError, KeyError, TypeError, IndexError):
+            found.add(_record_of(json.loads(payload)))
+    return found
+
+
+def _record_of(message: dict) -> tuple[int, str | None]:
+    """(record id, token) from a kombu message's JSON: its body is [args, kwargs, embed]."""
+    body = message["body"]
+    if message.get("properties", {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    args = json.loads(body)[0]
+    return int(args[0]), (args[1] if len(args) > 1 else None)
 
 
 def check_broker(celery: Celery) -> None:

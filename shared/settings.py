@@ -125,6 +125,14 @@ class Settings(BaseSettings):
         5.0, alias="READY_CACHE_SECONDS", ge=0, description="how long /readyz reuses its last answer"
     )
 
+    # workers
+    database_retry_seconds: float = Field(
+        150.0,
+        alias="DATABASE_RETRY_SECONDS",
+        ge=0,
+        description="how long a worker's or the reconciler's database step retries through an outage",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'charlstm.db').resolve()}"

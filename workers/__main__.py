@@ -6,7 +6,7 @@
     python -m workers reconciler [--once]               # requeues work whose worker or message was lost
 
 Training runs one task at a time (TensorFlow after fork in a prefork child; never a shared GPU).
-SIGTERM to a training worker hands its running job back to the queue (see workers/shutdown.py).
+SIGTERM to a worker hands its running jobs and samples back to the queue (see workers/shutdown.py).
 """
 
 from __future__ import annotations

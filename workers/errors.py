@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.db.retry import DatabaseUnreachable
 from shared.storage import StorageError
 
 
@@ -12,7 +13,7 @@ class JobError(Exception):
 def describe_error(exc: BaseException) -> str:
     """A clear message, never a traceback: the engine's input errors (CorpusError, CheckpointError
     and other ValueErrors) say what is wrong; anything else is reported by type."""
-    if isinstance(exc, JobError):
+    if isinstance(exc, (JobError, DatabaseUnreachable)):
         return str(exc)
     if isinstance(exc, StorageError):
         return f"object storage error: {exc}"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from shared.db.session import session_scope
+from shared.db.retry import run_in_session
 from shared.lifecycle.dispatch import HEARTBEAT_CANCEL, HEARTBEAT_LOST
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,15 @@ class Heartbeat:
             self.beat()
 
     def beat(self) -> None:
-        """One heartbeat now; a database hiccup is logged, never raised (the work goes on)."""
+        """One heartbeat now, retried through a database outage for up to one interval; past that it
+        is logged, never raised (the work goes on, and the next beat tries again)."""
         try:
-            with session_scope(self.db_url) as session:
-                verdict = self.write(session, self.record_id, self.progress, self.worker)
+            verdict = run_in_session(
+                lambda s: self.write(s, self.record_id, self.progress, self.worker),
+                "writing a heartbeat",
+                self.db_url,
+                seconds=self.interval,
+            )
             self.cancelled = self.cancelled or verdict == HEARTBEAT_CANCEL
             self.lost = self.lost or verdict == HEARTBEAT_LOST
         except Exception as exc:  # noqa: BLE001

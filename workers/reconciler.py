@@ -5,12 +5,21 @@ RECONCILE_INTERVAL seconds (`python -m workers reconciler`, or `--once` from cro
   message held, or the broker lost the message): it goes back to the queue with a new dispatch
   token, or fails with the reason once it has used MAX_ATTEMPTS starts.
 - A running sample whose heartbeat stopped fails with the reason (asking again makes a new one).
-- Queued jobs and samples whose queue is empty and that were dispatched more than
-  REDISPATCH_AFTER seconds ago lost their message (a broker restarted without persistence): they
-  are sent again with a new token. Checking only an empty queue never reorders a healthy queue;
-  a superseded message still in flight is skipped by the worker (its token is old).
+- A user with queued jobs (or samples) waiting undispatched and none in the broker gets their
+  next one dispatched (fair queues: normally whoever took the previous one off the queue does).
+- Queued jobs and samples dispatched more than REDISPATCH_AFTER seconds ago whose message the
+  broker no longer holds lost it (a broker restarted without persistence): they are sent again with
+  a new token. On Redis the reconciler reads the messages themselves, waiting or delivered to a
+  worker and not yet acknowledged (shared.queue.queued_messages), so a re-sent message that a
+  worker already prefetched is not sent a second time; on other brokers only an empty queue counts
+  (never reordering a healthy queue). A superseded message still in flight is skipped by the
+  worker (its token is old).
 
 Each change is committed before its message is sent; a send that fails is retried next round.
+
+A database outage silences every worker's heartbeat without any worker being lost: after a round
+that could not reach the database, the reconciler judges heartbeats again only once it has had the
+database continuously for HEARTBEAT_TIMEOUT (the workers' heartbeats are fresh again by then).
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ import argparse
 import logging
 import signal
 import threading
+import time
+from collections.abc import Mapping
 from datetime import timedelta
 
 from celery import Celery
@@ -27,17 +38,62 @@ from sqlalchemy.orm import Session
 
 from shared import lifecycle
 from shared.db.models import Job, JobStatus, Sample, SampleStatus, utcnow
-from shared.db.session import session_scope
-from shared.queue import SAMPLING_QUEUE, TRAINING_QUEUE, make_celery, queue_depth, send_sampling, send_training
+from shared.db.retry import DatabaseUnreachable, is_disconnect, run_in_session
+from shared.queue import (
+    SAMPLING_QUEUE,
+    TRAINING_QUEUE,
+    make_celery,
+    queue_depth,
+    queued_messages,
+    send_sampling,
+    send_training,
+)
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("workers.reconciler")
 
 
-def reconcile(session: Session, settings: Settings, queue_sizes: dict[str, int | None]) -> list[tuple]:
+def reconcile(
+    session: Session,
+    settings: Settings,
+    queue_sizes: Mapping[str, int | None],
+    judge_heartbeats: bool = True,
+    messages: Mapping[str, set[tuple[int, str | None]] | None] | None = None,
+) -> list[tuple]:
     """One round in the caller's transaction. Returns the messages to send after commit:
-    ("job" | "sample", id, token). queue_sizes[queue] is None when the broker did not answer."""
+    ("job" | "sample", id, token). queue_sizes[queue] is None when the broker did not answer;
+    messages[queue], when the broker can list them (shared.queue.queued_messages), is every
+    (id, token) it still holds for `queue`: a dispatched record is lost only if its own is missing.
+    judge_heartbeats False: silent workers are not declared lost this round (the database itself
+    was unreachable lately)."""
     now = utcnow()
+    sends = _lost_workers(session, settings, now) if judge_heartbeats else []
+    lost_before = now - timedelta(seconds=settings.redispatch_after)
+    for kind, table, status, queue in (
+        ("job", Job, JobStatus.queued, TRAINING_QUEUE),
+        ("sample", Sample, SampleStatus.queued, SAMPLING_QUEUE),
+    ):
+        for owner_id in lifecycle.waiting_owners(session, table):  # fair queues: the backstop
+            dispatch = lifecycle.dispatch_next(session, table, owner_id)
+            if dispatch is not None:
+                log.warning("%s %s: its owner had nothing in the %s queue; dispatched", kind, dispatch.record_id, queue)
+                sends.append((kind, dispatch.record_id, dispatch.token))
+        held = (messages or {}).get(queue)
+        if held is None and queue_sizes.get(queue) != 0:
+            continue  # the broker cannot list its messages: only an empty queue tells of a lost one
+        for record in _locked(session, table, status, table.dispatched_at < lost_before):
+            if held is not None and (record.id, record.dispatch_token) in held:
+                continue  # waiting in the queue, or already taken by a worker: not lost
+            token = lifecycle.message_lost(record)
+            if token is not None:
+                log.warning("%s %s: queued, but its message is not in the %s queue; sent again", kind, record.id, queue)
+                sends.append((kind, record.id, token))
+    return sends
+
+
+def _lost_workers(session: Session, settings: Settings, now) -> list[tuple]:
+    """Running jobs and samples whose heartbeat is older than HEARTBEAT_TIMEOUT: jobs requeued (or
+    failed once out of attempts), samples failed. Returns the job messages to send."""
     silent = now - timedelta(seconds=settings.heartbeat_timeout)
     sends: list[tuple] = []
     for job in _locked(session, Job, JobStatus.running, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < silent)):
@@ -59,20 +115,6 @@ def reconcile(session: Session, settings: Settings, queue_sizes: dict[str, int |
     ):
         lifecycle.fail_lost_sample(sample)
         log.warning("sample %s: worker %s lost; failed", sample.id, sample.worker)
-    lost_before = now - timedelta(seconds=settings.redispatch_after)
-    for kind, table, status, queue in (
-        ("job", Job, JobStatus.queued, TRAINING_QUEUE),
-        ("sample", Sample, SampleStatus.queued, SAMPLING_QUEUE),
-    ):
-        if queue_sizes.get(queue) != 0:
-            continue
-        for record in _locked(
-            session, table, status, or_(table.dispatched_at.is_(None), table.dispatched_at < lost_before)
-        ):
-            token = lifecycle.message_lost(record)
-            if token is not None:
-                log.warning("%s %s: queued, but the %s queue is empty; sent again", kind, record.id, queue)
-                sends.append((kind, record.id, token))
     return sends
 
 
@@ -82,22 +124,49 @@ def _locked(session: Session, table, status, *conditions) -> list:
     return list(session.scalars(stmt.with_for_update(skip_locked=True)))
 
 
-def run_once(settings: Settings, celery: Celery) -> list[tuple]:
+def run_once(settings: Settings, celery: Celery, judge_heartbeats: bool = True) -> list[tuple]:
+    """One round: read the queue depths, reconcile (retried through a database outage of up to
+    RECONCILE_INTERVAL), send after commit. Raises DatabaseUnreachable past that."""
     sizes: dict[str, int | None] = {}
+    messages: dict[str, set[tuple[int, str | None]] | None] = {}
     for queue in (TRAINING_QUEUE, SAMPLING_QUEUE):
         try:
             sizes[queue] = queue_depth(celery, queue)
+            messages[queue] = queued_messages(celery, queue)
         except Exception as exc:  # noqa: BLE001  broker down: lost messages are looked for next round
             log.warning("could not read the %s queue: %s", queue, exc)
-            sizes[queue] = None
-    with session_scope() as session:
-        sends = reconcile(session, settings, sizes)
+            sizes[queue], messages[queue] = None, None
+    sends = run_in_session(
+        lambda session: reconcile(session, settings, sizes, judge_heartbeats, messages),
+        "reconciling",
+        seconds=settings.reconcile_interval,
+    )
     for kind, record_id, token in sends:
         try:
             (send_training if kind == "job" else send_sampling)(celery, record_id, token)
         except Exception as exc:  # noqa: BLE001  still queued: sent again once its queue is empty
             log.warning("%s %s: could not send its message (%s); next round", kind, record_id, exc)
     return sends
+
+
+class DatabaseWatch:
+    """Whether the reconciler has had the database long enough to judge heartbeats: not until it
+    has reached it continuously for `grace` seconds (HEARTBEAT_TIMEOUT), from its start and after
+    each round that could not reach it (every worker was silent then, none of them lost)."""
+
+    def __init__(self, grace: float, clock=time.monotonic):
+        self.grace, self.clock = grace, clock
+        self.since: float | None = clock()
+
+    def trusted(self) -> bool:
+        return self.since is not None and self.clock() - self.since >= self.grace
+
+    def lost(self) -> None:
+        self.since = None
+
+    def reached(self) -> None:
+        if self.since is None:
+            self.since = self.clock()
 
 
 def run_forever(settings: Settings, stop: threading.Event | None = None) -> None:
@@ -109,11 +178,18 @@ def run_forever(settings: Settings, stop: threading.Event | None = None) -> None
         settings.heartbeat_timeout,
         settings.max_attempts,
     )
+    watch = DatabaseWatch(settings.heartbeat_timeout)
     while not stop.is_set():
         try:
-            run_once(settings, celery)
-        except Exception:
-            log.exception("reconciler round failed")
+            run_once(settings, celery, judge_heartbeats=watch.trusted())
+        except Exception as exc:
+            if isinstance(exc, DatabaseUnreachable) or is_disconnect(exc):
+                watch.lost()
+                log.warning("reconciler round: %s; heartbeats get %g s of grace once it is back", exc, watch.grace)
+            else:
+                log.exception("reconciler round failed")
+        else:
+            watch.reached()
         stop.wait(settings.reconcile_interval)
 
 

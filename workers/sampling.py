@@ -16,12 +16,17 @@ import threading
 import zipfile
 from pathlib import Path
 
+from celery import Celery
+
 from shared import lifecycle
-from shared.db.session import session_scope
+from shared.db.models import Sample
+from shared.db.retry import run_in_session
+from shared.queue import send_sampling
 from shared.settings import get_settings
 from shared.storage import NotFound, ObjectStore, get_store
 from shared.storage.keys import sample_key
 
+from . import fair, shutdown
 from .errors import JobError, describe_error
 from .heartbeat import Heartbeat
 from .model_cache import ModelCache
@@ -35,7 +40,8 @@ _keras_lock = threading.Lock()  # Keras reads one checkpoint at a time; download
 
 def sample_task(self, sample_id: int, token: str | None = None) -> str:
     """The Celery task (registered by workers/app.py)."""
-    return run_sampling(sample_id, token, worker=self.request.hostname or socket.gethostname())
+    shutdown.install_handler()
+    return run_sampling(sample_id, token, worker=self.request.hostname or socket.gethostname(), celery=self.app)
 
 
 def load_from_store(key: str, store: ObjectStore | None = None):
@@ -95,10 +101,30 @@ def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: lis
     return key
 
 
-def run_sampling(sample_id: int, token: str | None = None, worker: str = "", store: ObjectStore | None = None) -> str:
+class Stop:
+    """should_stop for sample_texts: the sample was cancelled, or the worker is stopping. Remembers
+    that it stopped the generation (the texts are then short and are not stored)."""
+
+    def __init__(self, heartbeat: Heartbeat):
+        self.heartbeat, self.stopped = heartbeat, False
+
+    def __call__(self) -> bool:
+        self.stopped = self.stopped or self.heartbeat.cancelled or shutdown.requested()
+        return self.stopped
+
+
+def run_sampling(
+    sample_id: int,
+    token: str | None = None,
+    worker: str = "",
+    store: ObjectStore | None = None,
+    celery: Celery | None = None,
+) -> str:
+    """Generate and store one sample: "succeeded", "failed", "cancelled", "requeued" (handed back
+    by a stopping worker; `celery` sends it again) or "skipped"."""
     worker = worker or socket.gethostname()
-    with session_scope() as session:
-        work = lifecycle.claim_sample(session, sample_id, worker, token)
+    work = run_in_session(lambda s: lifecycle.claim_sample(s, sample_id, worker, token), "claiming the sample")
+    fair.send_next(celery, Sample, sample_id)  # its message left the broker: the owner's next sample's turn
     if work is None:
         log.info("sample %s: nothing to do", sample_id)
         return "skipped"
@@ -108,6 +134,7 @@ def run_sampling(sample_id: int, token: str | None = None, worker: str = "", sto
             sampler = model_cache().get(work.checkpoint_key)
             from shared.engine.sample import sample_texts
 
+            stop = Stop(heartbeat)
             texts = sample_texts(
                 sampler,
                 work.length,
@@ -116,17 +143,37 @@ def run_sampling(sample_id: int, token: str | None = None, worker: str = "", sto
                 seed_text=work.seed_text,
                 random_seed=work.random_seed,
                 progress=lambda done, total: setattr(heartbeat, "progress", done / max(1, total)),
+                should_stop=stop,
             )
+            if stop.stopped:
+                return _stopped(sample_id, worker, heartbeat, celery)
             key = store_texts(store, sample_id, texts, sample_names(work.temperatures, work.count))
     except Exception as exc:
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
         log.log(
             logging.INFO if expected else logging.ERROR, "sample %s failed: %s", sample_id, error, exc_info=not expected
         )
-        with session_scope() as session:
-            lifecycle.finish_sample(session, sample_id, error=error)
+        run_in_session(lambda s: lifecycle.finish_sample(s, sample_id, error=error), "recording the failure")
         return "failed"
-    with session_scope() as session:
-        lifecycle.finish_sample(session, sample_id, object_key=key)
+    run_in_session(lambda s: lifecycle.finish_sample(s, sample_id, object_key=key), "finishing the sample")
     log.info("sample %s: stored %s", sample_id, key)
     return "succeeded"
+
+
+def _stopped(sample_id: int, worker: str, heartbeat: Heartbeat, celery: Celery | None) -> str:
+    """Generation stopped early: the sample was cancelled (nothing stored), or the worker is
+    stopping and hands it back to the queue to be generated again from the start."""
+    if heartbeat.cancelled:
+        log.info("sample %s: cancelled; stopped", sample_id)
+        return "cancelled"
+    token = run_in_session(lambda s: lifecycle.requeue_sample(s, sample_id, worker), "handing the sample back")
+    if token is None:
+        return "skipped"
+    try:
+        if celery is None:
+            raise RuntimeError("no Celery app to send with")
+        send_sampling(celery, sample_id, token)
+    except Exception as exc:  # noqa: BLE001  still queued: the reconciler sends it again
+        log.warning("sample %s: requeued, but its message could not be sent (%s); the reconciler will", sample_id, exc)
+    log.info("sample %s: handed back to the queue (worker stopping)", sample_id)
+    return "requeued"

@@ -1,5 +1,5 @@
-"""Graceful stop of a training worker: SIGTERM makes the running job stop at its next batch,
-hand itself back to the queue and let the worker exit.
+"""Graceful stop of a worker: SIGTERM makes the running job stop at its next batch (a running
+sample at its next chunk), hand itself back to the queue and let the worker exit.
 
 Celery's main process answers SIGTERM with a warm shutdown (it waits for the running task); we
 forward the signal to the pool processes, whose handler sets a flag that the job's should_stop()

@@ -19,15 +19,15 @@ from pathlib import Path
 from celery import Celery
 
 from shared import lifecycle
-from shared.db.models import JobStatus
-from shared.db.session import session_scope
+from shared.db.models import Job, JobStatus
+from shared.db.retry import run_in_session
 from shared.engine.train import TrainingCallbacks, TrainingPlan
 from shared.queue import send_training
 from shared.settings import Settings, get_settings
 from shared.storage import NotFound, ObjectStore, StorageError, get_store
 from shared.storage.keys import checkpoint_key
 
-from . import shutdown
+from . import fair, shutdown
 from .errors import JobError, describe_error
 from .heartbeat import Heartbeat
 
@@ -52,8 +52,12 @@ class JobCallbacks(TrainingCallbacks):
         self.worker = heartbeat.worker
 
     def on_train_begin(self, plan: TrainingPlan) -> None:
-        with session_scope(self.db_url) as session:
-            lifecycle.record_vocabulary(session, self.job_id, plan.vocabulary.to_json(), self.worker)
+        characters = plan.vocabulary.to_json()
+        run_in_session(
+            lambda s: lifecycle.record_vocabulary(s, self.job_id, characters, self.worker),
+            "recording the vocabulary",
+            self.db_url,
+        )
         log.info(
             "job %s: epochs %d..%d, %d batches each", self.job_id, plan.start_epoch, plan.epochs, plan.batches_per_epoch
         )
@@ -70,8 +74,11 @@ class JobCallbacks(TrainingCallbacks):
             self.store.put_dir(key, checkpoint_dir)  # upload first: a recorded epoch always has its files
         except StorageError as exc:
             raise JobError(f"could not upload the checkpoint of epoch {report.epoch}: {exc}") from exc
-        with session_scope(self.db_url) as session:
-            lifecycle.record_epoch(session, self.job_id, report, key, self.worker)
+        run_in_session(
+            lambda s: lifecycle.record_epoch(s, self.job_id, report, key, self.worker),
+            f"recording epoch {report.epoch}",
+            self.db_url,
+        )
         self.heartbeat.progress = 0.0
         log.info("job %s: epoch %d loss %.4f val_loss %s", self.job_id, report.epoch, report.loss, report.val_loss)
 
@@ -89,6 +96,7 @@ def run_training(
     settings = get_settings()
     worker = worker or socket.gethostname()
     work = _claim(job_id, token, worker, settings)
+    fair.send_next(celery, Job, job_id)  # its message left the broker: the owner's next job's turn
     if work is None:
         return SKIPPED
     with Heartbeat(lifecycle.job_heartbeat, job_id, worker, settings.heartbeat_interval) as heartbeat:
@@ -98,9 +106,11 @@ def run_training(
             return _lost(job_id)
     if status is None:
         return _hand_back(job_id, worker, celery)
-    with session_scope() as session:
-        if not lifecycle.finish_job(session, job_id, status, error, worker):
-            return _lost(job_id)
+    finished = run_in_session(
+        lambda s: lifecycle.finish_job(s, job_id, status, error, worker), f"finishing the job ({status.value})"
+    )
+    if not finished:
+        return _lost(job_id)
     log.info("job %s: %s", job_id, status.value)
     return status.value
 
@@ -140,8 +150,7 @@ def _claim(job_id: int, token: str | None, worker: str, settings: Settings) -> l
     that worker is alive and this message is a duplicate; if it goes stale, take the job over."""
     seen = None
     while True:
-        with session_scope() as session:
-            claim = lifecycle.claim_job(session, job_id, worker, token)
+        claim = run_in_session(lambda s: lifecycle.claim_job(s, job_id, worker, token), "claiming the job")
         if not isinstance(claim, lifecycle.Busy):
             if claim is None:
                 log.info("job %s: nothing to do", job_id)
@@ -155,8 +164,7 @@ def _claim(job_id: int, token: str | None, worker: str, settings: Settings) -> l
 
 def _hand_back(job_id: int, worker: str, celery: Celery | None) -> str:
     """The worker is stopping: put the job back in the queue to resume from its last checkpoint."""
-    with session_scope() as session:
-        token = lifecycle.requeue_job(session, job_id, worker)
+    token = run_in_session(lambda s: lifecycle.requeue_job(s, job_id, worker), "handing the job back")
     if token is None:
         return SKIPPED
     try:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from shared import lifecycle
 from shared.db.models import Corpus, Job, JobStatus, Sample
+from shared.queue import send_message
 
 from ..context import get_celery, get_db
 from ..downloads import sample_download
@@ -185,7 +186,13 @@ def job_cancel(job_id: int):
         ),
     }
     flash(*messages[outcome])
+    dispatch = lifecycle.dispatch_after(db, Job, job_id) if outcome == lifecycle.CANCELLED else None
     db.commit()
+    if dispatch is not None:  # the owner's next job's turn (fair queues); else the reconciler sends it
+        try:
+            send_message(get_celery(), dispatch.kind, dispatch.record_id, dispatch.token)
+        except Exception:  # noqa: BLE001
+            current_app.logger.warning("could not send job %s; the reconciler will", dispatch.record_id)
     current_app.logger.info("admin %s cancelled job %s (%s)", g.admin_user.name, job_id, job.status)
     return redirect(url_for("admin.job_page", job_id=job_id))
 

@@ -1,6 +1,6 @@
 """Training jobs: create (queued for a training worker), list, read, cancel."""
 
-from flask import g
+from flask import current_app, g
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
@@ -9,9 +9,9 @@ from shared.db.models import Corpus, Job, JobStatus
 from shared.engine.batching import min_corpus_chars
 from shared.engine.config import Hyperparameters
 from shared.engine.train import LN2
-from shared.queue import send_training
+from shared.queue import send_message, send_training
 
-from ..context import get_db
+from ..context import get_celery, get_db
 from ..errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate, send_or_fail
@@ -104,8 +104,13 @@ def create_job(body: JobCreate, query: NoQuery):
     _check_length(corpus, hyperparameters)
     db = get_db()
     job = lifecycle.create_job(db, g.user.id, corpus.id, hyperparameters)
+    dispatches = lifecycle.take_dispatches(db)
     db.commit()
-    send_or_fail(job, send_training, "job")
+    for dispatch in dispatches:  # none: it waits for its owner's turn (fair queues)
+        if dispatch.record_id == job.id:
+            send_or_fail(job, send_training, "job")
+        else:
+            send_dispatched(dispatch)  # an older job of theirs whose send had failed
     return job_out(job), 202
 
 
@@ -136,8 +141,21 @@ def cancel_job(path: JobPath, query: NoQuery):
     get_visible(Job, path.job_id)
     db = get_db()
     try:
-        job, _ = lifecycle.request_cancel(db, path.job_id)
+        job, outcome = lifecycle.request_cancel(db, path.job_id)
     except lifecycle.AlreadyFinished as exc:
         raise ApiError(409, str(exc)) from exc
+    dispatch = lifecycle.dispatch_after(db, Job, job.id) if outcome == lifecycle.CANCELLED else None
     db.commit()
+    send_dispatched(dispatch)
     return job_out(job), 202 if job.status == JobStatus.running else 200
+
+
+def send_dispatched(dispatch: lifecycle.Dispatch | None) -> None:
+    """Send the owner's next record, dispatched (and committed) because one left the queue; if the
+    broker is down the reconciler sends it later (its message is missing from an empty queue)."""
+    if dispatch is None:
+        return
+    try:
+        send_message(get_celery(), dispatch.kind, dispatch.record_id, dispatch.token)
+    except Exception:  # noqa: BLE001
+        current_app.logger.warning("could not send %s %s; the reconciler will", dispatch.kind, dispatch.record_id)

@@ -15,6 +15,7 @@ from ..downloads import sample_download
 from ..errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate, send_or_fail
+from .jobs import send_dispatched
 from .schemas import (
     ErrorBody,
     JobPath,
@@ -88,8 +89,13 @@ def create_sample(path: JobPath, body: SampleCreate, query: NoQuery):
         seed_text=body.seed_text,
         random_seed=body.random_seed,
     )
+    dispatches = lifecycle.take_dispatches(db)
     db.commit()
-    send_or_fail(sample, send_sampling, "sample")
+    for dispatch in dispatches:  # none: it waits for its owner's turn (fair queues)
+        if dispatch.record_id == sample.id:
+            send_or_fail(sample, send_sampling, "sample")
+        else:
+            send_dispatched(dispatch)  # an older sample of theirs whose send had failed
     return sample_out(sample), 202
 
 
@@ -108,6 +114,23 @@ def list_samples(path: JobPath, query: PageQuery):
 def get_sample(path: SamplePath, query: NoQuery):
     """One sample request and its status."""
     return sample_out(get_visible(Sample, path.sample_id))
+
+
+@bp.post("/samples/<int:sample_id>/cancel", responses={200: SampleOut, 409: ErrorBody})
+def cancel_sample(path: SamplePath, query: NoQuery):
+    """Cancel a sample request: a queued one at once, a running one too (its worker stops within
+    a chunk of text and stores nothing). Cancelling a cancelled sample is a no-op (200); a
+    succeeded or failed one answers 409."""
+    get_visible(Sample, path.sample_id)
+    db = get_db()
+    try:
+        sample, changed = lifecycle.cancel_sample(db, path.sample_id)
+    except lifecycle.SampleFinished as exc:
+        raise ApiError(409, str(exc)) from exc
+    dispatch = lifecycle.dispatch_after(db, Sample, sample.id) if changed else None
+    db.commit()
+    send_dispatched(dispatch)
+    return sample_out(sample)
 
 
 @bp.get(

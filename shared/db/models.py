@@ -79,10 +79,11 @@ class SampleStatus(str, enum.Enum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self in (SampleStatus.succeeded, SampleStatus.failed)
+        return self in (SampleStatus.succeeded, SampleStatus.failed, SampleStatus.cancelled)
 
 
 def _enum(cls, name):

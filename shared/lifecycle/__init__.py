@@ -8,10 +8,19 @@ Functions take the caller's session and never commit: the caller owns the transa
 
 A job:    queued -> running -> succeeded | failed | cancelled, and running -> queued when its
           worker stops gracefully (`requeue_job`) or is lost (`worker_lost`).
-A sample: queued -> running -> succeeded | failed.
+A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancelled, and
+          running -> queued when its worker stops gracefully (`requeue_sample`).
 """
 
-from .dispatch import fail_unsent, redispatch
+from .dispatch import (
+    Dispatch,
+    dispatch_after,
+    dispatch_next,
+    fail_unsent,
+    redispatch,
+    take_dispatches,
+    waiting_owners,
+)
 from .jobs import (
     CANCEL_REQUESTED,
     CANCELLED,
@@ -36,11 +45,14 @@ from .jobs import (
 )
 from .samples import (
     LOST_SAMPLE,
+    SampleFinished,
     SamplingWork,
+    cancel_sample,
     claim_sample,
     create_sample,
     fail_lost_sample,
     finish_sample,
+    requeue_sample,
     sample_heartbeat,
 )
 
@@ -51,15 +63,20 @@ __all__ = [
     "UNCHANGED",
     "AlreadyFinished",
     "Busy",
+    "Dispatch",
     "JobLost",
+    "SampleFinished",
     "SamplingWork",
     "TrainingWork",
     "best_epoch",
     "cancel_requested",
+    "cancel_sample",
     "claim_job",
     "claim_sample",
     "create_job",
     "create_sample",
+    "dispatch_after",
+    "dispatch_next",
     "eta_seconds",
     "fail_lost_sample",
     "fail_unsent",
@@ -72,6 +89,9 @@ __all__ = [
     "redispatch",
     "request_cancel",
     "requeue_job",
+    "requeue_sample",
     "sample_heartbeat",
+    "take_dispatches",
+    "waiting_owners",
     "worker_lost",
 ]

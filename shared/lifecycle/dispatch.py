@@ -1,14 +1,23 @@
-"""What jobs and samples share: dispatch tokens, heartbeats, error texts, the unsent message."""
+"""What jobs and samples share: dispatch tokens, fair dispatch, heartbeats, error texts, the unsent
+message.
+
+Fair queues: a user has at most one dispatched-but-unclaimed job (and one sample) in the broker;
+their other queued records wait in the database with `dispatched_at` NULL. Whenever a user's
+record leaves the broker (claimed, cancelled, failed to start or to send), whoever made that change
+calls `dispatch_next` and sends the user's next record after committing; the reconciler does the
+same for any user with waiting records and nothing in flight (a backstop). So the queues take the
+users in turns: one user's 50 jobs delay another user's first job by at most one job."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from ..db.models import Job, JobStatus, Sample, SampleStatus, as_utc, new_dispatch_token, utcnow
+from ..db.models import Job, JobStatus, Sample, SampleStatus, User, as_utc, new_dispatch_token, utcnow
 
 MAX_ERROR_CHARS = 2000
 HEARTBEAT_OK, HEARTBEAT_CANCEL, HEARTBEAT_LOST = "ok", "cancel", "lost"
@@ -53,3 +62,62 @@ def beat(
     mine = (table.id == record_id, table.status == "running", table.worker == worker)
     result = cast(CursorResult, session.execute(update(table).where(*mine).values(**values)))
     return result.rowcount > 0
+
+
+DISPATCHES = "charlstm.dispatches"  # session.info key
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A message to send after commit: "job" or "sample", the record's id and dispatch token."""
+
+    kind: str
+    record_id: int
+    token: str
+
+
+def dispatch_next(session: Session, table: type[Job] | type[Sample], owner_id: int) -> Dispatch | None:
+    """Dispatch `owner_id`'s oldest waiting (undispatched, queued) record of `table`, unless they
+    already have one dispatched and unclaimed. Returns the message to send after commit, or None.
+    Serialised per user (their row is locked), so two callers never dispatch two at once."""
+    session.execute(select(User.id).where(User.id == owner_id).with_for_update())
+    queued = (table.owner_id == owner_id, table.status == "queued")
+    in_flight = session.scalar(select(func.count()).select_from(table).where(*queued, table.dispatched_at.is_not(None)))
+    if in_flight:
+        return None
+    stmt = select(table).where(*queued, table.dispatched_at.is_(None)).order_by(table.id).limit(1)
+    record = cast("Job | Sample | None", session.scalars(stmt).first())
+    if record is None:
+        return None
+    return Dispatch("job" if table is Job else "sample", record.id, redispatch(record))
+
+
+def dispatch_for_new(session: Session, table: type[Job] | type[Sample], owner_id: int) -> None:
+    """After creating a record: dispatch the owner's next (the new one, or an older one still
+    waiting) and note it in the session for `take_dispatches`."""
+    dispatch = dispatch_next(session, table, owner_id)
+    if dispatch is not None:
+        session.info.setdefault(DISPATCHES, []).append(dispatch)
+
+
+def take_dispatches(session: Session) -> list[Dispatch]:
+    """The messages that create_job/create_sample dispatched in this session, to send after
+    commit (taken: a second call returns none)."""
+    return session.info.pop(DISPATCHES, [])
+
+
+def dispatch_after(session: Session, table: type[Job] | type[Sample], record_id: int) -> Dispatch | None:
+    """`record_id` left the broker (claimed, cancelled, failed): dispatch its owner's next record."""
+    owner_id = session.scalar(select(table.owner_id).where(table.id == record_id))
+    return None if owner_id is None else dispatch_next(session, table, owner_id)
+
+
+def waiting_owners(session: Session, table: type[Job] | type[Sample]) -> list[int]:
+    """Users with waiting (undispatched, queued) records of `table`: the reconciler's backstop."""
+    stmt = select(table.owner_id).where(table.status == "queued", table.dispatched_at.is_(None)).distinct()
+    return sorted(session.scalars(stmt))
+
+
+def hold(record: Job | Sample) -> None:
+    """A new record waits undispatched until `dispatch_next` picks it."""
+    record.dispatched_at = None

@@ -15,7 +15,18 @@ from ..db.models import Epoch, Job, JobStatus, Sample, as_utc, utcnow
 from ..engine.config import Hyperparameters, describe_validation_error
 from ..engine.train import best_epoch as best_of
 from ..settings import get_settings
-from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_LOST, HEARTBEAT_OK, beat, clip, fresh, redispatch, superseded
+from .dispatch import (
+    HEARTBEAT_CANCEL,
+    HEARTBEAT_LOST,
+    HEARTBEAT_OK,
+    beat,
+    clip,
+    dispatch_for_new,
+    fresh,
+    hold,
+    redispatch,
+    superseded,
+)
 from .quotas import check_job_quota, lock_user
 
 
@@ -55,13 +66,18 @@ class Busy:
 
 
 def create_job(session: Session, owner_id: int, corpus_id: int, hyperparameters: Hyperparameters) -> Job:
-    """A new queued job (flushed: it has its id and first dispatch token)."""
+    """A new queued job (flushed: it has its id), within its owner's quotas (QuotaExceeded). It
+    waits its turn (fair queues, see dispatch.py): when its owner has no job waiting in the broker,
+    their oldest waiting job (this one, or an older one whose send failed) is dispatched: send what
+    `take_dispatches` returns after commit."""
     check_job_quota(session, lock_user(session, owner_id), hyperparameters)
     job = Job(
         owner_id=owner_id, corpus_id=corpus_id, hyperparameters=hyperparameters, status=JobStatus.queued, epochs=[]
     )
     session.add(job)
     session.flush()
+    hold(job)  # after the INSERT: its column default would fill a None in
+    dispatch_for_new(session, Job, owner_id)
     return job
 
 

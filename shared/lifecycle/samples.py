@@ -1,15 +1,18 @@
 """A sample request's state: created queued, claimed by a sampling worker, heartbeats, finished
 with its text or failed with a reason (a crashed worker fails it: a crash that repeats, such as
-running out of memory, must not loop; asking again makes a new request)."""
+running out of memory, must not loop; asking again makes a new request), cancelled (a running one
+at once: its worker reads it at its next heartbeat and stops at its next chunk), or handed back to
+the queue by a worker that is stopping gracefully (`requeue_sample`, not counted as an attempt)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Epoch, Job, Sample, SampleStatus, utcnow
-from .dispatch import HEARTBEAT_OK, beat, clip, superseded
+from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_OK, beat, clip, dispatch_for_new, hold, redispatch, superseded
 from .quotas import check_sample_quota, lock_user
 
 LOST_SAMPLE = "the sampling worker stopped while generating this sample (crashed or killed); request it again"
@@ -41,7 +44,9 @@ def create_sample(
     seed_text: str | None,
     random_seed: int | None,
 ) -> Sample:
-    """A new queued request for text from `epoch`'s checkpoint of `job` (flushed)."""
+    """A new queued request for text from `epoch`'s checkpoint of `job` (flushed), within its
+    owner's quotas (QuotaExceeded). It waits its turn (fair queues, see dispatch.py): send what
+    `take_dispatches` returns after commit."""
     check_sample_quota(session, lock_user(session, owner_id), length=length, temperatures=temperatures, count=count)
     sample = Sample(
         owner_id=owner_id,
@@ -56,6 +61,8 @@ def create_sample(
     )
     session.add(sample)
     session.flush()
+    hold(sample)  # after the INSERT: its column default would fill a None in
+    dispatch_for_new(session, Sample, owner_id)
     return sample
 
 
@@ -90,14 +97,57 @@ def claim_sample(session: Session, sample_id: int, worker: str = "", token: str 
 
 
 def sample_heartbeat(session: Session, sample_id: int, progress: float | None, worker: str) -> str:
-    beat(session, Sample, sample_id, progress, worker)
-    return HEARTBEAT_OK  # a sample marked lost that still finishes is stored all the same
+    """ "cancel" once the sample was cancelled (its worker stops at its next chunk), else "ok" (a
+    sample marked lost that still finishes is stored all the same)."""
+    if beat(session, Sample, sample_id, progress, worker):
+        return HEARTBEAT_OK
+    status = session.scalar(select(Sample.status).where(Sample.id == sample_id))
+    return HEARTBEAT_CANCEL if status == SampleStatus.cancelled else HEARTBEAT_OK
+
+
+class SampleFinished(Exception):
+    """A succeeded or failed sample cannot be cancelled."""
+
+    def __init__(self, sample: Sample):
+        super().__init__(f"sample {sample.id} already {SampleStatus(sample.status).value}; nothing to cancel")
+        self.sample = sample
+
+
+def cancel_sample(session: Session, sample_id: int) -> tuple[Sample, bool]:
+    """Cancel a queued or running sample at once (a running one's worker stops at its next chunk
+    and stores nothing). Returns (sample, changed): a cancelled one is unchanged; a succeeded or
+    failed one raises SampleFinished, an unknown one LookupError."""
+    stmt = select(Sample).where(Sample.id == sample_id).with_for_update().execution_options(populate_existing=True)
+    sample = session.scalar(stmt)
+    if sample is None:
+        raise LookupError(f"sample {sample_id} not found")
+    status = SampleStatus(sample.status)
+    if status == SampleStatus.cancelled:
+        return sample, False
+    if status.finished:
+        raise SampleFinished(sample)
+    sample.status, sample.finished_at = SampleStatus.cancelled, utcnow()
+    return sample, True
+
+
+def requeue_sample(session: Session, sample_id: int, worker: str) -> str | None:
+    """Hand a running sample back to the queue (its worker is stopping gracefully): not counted as
+    an attempt. Returns the new dispatch token to send after commit, or None when the sample is no
+    longer running on `worker` (cancelled meanwhile, or found lost)."""
+    sample = session.get(Sample, sample_id, with_for_update=True)
+    if sample is None or sample.status != SampleStatus.running or sample.worker != worker:
+        return None
+    sample.status, sample.worker, sample.progress = SampleStatus.queued, None, 0.0
+    sample.attempts = max(0, sample.attempts - 1)
+    sample.started_at = sample.heartbeat_at = None
+    return redispatch(sample)
 
 
 def finish_sample(session: Session, sample_id: int, object_key: str | None = None, error: str | None = None) -> None:
-    """Succeeded with the stored text's key, or failed with the reason."""
+    """Succeeded with the stored text's key, or failed with the reason; a cancelled sample stays
+    cancelled."""
     sample = session.get(Sample, sample_id, with_for_update=True)
-    if sample is None:
+    if sample is None or sample.status == SampleStatus.cancelled:
         return
     sample.status = SampleStatus.failed if error else SampleStatus.succeeded
     sample.object_key = object_key

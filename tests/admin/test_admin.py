@@ -447,3 +447,50 @@ def test_admin_downloads_a_sample_with_the_admin_session(admin_client, admin_db)
     response = admin_client.get(f"/admin/samples/{sample.id}/text", headers=bearer(token))
     assert response.status_code == 200 and response.data == b"hello"
     assert admin_client.get("/admin/samples/999/text", headers=bearer(token)).status_code == 404
+
+
+def test_the_jobs_list_costs_a_constant_number_of_queries_and_loads_no_epoch(admin_client, admin_db):
+    from sqlalchemy import Engine, event
+
+    token = make_user(admin_db, "root", admin=True)
+    for _ in range(20):
+        make_job(admin_db, status="running", epochs=60, history=[(2.0, 2.1)] * 50)
+    login(admin_client, token)
+    statements: list[str] = []
+
+    def hook(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    counts = []
+    for path in ("/admin/api/jobs?status=queued", "/admin/api/jobs", "/admin/"):
+        statements.clear()
+        event.listen(Engine, "before_cursor_execute", hook)
+        try:
+            assert admin_client.get(path).status_code == 200
+        finally:
+            event.remove(Engine, "before_cursor_execute", hook)
+        assert not [s for s in statements if "epochs" in s.lower().split("from", 1)[-1]], statements
+        counts.append(len(statements))
+    assert counts[0] == counts[1] == counts[2] <= 5, counts  # none listed, 20 listed, the page: the same
+    data = admin_client.get("/admin/api/jobs").get_json()
+    assert len(data["jobs"]) == 20 and all(j["epoch"] == 50 for j in data["jobs"])
+
+
+def test_a_cancelled_sample_is_shown_cancelled_without_a_download(admin_client, admin_db):
+    from shared import lifecycle
+    from shared.db.models import Sample
+
+    token = make_user(admin_db, "root", admin=True)
+    job = make_job(admin_db, status="succeeded", history=[(2.0, 2.1)])
+    sample = Sample(
+        owner_id=job.owner_id, job_id=job.id, checkpoint_key="k1", length=100, temperatures=[1.0], progress=0.3
+    )
+    admin_db.add(sample)
+    admin_db.commit()
+    lifecycle.cancel_sample(admin_db, sample.id)
+    admin_db.commit()
+    html = admin_client.get(f"/admin/jobs/{job.id}", headers=bearer(token)).get_data(as_text=True)
+    assert 'class="badge badge-cancelled" data-field="status"' in html and ">cancelled</span>" in html
+    assert f"/admin/samples/{sample.id}/text" not in html and 'data-live="false"' in html
+    detail = admin_client.get(f"/admin/api/jobs/{job.id}", headers=bearer(token)).get_json()
+    assert [s["status"] for s in detail["samples"]] == ["cancelled"]

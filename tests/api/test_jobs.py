@@ -182,3 +182,66 @@ def test_broker_down_fails_the_job_with_503(app, client, user_headers, make_corp
     assert response.status_code == 503
     [job] = db_session.query(Job).all()
     assert job.status == JobStatus.failed and "could not queue" in job.error and "Connection refused" in job.error
+
+
+class QueryCounter:
+    """Counts the SQL statements every engine runs while active (a before_cursor_execute hook)."""
+
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def _hook(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(statement)
+
+    def __enter__(self) -> "QueryCounter":
+        from sqlalchemy import Engine, event
+
+        event.listen(Engine, "before_cursor_execute", self._hook)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from sqlalchemy import Engine, event
+
+        event.remove(Engine, "before_cursor_execute", self._hook)
+
+
+def test_listing_jobs_costs_a_constant_number_of_queries_and_loads_no_epoch(client, user_headers, make_job, db_session):
+    from shared import lifecycle
+    from shared.engine.train import EpochReport
+
+    first = db_session.get(Job, make_job()["id"])
+    jobs = [first] + [
+        lifecycle.create_job(db_session, first.owner_id, first.corpus_id, first.hyperparameters) for _ in range(19)
+    ]
+    for job in jobs:
+        for n in range(1, 51):
+            report = EpochReport(epoch=n, loss=1.5, val_loss=1.4, seconds=2.0, chars_per_second=100.0)
+            lifecycle.record_epoch(db_session, job.id, report, f"jobs/{job.id}/epoch-{n:04d}")
+    db_session.commit()
+    counts = {}
+    for per_page in (1, 100):
+        with QueryCounter() as queries:
+            response = client.get(f"/api/v1/jobs?per_page={per_page}", headers=user_headers)
+        assert response.status_code == 200 and len(response.get_json()["items"]) == min(per_page, 20)
+        assert not [q for q in queries.statements if "epochs" in q.lower().split("from", 1)[-1]], queries.statements
+        counts[per_page] = len(queries.statements)
+    assert counts[1] == counts[100] <= 4, counts  # token, count, page: not one per job
+    items = response.get_json()["items"]
+    assert all(j["epoch"] == 50 and j["has_checkpoint"] and j["eta_seconds"] is not None for j in items)
+
+
+def test_fair_queue_one_message_per_user_and_a_cancel_sends_the_next(
+    client, user_headers, other_headers, make_corpus, broker, db_session, small_job
+):
+    corpus = make_corpus()
+    mine = [post_job(client, user_headers, corpus["id"], small_job).get_json() for _ in range(3)]
+    assert [j["status"] for j in mine] == ["queued"] * 3
+    assert broker.llen("training") == 1  # only the first is in the broker; the others wait their turn
+    theirs = post_job(client, other_headers, make_corpus(headers=other_headers)["id"], small_job).get_json()
+    assert broker.llen("training") == 2  # another user's first job goes straight in
+    sent = [json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in broker.lrange("training", 0, -1)]
+    assert sorted(sent) == sorted([mine[0]["id"], theirs["id"]])
+    assert client.post(f"/api/v1/jobs/{mine[0]['id']}/cancel", headers=user_headers).status_code == 200
+    last = json.loads(base64.b64decode(json.loads(broker.lindex("training", 0))["body"]))[0]
+    assert last == [mine[1]["id"], db_session.get(Job, mine[1]["id"]).dispatch_token]  # the next one's turn
+    assert broker.llen("training") == 3

@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 
+from shared import lifecycle
 from shared.db.models import Epoch, Sample, SampleStatus
 
 
@@ -139,3 +140,34 @@ def test_job_without_val_loss_samples_the_latest(client, user_headers, make_job,
     db_session.commit()
     sample = client.post(f"/api/v1/jobs/{job_id}/samples", headers=user_headers, json={}).get_json()
     assert db_session.get(Sample, sample["id"]).checkpoint_key == "k2"
+
+
+def test_cancel_a_sample(client, user_headers, other_headers, trained_job, db_session):
+    queued = client.post(f"/api/v1/jobs/{trained_job}/samples", headers=user_headers, json={}).get_json()
+    url = f"/api/v1/samples/{queued['id']}/cancel"
+    assert client.post(url, headers=other_headers).status_code == 404
+    response = client.post(url, headers=user_headers)
+    assert response.status_code == 200 and response.get_json()["status"] == "cancelled"
+    assert client.post(url, headers=user_headers).status_code == 200  # again: a no-op
+    assert client.get(f"/api/v1/samples/{queued['id']}", headers=user_headers).get_json()["status"] == "cancelled"
+    assert client.get(f"/api/v1/samples/{queued['id']}/text", headers=user_headers).status_code == 409
+    done = client.post(f"/api/v1/jobs/{trained_job}/samples", headers=user_headers, json={}).get_json()
+    lifecycle.finish_sample(db_session, done["id"], object_key="samples/1.txt")
+    db_session.commit()
+    response = client.post(f"/api/v1/samples/{done['id']}/cancel", headers=user_headers)
+    assert response.status_code == 409
+    assert response.get_json() == {"error": f"sample {done['id']} already succeeded; nothing to cancel"}
+
+
+def test_fair_queue_one_sample_message_per_user_and_a_cancel_sends_the_next(
+    client, user_headers, trained_job, broker, db_session
+):
+    ids = [client.post(f"/api/v1/jobs/{trained_job}/samples", headers=user_headers, json={}).get_json()["id"]]
+    ids.append(client.post(f"/api/v1/jobs/{trained_job}/samples", headers=user_headers, json={}).get_json()["id"])
+    assert broker.llen("sampling") == 1  # the second waits for the first to leave the queue
+    assert db_session.get(Sample, ids[1]).dispatched_at is None
+    assert client.post(f"/api/v1/samples/{ids[0]}/cancel", headers=user_headers).status_code == 200
+    assert broker.llen("sampling") == 2
+    message = json.loads(broker.lindex("sampling", 0))
+    db_session.expire_all()
+    assert json.loads(base64.b64decode(message["body"]))[0] == [ids[1], db_session.get(Sample, ids[1]).dispatch_token]

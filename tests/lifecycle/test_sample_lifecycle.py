@@ -1,5 +1,7 @@
 """A sample's state, one lifecycle function at a time, on PostgreSQL."""
 
+from sqlalchemy import select
+
 from shared import lifecycle
 from shared.db.models import Epoch, Job, Sample, SampleStatus
 
@@ -7,7 +9,7 @@ from shared.db.models import Epoch, Job, Sample, SampleStatus
 def new_sample(db, owner, job_id, **fields) -> int:
     with db() as session:
         job = session.get(Job, job_id)
-        epoch = Epoch(
+        epoch = session.scalars(select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == 1)).first() or Epoch(
             job_id=job_id,
             epoch=1,
             loss=1.0,
@@ -66,3 +68,56 @@ def test_an_unsent_message_fails_the_sample(db, owner, job_id):
     with db() as session:
         sample = session.get(Sample, sample_id)
         assert sample.status == SampleStatus.failed and sample.error == "could not queue: broker down"
+
+
+def test_cancel_a_queued_or_running_sample_and_its_worker_is_told(db, owner, job_id):
+    queued, running = new_sample(db, owner, job_id), new_sample(db, owner, job_id)
+    with db() as session:
+        lifecycle.claim_sample(session, running, "s@host")
+    with db() as session:
+        assert lifecycle.sample_heartbeat(session, running, 0.5, "s@host") == "ok"
+        for sample_id in (queued, running):
+            sample, changed = lifecycle.cancel_sample(session, sample_id)
+            assert changed and sample.status == SampleStatus.cancelled and sample.finished_at is not None
+        assert lifecycle.cancel_sample(session, queued)[1] is False  # cancelled twice: unchanged
+    with db() as session:
+        assert lifecycle.sample_heartbeat(session, running, 0.6, "s@host") == "cancel"
+        lifecycle.finish_sample(session, running, object_key="samples/x.txt")  # the worker finished anyway
+        assert lifecycle.claim_sample(session, queued, "s@host") is None  # its message, later
+    with db() as session:
+        for sample_id in (queued, running):
+            sample = session.get(Sample, sample_id)
+            assert sample.status == SampleStatus.cancelled and sample.object_key is None
+
+
+def test_a_finished_sample_cannot_be_cancelled(db, owner, job_id):
+    sample_id = new_sample(db, owner, job_id)
+    with db() as session:
+        lifecycle.claim_sample(session, sample_id, "s@host")
+        lifecycle.finish_sample(session, sample_id, error="boom")
+    with db() as session:
+        try:
+            lifecycle.cancel_sample(session, sample_id)
+        except lifecycle.SampleFinished as exc:
+            assert str(exc) == f"sample {sample_id} already failed; nothing to cancel"
+        else:
+            raise AssertionError("a failed sample was cancelled")
+
+
+def test_a_stopping_worker_hands_its_sample_back_without_counting_an_attempt(db, owner, job_id):
+    sample_id = new_sample(db, owner, job_id)
+    with db() as session:
+        lifecycle.claim_sample(session, sample_id, "s@host")
+        old_token = session.get(Sample, sample_id).dispatch_token
+    with db() as session:
+        assert lifecycle.requeue_sample(session, sample_id, "other@host") is None  # not its worker
+        token = lifecycle.requeue_sample(session, sample_id, "s@host")
+    assert token and token != old_token
+    with db() as session:
+        sample = session.get(Sample, sample_id)
+        assert sample.status == SampleStatus.queued and sample.attempts == 0 and sample.worker is None
+        assert lifecycle.claim_sample(session, sample_id, "s2@host", old_token) is None  # superseded
+        work = lifecycle.claim_sample(session, sample_id, "s2@host", token)
+    assert work is not None
+    with db() as session:
+        assert session.get(Sample, sample_id).attempts == 1

@@ -30,12 +30,14 @@ HP = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "validation_spli
 
 
 class Cluster:
-    def __init__(self, db_url: str, folder: Path):
+    def __init__(self, db_url: str, folder: Path, worker_db_url: str | None = None, **env: str):
+        """`worker_db_url`: the processes' way to the database (e.g. through a TcpProxy), while the
+        test reads and writes `db_url` directly; `env`: more settings for the processes."""
         upgrade(db_url)
         self.db_url, self.folder = db_url, folder
         self.redis, self.s3 = RedisServer().start(), S3Server().start()
         self.env = {
-            "DATABASE_URL": db_url,
+            "DATABASE_URL": worker_db_url or db_url,
             "BROKER_URL": self.redis.url,
             "S3_ENDPOINT_URL": self.s3.url,
             "S3_BUCKET": BUCKET,
@@ -44,6 +46,7 @@ class Cluster:
             "S3_REGION": "us-east-1",
             "CHARLSTM_VAR_DIR": str(folder / "var"),
             **FAST,
+            **env,
         }
         self.settings = Settings.model_validate(self.env)
         self.store = S3Store(

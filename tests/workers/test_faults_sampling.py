@@ -51,3 +51,41 @@ def test_concurrent_requests_for_one_model_load_it_once(cluster, cancelled_job):
     assert {s.worker for s in samples} == {worker.hostname} and all(s.progress == 1.0 for s in samples)
     assert max(s.started_at for s in samples) < min(s.finished_at for s in samples)  # they ran at once
     assert worker.log_text().count("model cache: loaded") == 1
+    worker.stop()
+
+
+def test_a_running_sample_cancelled_stops_within_a_chunk_and_stores_nothing(cluster, cancelled_job):
+    worker = cluster.worker("sampling")
+    sample_id = cluster.sample(cancelled_job, length=5_000_000)
+    cluster.wait(lambda: cluster.get_sample(sample_id).progress > 0, 60, "sampling under way")
+    with cluster.db() as session:
+        lifecycle.cancel_sample(session, sample_id)
+    asked = time.monotonic()
+    cluster.wait(lambda: f"sample {sample_id}: cancelled; stopped" in worker.log_text(), 30, "the worker to stop")
+    print(f"\nsample cancel: worker stopped {time.monotonic() - asked:.1f} s after the request")
+    sample = cluster.get_sample(sample_id)
+    assert sample.status == SampleStatus.cancelled and sample.object_key is None and sample.progress < 1
+    after = cluster.finished_sample(cluster.sample(cancelled_job, length=1_000))  # the worker is free again
+    assert after.status == SampleStatus.succeeded and after.worker == worker.hostname
+    worker.stop()
+
+
+def test_a_graceful_stop_hands_the_running_sample_back_and_it_is_sent_again(cluster, cancelled_job):
+    first = cluster.worker("sampling")
+    sample_id = cluster.sample(cancelled_job, length=5_000_000)
+    cluster.wait(lambda: cluster.get_sample(sample_id).progress > 0, 60, "sampling under way")
+    stopping = time.monotonic()
+    first.stop(timeout=30)  # SIGTERM: Celery's warm shutdown
+    stopped = time.monotonic() - stopping
+    print(f"\nsampling worker SIGTERM: exited {stopped:.1f} s after, its sample handed back")
+    assert first.proc.returncode == 0 and stopped < 15  # well inside the launcher's STOP_TIMEOUT (30 s)
+    assert f"sample {sample_id}: handed back to the queue" in first.log_text()
+    sample = cluster.get_sample(sample_id)
+    assert sample.status == SampleStatus.queued and sample.attempts == 0 and sample.error is None
+    second = cluster.worker("sampling")  # its message was sent again: the next worker takes it
+    cluster.wait(lambda: cluster.get_sample(sample_id).worker == second.hostname, 60, "the sample taken up again")
+    sample = cluster.get_sample(sample_id)
+    assert sample.status == SampleStatus.running and sample.attempts == 1
+    with cluster.db() as session:
+        lifecycle.cancel_sample(session, sample_id)
+    second.stop()

@@ -8,6 +8,7 @@ import signal
 import time
 
 from shared.db.models import JobStatus
+from tests.workers.processes import Reconciler
 
 
 def whole_history(cluster, job_id, epochs):
@@ -77,17 +78,21 @@ def test_graceful_stop_hands_the_job_back(cluster):
 def test_redis_restart_with_a_job_running_and_one_queued(cluster):
     worker = cluster.worker("training")
     cluster.reconciler()
-    running = cluster.job(epochs=10)
+    running = cluster.job(epochs=20)  # runs past REDISPATCH_AFTER after the restart
     reached_epoch(cluster, running, 1)
     queued = cluster.job(epochs=2)  # waits: the worker runs one job at a time
     cluster.redis.stop()  # nothing on disk: the queued message and the unacknowledged one are gone
     time.sleep(1)
     cluster.redis.start()
     restarted = time.monotonic()
-    whole_history(cluster, running, 10)
+    whole_history(cluster, running, 20)
     whole_history(cluster, queued, 2)
     print(f"\nRedis restart: both jobs finished {time.monotonic() - restarted:.1f} s after")
+    # its lost message was sent again once, though the worker took the new one long before it ran it
     worker.stop()
+    logs = "".join(p.log_text() for p in cluster.processes if isinstance(p, Reconciler))  # earlier ones too
+    assert logs.count(f"job {queued}: queued, but its message is not in") == 1
+    assert f"job {queued}: nothing to do" not in worker.log_text()  # no superseded duplicate
 
 
 def test_storage_outage_during_checkpoint_upload(cluster):

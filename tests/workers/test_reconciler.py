@@ -109,3 +109,32 @@ def test_a_silent_sample_fails_and_a_lost_queued_sample_is_sent_again(db, job_id
     with db() as session:
         sample = session.get(Sample, running_id)
         assert sample.status == SampleStatus.failed and sample.error == lifecycle.LOST_SAMPLE
+
+
+def test_a_message_a_worker_already_holds_is_not_taken_for_lost(db, job_id, broker):
+    """After a Redis restart, the re-sent message may sit prefetched by a busy worker (delivered,
+    unacknowledged) while the queue is empty: it must not be sent a second time."""
+    from shared.queue import TRAINING_QUEUE, make_celery, queued_messages, send_training
+    from tests.conftest import TEST_BROKER_URL
+
+    celery = make_celery(Settings(BROKER_URL=TEST_BROKER_URL))
+    token = get_job(db, job_id).dispatch_token
+    set_job(db, job_id, dispatched_at=utcnow() - timedelta(seconds=31))
+    send_training(celery, job_id, token)
+    assert queued_messages(celery, TRAINING_QUEUE) == {(job_id, token)}
+    with celery.connection_for_read() as conn:
+        queue = conn.SimpleQueue(TRAINING_QUEUE)
+        message = queue.get(timeout=5)  # a worker takes it and holds it, unacknowledged
+        assert broker.llen(TRAINING_QUEUE) == 0
+        held = {TRAINING_QUEUE: queued_messages(celery, TRAINING_QUEUE), "sampling": set()}
+        assert held[TRAINING_QUEUE] == {(job_id, token)}
+        with db() as session:
+            assert mine(reconcile(session, SETTINGS, EMPTY, messages=held), "job", job_id) == []
+        message.ack()
+        queue.close()
+    gone = {TRAINING_QUEUE: queued_messages(celery, TRAINING_QUEUE), "sampling": set()}
+    assert gone[TRAINING_QUEUE] == set()
+    with db() as session:  # now it is lost: sent again, once
+        (send,) = mine(reconcile(session, SETTINGS, {"training": 3, "sampling": 0}, messages=gone), "job", job_id)
+    assert send[2] == get_job(db, job_id).dispatch_token != token
+    celery.close()
