@@ -72,19 +72,6 @@ def model_cache() -> ModelCache:
         return _cache
 
 
-def sample_names(temperatures: list[float], count: int) -> list[str]:
-    """Zip member names, in the order sample_texts returns texts (per temperature, `count` each).
-    A temperature asked twice numbers the texts through instead, so names stay unique."""
-    names = [f"sample-{i}-t{t:g}.txt" for t in temperatures for i in range(1, count + 1)]
-    if len(set(names)) < len(names):
-        names = [f"sample-{k}-t{t:g}.txt" for k, t in enumerate(_repeat(temperatures, count), start=1)]
-    return names
-
-
-def _repeat(values: list[float], count: int) -> list[float]:
-    return [v for v in values for _ in range(count)]
-
-
 def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: list[str]) -> str:
     """Upload the result (retried through a storage outage); returns its key."""
     key = sample_key(sample_id, len(texts))
@@ -132,7 +119,7 @@ def run_sampling(
         with Heartbeat(lifecycle.sample_heartbeat, sample_id, worker, get_settings().heartbeat_interval) as heartbeat:
             store = store or get_store()
             sampler = model_cache().get(work.checkpoint_key)
-            from shared.engine.sample import sample_texts
+            from shared.engine.sample import sample_names, sample_texts
 
             stop = Stop(heartbeat)
             texts = sample_texts(

@@ -21,7 +21,7 @@ from .tables import print_json, print_table
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 JOB_FINISHED = ("succeeded", "failed", "cancelled")
-SAMPLE_FINISHED = ("succeeded", "failed")
+SAMPLE_FINISHED = ("succeeded", "failed", "cancelled")
 POLL_SECONDS = 1.0
 RETRY_POLLS = 30  # consecutive failed polls (server restarting, 5xx) before `watch` gives up
 

@@ -369,6 +369,8 @@ ID_PATHS = [
     ("POST", "/api/v1/jobs/{id}/samples"),
     ("GET", "/api/v1/samples/{id}"),
     ("GET", "/api/v1/samples/{id}/text"),
+    ("POST", "/api/v1/samples/{id}/cancel"),
+    ("GET", "/api/v1/jobs/{id}/checkpoint"),
 ]
 
 

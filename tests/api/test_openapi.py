@@ -19,6 +19,8 @@ def test_openapi_document_is_valid(client):
         "/api/v1/jobs/{job_id}/samples",
         "/api/v1/samples/{sample_id}",
         "/api/v1/samples/{sample_id}/text",
+        "/api/v1/samples/{sample_id}/cancel",
+        "/api/v1/jobs/{job_id}/checkpoint",
     } <= set(doc["paths"])
 
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from shared import lifecycle
 from shared.db.models import Job, JobStatus
+from shared.engine.sample import sample_names
 from shared.engine.train import EpochReport, TrainingCallbacks
 from shared.storage import LocalStore, NotFound, StorageError
 from workers import shutdown
@@ -19,7 +20,6 @@ from workers.__main__ import main, worker_argv
 from workers.errors import JobError, describe_error
 from workers.heartbeat import Heartbeat
 from workers.model_cache import ModelCache
-from workers.sampling import sample_names
 from workers.training import JobCallbacks
 
 
