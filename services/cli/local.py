@@ -84,7 +84,7 @@ def run_local_sample(args) -> int:
         texts = sample_texts(
             sampler, args.length, temperatures, count=args.count, seed_text=args.seed_text,
             random_seed=args.random_seed, progress=lambda done, total: progress.update(done - progress.n),
-            top_k=args.top_k, top_p=args.top_p,
+            top_k=args.top_k, top_p=args.top_p, precision=args.precision or "float32",
         )  # fmt: skip
     write_texts(texts, sample_names(temperatures, args.count), args.out)
     return 0

@@ -26,7 +26,7 @@ Keras model and one `model.predict` per character. Benchmarks and tests only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,13 @@ from .config import Hyperparameters
 from .corpus import CorpusError, Vocabulary, apply_transforms, clean, undo_transforms
 from .numpy_lstm import NumpyLSTM, check_temperature, softmax
 
-__all__ = ["Sampler", "encode_seed", "generate", "load_sampler", "predict_loop_generate", "sample_texts"]
+__all__ = [
+    "PRECISIONS", "Sampler", "encode_seed", "generate", "load_sampler", "predict_loop_generate", "sample_texts",
+]  # fmt: skip
+
+# the weights sampling can run on: "float32" (NumpyLSTM, the exact reference) or "int8" (int8 weights
+# with per-row scales, float32 sums: lowp.QuantizedLSTM, about 3x faster for one stream)
+PRECISIONS = ("float32", "int8")
 
 NOISE_FLOATS = 1 << 20  # floats of sampling noise drawn at once (4 MiB)
 MAX_CHUNK = 2048  # characters between progress reports / stop checks
@@ -59,6 +65,21 @@ class Sampler:
     hyperparameters: Hyperparameters
     warmup_text: str  # the default seed: the start of the corpus, cleaned and transformed
     epoch: int  # the checkpoint's epoch
+    _reduced: dict[str, NumpyLSTM] = field(default_factory=dict, repr=False, compare=False)
+
+    def net_for(self, precision: str = "float32") -> NumpyLSTM:
+        """The template net of a precision (one of PRECISIONS): `net` for "float32", else its
+        reduced copy (`lowp.reduce`), built on first use and kept. Never stepped: clone it."""
+        if precision == "float32":
+            return self.net
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+        net = self._reduced.get(precision)
+        if net is None:  # two threads may both build it: the same weights, one is kept
+            from .lowp import reduce  # numba: imported only when a reduced net is asked for
+
+            net = self._reduced.setdefault(precision, reduce(self.net, precision))
+        return net
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint) -> Sampler:
@@ -102,6 +123,7 @@ def sample_texts(
     should_stop: ShouldStop | None = None,
     top_k: int | None = None,
     top_p: float | None = None,
+    precision: str = "float32",
 ) -> list[str]:
     """Generate texts: one per temperature x count, in that order, each `length` new characters
     (the seed not included; fewer when `should_stop` stopped it), the corpus transforms undone
@@ -109,7 +131,8 @@ def sample_texts(
 
     seed_text: the warm-up, read by `encode_seed`. Default: the sampler's warm-up text (the start
     of its corpus). progress, should_stop, top_k and top_p as in `generate` (temperature 0:
-    greedy). Thread-safe."""
+    greedy). precision: the weights to run on (PRECISIONS; `Sampler.net_for`). Thread-safe."""
+    net = sampler.net_for(precision)
     hp, vocabulary = sampler.hyperparameters, sampler.vocabulary
     if seed_text is None:
         seed = vocabulary.encode(sampler.warmup_text, skip_unknown=True)
@@ -118,7 +141,7 @@ def sample_texts(
     else:
         seed = encode_seed(seed_text, vocabulary, hp)
     ids = generate(
-        sampler.net.clone(), seed, length, temperatures, count=count, random_seed=random_seed,
+        net.clone(), seed, length, temperatures, count=count, random_seed=random_seed,
         progress=progress, should_stop=should_stop, top_k=top_k, top_p=top_p,
     )  # fmt: skip
     # undo on seed + sample, so that a sample continuing the seed's indentation is undone right
