@@ -63,12 +63,15 @@ def _tanh(x):  # pragma: no cover
 
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
-def _step(ids, w0, q, scales, biases, meta, state, cells, xt, wblock, gates, logits, want_logits):  # pragma: no cover
+def _step(
+    ids, w0, q, scales, biases, meta, state, cells, xt, wblock, gates, logits, want_logits, products_only
+):  # pragma: no cover
     """One character for every row (numba; the coverage tool cannot see inside).
 
     meta (M, 7) per matrix: q offset, scale/bias offset, n_out, n_in, first state row of its input,
     state row of the h it writes, row of its c in `cells` (the last matrix is the Dense output).
-    gates (rows, 4u), xt (rows, n_in): row-major per stream, so that every inner loop is contiguous."""
+    gates (rows, 4u), xt (rows, n_in): row-major per stream, so that every inner loop is contiguous.
+    products_only: the matrix products alone, state unchanged (benchmarks: a step's floor)."""
     rows = state.shape[1]
     vocab = w0.shape[0]
     m_count = meta.shape[0]
@@ -122,6 +125,8 @@ def _step(ids, w0, q, scales, biases, meta, state, cells, xt, wblock, gates, log
                 for j in range(n_out):
                     logits[j, r] = gates[r, j]
             break
+        if products_only:
+            continue
         u = n_out // 4
         ho, co = meta[m, 5], meta[m, 6]
         for r in range(rows):
@@ -253,9 +258,20 @@ class QuantizedLSTM(NumpyLSTM):
         step = _step
 
         def advance(ids, logits=True):
-            step(ids, *args, logits)
+            step(ids, *args, logits, False)
 
         return advance
+
+    def products(self, steps: int) -> None:
+        """Run the matrix products of `steps` steps and nothing else (no cell updates: the state is
+        unchanged; `logits` is overwritten): benchmarks time it as the floor of a step."""
+        ids = np.zeros(self._rows, dtype=np.intp)
+        args = (
+            self._w0, self._q, self._scales, self._biases, self._meta, self._state,
+            self._cell_buffer, self._xt, self._wblock, self._gates, self._logits,
+        )  # fmt: skip
+        for _ in range(steps):
+            _step(ids, *args, True, True)
 
 
 def _frozen(array: np.ndarray, dtype) -> np.ndarray:
