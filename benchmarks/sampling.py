@@ -90,7 +90,7 @@ def quantization_quality(short: bool) -> dict:
 
     from shared.engine.config import Hyperparameters
     from shared.engine.corpus import build_from_folder, clean
-    from shared.engine.sample import encode_seed, load_sampler
+    from shared.engine.sample import PRECISIONS, encode_seed, load_sampler
     from shared.engine.train import train
 
     from .quality import PACKAGE, Deadline, package_folder
@@ -105,7 +105,7 @@ def quantization_quality(short: bool) -> dict:
         train_s = time.perf_counter() - began
         if not result.history:
             raise RuntimeError(f"no epoch finished within {budget:.0f} s: raise BENCH_BUDGET")
-        sampler = load_sampler(tmp)
+        sampler = load_sampler(tmp, precisions=PRECISIONS)
     ids = encode_seed(clean(raw[train_chars:]), sampler.vocabulary, hp)[: heldout_chars + 1]
     exact = sampler.net.clone()
     reduced = sampler.net_for("int8").clone()
@@ -182,7 +182,7 @@ def main() -> dict:
 
     # int8: quantize, compile (numba; cached on disk after the first run), then the same runs
     began = time.perf_counter()
-    low = QuantizedLSTM.from_net(net)
+    low = QuantizedLSTM.from_model(model)
     quantize_s = time.perf_counter() - began
     began = time.perf_counter()
     generate(low, seed, 10, [TEMPERATURE], count=1, random_seed=0)
