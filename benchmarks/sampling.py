@@ -12,7 +12,8 @@ Also: 1 vs 2 BLAS threads on a short probe (the faster is used for (b) and (c)),
 float32 matrix products alone (the floor for this model), and the float32 GEMM peak.
 
 Reduced precision (issue 13 item 1), in the same run: the int8 net (`lowp.QuantizedLSTM`: int8
-weights with per-row scales, one numba kernel call per step) for (b) and (c), against float32:
+weights with per-row scales, one numba kernel call per chunk of sampled characters; 1 or 2 kernel
+threads probed like the BLAS threads) for (b) and (c), against float32:
 1 sample >= 3x faster; the per-step overhead outside the matrix products < 10% of a step (the
 products timed alone: `QuantizedLSTM.products`); 16 samples >= 0.5 of the GEMM peak or >= 3x
 faster. Quality guard: a 2 x 256 model trained for BENCH_BUDGET seconds (default 150; quick 20) on
@@ -180,17 +181,40 @@ def main() -> dict:
     one_s = timed_generate(1)
     many_s = timed_generate(COUNT)
 
-    # int8: quantize, compile (numba; cached on disk after the first run), then the same runs
+    # int8: quantize, compile (numba; cached on disk after the first run), then the same runs, with
+    # 1 or 2 kernel threads as probed (the faster kept, as for BLAS above)
     began = time.perf_counter()
-    low = QuantizedLSTM.from_model(model)
+    lows = {1: QuantizedLSTM.from_model(model)}
     quantize_s = time.perf_counter() - began
+    if default_threads > 1:
+        lows[default_threads] = QuantizedLSTM.from_model(model, threads=default_threads)
     began = time.perf_counter()
-    generate(low, seed, 10, [TEMPERATURE], count=1, random_seed=0)
-    generate(low, seed, 10, [TEMPERATURE], count=COUNT, random_seed=0)
-    low.products(1)
+    for candidate in lows.values():
+        for rows in (1, COUNT):
+            generate(candidate, seed, 10, [TEMPERATURE], count=rows, random_seed=0)
+        candidate.products(1)
     compile_s = time.perf_counter() - began
+    low_threads: dict[int, Threads] = {}
+    for rows in (1, COUNT):
+        per_char = {
+            n: best_time(
+                lambda candidate=candidate, rows=rows: generate(
+                    candidate, seed, probe[rows], [TEMPERATURE], count=rows, random_seed=0
+                ),
+                repeats=2,
+            )
+            / probe[rows]
+            for n, candidate in lows.items()
+        }
+        floor = {}
+        for n, candidate in lows.items():
+            candidate.reset(rows)
+            steps = max(50, probe[rows] // 4)
+            floor[n] = best_time(lambda candidate=candidate, steps=steps: candidate.products(steps), repeats=2) / steps
+        low_threads[rows] = Threads(min(per_char, key=lambda n: per_char[n]), per_char, floor)
 
     def low_generate(rows: int) -> float:
+        low = lows[low_threads[rows].best]
         began = time.perf_counter()
         ids = generate(low, seed, length, [TEMPERATURE], count=rows, random_seed=0)
         seconds = time.perf_counter() - began
@@ -199,11 +223,8 @@ def main() -> dict:
 
     low_one_s = low_generate(1)
     low_many_s = low_generate(COUNT)
-    low_products = {}
-    for rows in (1, COUNT):
-        low.reset(rows)
-        steps = max(50, probe[rows] // 2)
-        low_products[rows] = best_time(lambda steps=steps: low.products(steps), repeats=2) / steps * length
+    low = lows[1]
+    low_products = {rows: choice.matmul_seconds_per_step[choice.best] * length for rows, choice in low_threads.items()}
 
     began = time.perf_counter()
     predict_loop_generate(model, seed, loop_chars, TEMPERATURE, random_seed=0)
@@ -253,11 +274,13 @@ def main() -> dict:
             "blas_threads": threads[COUNT].best,
         },
         "int8": {
+            "threads": {rows: asdict(choice) for rows, choice in low_threads.items()},
             "weight_bytes": low.weight_bytes,
             "float32_weight_bytes": sum(w.nbytes for w in net.matrices),
             "quantize_seconds": quantize_s,
             "first_call_seconds": compile_s,
             "count_1": {
+                "threads": low_threads[1].best,
                 "seconds": low_one_s,
                 "chars_per_second": length / low_one_s,
                 "speedup_vs_float32": one_s / low_one_s,
@@ -266,6 +289,7 @@ def main() -> dict:
                 "float32_overhead_fraction": 1.0 - floor1 / one_s,
             },
             "count_16": {
+                "threads": low_threads[COUNT].best,
                 "seconds": low_many_s,
                 "chars_per_second": COUNT * length / low_many_s,
                 "speedup_vs_float32": many_s / low_many_s,
@@ -294,15 +318,26 @@ def main() -> dict:
         table,
         header=("", "seconds", "chars/s", "speedup", "target"),
     )
-    notes = [
-        ("float32 GEMM peak", f"{peak / 1e9:.0f} GFLOP/s"),
-        ("matrix products alone, 1 / 16 rows", f"{floor1:.1f} s / {floor16:.1f} s"),
-        (f"{COUNT} rows: model FLOP/s, fraction of peak", f"{many_flops / 1e9:.0f} GFLOP/s, {many_flops / peak:.2f}"),
-    ] + [
-        (f"{rows} row(s): s/50k chars with {n} BLAS thread(s)", f"{s * 50_000:.1f}")
-        for rows, t in threads.items()
-        for n, s in t.seconds_per_step.items()
-    ]
+    notes = (
+        [
+            ("float32 GEMM peak", f"{peak / 1e9:.0f} GFLOP/s"),
+            ("matrix products alone, 1 / 16 rows", f"{floor1:.1f} s / {floor16:.1f} s"),
+            (
+                f"{COUNT} rows: model FLOP/s, fraction of peak",
+                f"{many_flops / 1e9:.0f} GFLOP/s, {many_flops / peak:.2f}",
+            ),
+        ]
+        + [
+            (f"{rows} row(s): s/50k chars with {n} BLAS thread(s)", f"{s * 50_000:.1f}")
+            for rows, t in threads.items()
+            for n, s in t.seconds_per_step.items()
+        ]
+        + [
+            (f"int8, {rows} row(s): s/50k chars with {n} kernel thread(s)", f"{s * 50_000:.1f}")
+            for rows, t in low_threads.items()
+            for n, s in t.seconds_per_step.items()
+        ]
+    )
     print_table("details", notes)
     verdict = [
         (
