@@ -24,8 +24,8 @@ The float32 `NumpyLSTM` stays the exact reference; this path is measured against
 distributions and bits per character over teacher-forced text).
 
 Threads: the output rows of each product are shared between `threads` threads (numba's OpenMP or
-workqueue pool; default 1). Two threads make one stream about 1.5x faster on an idle 2-core
-machine, but numba's pool spins after each product, which slows anything else the process runs
+workqueue pool; default 1). Two threads made one stream 1.1-2.4x faster than one on the 2-core
+benchmark machine, but numba's pool spins after each product, which slows anything else the process runs
 at the time (BLAS, TensorFlow) on a loaded machine: more than one thread is for a process that
 only samples. Several samples share each read of the weights (`rows`).
 """
