@@ -11,6 +11,17 @@ warm-up seed of 100 characters, temperature 0.75.
 Also: 1 vs 2 BLAS threads on a short probe (the faster is used for (b) and (c)), the time of the
 float32 matrix products alone (the floor for this model), and the float32 GEMM peak.
 
+Reduced precision (issue 13 item 1), in the same run: the int8 net (`lowp.QuantizedLSTM`: int8
+weights with per-row scales, one numba kernel call per chunk of sampled characters; 1 or 2 kernel
+threads probed like the BLAS threads) for (b) and (c), against float32:
+1 sample >= 3x faster; the per-step overhead outside the matrix products < 10% of a step (from
+the thread probe: a step of `generate` against the products alone, `QuantizedLSTM.products`,
+measured back to back); 16 samples >= 0.5 of the GEMM peak or >= 3x
+faster. Quality guard: a 2 x 256 model trained for BENCH_BUDGET seconds (default 150; quick 20) on
+the SQLAlchemy source as benchmarks/quality trains, then over 10,000 teacher-forced held-out
+characters the mean KL divergence of int8's next-character distributions from float32's (< 0.01
+nats) and the bits/char of each (within 1%).
+
 Run: python -m benchmarks.sampling   (BENCH_QUICK=1 or --quick: 2,000 characters, 10 loop chars)
 """
 
@@ -22,6 +33,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from shared.engine.lowp import QuantizedLSTM
 from shared.engine.numpy_lstm import NumpyLSTM
 from shared.engine.sample import generate, predict_loop_generate
 
@@ -71,6 +83,57 @@ def matmul_floor(net: NumpyLSTM, rows: int, steps: int) -> float:
     return best_time(run, repeats=2) / steps
 
 
+def quantization_quality(short: bool) -> dict:
+    """Train a small model for a few minutes, then compare int8 with float32 over teacher-forced
+    held-out text: mean KL divergence (nats) and bits per character of each."""
+    import math
+    import tempfile
+    from pathlib import Path
+
+    from shared.engine.config import Hyperparameters
+    from shared.engine.corpus import build_from_folder, clean
+    from shared.engine.sample import PRECISIONS, encode_seed, load_sampler
+    from shared.engine.train import train
+
+    from .quality import PACKAGE, Deadline, package_folder
+
+    budget = float(os.environ.get("BENCH_BUDGET", 20 if short else 150))
+    train_chars, heldout_chars = (100_000, 2_000) if short else (400_000, 10_000)
+    raw = build_from_folder(package_folder(PACKAGE), max_chars=train_chars + 2 * heldout_chars)
+    hp = Hyperparameters(layers=2, units=256, batch_size=32, epochs=1000, patience=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        began = time.perf_counter()
+        result = train(raw[:train_chars], hp, Path(tmp), Deadline(budget))
+        train_s = time.perf_counter() - began
+        if not result.history:
+            raise RuntimeError(f"no epoch finished within {budget:.0f} s: raise BENCH_BUDGET")
+        sampler = load_sampler(tmp, precisions=PRECISIONS)
+    ids = encode_seed(clean(raw[train_chars:]), sampler.vocabulary, hp)[: heldout_chars + 1]
+    exact = sampler.net.clone()
+    reduced = sampler.net_for("int8").clone()
+    exact.reset(1)
+    reduced.reset(1)
+    log_p, log_q = (_log_softmax(n.sequence_logits(ids[:-1])[0]) for n in (exact, reduced))
+    kl = float((np.exp(log_p) * (log_p - log_q)).sum(axis=1).mean())
+    at = np.arange(len(ids) - 1), ids[1:]
+    bits_p, bits_q = (float(-lp[at].mean() / math.log(2)) for lp in (log_p, log_q))
+    return {
+        "model": f"{hp.layers} x {hp.units}",
+        "train_seconds": train_s,
+        "epochs": len(result.history),
+        "chars": len(ids) - 1,
+        "mean_kl_nats": kl,
+        "bits_per_char_float32": bits_p,
+        "bits_per_char_int8": bits_q,
+        "bits_relative_difference": (bits_q - bits_p) / bits_p,
+    }
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64)
+    return z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+
+
 def main() -> dict:
     short = quick()
     length = 2_000 if short else 50_000
@@ -108,16 +171,55 @@ def main() -> dict:
                 floor[n] = matmul_floor(net, rows, max(50, probe[rows] // 4))
         threads[rows] = Threads(min(per_char, key=lambda n: per_char[n]), per_char, floor)
 
-    def timed_generate(rows: int):
+    def timed_generate(rows: int, repeats: int = 1):
         with limit_blas_threads(threads[rows].best):
-            began = time.perf_counter()
-            ids = generate(net, seed, length, [TEMPERATURE], count=rows, random_seed=0)
-            seconds = time.perf_counter() - began
-        assert ids.shape == (rows, length)
-        return seconds
+            return best_time(lambda: generate(net, seed, length, [TEMPERATURE], count=rows, random_seed=0), repeats)
 
-    one_s = timed_generate(1)
+    # one sample: the best of 2 runs, for float32 and int8 alike (this shared machine's load varies
+    # by tens of percent between runs of a few seconds); 16 samples: one run each
+    one_s = timed_generate(1, repeats=2)
     many_s = timed_generate(COUNT)
+
+    # int8: quantize, compile (numba; cached on disk after the first run), then the same runs, with
+    # 1 or 2 kernel threads as probed (the faster kept, as for BLAS above)
+    began = time.perf_counter()
+    lows = {1: QuantizedLSTM.from_model(model)}
+    quantize_s = time.perf_counter() - began
+    if default_threads > 1:
+        lows[default_threads] = QuantizedLSTM.from_model(model, threads=default_threads)
+    began = time.perf_counter()
+    for candidate in lows.values():
+        for rows in (1, COUNT):
+            generate(candidate, seed, 10, [TEMPERATURE], count=rows, random_seed=0)
+        candidate.products(1)
+    compile_s = time.perf_counter() - began
+    low_threads: dict[int, Threads] = {}
+    for rows in (1, COUNT):
+        per_char = {
+            n: best_time(
+                lambda candidate=candidate, rows=rows: generate(
+                    candidate, seed, probe[rows], [TEMPERATURE], count=rows, random_seed=0
+                ),
+                repeats=2,
+            )
+            / probe[rows]
+            for n, candidate in lows.items()
+        }
+        floor = {}
+        for n, candidate in lows.items():
+            candidate.reset(rows)
+            steps = max(50, probe[rows] // 4)
+            floor[n] = best_time(lambda candidate=candidate, steps=steps: candidate.products(steps), repeats=2) / steps
+        low_threads[rows] = Threads(min(per_char, key=lambda n: per_char[n]), per_char, floor)
+
+    def low_generate(rows: int, repeats: int = 1) -> float:
+        low = lows[low_threads[rows].best]
+        return best_time(lambda: generate(low, seed, length, [TEMPERATURE], count=rows, random_seed=0), repeats)
+
+    low_one_s = low_generate(1, repeats=2)
+    low_many_s = low_generate(COUNT)
+    low = lows[1]
+    low_products = {rows: choice.matmul_seconds_per_step[choice.best] * length for rows, choice in low_threads.items()}
 
     began = time.perf_counter()
     predict_loop_generate(model, seed, loop_chars, TEMPERATURE, random_seed=0)
@@ -128,6 +230,16 @@ def main() -> dict:
     floor1 = threads[1].matmul_seconds_per_step[threads[1].best] * length
     floor16 = threads[COUNT].matmul_seconds_per_step[threads[COUNT].best] * length
     many_flops = fpc * COUNT * length / many_s
+    low_many_flops = fpc * COUNT * length / low_many_s
+
+    def overhead(choice: Threads, n: int) -> float:
+        """1 - products / step, both per step from the same probe (measured back to back)."""
+        return 1.0 - choice.matmul_seconds_per_step[n] / choice.seconds_per_step[n]
+
+    low_overhead = overhead(low_threads[1], low_threads[1].best)
+    low_overhead_1 = overhead(low_threads[1], 1)
+    f32_overhead = overhead(threads[1], threads[1].best)
+    quality = quantization_quality(short)
     results = {
         "quick": short,
         "load_average_before": load_before,
@@ -163,6 +275,33 @@ def main() -> dict:
             "fraction_of_gemm_peak": many_flops / peak,
             "blas_threads": threads[COUNT].best,
         },
+        "int8": {
+            "threads": {rows: asdict(choice) for rows, choice in low_threads.items()},
+            "weight_bytes": low.weight_bytes,
+            "float32_weight_bytes": sum(w.nbytes for w in net.matrices),
+            "quantize_seconds": quantize_s,
+            "first_call_seconds": compile_s,
+            "count_1": {
+                "threads": low_threads[1].best,
+                "seconds": low_one_s,
+                "chars_per_second": length / low_one_s,
+                "speedup_vs_float32": one_s / low_one_s,
+                "products_seconds": low_products[1],
+                "overhead_fraction": low_overhead,
+                "overhead_fraction_1_thread": low_overhead_1,
+                "float32_overhead_fraction": f32_overhead,
+            },
+            "count_16": {
+                "threads": low_threads[COUNT].best,
+                "seconds": low_many_s,
+                "chars_per_second": COUNT * length / low_many_s,
+                "speedup_vs_float32": many_s / low_many_s,
+                "products_seconds": low_products[COUNT],
+                "flops_per_second": low_many_flops,
+                "fraction_of_gemm_peak": low_many_flops / peak,
+            },
+            "quality": quality,
+        },
     }
     write_results("sampling", results)
 
@@ -174,22 +313,62 @@ def main() -> dict:
         row(f"predict loop ({loop_chars} chars, extrapolated)", loop_s, length),
         row("fast, 1 sample", one_s, length, "< 15 s, >= 100x" if not short else ""),
         row(f"fast, {COUNT} samples together", many_s, COUNT * length, "< 90 s" if not short else ""),
+        row("int8, 1 sample", low_one_s, length),
+        row(f"int8, {COUNT} samples together", low_many_s, COUNT * length),
     ]
     print_table(
         f"sampling {LAYERS} x {UNITS}, vocab {VOCAB}, {length:,} characters per sample",
         table,
         header=("", "seconds", "chars/s", "speedup", "target"),
     )
-    notes = [
-        ("float32 GEMM peak", f"{peak / 1e9:.0f} GFLOP/s"),
-        ("matrix products alone, 1 / 16 rows", f"{floor1:.1f} s / {floor16:.1f} s"),
-        (f"{COUNT} rows: model FLOP/s, fraction of peak", f"{many_flops / 1e9:.0f} GFLOP/s, {many_flops / peak:.2f}"),
-    ] + [
-        (f"{rows} row(s): s/50k chars with {n} BLAS thread(s)", f"{s * 50_000:.1f}")
-        for rows, t in threads.items()
-        for n, s in t.seconds_per_step.items()
-    ]
+    notes = (
+        [
+            ("float32 GEMM peak", f"{peak / 1e9:.0f} GFLOP/s"),
+            ("matrix products alone, 1 / 16 rows", f"{floor1:.1f} s / {floor16:.1f} s"),
+            (
+                f"{COUNT} rows: model FLOP/s, fraction of peak",
+                f"{many_flops / 1e9:.0f} GFLOP/s, {many_flops / peak:.2f}",
+            ),
+        ]
+        + [
+            (f"{rows} row(s): s/50k chars with {n} BLAS thread(s)", f"{s * 50_000:.1f}")
+            for rows, t in threads.items()
+            for n, s in t.seconds_per_step.items()
+        ]
+        + [
+            (f"int8, {rows} row(s): s/50k chars with {n} kernel thread(s)", f"{s * 50_000:.1f}")
+            for rows, t in low_threads.items()
+            for n, s in t.seconds_per_step.items()
+        ]
+    )
     print_table("details", notes)
+    verdict = [
+        (
+            "int8 vs float32, 1 sample",
+            f"{one_s / low_one_s:.2f}x faster ({low_one_s:.1f} s vs {one_s:.1f} s)",
+            ">= 3x",
+        ),
+        (
+            "int8 step outside the matrix products",
+            f"{100 * low_overhead:.0f}% with {low_threads[1].best} thread(s), {100 * low_overhead_1:.0f}% with 1 "
+            f"(float32: {100 * f32_overhead:.0f}%)",
+            "< 10%",
+        ),
+        (
+            f"int8, {COUNT} samples: fraction of GEMM peak",
+            f"{low_many_flops / peak:.2f} ({many_s / low_many_s:.2f}x float32's {many_flops / peak:.2f})",
+            ">= 0.5 (or >= 3x float32)",
+        ),
+        ("int8 weights read per character", f"{low.weight_bytes / 1e6:.1f} MB (float32 {fpc * 2 / 1e6:.1f} MB)", ""),
+        (
+            f"int8 vs float32, {quality['chars']:,} held-out chars "
+            f"({quality['model']}, trained {quality['train_seconds']:.0f} s)",
+            f"KL {quality['mean_kl_nats']:.2e} nats; bits/char {quality['bits_per_char_float32']:.4f} -> "
+            f"{quality['bits_per_char_int8']:.4f} ({100 * quality['bits_relative_difference']:+.3f}%)",
+            "KL < 0.01, bits < 1%",
+        ),
+    ]
+    print_table("reduced precision (int8)", verdict, header=("", "measured", "target"))
     return results
 
 

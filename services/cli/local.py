@@ -78,13 +78,14 @@ def run_local_sample(args) -> int:
 
     from .output import write_texts
 
-    sampler = load_sampler(Path(args.target))
+    precision = args.precision or "float32"
+    sampler = load_sampler(Path(args.target), precisions=(precision,))
     temperatures = (args.temperature or ([] if args.greedy else [0.75])) + ([0.0] if args.greedy else [])
     with bar(total=args.length, unit="char", desc="sampling") as progress:
         texts = sample_texts(
             sampler, args.length, temperatures, count=args.count, seed_text=args.seed_text,
             random_seed=args.random_seed, progress=lambda done, total: progress.update(done - progress.n),
-            top_k=args.top_k, top_p=args.top_p,
+            top_k=args.top_k, top_p=args.top_p, precision=precision,
         )  # fmt: skip
     write_texts(texts, sample_names(temperatures, args.count), args.out)
     return 0

@@ -3,6 +3,8 @@ from a job on the service (client.py)."""
 
 from pathlib import Path
 
+from shared.engine.sample import PRECISIONS
+
 from .client import run_remote_sample
 from .flags import positive_float, positive_int, probability
 from .http import add_service_flags
@@ -23,6 +25,11 @@ def register(sub) -> None:
     sample.add_argument("--greedy", action="store_true", help="also a text at temperature 0: the likeliest character")
     sample.add_argument("--top-k", type=positive_int, help="draw among the k likeliest characters only (local)")
     sample.add_argument("--top-p", type=probability, help="draw within the likeliest mass p only (local)")
+    sample.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="weights to sample with (local): float32 (default, exact) or int8 (about 3x faster, near-equal)",
+    )
     sample.add_argument("--seed-text", help="warm-up text (default: a slice of the corpus)")
     sample.add_argument("--count", type=positive_int, default=1, help="samples per temperature")
     sample.add_argument("--random-seed", type=int, help="makes the output reproducible")
@@ -44,8 +51,10 @@ def register(sub) -> None:
 def run_sample(args) -> int:
     remote = args.service or (not args.local and args.target.isdigit() and not Path(args.target).exists())
     if remote:
-        if args.greedy or args.top_k or args.top_p:
-            raise ValueError("--greedy, --top-k and --top-p are for local sampling; the service takes temperatures")
+        if args.greedy or args.top_k or args.top_p or args.precision:
+            raise ValueError(
+                "--greedy, --top-k, --top-p and --precision are for local sampling; the service takes temperatures"
+            )
         if not args.target.isdigit():
             raise ValueError(f"--service needs a job id, not {args.target!r}")
         args.job = int(args.target)

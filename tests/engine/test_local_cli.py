@@ -45,6 +45,14 @@ def test_train_then_sample_the_run_folder(tmp_path, capsys):
     assert main([*greedy, "2"]) == 0 and capsys.readouterr().out == first  # temperature 0: no randomness
     assert main(["sample", str(run), "--length", "50", "--top-k", "2", "--top-p", "0.9"]) == 0
     capsys.readouterr()
+    low = tmp_path / "int8.txt"  # int8 weights: a text as long, reproducible
+    assert main([*argv[:-2], "--precision", "int8", "--out", str(low)]) == 0
+    low_text = low.read_text(encoding="utf-8")
+    assert len(low_text) >= 300
+    assert main([*argv[:-2], "--precision", "int8", "--out", str(low)]) == 0
+    assert low.read_text(encoding="utf-8") == low_text
+    assert main(["sample", "7", "--service", "--precision", "int8"]) == 2  # local only
+    assert "--precision are for local sampling" in capsys.readouterr().err
     assert main(["sample", str(run), "--length", "10", "--seed-text", "XYZ"]) == 2
     assert "the seed text has no character of the model's vocabulary" in capsys.readouterr().err
 

@@ -1,0 +1,213 @@
+"""Reduced-precision sampling (shared/engine/lowp.py): the int8 net against the float32 reference."""
+
+import numpy as np
+import pytest
+
+from shared.engine.config import Hyperparameters
+from shared.engine.corpus import Vocabulary
+from shared.engine.lowp import QuantizedLSTM, _tanh
+from shared.engine.numpy_lstm import NumpyLSTM
+from shared.engine.sample import PRECISIONS, Sampler, generate, sample_texts
+
+VOCAB = 62  # not a multiple of 4: the output rows end with a remainder after the 4-row blocks
+
+
+def realistic(units=(256, 256), vocab=VOCAB, seed=0):
+    """Keras-format weights with a trained model's scales: Glorot-uniform kernels, orthogonal
+    recurrent kernels, forget-gate bias 1, other biases small, and output weights large enough
+    that the next character is fairly certain (about 1 to 2 bits per character)."""
+    rng = np.random.default_rng(seed)
+    lstm, width = [], vocab
+    for u in units:
+        limit = np.sqrt(6.0 / (width + 4 * u))
+        kernel = rng.uniform(-limit, limit, (width, 4 * u))
+        recurrent = np.linalg.qr(rng.normal(size=(4 * u, u)))[0].T  # (u, 4u), orthonormal rows
+        bias = rng.normal(0.0, 0.1, 4 * u)
+        bias[u : 2 * u] += 1.0
+        lstm.append((kernel * 1.5, recurrent * 1.5, bias))
+        width = u
+    dense = (rng.normal(0.0, 16.0 / np.sqrt(width), (width, vocab)), rng.normal(0.0, 1.5, vocab))
+    return lstm, dense
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return realistic()
+
+
+@pytest.fixture(scope="module")
+def net(weights):
+    return NumpyLSTM(*weights)
+
+
+@pytest.fixture(scope="module")
+def int8(weights):
+    return QuantizedLSTM(*weights)
+
+
+def _sigmoid_half(z):  # the fused layout's sigmoid gates are pre-scaled by 0.5
+    return 0.5 + 0.5 * np.tanh(z)
+
+
+def reference_step(reduced, state, ids):
+    """One step in float64 numpy on the int8 net's own dequantized matrices (`matrices`) and its
+    input table: what the kernel must compute. state: per layer (h, c), each (rows, u)."""
+    mats, units = reduced.matrices, reduced.units
+    new: list = []
+    below = np.zeros((0, 0))
+    for n, ((h, c), u) in enumerate(zip(state, units, strict=True)):
+        if n == 0:
+            z = h @ mats[0].T.astype(np.float64) + reduced.input_table[ids]
+        else:
+            x = np.concatenate([below, np.ones((len(h), 1)), h], axis=1)
+            z = x @ mats[n].T.astype(np.float64)
+        g, f, i, o = np.tanh(z[:, :u]), *(_sigmoid_half(z[:, k * u : (k + 1) * u]) for k in (1, 2, 3))
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        new.append((h, c))
+        below = h
+    logits = np.concatenate([below, np.ones((len(below), 1))], axis=1) @ mats[-1].T.astype(np.float64)
+    return new, logits
+
+
+def test_the_kernel_computes_the_dequantized_net(int8):
+    """Several rows, steps with and without logits, state and clones: equal to float64 numpy on the
+    dequantized weights (what is left is float32 summation order and the tanh approximation)."""
+    rng = np.random.default_rng(3)
+    for rows in (1, 3, 6):
+        mine = int8.clone()
+        mine.reset(rows)
+        state = [(np.zeros((rows, u)), np.zeros((rows, u))) for u in int8.units]
+        for t in range(12):
+            ids = np.ascontiguousarray(rng.integers(0, VOCAB, rows), dtype=np.intp)
+            with_logits = t % 3 != 1
+            mine.advance(ids, with_logits)
+            state, logits = reference_step(int8, state, ids)
+            if with_logits:
+                np.testing.assert_allclose(mine.logits, logits.T, atol=2e-4, rtol=0)
+        for (h1, c1), (h2, c2) in zip(mine.state, state, strict=True):
+            np.testing.assert_allclose(h1, h2, atol=2e-5)
+            np.testing.assert_allclose(c1, c2, atol=5e-5)
+        twin = mine.clone()  # its own state: stepping it leaves the original alone
+        before = mine.state
+        twin.advance(np.zeros(rows, dtype=np.intp))
+        assert all(np.array_equal(a[0], b[0]) for a, b in zip(before, mine.state, strict=True))
+        assert not np.array_equal(twin.hidden(0), mine.hidden(0))
+    own = mine.state
+    mine.broadcast_row(2, 4)  # every stream from row 2's state
+    assert mine.rows == 4 and np.array_equal(mine.hidden(1), np.repeat(own[1][0][2:3], 4, axis=0))
+
+
+def test_the_input_table_is_the_float32_nets(net, int8):
+    """Layer 0's input rows stay float32 and equal NumpyLSTM's: one step from zero state with
+    h = 0 sees only the table, so both nets agree there up to the int8 output layer."""
+    exact, mine = net.clone(), int8.clone()
+    exact.reset(VOCAB)
+    mine.reset(VOCAB)
+    ids = np.arange(VOCAB, dtype=np.intp)
+    exact.advance(ids)
+    mine.advance(ids)
+    np.testing.assert_allclose(mine.hidden(0), exact.hidden(0), atol=1e-5)
+    np.testing.assert_allclose(mine.cell(0), exact.cell(0), atol=1e-5)
+
+
+def test_the_weights_are_int8_with_per_row_scales(net, int8):
+    assert int8.weight_bytes < 0.3 * sum(w.nbytes for w in net.matrices)
+    assert int8._qw.dtype == np.int8 and int8._qw.size == sum(w.size for w in net.matrices)
+    for exact, approx in zip(net.matrices, int8.matrices, strict=True):
+        step = np.abs(exact).max(axis=1, keepdims=True) / 127  # the rounding error is half a step
+        assert np.all(np.abs(exact - approx) <= 0.5 * step + 1e-7)
+        assert not np.array_equal(exact, approx)  # really rounded
+
+
+def test_quality_guard_over_teacher_forced_text(net, int8):
+    """Over 10,000 teacher-forced characters (a text the float32 net wrote): the int8 net's next-
+    character distributions are within 0.01 nats (mean KL) of float32's and its bits per character
+    within 1%."""
+    text = generate(net.clone(), [0, 1, 2], 10_000, 1.0, random_seed=5)[0]
+    exact = net.clone()
+    exact.reset(1)
+    reduced = int8.clone()
+    reduced.reset(1)
+    p_logits = exact.sequence_logits(text)[0].astype(np.float64)
+    q_logits = reduced.sequence_logits(text)[0].astype(np.float64)
+    log_p = p_logits - np.logaddexp.reduce(p_logits, axis=1, keepdims=True)
+    log_q = q_logits - np.logaddexp.reduce(q_logits, axis=1, keepdims=True)
+    kl = float((np.exp(log_p) * (log_p - log_q)).sum(axis=1).mean())
+    targets = text[1:]
+    bits_p = -log_p[np.arange(len(targets)), targets].mean() / np.log(2)
+    bits_q = -log_q[np.arange(len(targets)), targets].mean() / np.log(2)
+    assert 0.5 < bits_p < 3.0  # a confident model, as a trained one is
+    assert 0.0 < kl < 0.01
+    assert abs(bits_q - bits_p) < 0.01 * bits_p
+
+
+def test_generate_runs_the_int8_net_unchanged(net, int8):
+    seed = [1, 2, 3, 4]
+    ids = generate(int8.clone(), seed, 300, [0.5, 1.0], count=2, random_seed=7)
+    again = generate(int8.clone(), seed, 120, [0.5, 1.0], count=2, random_seed=7)
+    assert ids.shape == (4, 300) and np.array_equal(again, ids[:, :120])  # reproducible, prefix
+    greedy_int8 = generate(int8.clone(), seed, 40, 0.0)[0]
+    greedy_f32 = generate(net.clone(), seed, 40, 0.0)[0]
+    assert np.mean(greedy_int8 == greedy_f32) > 0.8  # the same likeliest characters, nearly always
+
+
+class Unfused(QuantizedLSTM):
+    """The int8 kernel stepped by generate's Python loop (no compiled sampling loop)."""
+
+    sample_chunk = None
+
+
+def test_the_compiled_sampling_loop_draws_what_the_python_loop_draws(int8):
+    unfused = Unfused(*realistic())
+    for temperatures, count, length in (([0.8], 1, 2_100), ([0.0, 0.5, 1.0], 2, 300)):  # 2,100: 2 chunks
+        fused_ids = generate(int8.clone(), [5, 6], length, temperatures, count=count, random_seed=11)
+        loop_ids = generate(unfused.clone(), [5, 6], length, temperatures, count=count, random_seed=11)
+        assert np.array_equal(fused_ids, loop_ids)
+    # top-k / top-p restrict in Python: the loop path, on the same int8 kernel
+    restricted = generate(int8.clone(), [5, 6], 200, 1.0, random_seed=2, top_k=3)
+    assert restricted.shape == (1, 200)
+
+
+def test_stateless_nets_reduce_too():
+    lstm, dense = realistic(units=(32,), seed=4)
+    exact = NumpyLSTM(lstm, dense, stateful=False, seq_len=6)
+    reduced = QuantizedLSTM(lstm, dense, stateful=False, seq_len=6)
+    assert not reduced.stateful and reduced.seq_len == 6
+    windows = np.random.default_rng(0).integers(0, VOCAB, (5, 6))
+    np.testing.assert_allclose(reduced.window_logits(windows), exact.window_logits(windows), atol=0.05)
+    ids = generate(reduced.clone(), [1, 2, 3], 20, 0.0)  # the stateless path of generate
+    assert np.array_equal(ids, generate(reduced.clone(), [1, 2, 3], 20, 0.0)) and ids.shape == (1, 20)
+
+
+def test_sampler_hands_out_the_reduced_net():
+    lstm, dense = realistic(units=(16,), vocab=10, seed=2)
+    exact, reduced = NumpyLSTM(lstm, dense), QuantizedLSTM(lstm, dense)
+    hp = Hyperparameters(layers=1, units=16)
+    sampler = Sampler(
+        net=exact, vocabulary=Vocabulary("abcdefgh \n"), hyperparameters=hp, warmup_text="abc", epoch=1,
+        reduced={"int8": reduced},
+    )  # fmt: skip
+    assert sampler.net_for("float32") is exact and sampler.net_for() is exact and sampler.net_for("int8") is reduced
+    texts = sample_texts(sampler, 200, [0.5, 1.0], random_seed=3, precision="int8")
+    assert [len(t) for t in texts] == [200, 200] and set("".join(texts)) <= set("abcdefgh \n")
+    assert sample_texts(sampler, 200, [0.5, 1.0], random_seed=3, precision="int8") == texts
+    with pytest.raises(ValueError, match="unknown precision 'int4'"):
+        sample_texts(sampler, 10, 1.0, precision="int4")
+    plain = Sampler(net=exact, vocabulary=sampler.vocabulary, hyperparameters=hp, warmup_text="abc", epoch=1)
+    with pytest.raises(ValueError, match="has no int8 net: load it with precisions"):
+        plain.net_for("int8")
+
+
+def test_precisions_and_errors(weights):
+    assert PRECISIONS == ("float32", "int8")
+    with pytest.raises(ValueError, match="threads must lie in 1.."):
+        QuantizedLSTM(*weights, threads=0)
+    with pytest.raises(ValueError, match="LSTM layer 0: unexpected weight shapes"):
+        QuantizedLSTM([(np.zeros((3, 8)), np.zeros((2, 8)), np.zeros(7))], (np.zeros((2, 3)), np.zeros(3)))
+
+
+def test_tanh_approximation_is_float32_accurate():
+    x = np.linspace(-12, 12, 200_001, dtype=np.float32)
+    approx = np.array([_tanh(v) for v in x[::97]], dtype=np.float32)
+    np.testing.assert_allclose(approx, np.tanh(x[::97]), atol=3e-7, rtol=0)
