@@ -238,8 +238,9 @@ class QuantizedLSTM:
     precision = "int8"
 
     def __init__(self, lstm, dense, *, stateful: bool = True, seq_len: int | None = None, threads: int = 1) -> None:
-        if not 1 <= int(threads) <= numba.config.NUMBA_NUM_THREADS:
-            raise ValueError(f"threads must lie in 1..{numba.config.NUMBA_NUM_THREADS}, not {threads!r}")
+        most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set by numba at import
+        if not 1 <= int(threads) <= most:
+            raise ValueError(f"threads must lie in 1..{most}, not {threads!r}")
         exact = NumpyLSTM(lstm, dense, stateful=stateful, seq_len=seq_len)  # validates and fuses
         self.threads = int(threads)
         self.vocab_size, self.units = exact.vocab_size, exact.units
