@@ -16,12 +16,21 @@ from flask_openapi3 import FileStorage
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from shared.db.models import JobStatus, SampleStatus
+from shared.db.models import JobStatus, SampleStatus, as_utc
 from shared.engine.config import Hyperparameters
 
 from ..errors import ApiError, field_error
 
 # ---- common -------------------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    return as_utc(moment) or moment
+
+
+# Every timestamp in an answer: UTC, written with a Z, whatever the database handed back (SQLite
+# gives naive datetimes, PostgreSQL its session's zone), so POST and GET agree.
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class ErrorDetail(BaseModel):
@@ -191,7 +200,7 @@ class CorpusOut(BaseModel):
     clean_chars: int = Field(description="characters after cleaning (non-ASCII replaced or dropped)")
     clean_unique: int = Field(description="distinct characters after cleaning")
     vocabulary: str = Field(description="the distinct characters after cleaning")
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class CorpusList(Page):
@@ -253,9 +262,9 @@ class JobSummary(BaseModel):
     has_checkpoint: bool
     cancel_requested: bool
     error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
     eta_seconds: float | None = Field(
         description="mean epoch time x epochs left (an upper bound: early stopping may end sooner); null if unknown"
     )
@@ -325,9 +334,9 @@ class SampleOut(BaseModel):
     count: int
     seed_text: str | None
     random_seed: int | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
 
 
 class SampleList(Page):

@@ -245,3 +245,29 @@ def test_fair_queue_one_message_per_user_and_a_cancel_sends_the_next(
     last = json.loads(base64.b64decode(json.loads(broker.lindex("training", 0))["body"]))[0]
     assert last == [mine[1]["id"], db_session.get(Job, mine[1]["id"]).dispatch_token]  # the next one's turn
     assert broker.llen("training") == 3
+
+
+def test_timestamps_are_utc_with_a_z_from_post_and_get_alike(settings, broker, tmp_path, small_job):
+    """The same moment comes back in the same form from the POST that made it and from a GET, also
+    on SQLite (`make up`), which hands back naive datetimes."""
+    import io
+
+    from services.app import create_app
+    from shared.auth import create_user_token
+    from shared.db.migrate import upgrade
+    from shared.db.session import session_scope
+
+    url = f"sqlite:///{tmp_path / 'charlstm.db'}"
+    upgrade(url)
+    with session_scope(url) as session:
+        headers = {"Authorization": f"Bearer {create_user_token(session, 'zed')}"}
+    client = create_app(settings.model_copy(update={"database_url": url})).test_client()
+    text = io.BytesIO(("def f(x):\n    return x * 2\n\n" * 80).encode())
+    corpus = client.post("/api/v1/corpora", headers=headers, data={"file": (text, "c.py")}).get_json()
+    created = post_job(client, headers, corpus["id"], small_job).get_json()
+    fetched = client.get(f"/api/v1/jobs/{created['id']}", headers=headers).get_json()
+    listed = client.get("/api/v1/jobs", headers=headers).get_json()["items"][0]
+    assert created["created_at"] == fetched["created_at"] == listed["created_at"]
+    assert created["created_at"].endswith("Z")
+    got_corpus = client.get(f"/api/v1/corpora/{corpus['id']}", headers=headers).get_json()
+    assert got_corpus["created_at"] == corpus["created_at"] and corpus["created_at"].endswith("Z")
