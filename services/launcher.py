@@ -177,7 +177,7 @@ def supervise(
             print(f"charlstm: the service did not start: {problem}", file=sys.stderr, flush=True)
             return 1
         pids = " ".join(f"{name}={process.pid}" for name, process in supervisor.children)
-        print(*ready_lines, f"processes: {pids}", "Press Ctrl-C to stop.", sep="\n", flush=True)
+        print(f"processes: {pids}", *ready_lines, "Press Ctrl-C to stop.", sep="\n", flush=True)
         return supervisor.wait()
     finally:
         print("charlstm: stopping ...", file=sys.stderr, flush=True)
@@ -287,12 +287,16 @@ def main(argv: list[str] | None = None) -> int:
     local = f"[{local}]" if ":" in local and not local.startswith("[") else local
     url = f"http://{local}:{args.port}"
     where = "every interface" if args.host in ("0.0.0.0", "::", "") else args.host
+    cli = Path(sys.executable).with_name("charlstm")
     ready = [
-        f"charlstm is up: {url}  (API {url}/api/v1, OpenAPI {url}/api/v1/openapi.json)",
+        "",
+        f"charlstm is up: {url}/  (API docs {url}/api/v1/docs, OpenAPI {url}/api/v1/openapi.json)",
         f"listening on {where}, port {args.port} (change with --host/HOST and --port/PORT)",
         f"admin pages: {url}/admin/",
-        f"admin token: {token}",
         f"var dir: {var_dir} (the admin token is kept in admin-token there)",
+        f"command line: {cli if cli.exists() else 'charlstm'} (or `source .venv/bin/activate` first), with "
+        f"CHARLSTM_URL={url} and CHARLSTM_TOKEN set to the token below",
+        f"admin token: {token}",
     ]
     return supervise(child_commands(args.port, args.host), f"{url}/readyz", ready, args.start_timeout, supervisor)
 
