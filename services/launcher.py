@@ -46,8 +46,8 @@ def child_commands(port: int, host: str = DEFAULT_HOST) -> list[tuple[str, list[
     python = sys.executable
     return [
         ("api", api_command(port, host)),
-        ("training-worker", ["nice", "-n", str(TRAINING_NICENESS), python, "-m", "workers", "training"]),
-        ("sampling-worker", [python, "-m", "workers", "sampling"]),
+        ("training-worker", ["nice", "-n", str(TRAINING_NICENESS), python, "-m", "workers", "training", "--quiet"]),
+        ("sampling-worker", [python, "-m", "workers", "sampling", "--quiet"]),
         ("reconciler", [python, "-m", "workers", "reconciler"]),
     ]
 

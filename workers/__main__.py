@@ -28,13 +28,15 @@ def worker_argv(
     loglevel: str = "INFO",
     logfile: str | None = None,
     extra: list[str] | None = None,
+    quiet: bool = False,
 ) -> list[str]:
-    """The argv for the worker app's worker_main()."""
+    """The argv for the worker app's worker_main(); quiet: no start-up banner."""
     if role not in ROLES:
         raise ValueError(f"unknown worker role {role!r}; expected one of {sorted(ROLES)}")
     if role == "training" and concurrency != 1:
         raise ValueError("a training worker runs one job at a time (--concurrency 1); start more workers instead")
     argv = [
+        *(["--quiet"] if quiet else []),
         "worker",
         "-Q",
         ROLES[role],
@@ -78,10 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hostname", "-n", default=None, help="node name (default <role>@%%h)")
     parser.add_argument("--loglevel", "-l", default="INFO")
     parser.add_argument("--logfile", default=None)
+    parser.add_argument("--quiet", "-q", action="store_true", help="no start-up banner (make up)")
     args = parser.parse_args(argv)
     try:
         celery_argv = worker_argv(
-            args.role, args.concurrency, args.pool, args.hostname, args.loglevel, args.logfile, extra
+            args.role, args.concurrency, args.pool, args.hostname, args.loglevel, args.logfile, extra, args.quiet
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -207,6 +207,7 @@ def test_worker_argv():
     assert "training@%h" in argv
     assert worker_argv("sampling")[:7] == ["worker", "-Q", "sampling", "--concurrency", "1", "-P", "threads"]
     assert worker_argv("sampling", concurrency=3, pool="solo", hostname="s@x", extra=["-E"])[-1] == "-E"
+    assert worker_argv("sampling", quiet=True)[:2] == ["--quiet", "worker"]  # make up: no banner
     with pytest.raises(ValueError):
         worker_argv("training", concurrency=2)
     with pytest.raises(SystemExit):
