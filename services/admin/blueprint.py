@@ -29,6 +29,7 @@ from .security import (
     check_csrf,
     check_secret_key,
     csrf_token,
+    security_headers,
 )
 
 _HERE = Path(__file__).parent
@@ -43,11 +44,6 @@ admin_bp = Blueprint(
 )
 
 PUBLIC_ENDPOINTS = {"admin.static", "admin.login"}
-# no inline scripts or styles anywhere, so the policy can be strict
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
 
 
 def register(app: Flask) -> None:
@@ -124,13 +120,7 @@ def refusal(refused: Refused):
 
 @admin_bp.after_request
 def _headers(response):
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.endpoint != "admin.static":
-        response.headers["Cache-Control"] = "no-store"
-    return response
+    return security_headers(response, "admin.static")
 
 
 @admin_bp.context_processor

@@ -88,6 +88,13 @@ CSRF_DEFAULTS = {
 }
 
 
+# no inline scripts or styles anywhere, so the policy can be strict
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
 class Refused(Exception):
     """Authentication failed: `status` 401 (no or bad credentials) or 403 (not an admin)."""
 
@@ -137,9 +144,15 @@ def end_session() -> None:
 
 
 def session_admin() -> User | None:
-    """The admin remembered by the session cookie, while its token still exists (and the cookie
-    holds that token's proof), its user is still an admin and the login is younger than
-    ADMIN_SESSION_MAX_AGE seconds."""
+    """The admin remembered by the session cookie (`session_user`), while still an admin."""
+    user = session_user()
+    return user if user is not None and user.is_admin else None
+
+
+def session_user() -> User | None:
+    """The user remembered by the session cookie, while its token still exists (and the cookie
+    holds that token's proof) and the login is younger than ADMIN_SESSION_MAX_AGE seconds. The
+    admin pages and the user pages both read sessions through this one check."""
     data = session.get(SESSION_KEY)
     if not isinstance(data, dict):
         return None
@@ -153,7 +166,7 @@ def session_admin() -> User | None:
     token = get_db().get(Token, token_id)
     if token is None or token.user_id != data.get("user_id"):
         return None
-    if not hmac.compare_digest(session_proof(token).encode(), proof.encode()) or not token.user.is_admin:
+    if not hmac.compare_digest(session_proof(token).encode(), proof.encode()):
         return None
     return token.user
 
@@ -177,11 +190,23 @@ def authenticate() -> User:
     return user
 
 
-def safe_next(target: str | None, default: str) -> str:
-    """`target` when it is a path inside /admin on this site, else `default` (no open redirect)."""
+def safe_next(target: str | None, default: str, prefix: str = "/admin/") -> str:
+    """`target` when it is a path under `prefix` on this site, else `default` (no open redirect)."""
     if not target or "\\" in target or any(ord(c) < 32 for c in target):
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/admin/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not parts.path.startswith(prefix) or target.startswith("//"):
         return default
     return target
+
+
+def security_headers(response, static_endpoint: str):
+    """The headers of every page (admin and user pages): a strict CSP (no inline scripts or
+    styles anywhere), no sniffing or framing, and no caching but for static files."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != static_endpoint:
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -2,22 +2,19 @@
 pages' signed session cookie then remembers it: one sign-in for both, see
 services/admin/security.py) or sent as `Authorization: Bearer`.
 
-`session_user` is the admin's `session_admin` without the admin check; `safe_next` accepts any
-path on this site. (Both belong in services/admin/security.py as a parameter of the admin's
-functions; they are thin wrappers here until they move.)
+Sessions are read by the admin's own `session_user` (token, proof and age checked in one place);
+`safe_next` is the admin's with any path on this site allowed.
 """
 
 from __future__ import annotations
 
-import time
-from urllib.parse import urlsplit
-
-from flask import current_app, g, session
+from flask import g, session
 
 from shared.auth import user_for_token
-from shared.db.models import Token, User
+from shared.db.models import User
 
-from ..admin.security import DEFAULT_MAX_AGE, SESSION_KEY
+from ..admin.security import SESSION_KEY, session_user
+from ..admin.security import safe_next as admin_safe_next
 from ..context import bearer_token, get_db
 
 
@@ -27,22 +24,6 @@ class SignedOut(Exception):
     def __init__(self, expired: bool = False):
         super().__init__("signed out")
         self.expired = expired
-
-
-def session_user() -> User | None:
-    """The user remembered by the session cookie, while its token exists and the sign-in is
-    younger than ADMIN_SESSION_MAX_AGE seconds."""
-    data = session.get(SESSION_KEY)
-    if not isinstance(data, dict):
-        return None
-    max_age = current_app.config.get("ADMIN_SESSION_MAX_AGE", DEFAULT_MAX_AGE)
-    at = data.get("at")
-    if not isinstance(at, int) or (max_age and time.time() - at > max_age):
-        return None
-    token = get_db().get(Token, data.get("token_id"))
-    if token is None or token.user_id != data.get("user_id"):
-        return None
-    return token.user
 
 
 def authenticate() -> User:
@@ -58,9 +39,4 @@ def authenticate() -> User:
 
 def safe_next(target: str | None, default: str) -> str:
     """`target` when it is a path on this site, else `default` (no open redirect)."""
-    if not target or "\\" in target or any(ord(c) < 32 for c in target) or target.startswith("//"):
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
-        return default
-    return target
+    return admin_safe_next(target, default, prefix="/")

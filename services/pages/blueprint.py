@@ -10,8 +10,7 @@ from flask import Blueprint, flash, g, jsonify, redirect, render_template, reque
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from ..admin.blueprint import CSP
-from ..admin.security import check_csrf, csrf_token, end_session
+from ..admin.security import check_csrf, csrf_token, end_session, security_headers
 from ..errors import ApiError
 from .auth import SignedOut, authenticate
 
@@ -57,13 +56,7 @@ def _guard():
 
 @pages_bp.after_request
 def _headers(response):
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.endpoint != "pages.static":
-        response.headers["Cache-Control"] = "no-store"
-    return response
+    return security_headers(response, "pages.static")
 
 
 @pages_bp.context_processor

@@ -26,36 +26,26 @@ def store_from_settings(settings: Settings, request_time: bool = False) -> Objec
     """A new store for these settings. `request_time`: for web requests, every call answers or
     fails within about DEPENDENCY_TIMEOUT (short connect/read timeouts, one attempt: the client
     gets a 503 and retries); otherwise the workers' long retries (S3_MAX_ATTEMPTS, STORAGE_RETRIES)."""
+    s3: dict = {"max_attempts": settings.s3_max_attempts}
+    retries, delay = settings.storage_retries, settings.storage_retry_delay
     if request_time:
         timeout = settings.dependency_timeout
-        if settings.s3_bucket:
-            return S3Store(
-                bucket=settings.s3_bucket,
-                endpoint_url=settings.s3_endpoint_url,
-                region=settings.s3_region,
-                access_key_id=settings.s3_access_key_id,
-                secret_access_key=settings.s3_secret_access_key,
-                path_style=settings.s3_path_style,
-                max_attempts=0,  # botocore's retries={"max_attempts": n} is n retries after the first try
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                retries=1,
-                retry_delay=0.0,
-            )
-        return LocalStore(settings.objects_dir, retries=1, retry_delay=0.0)
-    if settings.s3_bucket:
-        return S3Store(
-            bucket=settings.s3_bucket,
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.s3_region,
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=settings.s3_secret_access_key,
-            path_style=settings.s3_path_style,
-            max_attempts=settings.s3_max_attempts,
-            retries=settings.storage_retries,
-            retry_delay=settings.storage_retry_delay,
-        )
-    return LocalStore(settings.objects_dir, retries=settings.storage_retries, retry_delay=settings.storage_retry_delay)
+        # botocore's retries={"max_attempts": n} is n retries after the first try
+        s3 = {"max_attempts": 0, "connect_timeout": timeout, "read_timeout": timeout}
+        retries, delay = 1, 0.0
+    if not settings.s3_bucket:
+        return LocalStore(settings.objects_dir, retries=retries, retry_delay=delay)
+    return S3Store(
+        bucket=settings.s3_bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+        path_style=settings.s3_path_style,
+        retries=retries,
+        retry_delay=delay,
+        **s3,
+    )
 
 
 _default: ObjectStore | None = None

@@ -107,6 +107,18 @@ def test_a_session_forged_with_the_apps_own_key_and_the_old_fields_is_refused(ap
     assert client.get("/admin/api/jobs").status_code == 200
 
 
+def test_the_user_pages_refuse_a_forged_session_too(app, client, world, db_session):
+    """The user pages read sessions through the same check as the admin pages: no proof, no user."""
+    token = _root_token(db_session)
+    old_fields = {"token_id": token.id, "user_id": token.user_id, "at": int(time.time())}
+    client.set_cookie("session", _forged_cookie(app.secret_key, {SESSION_KEY: old_fields}), domain="localhost")
+    page = client.get("/jobs")
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    client.delete_cookie("session", domain="localhost")
+    admin_login(client, world.admin_token)  # a genuine sign-in covers the user pages
+    assert client.get("/jobs").status_code == 200
+
+
 def test_a_session_forged_with_the_old_compose_default_is_refused(settings, app, client, world, db_session):
     # the app does not start with the old default key at all ...
     with pytest.raises(InsecureSecretKey):
