@@ -23,6 +23,7 @@ from .settings import Settings
 
 TRAIN_TASK = "charlstm.train"
 SAMPLE_TASK = "charlstm.sample"
+ANALYSIS_TASK = "charlstm.analyze"  # runs on the sampling queue
 TRAINING_QUEUE = "training"
 SAMPLING_QUEUE = "sampling"
 QUEUES = (TRAINING_QUEUE, SAMPLING_QUEUE)
@@ -56,7 +57,11 @@ def make_celery(settings: Settings) -> Celery:
         broker_url=settings.resolved_broker_url,
         broker_transport_options=transport_options(settings),
         broker_connection_retry_on_startup=True,
-        task_routes={TRAIN_TASK: {"queue": TRAINING_QUEUE}, SAMPLE_TASK: {"queue": SAMPLING_QUEUE}},
+        task_routes={
+            TRAIN_TASK: {"queue": TRAINING_QUEUE},
+            SAMPLE_TASK: {"queue": SAMPLING_QUEUE},
+            ANALYSIS_TASK: {"queue": SAMPLING_QUEUE},
+        },
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -93,6 +98,11 @@ def send_training(celery: Celery, job_id: int, token: str | None) -> None:
 def send_sampling(celery: Celery, sample_id: int, token: str | None) -> None:
     """Send a sample's message, with the sample's dispatch_token (bounded in time, as above)."""
     _send(celery, SAMPLE_TASK, [sample_id, token])
+
+
+def send_analysis(celery: Celery, analysis_id: int) -> None:
+    """Send a neuron analysis's message (to the sampling queue; bounded in time, as above)."""
+    _send(celery, ANALYSIS_TASK, [analysis_id])
 
 
 def send_message(celery: Celery, kind: str, record_id: int, token: str | None) -> None:

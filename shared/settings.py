@@ -133,6 +133,17 @@ class Settings(BaseSettings):
         description="how long a worker's or the reconciler's database step retries through an outage",
     )
 
+    # neuron analyses (issue 11)
+    analysis_max_chars: int = Field(
+        20_000, alias="ANALYSIS_MAX_CHARS", ge=2, description="characters of text an analysis reads at most"
+    )
+    analysis_default_chars: int = Field(
+        5_000, alias="ANALYSIS_DEFAULT_CHARS", ge=2, description="characters of the corpus's tail analysed by default"
+    )
+    analysis_top_cells: int = Field(
+        10, alias="ANALYSIS_TOP_CELLS", ge=1, le=100, description="cells listed per feature, activations kept"
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'charlstm.db').resolve()}"

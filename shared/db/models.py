@@ -238,3 +238,44 @@ class Sample(Base):
 
     owner: Mapped[User] = relationship()
     job: Mapped[Job] = relationship()
+
+
+class AnalysisStatus(str, enum.Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (AnalysisStatus.succeeded, AnalysisStatus.failed)
+
+
+class Analysis(Base):
+    """A neuron analysis of a job's model over a text (the user's, or the tail of the corpus): run
+    by a sampling worker, its result (activations of the top cells, the full correlation table)
+    stored as one JSON object; the top cells per feature are kept here too for listing."""
+
+    __tablename__ = "analyses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    checkpoint_key: Mapped[str] = mapped_column(String(256))
+    text: Mapped[str | None] = mapped_column(Text, doc="the user's text; null: the tail of the job's corpus")
+    status: Mapped[AnalysisStatus] = mapped_column(
+        _enum(AnalysisStatus, "analysis_status"), default=AnalysisStatus.queued
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    chars: Mapped[int | None] = mapped_column(Integer, doc="characters the model read")
+    top: Mapped[dict | None] = mapped_column(JSON, doc="the top cells per feature (neurons.NeuronTable.to_dict)")
+    object_key: Mapped[str | None] = mapped_column(String(256), doc="the result JSON")
+    worker: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    owner: Mapped[User] = relationship()
+    job: Mapped[Job] = relationship()

@@ -10,8 +10,17 @@ A job:    queued -> running -> succeeded | failed | cancelled, and running -> qu
           worker stops gracefully (`requeue_job`) or is lost (`worker_lost`).
 A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancelled, and
           running -> queued when its worker stops gracefully (`requeue_sample`).
+An analysis: queued -> running -> succeeded | failed (analyses.py).
 """
 
+from .analyses import (
+    LOST_ANALYSIS,
+    AnalysisWork,
+    claim_analysis,
+    create_analysis,
+    fail_unsent_analysis,
+    finish_analysis,
+)
 from .dispatch import (
     Dispatch,
     dispatch_after,
@@ -57,6 +66,12 @@ from .samples import (
 )
 
 __all__ = [
+    "LOST_ANALYSIS",
+    "AnalysisWork",
+    "claim_analysis",
+    "create_analysis",
+    "fail_unsent_analysis",
+    "finish_analysis",
     "CANCELLED",
     "CANCEL_REQUESTED",
     "LOST_SAMPLE",

@@ -16,3 +16,8 @@ def checkpoint_key(job_id: int, epoch: int) -> str:
 def sample_key(sample_id: int, texts: int) -> str:
     """One text as `.txt`, several as one `.zip`."""
     return f"samples/{sample_id}.txt" if texts == 1 else f"samples/{sample_id}.zip"
+
+
+def analysis_key(analysis_id: int) -> str:
+    """A neuron analysis's result: one JSON object (text, top cells' activations, correlations)."""
+    return f"analyses/{analysis_id}.json"

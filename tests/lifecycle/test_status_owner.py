@@ -6,7 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OWNER = ROOT / "shared" / "lifecycle"
 PACKAGES = ("shared", "services", "workers")
-CONSTRUCTORS = {"Job", "Sample", "values", "update"}  # calls where `status=` would set a status
+CONSTRUCTORS = {"Job", "Sample", "Analysis", "values", "update"}  # calls where `status=` would set a status
 
 
 def status_writes(tree: ast.AST) -> list[int]:

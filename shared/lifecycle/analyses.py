@@ -1,0 +1,95 @@
+"""A neuron analysis's state: created queued (its message sent after commit), claimed by a sampling
+worker, finished with its result's key and top cells, or failed with a reason. A message that
+arrives again for a running analysis was on a worker that crashed: it fails (asking again makes a
+new request). An analysis is short (one pass over at most ANALYSIS_MAX_CHARS characters): it has
+no heartbeat, no cancel and no fair-queue turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from ..db.models import Analysis, AnalysisStatus, Epoch, Job, utcnow
+from .dispatch import clip
+
+LOST_ANALYSIS = "the sampling worker stopped while running this analysis (crashed or killed); request it again"
+
+
+@dataclass(frozen=True)
+class AnalysisWork:
+    """What a sampling worker needs for one analysis."""
+
+    analysis_id: int
+    job_id: int
+    corpus_key: str
+    checkpoint_key: str
+    text: str | None  # None: the tail of the corpus
+
+
+def create_analysis(session: Session, owner_id: int, job: Job, epoch: Epoch, text: str | None) -> Analysis:
+    """A new queued analysis of `epoch`'s checkpoint of `job` over `text` (None: the corpus's
+    tail), flushed; the caller sends its message after commit (`fail_unsent_analysis` if that
+    fails)."""
+    analysis = Analysis(
+        owner_id=owner_id,
+        job_id=job.id,
+        epoch=epoch.epoch,
+        checkpoint_key=epoch.checkpoint_key,
+        text=text,
+        status=AnalysisStatus.queued,
+    )
+    session.add(analysis)
+    session.flush()
+    return analysis
+
+
+def fail_unsent_analysis(analysis: Analysis, error: str) -> None:
+    """Its message could not be sent: it must not stay queued forever."""
+    analysis.status, analysis.finished_at = AnalysisStatus.failed, utcnow()
+    analysis.error = clip(f"could not queue: {error}")
+
+
+def claim_analysis(session: Session, analysis_id: int, worker: str = "") -> AnalysisWork | None:
+    """Mark the analysis running; None when there is nothing to do (unknown or finished, or found
+    running: its worker was lost, and it fails with that reason)."""
+    analysis = session.get(Analysis, analysis_id, with_for_update=True)
+    if analysis is None or AnalysisStatus(analysis.status).finished:
+        return None
+    if analysis.status == AnalysisStatus.running:
+        analysis.status, analysis.finished_at, analysis.error = AnalysisStatus.failed, utcnow(), LOST_ANALYSIS
+        return None
+    analysis.status, analysis.worker = AnalysisStatus.running, worker
+    analysis.attempts += 1
+    analysis.started_at = utcnow()
+    job = session.get(Job, analysis.job_id)
+    assert job is not None  # the analysis row cascades with its job
+    return AnalysisWork(
+        analysis_id=analysis.id,
+        job_id=analysis.job_id,
+        corpus_key=job.corpus.object_key,
+        checkpoint_key=analysis.checkpoint_key,
+        text=analysis.text,
+    )
+
+
+def finish_analysis(
+    session: Session,
+    analysis_id: int,
+    *,
+    object_key: str | None = None,
+    top: dict | None = None,
+    chars: int | None = None,
+    error: str | None = None,
+) -> None:
+    """Succeeded with the stored result's key, its top cells and the characters read; or failed
+    with the reason."""
+    analysis = session.get(Analysis, analysis_id, with_for_update=True)
+    if analysis is None:
+        return
+    analysis.finished_at = utcnow()
+    if error:
+        analysis.status, analysis.error = AnalysisStatus.failed, clip(error)
+        return
+    analysis.status, analysis.error = AnalysisStatus.succeeded, None
+    analysis.object_key, analysis.top, analysis.chars = object_key, top, chars
