@@ -8,15 +8,16 @@ worker process has forked.
 
 from celery import Celery
 
-from shared.queue import SAMPLE_TASK, TRAIN_TASK, make_celery
+from shared.queue import ANALYSIS_TASK, SAMPLE_TASK, TRAIN_TASK, make_celery
 from shared.settings import Settings
 
-from . import sampling, shutdown, training
+from . import analysis, sampling, shutdown, training
 
 
 def create_worker_app(settings: Settings) -> Celery:
     app = make_celery(settings)
     app.task(name=TRAIN_TASK, bind=True)(training.train_task)
     app.task(name=SAMPLE_TASK, bind=True)(sampling.sample_task)
+    app.task(name=ANALYSIS_TASK, bind=True)(analysis.analysis_task)
     shutdown.connect()
     return app

@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import local, sample
+from . import analyze, local, sample
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.register(sub)
     sample.register(sub)
+    analyze.register(sub)
     for name in ("client", "admin"):
         try:
             module = __import__(f"services.cli.{name}", fromlist=["register"])

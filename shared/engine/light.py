@@ -35,14 +35,22 @@ def _layers(config: dict) -> list[dict]:
     return [layer for layer in inner.get("layers", []) if isinstance(layer, dict)]
 
 
+KNOWN_LAYERS = {"InputLayer", "OneHot", "LSTM", "Dropout", "Dense"}  # what model.build_model makes
+
+
 def _check(config: dict) -> int:
-    """The number of LSTM layers, after checking the architecture (CheckpointError if unusual)."""
+    """The number of LSTM layers, after checking the architecture (CheckpointError if unusual:
+    a layer build_model does not make, such as a Lambda, would be skipped here, not run)."""
     lstms = dense = 0
     for layer in _layers(config):
         kind, cfg = layer.get("class_name"), layer.get("config", {})
+        if kind not in KNOWN_LAYERS:
+            raise CheckpointError(f"unexpected layer {kind!r}: only charlstm's own models are read")
         if kind == "LSTM":
-            if cfg.get("activation") != "tanh" or cfg.get("recurrent_activation") != "sigmoid" or not cfg.get(
-                "use_bias", True
+            if (
+                cfg.get("activation") != "tanh"
+                or cfg.get("recurrent_activation") != "sigmoid"
+                or not cfg.get("use_bias", True)
             ):
                 raise CheckpointError("only tanh/sigmoid LSTMs with biases are supported")
             lstms += 1

@@ -1,0 +1,83 @@
+"""The neuron analysis task (on the sampling queue): get the model through the sampling workers'
+model cache, read the text (the user's, or the tail of the job's corpus), run
+`shared.engine.analysis.analyze` and store the result as JSON at `analyses/{id}.json`. Every state
+change goes through shared.lifecycle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+
+from shared import lifecycle
+from shared.db.retry import run_in_session
+from shared.settings import get_settings
+from shared.storage import NotFound, ObjectStore, get_store
+from shared.storage.keys import analysis_key
+
+from .errors import JobError, describe_error
+from .sampling import model_cache
+
+log = logging.getLogger(__name__)
+
+TAIL_BYTES_PER_CHAR = 4  # UTF-8: enough bytes for the characters asked for
+
+
+def analysis_task(self, analysis_id: int) -> str:
+    """The Celery task (registered by workers/app.py)."""
+    return run_analysis(analysis_id, worker=self.request.hostname or socket.gethostname())
+
+
+def corpus_tail(store: ObjectStore, key: str, chars: int) -> str:
+    """The last `chars` characters' worth of bytes of a corpus object, streamed (not held whole)."""
+    keep = chars * TAIL_BYTES_PER_CHAR
+    tail = b""
+    try:
+        with store.open(key) as stream:
+            for chunk in stream:
+                tail = (tail + chunk)[-keep:]
+    except NotFound:
+        raise JobError("the job's corpus is missing from object storage") from None
+    return tail.decode("utf-8", errors="ignore")
+
+
+def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None = None) -> str:
+    """Run and store one analysis: "succeeded", "failed" or "skipped"."""
+    worker = worker or socket.gethostname()
+    work = run_in_session(lambda s: lifecycle.claim_analysis(s, analysis_id, worker), "claiming the analysis")
+    if work is None:
+        log.info("analysis %s: nothing to do", analysis_id)
+        return "skipped"
+    settings = get_settings()
+    try:
+        from shared.engine.analysis import analyze, held_out
+
+        store = store or get_store()
+        text = work.text
+        if text is None:
+            text = held_out(
+                corpus_tail(store, work.corpus_key, settings.analysis_default_chars), settings.analysis_default_chars
+            )
+        sampler = model_cache().get(work.checkpoint_key)
+        result = analyze(sampler, text, top=settings.analysis_top_cells)
+        key = analysis_key(analysis_id)
+        data = json.dumps(result, separators=(",", ":")).encode("utf-8")
+        store.retrying(lambda: store.put_bytes(key, data), f"upload {key}")
+    except Exception as exc:
+        error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
+        log.log(
+            logging.INFO if expected else logging.ERROR,
+            "analysis %s failed: %s",
+            analysis_id,
+            error,
+            exc_info=not expected,
+        )
+        run_in_session(lambda s: lifecycle.finish_analysis(s, analysis_id, error=error), "recording the failure")
+        return "failed"
+    top = {"features": result["features"], "layers": result["layers"], "units": result["units"], "top": result["top"]}
+    run_in_session(
+        lambda s: lifecycle.finish_analysis(s, analysis_id, object_key=key, top=top, chars=len(result["text"])),
+        "finishing the analysis",
+    )
+    log.info("analysis %s: stored %s (%d characters)", analysis_id, key, len(result["text"]))
+    return "succeeded"
