@@ -71,9 +71,8 @@ def cell_picker(result: dict) -> str:
         key = (cell["layer"], cell["unit"])
         feature, r = best.get(key, ("", 0.0))
         note = f" ({FEATURE_LABELS.get(feature, feature)} {r:+.2f})" if feature else ""
-        options.append(
-            f'<option value="{cell["layer"]}:{cell["unit"]}">layer {cell["layer"]}, unit {cell["unit"]}{escape(note)}</option>'
-        )
+        value = f"{cell['layer']}:{cell['unit']}"
+        options.append(f'<option value="{value}">layer {cell["layer"]}, unit {cell["unit"]}{escape(note)}</option>')
     first = result["top"][result["features"][0]][0] if result["features"] else None
     selected = f"{first['layer']}:{first['unit']}" if first else ""
     html = "".join(options).replace(f'value="{selected}"', f'value="{selected}" selected', 1)
@@ -104,7 +103,8 @@ def chart_section(distribution: dict | None, next_url: str | None = None, prompt
     if next_url:
         box = (
             '<label for="prompt">Prompt (the chart redraws as you type)</label>'
-            f'<textarea id="prompt" class="prompt-box" data-role="prompt" spellcheck="false">{escape(prompt)}</textarea>'
+            '<textarea id="prompt" class="prompt-box" data-role="prompt" spellcheck="false">'
+            f"{escape(prompt)}</textarea>"
         )
     else:
         box = f'<p class="muted small">After the prompt: <code>{escape(prompt)}</code></p>'

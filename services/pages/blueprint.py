@@ -27,6 +27,7 @@ pages_bp = Blueprint(
 
 PUBLIC_ENDPOINTS = {"pages.static", "pages.index", "pages.welcome", "pages.login"}
 FETCHED_ENDPOINTS = {"pages.job_live", "pages.job_chart", "pages.sample_live"}  # read by the scripts
+FETCHED_ENDPOINTS |= {"pages.job_next_char", "pages.analysis_result_json"}  # issue 11: the chart, a download
 
 
 def wants_json() -> bool:
