@@ -63,8 +63,12 @@
         textBox.scrollIntoView({ block: "nearest" });
       }
     });
-    var fromHash = /#cell=(\d+:\d+)/.exec(location.hash || "");
-    if (!(fromHash && show(fromHash[1]))) show(picker.value || data.cells[0].layer + ":" + data.cells[0].unit);
+    function fromHash() {
+      var found = /#cell=(\d+:\d+)/.exec(location.hash || "");
+      return !!(found && show(found[1]));
+    }
+    window.addEventListener("hashchange", fromHash);
+    if (!fromHash()) show(picker.value || data.cells[0].layer + ":" + data.cells[0].unit);
   }
 
   // ---- temperature chart ------------------------------------------------------------------
