@@ -60,7 +60,7 @@ def neuron_table(result: dict) -> str:
 
 def cell_picker(result: dict) -> str:
     """A select of every cell whose activations the result holds (the top cells), grouped by layer."""
-    best = {}
+    best: dict[tuple[int, int], tuple[str, float]] = {}
     for feature in result["features"]:
         for cell in result["top"][feature]:
             key = (cell["layer"], cell["unit"])

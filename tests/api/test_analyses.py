@@ -87,8 +87,8 @@ def test_lifecycle_as_the_api_shows_it(client, user_headers, trained_job, db_ses
     assert work is not None and work.text is None and work.checkpoint_key == f"jobs/{trained_job}/epoch-0001"
     assert client.get(url, headers=user_headers).get_json()["status"] == "running"
 
-    top = {"features": ["bracket_depth"], "layers": 2, "units": 16, "top": {"bracket_depth": []}}
-    top["top"]["bracket_depth"] = [{"layer": 1, "unit": 3, "correlation": 0.91}]
+    cells = [{"layer": 1, "unit": 3, "correlation": 0.91}]
+    top = {"features": ["bracket_depth"], "layers": 2, "units": 16, "top": {"bracket_depth": cells}}
     store.put_bytes("analyses/x.json", b'{"text": "ab"}')
     lifecycle.finish_analysis(db_session, analysis_id, object_key="analyses/x.json", top=top, chars=2)
     db_session.commit()

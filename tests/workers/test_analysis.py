@@ -30,13 +30,9 @@ def trained(db, make_corpus, worker_store):
     with db() as session:
         token = create_user_token(session, f"analyst-{time.monotonic_ns()}")
         owner = find_token(session, token).user_id
-        session.execute(Job.__table__.update().where(Job.corpus_id == corpus_id).values(owner_id=owner))
         job = Job(owner_id=owner, corpus_id=corpus_id, hyperparameters={"layers": 2, "units": 16, "seq_len": 20})
         session.add(job)
         session.flush()
-        from shared.db.models import Corpus
-
-        session.get(Corpus, corpus_id).owner_id = owner
         lifecycle.record_vocabulary(session, job.id, vocabulary())
         key = f"jobs/{job.id}/epoch-0001"
         report = EpochReport(epoch=1, loss=2.0, val_loss=2.1, seconds=1.0, chars_per_second=100.0)
@@ -105,3 +101,35 @@ def test_a_missing_checkpoint_fails_the_analysis_with_the_reason(db, worker_sett
             break
         time.sleep(0.3)
     assert status == "failed" and "missing from object storage" in error
+
+
+def test_charlstm_analyze_a_job_on_the_service(worker_settings, trained, sampling_worker, tmp_path, capsys):
+    """The CLI's service path: POST, poll, download the result and the chart, write the report."""
+    import json
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from services.app import create_app
+    from services.cli.main import main
+
+    headers, job_id = trained
+    server = make_server("127.0.0.1", 0, create_app(worker_settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    given = tmp_path / "given.py"
+    given.write_text("def g(a):\n    return {a: [a, (a,)]}\n", encoding="utf-8")
+    out = tmp_path / "job.html"
+    try:
+        url, token = f"http://127.0.0.1:{server.server_port}", headers["Authorization"].split()[1]
+        argv = ["analyze", str(job_id), "--text", str(given), "--out", str(out), "--interval", "0.2"]
+        code = main([*argv, "--url", url, "--token", token])
+    finally:
+        server.shutdown()
+        thread.join()
+    assert code == 0, capsys.readouterr().err
+    html = out.read_text(encoding="utf-8")
+    start = html.index('id="analysis-data">') + len('id="analysis-data">')
+    result = json.loads(html[start : html.index("</script>", start)])
+    assert result["text"] == given.read_text() and f"job {job_id}, epoch 1" in html
+    assert 'id="next-char-data"' in html
