@@ -24,7 +24,18 @@ def app(app):
 def world(db_session, store, user_headers, other_headers, admin_headers, user_token, admin_token):
     from sqlalchemy import select
 
-    from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, Token, User
+    from shared.db.models import (
+        Analysis,
+        AnalysisStatus,
+        Corpus,
+        Epoch,
+        Job,
+        JobStatus,
+        Sample,
+        SampleStatus,
+        Token,
+        User,
+    )
 
     alice = db_session.scalar(select(User).where(User.name == "alice"))
     corpus = Corpus(
@@ -66,6 +77,10 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
         object_key="samples/1.txt",
     )
     db_session.add(sample)
+    analysis = Analysis(  # issue 11: queued (its result would be one more object in the store)
+        owner_id=alice.id, job_id=job.id, epoch=1, checkpoint_key="jobs/1/epoch-0001", status=AnalysisStatus.queued
+    )
+    db_session.add(analysis)
     db_session.commit()
     store.put_bytes(sample.object_key, b"alice's secret sample")
     store.put_bytes("jobs/1/epoch-0001/model.keras", b"alice's secret model")
@@ -74,8 +89,9 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
         job=job.id,
         queued=queued.id,
         sample=sample.id,
+        analysis=analysis.id,
         alice_id=alice.id,
-        missing={"corpus_id": 9, "job_id": 9, "sample_id": 9},
+        missing={"corpus_id": 9, "job_id": 9, "sample_id": 9, "analysis_id": 9},
         alice=user_headers,
         bob=other_headers,
         root=admin_headers,
