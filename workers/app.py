@@ -1,5 +1,5 @@
 """The workers' Celery app: the queue contract's app (shared.queue.make_celery) with the training
-and sampling tasks registered, and the graceful-stop hook connected. Built by
+and sampling tasks (and the neuron analysis task, on the sampling queue) registered, and the graceful-stop hook connected. Built by
 `python -m workers ...` from the settings; nothing is configured at import.
 
 This module imports no TensorFlow: training workers import it only inside the task, after the
