@@ -1,6 +1,7 @@
 """The workers' Celery app: the queue contract's app (shared.queue.make_celery) with the training
-and sampling tasks (and the neuron analysis task, on the sampling queue) registered, and the graceful-stop hook connected. Built by
-`python -m workers ...` from the settings; nothing is configured at import.
+and sampling tasks (and the neuron analysis task, on the sampling queue) registered, and the
+graceful-stop hook connected. Built by `python -m workers ...` from the settings; nothing is
+configured at import.
 
 This module imports no TensorFlow: training workers import it only inside the task, after the
 worker process has forked.
