@@ -33,9 +33,12 @@ def expand_grid(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[n] for n in names))]
 
 
-def resolve_variants(base: dict, variants: list[dict], max_epochs: int | None = None) -> list[Hyperparameters]:
+def resolve_variants(
+    base: dict, variants: list[dict], max_epochs: int | None = None, strict: bool = False
+) -> list[Hyperparameters]:
     """Each variant's Hyperparameters (base, then the variant's values, epochs capped at
-    `max_epochs`), validated by the engine's class; InvalidSweep names every bad variant field."""
+    `max_epochs`), validated by the engine's class (`strict`: JSON types as the API takes them);
+    InvalidSweep names every bad field, at ["base", name] or ["variants", index, name]."""
     resolved, errors = [], []
     for index, variant in enumerate(variants):
         values = {**base, **variant}
@@ -44,7 +47,7 @@ def resolve_variants(base: dict, variants: list[dict], max_epochs: int | None = 
                 int(values.get("epochs", Hyperparameters.model_fields["epochs"].default)), max_epochs
             )
         try:
-            resolved.append(Hyperparameters.model_validate(values))
+            resolved.append(Hyperparameters.model_validate(values, strict=strict))
         except ValidationError as exc:
             for err in exc.errors():
                 field = err["loc"][0] if err["loc"] else "value"
