@@ -3,6 +3,7 @@ defensively."""
 
 import math
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,8 @@ def test_table_ranks_by_best_validation_and_uses_the_engines_best_epoch():
 
 
 def test_quality_is_the_mean_over_texts_and_read_defensively():
-    quality, count = mean_quality([{"parse_rate": 0.5, "bits_per_char": 2.0}, {"parse_rate": 1.0}, "junk"])
+    junk: Any = "junk"
+    quality, count = mean_quality([{"parse_rate": 0.5, "bits_per_char": 2.0}, {"parse_rate": 1.0}, junk])
     assert count == 2 and quality == {"parse_rate": 0.75, "bits_per_char": 2.0}
     assert mean_quality([]) == (None, 0)
     job = SimpleNamespace(

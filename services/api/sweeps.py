@@ -123,7 +123,7 @@ def create_sweep(body: SweepCreate, query: NoQuery):
     ids = {j.id for j in sweep.jobs}
     for dispatch in dispatches:
         if dispatch.record_id in ids:
-            send_or_fail(db.get(Job, dispatch.record_id), send_training, "job")
+            send_or_fail(db.get_one(Job, dispatch.record_id), send_training, "job")
         else:
             send_dispatched(dispatch)
     db.refresh(sweep)

@@ -6,6 +6,7 @@ running jobs: the page polls `/compare/live` and swaps in a fresh chart and tabl
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
@@ -142,7 +143,7 @@ def _json_field(name: str) -> object:
 def launch_sweep():
     """The API's POST /api/v1/sweeps (services.api.sweeps.create_sweep) with the form's fields:
     the corpus, the base hyperparameters and a grid (or a list of variants), as JSON."""
-    form = {k: request.form.get(k, "") for k in ("base", "grid", "name")}
+    form: dict[str, Any] = {k: request.form.get(k, "") for k in ("base", "grid", "name")}
     back = redirect(url_for("pages.sweeps", **form))
     try:
         raw: dict = {"corpus_id": int(request.form.get("corpus_id", "0") or 0), "base": _json_field("base") or {}}
