@@ -66,6 +66,10 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
         object_key="samples/1.txt",
     )
     db_session.add(sample)
+    from shared.db.models import Sweep
+
+    sweep = Sweep(owner_id=alice.id, corpus_id=corpus.id, base={}, variants=[])  # issue 12 (no jobs: nothing to cancel)
+    db_session.add(sweep)
     db_session.commit()
     store.put_bytes(sample.object_key, b"alice's secret sample")
     store.put_bytes("jobs/1/epoch-0001/model.keras", b"alice's secret model")
@@ -74,8 +78,9 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
         job=job.id,
         queued=queued.id,
         sample=sample.id,
+        sweep=sweep.id,
         alice_id=alice.id,
-        missing={"corpus_id": 9, "job_id": 9, "sample_id": 9},
+        missing={"corpus_id": 9, "job_id": 9, "sample_id": 9, "sweep_id": 9},
         alice=user_headers,
         bob=other_headers,
         root=admin_headers,

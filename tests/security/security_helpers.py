@@ -33,6 +33,7 @@ def fill(path: str, world) -> str:
         path.replace("<int:job_id>", str(world.queued))
         .replace("<int:sample_id>", str(world.sample))
         .replace("<int:corpus_id>", str(world.corpus))
+        .replace("<int:sweep_id>", str(world.sweep))
     )
 
 
