@@ -6,6 +6,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
 from shared import lifecycle
+from shared.comparison import varying
 from shared.db.models import Corpus, Job, Sweep
 from shared.engine.config import Hyperparameters
 from shared.engine.train import LN2
@@ -54,19 +55,21 @@ def _summary(sweep: Sweep) -> dict:
 
 def sweep_out(sweep: Sweep) -> dict:
     jobs = list(sweep.jobs)
-    variants = sweep.variants if len(sweep.variants) == len(jobs) else [{}] * len(jobs)
+    # each job's values of what varies between the variants (read from the job: right even when a
+    # job of the sweep was deleted)
+    names = varying([{**sweep.base, **variant} for variant in sweep.variants])
     rows = [
         {
             "id": job.id,
             "status": job.status,
-            "variant": variant,
+            "variant": {name: job.hyperparameters_json.get(name) for name in names},
             "epoch": job.epoch,
             "epochs": job.hyperparameters_json.get("epochs", 0),
             "progress": job.progress,
             "best_val_loss_bits": None if job.best_val_loss is None else job.best_val_loss / LN2,
             "error": job.error,
         }
-        for job, variant in zip(jobs, variants, strict=True)
+        for job in jobs
     ]
     compare_url = url_for("compare.compare_runs", sweep=sweep.id)
     return SweepOut(**_summary(sweep), jobs=rows, compare_url=compare_url).model_dump(mode="json")
