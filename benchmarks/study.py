@@ -207,8 +207,8 @@ def write_report(scale_name: str, scale: Scale, results: list[dict], total: floa
     labels = {
         r["id"]: f"{res['variant']}, seed {res['seed']}" for r, res in zip(comparison["curves"], results, strict=True)
     }
-    for curve in comparison["curves"]:
-        curve["label"] = labels[curve["id"]]
+    for curve, res in zip(comparison["curves"], results, strict=True):
+        curve.update(label=labels[curve["id"]], group=res["variant"], dashed=res["seed"] != SEEDS[0])
     by_variant: dict[str, list[int]] = {}
     for i, res in enumerate(results):
         by_variant.setdefault(res["variant"], []).append(i)

@@ -32,7 +32,11 @@ def overlay_chart_svg(
 ) -> str:
     """`curves`: shared.comparison's curves (`id`, `label`, `val_bits`, `val_bits_smoothed`,
     `live_bits`); the validation curve per run, smoothed when asked, and, for runs without a
-    finished epoch yet, their live training loss (dotted), so a new sweep's chart moves too."""
+    finished epoch yet, their live training loss (dotted), so a new sweep's chart moves too.
+    Optional per curve: `group` (curves of one group share a colour, e.g. a variant's seeds) and
+    `dashed`."""
+    groups: dict = {}
+    palette = [color(groups.setdefault(c.get("group", ("run", i)), len(groups))) for i, c in enumerate(curves)]
     columns = max(1, (width - LEFT) // LEGEND_COLUMN)
     legend_rows = math.ceil(len(curves) / columns) if curves else 0
     plot_h = max(height - TOP - BOTTOM, 80)
@@ -95,15 +99,15 @@ def overlay_chart_svg(
         text(LEFT, 18, title, anchor="start", extra=' class="chart-title" font-weight="600"'),
     ]
     for i, curve, raw, smooth, live in drawn:
-        stroke = color(i)
+        stroke, dash = palette[i], ' stroke-dasharray="6 3"' if curve.get("dashed") else ""
         parts.append(
             f'<g class="run" data-id="{escape(str(curve.get("id")))}"><title>{escape(curve.get("label", ""))}</title>'
         )
         if raw:
             faint = ' stroke-width="1" stroke-opacity="0.35"' if smooth else ' stroke-width="2"'
-            parts.append(line(raw, stroke, f' class="series val"{faint}'))
+            parts.append(line(raw, stroke, f' class="series val"{faint}{dash}'))
             if smooth:
-                parts.append(line(smooth, stroke, ' class="series smoothed" stroke-width="2"'))
+                parts.append(line(smooth, stroke, f' class="series smoothed" stroke-width="2"{dash}'))
             if len(raw) == 1:
                 x, y = raw[0]
                 parts.append(f'<circle cx="{_num(sx(x))}" cy="{_num(sy(y))}" r="3" fill="{stroke}"/>')
@@ -123,7 +127,10 @@ def overlay_chart_svg(
     for i, curve, *_ in drawn:
         row, col = divmod(i, columns)
         x0, y0 = LEFT + col * LEGEND_COLUMN, TOP + plot_h + BOTTOM + row * LEGEND_ROW + 4
-        parts.append(f'<line x1="{x0}" y1="{y0}" x2="{x0 + 22}" y2="{y0}" stroke="{color(i)}" stroke-width="3"/>')
+        dash = ' stroke-dasharray="6 3"' if curve.get("dashed") else ""
+        parts.append(
+            f'<line x1="{x0}" y1="{y0}" x2="{x0 + 22}" y2="{y0}" stroke="{palette[i]}" stroke-width="3"{dash}/>'
+        )
         label = str(curve.get("label", ""))
         parts.append(text(x0 + 28, y0 + 4, label if len(label) <= 30 else label[:29] + "\u2026", anchor="start"))
     parts.append("</g>")
