@@ -31,3 +31,8 @@ up: install
 
 clean:
 	rm -rf $(VENV) var bench-results
+
+# issue 12: the paper's open questions (STUDY_SCALE=full|tiny|paper); report in bench-results/study.md
+.PHONY: study
+study: install
+	$(BIN)/python -m benchmarks.study

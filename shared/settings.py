@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         ge=0,
         description="how long a worker's or the reconciler's database step retries through an outage",
     )
+    # sweeps and live curves (issue 12)
+    live_loss_interval: float = Field(
+        2.0, alias="LIVE_LOSS_INTERVAL", ge=0, description="seconds between a training job's recorded batch losses"
+    )
+    sweep_max_variants: int = Field(
+        256, alias="SWEEP_MAX_VARIANTS", ge=1, description="jobs one sweep may create at most (before quotas)"
+    )
 
     # neuron analyses (issue 11)
     analysis_max_chars: int = Field(

@@ -30,6 +30,7 @@ from shared.storage.keys import checkpoint_key
 from . import fair, shutdown
 from .errors import JobError, describe_error
 from .heartbeat import Heartbeat
+from .live_loss import LiveLoss
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,17 @@ class JobCallbacks(TrainingCallbacks):
     progress to the heartbeat thread, a stop when the job is cancelled or the worker is stopping,
     upload-then-record for every epoch."""
 
-    def __init__(self, job_id: int, store: ObjectStore, heartbeat: Heartbeat, db_url: str | None = None):
+    def __init__(
+        self,
+        job_id: int,
+        store: ObjectStore,
+        heartbeat: Heartbeat,
+        db_url: str | None = None,
+        live: LiveLoss | None = None,
+    ):
         self.job_id, self.store, self.heartbeat, self.db_url = job_id, store, heartbeat, db_url
         self.worker = heartbeat.worker
+        self.live = live
 
     def on_train_begin(self, plan: TrainingPlan) -> None:
         characters = plan.vocabulary.to_json()
@@ -64,6 +73,10 @@ class JobCallbacks(TrainingCallbacks):
 
     def on_batch_end(self, epoch: int, batch: int, batches_per_epoch: int) -> None:
         self.heartbeat.progress = batch / max(1, batches_per_epoch)
+
+    def on_batch_loss(self, epoch: int, batch: int, batches_per_epoch: int, loss: float) -> None:
+        if self.live is not None:
+            self.live.update(epoch, batch, batches_per_epoch, loss)
 
     def should_stop(self) -> bool:
         return self.heartbeat.cancelled or self.heartbeat.lost or shutdown.requested()
@@ -205,8 +218,9 @@ def _train(work: lifecycle.TrainingWork, store: ObjectStore, scratch: Path, hear
             store.get_dir(work.resume_key, epoch_dir(run_dir, work.resume_epoch))
         except NotFound:
             raise JobError(f"cannot resume: the checkpoint of epoch {work.resume_epoch} is missing") from None
-    callbacks = JobCallbacks(work.job_id, store, heartbeat)
-    result = train(text, work.hyperparameters, run_dir, callbacks=callbacks, resume=bool(work.resume_key))
+    with LiveLoss(work.job_id, heartbeat.worker, get_settings().live_loss_interval) as live:
+        callbacks = JobCallbacks(work.job_id, store, heartbeat, live=live)
+        result = train(text, work.hyperparameters, run_dir, callbacks=callbacks, resume=bool(work.resume_key))
     if result.stopped != "callback":
         return JobStatus.succeeded
     heartbeat.beat()  # read the flags now: a cancel wins over a shutdown

@@ -12,6 +12,7 @@ from html import escape
 
 TRAIN_COLOR = "#2563eb"
 VAL_COLOR = "#ea580c"
+LIVE_COLOR = "#93c5fd"
 AXIS_COLOR = "#6b7280"
 GRID_COLOR = "#e5e7eb"
 TEXT_COLOR = "#374151"
@@ -78,18 +79,23 @@ def loss_chart_svg(
     x_label: str = "epoch",
     train_label: str = "training",
     val_label: str = "validation",
+    live: list[tuple[float, float]] | None = None,
+    live_label: str = "training (live)",
 ) -> str:
     """An `<svg>` element plotting `(epoch, loss, val_loss)` rows as two polylines.
 
     Rows may come in any order; a `None` (or NaN/inf) loss is left out of its series (the
     validation series is left out entirely when it has no value). No rows gives empty axes and
-    a "no finished epochs yet" note; one row gives single-point series drawn as dots.
+    a "no finished epochs yet" note; one row gives single-point series drawn as dots. `live`:
+    (position in epochs, loss) points within epochs (2.5: half way through epoch 3), drawn as a
+    thin line under the others, so a running job's curve moves before its first epoch ends.
     """
     width, height = max(int(width), LEFT + RIGHT + 40), max(int(height), TOP + BOTTOM + 40)
     rows = sorted(((int(e), _finite(loss), _finite(val)) for e, loss, val in epochs), key=lambda r: r[0])
     train = [(e, loss) for e, loss, _ in rows if loss is not None]
     val = [(e, v) for e, _, v in rows if v is not None]
-    values = [v for _, v in train] + [v for _, v in val]
+    live_points = sorted((float(x), y) for x, y in ((x, _finite(y)) for x, y in (live or [])) if y is not None)
+    values = [v for _, v in train] + [v for _, v in val] + [v for _, v in live_points]
 
     # x: whole epochs; y: widened to nice ticks
     if rows:
@@ -98,6 +104,8 @@ def loss_chart_svg(
             x_lo, x_hi = x_lo - 1, x_hi + 1
     else:
         x_lo, x_hi = 0, 1
+    if live_points:
+        x_lo, x_hi = min(x_lo, math.floor(live_points[0][0])), max(x_hi, math.ceil(live_points[-1][0]))
     x_step = max(1, int(nice_step(x_hi - x_lo, 8)))
     x_ticks = list(range(math.ceil(x_lo / x_step) * x_step, x_hi + 1, x_step))
     if values:
@@ -158,6 +166,12 @@ def loss_chart_svg(
     parts.append(text(LEFT, 18, title, anchor="start", extra=' class="chart-title" font-weight="600"'))
 
     # series
+    if live_points:
+        coords = " ".join(f"{_num(sx(x))},{_num(sy(y))}" for x, y in live_points)
+        parts.append(
+            f'<polyline class="series live" points="{coords}" fill="none" stroke="{LIVE_COLOR}" '
+            f'stroke-width="1.5" stroke-linejoin="round"><title>{escape(live_label)}</title></polyline>'
+        )
     series = [(train_label, TRAIN_COLOR, "train", train, "")]
     if val:
         series.append((val_label, VAL_COLOR, "val", val, ' stroke-dasharray="6 3"'))
@@ -176,7 +190,7 @@ def loss_chart_svg(
                 parts.append(f'<circle cx="{_num(sx(x))}" cy="{_num(sy(y))}" r="3"><title>{tip}</title></circle>')
             parts.append("</g>")
 
-    if not rows:
+    if not rows and not live_points:
         parts.append(
             text(
                 LEFT + plot_w / 2,
@@ -188,6 +202,8 @@ def loss_chart_svg(
 
     # legend, top right
     legend = [(train_label, TRAIN_COLOR, "")] + ([(val_label, VAL_COLOR, ' stroke-dasharray="6 3"')] if val else [])
+    if live_points:
+        legend.append((live_label, LIVE_COLOR, ""))
     lx = width - RIGHT - 110 * len(legend)
     parts.append('<g class="legend">')
     for i, (label, color, dash) in enumerate(legend):

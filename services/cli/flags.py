@@ -56,3 +56,71 @@ def hyperparameters_from_args(args: argparse.Namespace) -> dict:
             continue
         given[name] = value
     return given
+
+
+# ---- sweeps: the same flags, each a comma list of values ----------------------------------------
+
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _boolean(value: str) -> bool:
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def comma_list(convert, choices: tuple | None = None):
+    """An argparse type: `a,b,c` -> [convert(a), convert(b), convert(c)] (each in `choices`)."""
+
+    def parse(text: str) -> list:
+        parts = [part.strip() for part in text.split(",")]
+        if not all(parts):
+            raise argparse.ArgumentTypeError(f"an empty value in {text!r}")
+        try:
+            values = [convert(part) for part in parts]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+        if choices is not None:
+            bad = [v for v in values if v not in choices]
+            if bad:
+                raise argparse.ArgumentTypeError(f"{bad[0]!r} is not one of {', '.join(choices)}")
+        return values
+
+    return parse
+
+
+def add_sweep_flags(parser: argparse.ArgumentParser) -> None:
+    """`train`'s hyperparameter flags, each taking a comma list (`--optimizer rmsprop,adam`); a
+    boolean flag alone means true, or takes `true,false`."""
+    group = parser.add_argument_group("hyperparameters: a value or a comma list of values (defaults: the paper's)")
+    for name, field in Hyperparameters.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        kwargs: dict = {"dest": name, "default": None, "help": field.description}
+        annotation = field.annotation
+        if annotation is bool:
+            kwargs.update(nargs="?", const=[True], type=comma_list(_boolean), metavar="BOOL[,BOOL]")
+        elif typing.get_origin(annotation) is typing.Literal:
+            choices = typing.get_args(annotation)
+            kwargs.update(type=comma_list(str, choices), metavar=",".join(choices))
+        else:
+            convert = int if annotation in (int, int | None) else float
+            kwargs.update(type=comma_list(convert), metavar="N[,N...]" if convert is int else "F[,F...]")
+        group.add_argument(flag, *ALIASES.get(name, []), **kwargs)
+
+
+def sweep_from_args(args: argparse.Namespace) -> tuple[dict, dict]:
+    """(base, grid): flags given one value go to the base, those given several to the grid."""
+    base, grid = {}, {}
+    for name in Hyperparameters.model_fields:
+        values = getattr(args, name, None)
+        if values is None:
+            continue
+        unique = list(dict.fromkeys(values))
+        if len(unique) == 1:
+            base[name] = unique[0]
+        else:
+            grid[name] = unique
+    return base, grid

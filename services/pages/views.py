@@ -25,6 +25,7 @@ from sqlalchemy.orm import joinedload
 
 from shared import lifecycle
 from shared.db.models import Corpus, Job, Sample, SampleStatus
+from shared.engine.train import LN2
 from shared.storage import NotFound
 
 from ..admin.charts import loss_chart_svg
@@ -141,6 +142,8 @@ def _user_detail(job: Job, samples: list[Sample]) -> dict:
     data = job_detail(job, samples, _now())
     data["url"] = url_for("pages.job_page", job_id=job.id)
     data["chart_url"] = url_for("pages.job_chart", job_id=job.id)
+    live = _live_points(job)
+    data["chart_version"] = f"{data['chart_version']}-{len(live)}-{live[-1][0] if live else 0}"  # live loss moves it
     for row in data["epochs"]:
         row["checkpoint_url"] = url_for("pages.checkpoint", job_id=job.id, epoch=row["epoch"])
     for row in data["samples"]:
@@ -158,7 +161,7 @@ def job_page(job_id: int):
     return render_template(
         "pages/job.html",
         job=_user_detail(job, samples),
-        chart=loss_chart_svg(chart_points(job), width, height),
+        chart=loss_chart_svg(chart_points(job), width, height, live=_live_points(job)),
         poll_url=url_for("pages.job_live", job_id=job_id),
         poll_ms=_poll_ms(),
         can_sample=lifecycle.best_epoch(job) is not None,
@@ -177,7 +180,12 @@ def job_live(job_id: int):
 def job_chart(job_id: int):
     job, _ = _load_job(job_id)
     width, height = CHART_SIZE
-    return Response(loss_chart_svg(chart_points(job), width, height), mimetype="image/svg+xml")
+    return Response(loss_chart_svg(chart_points(job), width, height, live=_live_points(job)), mimetype="image/svg+xml")
+
+
+def _live_points(job: Job) -> list[tuple[float, float]]:
+    """The job's live training loss (issue 12) in bits/char, for the chart."""
+    return [(x, loss / LN2) for x, loss in lifecycle.batch_losses(get_db(), job.id)]
 
 
 @pages_bp.post("/jobs/<int:job_id>/cancel")

@@ -166,6 +166,11 @@ class Job(Base):
     requeues: Mapped[int] = mapped_column(Integer, default=0, doc="times a stopping worker handed it back")
     vocabulary: Mapped[list | None] = mapped_column(JSON, doc="the model's characters, known once training starts")
     train_seconds: Mapped[float] = mapped_column(Float, default=0.0, doc="seconds of the recorded epochs")
+    sweep_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="SET NULL"),
+        index=True,
+        doc="the sweep that created it (shared.lifecycle.sweeps)",
+    )
 
     owner: Mapped[User] = relationship()
     corpus: Mapped[Corpus] = relationship()
@@ -279,3 +284,37 @@ class Analysis(Base):
 
     owner: Mapped[User] = relationship()
     job: Mapped[Job] = relationship()
+class Sweep(Base):
+    """A set of jobs on one corpus: one per variant of `base` (a grid expanded, or explicit
+    variants), created together by shared.lifecycle.sweeps; its status is its jobs'."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(128))
+    base: Mapped[dict] = mapped_column(JSON, doc="the hyperparameters every variant starts from")
+    grid: Mapped[dict | None] = mapped_column(JSON, doc="lists of values per hyperparameter (None: explicit variants)")
+    variants: Mapped[list] = mapped_column(JSON, doc="each job's overrides of `base`, in job order")
+    budget: Mapped[dict | None] = mapped_column(JSON, doc="max_jobs, max_epochs as asked")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    owner: Mapped[User] = relationship()
+    corpus: Mapped[Corpus] = relationship()
+    jobs: Mapped[list[Job]] = relationship(order_by="Job.id", viewonly=True)
+
+
+class BatchLoss(Base):
+    """A running job's training loss within an epoch (Keras's running mean over the epoch's
+    batches so far), recorded at most every LIVE_LOSS_INTERVAL seconds by shared.lifecycle.live."""
+
+    __tablename__ = "batch_losses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer, doc="the epoch being trained (1-based)")
+    batch: Mapped[int] = mapped_column(Integer, doc="batches done in that epoch")
+    batches: Mapped[int] = mapped_column(Integer, doc="batches per epoch")
+    loss: Mapped[float] = mapped_column(Float, doc="nats per character")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

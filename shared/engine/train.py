@@ -107,6 +107,9 @@ class TrainingCallbacks:
 
     def on_batch_end(self, epoch: int, batch: int, batches_per_epoch: int) -> None: ...
 
+    def on_batch_loss(self, epoch: int, batch: int, batches_per_epoch: int, loss: float) -> None:
+        """After each batch, the epoch's training loss so far (Keras's running mean, nats/char)."""
+
     def should_stop(self) -> bool:
         """Polled between batches; True stops at that batch boundary (the partial epoch is dropped)."""
         return False
@@ -136,6 +139,8 @@ def _bridge(callbacks: TrainingCallbacks, epoch: int, batches: int, flag: _StopF
     class Bridge(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             callbacks.on_batch_end(epoch, batch + 1, batches)
+            if logs and "loss" in logs:
+                callbacks.on_batch_loss(epoch, batch + 1, batches, float(logs["loss"]))
             if callbacks.should_stop():
                 flag.stopped = True
                 self.model.stop_training = True

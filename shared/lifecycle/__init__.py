@@ -52,6 +52,7 @@ from .jobs import (
     requeue_job,
     worker_lost,
 )
+from .live import batch_losses, record_batch_loss
 from .samples import (
     LOST_SAMPLE,
     SampleFinished,
@@ -109,4 +110,7 @@ __all__ = [
     "take_dispatches",
     "waiting_owners",
     "worker_lost",
+    # issue 12: live loss (live.py); sweeps are in shared.lifecycle.sweeps
+    "batch_losses",
+    "record_batch_loss",
 ]

@@ -33,7 +33,7 @@ def text():
 
 class Recorder(TrainingCallbacks):
     def __init__(self, stop_after_batches=None):
-        self.batches, self.epochs, self.plan = [], [], None
+        self.batches, self.epochs, self.plan, self.losses = [], [], None, []
         self.stop_after_batches = stop_after_batches
 
     def on_train_begin(self, plan):
@@ -42,6 +42,9 @@ class Recorder(TrainingCallbacks):
 
     def on_batch_end(self, epoch, batch, batches_per_epoch):
         self.batches.append((epoch, batch))
+
+    def on_batch_loss(self, epoch, batch, batches_per_epoch, loss):
+        self.losses.append((epoch, batch, loss))
 
     def should_stop(self):
         return self.stop_after_batches is not None and len(self.batches) >= self.stop_after_batches
@@ -61,6 +64,11 @@ def test_two_epochs_report_and_checkpoint(text, tmp_path):
     assert (plan.start_epoch, plan.epochs, plan.history, plan.hyperparameters) == (1, 2, (), hp)
     batches = plan.batches_per_epoch
     assert batches >= 1 and rec.batches[-1] == (2, batches) and len(rec.batches) == 2 * batches
+    # the running loss after every batch (issue 12: live curves); an epoch's last is its reported loss
+    assert [(e, b) for e, b, _ in rec.losses] == rec.batches
+    for report in result.history:
+        last = [loss for e, b, loss in rec.losses if e == report.epoch and b == batches]
+        assert last == [pytest.approx(report.loss, rel=1e-5)]
     # the model's vocabulary (tabs added a "\t"), the corpus and the targets it trains on per epoch
     assert "\t" in plan.vocabulary.chars and plan.corpus_chars < len(text)
     assert plan.targets_per_epoch == batches * hp.batch_size * hp.seq_len and plan.validation_targets > 0

@@ -217,10 +217,12 @@ def test_every_unsafe_page_route_needs_the_csrf_token(app, client, user_token, d
     }
     expected = {"pages.login", "pages.logout", "pages.request_sample", "pages.cancel"}
     expected |= {"pages.request_analysis"}  # issue 11
+    expected |= {"pages.launch_sweep", "pages.cancel_sweep_page"}  # issue 12
     assert {e for e, _ in unsafe} == expected
     sign_in(client, user_token)
     for _, path in sorted(unsafe):
-        response = client.post(path.replace("<int:job_id>", str(job_id)), data={"length": "10", "token": user_token})
+        path = path.replace("<int:job_id>", str(job_id)).replace("<int:sweep_id>", "1")
+        response = client.post(path, data={"length": "10", "token": user_token})
         assert response.status_code == 400 and "Form expired" in response.get_data(as_text=True), path
     db_session.expire_all()
     assert sample_count(db_session) == 0 and broker.llen("sampling") == 0

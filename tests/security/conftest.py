@@ -81,6 +81,10 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
         owner_id=alice.id, job_id=job.id, epoch=1, checkpoint_key="jobs/1/epoch-0001", status=AnalysisStatus.queued
     )
     db_session.add(analysis)
+    from shared.db.models import Sweep
+
+    sweep = Sweep(owner_id=alice.id, corpus_id=corpus.id, base={}, variants=[])  # issue 12 (no jobs: nothing to cancel)
+    db_session.add(sweep)
     db_session.commit()
     store.put_bytes(sample.object_key, b"alice's secret sample")
     store.put_bytes("jobs/1/epoch-0001/model.keras", b"alice's secret model")
@@ -90,8 +94,9 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
         queued=queued.id,
         sample=sample.id,
         analysis=analysis.id,
+        sweep=sweep.id,
         alice_id=alice.id,
-        missing={"corpus_id": 9, "job_id": 9, "sample_id": 9, "analysis_id": 9},
+        missing={"corpus_id": 9, "job_id": 9, "sample_id": 9, "analysis_id": 9, "sweep_id": 9},
         alice=user_headers,
         bob=other_headers,
         root=admin_headers,

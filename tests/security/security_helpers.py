@@ -34,6 +34,7 @@ def fill(path: str, world) -> str:
         .replace("<int:sample_id>", str(world.sample))
         .replace("<int:corpus_id>", str(world.corpus))
         .replace("<int:analysis_id>", str(world.analysis))
+        .replace("<int:sweep_id>", str(world.sweep))
     )
 
 

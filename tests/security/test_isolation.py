@@ -41,6 +41,7 @@ def counts(db_session):
 def test_another_users_ids_answer_like_ids_that_do_not_exist(app, client, world, db_session):
     alice_ids = {"corpus_id": world.corpus, "job_id": world.job, "sample_id": world.sample}
     alice_ids["analysis_id"] = world.analysis
+    alice_ids["sweep_id"] = world.sweep
     before = counts(db_session)
     for endpoint, method, path in id_routes(app):
         names = ID_RE.findall(path)
@@ -67,7 +68,13 @@ def test_another_users_ids_answer_like_ids_that_do_not_exist(app, client, world,
 
 
 def test_lists_never_show_another_users_rows(client, world):
-    for path in ("/api/v1/corpora", "/api/v1/jobs", "/api/v1/jobs?status=running", "/api/v1/jobs?status=queued"):
+    for path in (
+        "/api/v1/corpora",
+        "/api/v1/jobs",
+        "/api/v1/jobs?status=running",
+        "/api/v1/jobs?status=queued",
+        "/api/v1/sweeps",
+    ):
         mine = client.get(path, headers=world.bob).get_json()
         assert mine["items"] == [] and mine["total"] == 0, path
         assert client.get(path, headers=world.root).get_json()["total"] >= 1, path  # there is something to see
