@@ -3,8 +3,9 @@ functions and queue depths. The API, the admin pages, the workers and the reconc
 through this module; none of them names a task or a queue itself.
 
 The broker carries only "run job N" / "run sample N" messages, each with the record's current
-dispatch token (and "run analysis N", on the sampling queue, without one) (a worker skips a message whose token is not the record's current one); every
-state lives in the database (shared.lifecycle).
+dispatch token (a worker skips a message whose token is not the record's current one), and
+"run analysis N" on the sampling queue, without one; every state lives in the database
+(shared.lifecycle).
 
 Long training tasks: acks_late + reject_on_worker_lost + prefetch 1, and a Redis visibility
 timeout (7 days) longer than any training run, so a running job is not delivered twice.

@@ -284,6 +284,8 @@ class Analysis(Base):
 
     owner: Mapped[User] = relationship()
     job: Mapped[Job] = relationship()
+
+
 class Sweep(Base):
     """A set of jobs on one corpus: one per variant of `base` (a grid expanded, or explicit
     variants), created together by shared.lifecycle.sweeps; its status is its jobs'."""
