@@ -133,6 +133,16 @@ class Settings(BaseSettings):
         description="how long a worker's or the reconciler's database step retries through an outage",
     )
 
+    # samples (the service's sampling options and per-sample figures)
+    sample_precision: Literal["float32", "int8"] = Field(
+        "int8",
+        alias="SAMPLE_PRECISION",
+        description="weights a sample runs on when its request names none: int8 (fast path) or float32 (exact)",
+    )
+    sample_index_cache_size: int = Field(
+        2, alias="SAMPLE_INDEX_CACHE_SIZE", ge=1, description="corpus novelty indexes a sampling worker keeps loaded"
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'charlstm.db').resolve()}"

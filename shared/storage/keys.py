@@ -16,3 +16,10 @@ def checkpoint_key(job_id: int, epoch: int) -> str:
 def sample_key(sample_id: int, texts: int) -> str:
     """One text as `.txt`, several as one `.zip`."""
     return f"samples/{sample_id}.txt" if texts == 1 else f"samples/{sample_id}.zip"
+
+
+def corpus_index_key(corpus_key: str, lowercase: bool = False) -> str:
+    """The novelty index (suffix array, `.npz`) of a corpus, next to it: built once per corpus (and
+    per case: a lowercased model is compared with the lowercased corpus) by a sampling worker."""
+    stem = corpus_key.removesuffix(".txt")
+    return f"{stem}.{'lower.' if lowercase else ''}index.npz"
