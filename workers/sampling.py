@@ -176,7 +176,10 @@ def text_figures(
             reference = corpus_reference(work.corpus_key, work.lowercase)
         except Exception as exc:  # noqa: BLE001  the texts are stored; only their novelty is missing
             log.warning("sample %s: no novelty figures, the corpus index failed: %s", work.sample_id, exc)
-    python = reference.python if reference is not None else looks_like_python(sampler.warmup_text)
+    if reference is not None:
+        python = reference.python
+    else:
+        python = sampler is not None and looks_like_python(sampler.warmup_text)
     temperatures = [t for t in work.temperatures for _ in range(work.count)]
     quality, novelty = [], []
     for text, name, temperature in zip(texts, names, temperatures, strict=True):
