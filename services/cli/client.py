@@ -165,12 +165,22 @@ def run_samples(args) -> int:
     elif not samples:
         print(f"no samples of job {args.job}")
     else:
-        rows = [("ID", "STATUS", "PROGRESS", "LENGTH", "TEMPERATURES", "COUNT", "CREATED")]
-        rows += [(str(s["id"]), s["status"], f"{s['progress']:.0%}", f"{s['length']:,}",
-                  ",".join(f"{t:g}" for t in s["temperatures"]), str(s["count"]),
+        rows = [("ID", "STATUS", "PROGRESS", "EPOCH", "PRECISION", "LENGTH", "TEMPERATURES", "COUNT", "BITS/CHAR",
+                 "COPIED LINES", "CREATED")]  # fmt: skip
+        rows += [(str(s["id"]), s["status"], f"{s['progress']:.0%}", str(s.get("epoch") or "-"),
+                  s.get("precision") or "-", f"{s['length']:,}", ",".join(f"{t:g}" for t in s["temperatures"]),
+                  str(s["count"]), per_text(s.get("quality"), "bits_per_char", "{:.3f}"),
+                  per_text(s.get("novelty"), "copied_lines", "{:.0%}"),
                   s["created_at"][:19].replace("T", " ")) for s in samples]  # fmt: skip
         print_table(rows)
     return 0
+
+
+def per_text(figures: list[dict] | None, key: str, fmt: str) -> str:
+    """One figure of every text of a sample, "/"-separated ("-" where there is none)."""
+    if not figures:
+        return "-"
+    return "/".join("-" if f.get(key) is None else fmt.format(f[key]) for f in figures)
 
 
 def run_show(args) -> int:
