@@ -349,7 +349,10 @@ class TextQuality(BaseModel):
     identifiers_defined: float | None = Field(
         None, description="share of names read in parsing blocks that the block defines or imports (or builtins)"
     )
-    bits_per_char: float | None = Field(None, description="bits per character of the text under the model")
+    bits_per_char: float | None = Field(
+        None, description="bits per character of the text under the model (float32), over its first bits_chars"
+    )
+    bits_chars: int | None = Field(None, description="characters bits_per_char was measured on (at most 10,000)")
     char_divergence: float | None = Field(
         None, description="Jensen-Shannon divergence (bits, 0-1) of the text's characters from the corpus's"
     )

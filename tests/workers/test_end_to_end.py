@@ -82,6 +82,7 @@ def test_upload_train_sample_download(
     (quality,) = sample["quality"]
     assert quality["name"] == "sample-1-t0.75.txt" and quality["temperature"] == 0.75
     assert quality["chars"] == 50_000 and quality["bits_per_char"] > 0 and 0 <= quality["char_divergence"] <= 1
+    assert quality["bits_chars"] == 10_000  # bits/char over the first 10,000 characters
     assert quality["balanced_lines"] is not None  # the corpus is Python: the Python measures apply
     (novelty,) = sample["novelty"]
     assert novelty["chars"] == 50_000 and novelty["longest_copy"] >= 1 and len(novelty["spans"]) <= 200
