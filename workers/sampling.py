@@ -143,7 +143,7 @@ def run_sampling(
                 return _stopped(sample_id, worker, heartbeat, celery)
             names = sample_names(work.temperatures, work.count)
             key = store_texts(store, sample_id, texts, names)
-            quality, novelty = text_figures(work, sampler, texts, names)
+            quality, novelty = safe_figures(work, sampler, texts, names)
     except Exception as exc:
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
         log.log(
@@ -157,6 +157,18 @@ def run_sampling(
     )
     log.info("sample %s: stored %s", sample_id, key)
     return "succeeded"
+
+
+def safe_figures(
+    work: lifecycle.SamplingWork, sampler, texts: list[str], names: list[str]
+) -> tuple[list[dict] | None, list[dict] | None]:
+    """`text_figures`, or (None, None) when measuring fails: the texts are stored, and a sample is
+    not failed for its figures."""
+    try:
+        return text_figures(work, sampler, texts, names)
+    except Exception:
+        log.exception("sample %s: its quality and novelty could not be measured", work.sample_id)
+        return None, None
 
 
 def text_figures(
