@@ -16,6 +16,7 @@ def test_side_by_side_and_highlighted_sample(page, server_url, user_token, db_se
     sign_in(page, server_url, user_token)
 
     page.goto(f"{server_url}/jobs/{job_id}")
+    assert "1.750 / 2.000" in page.inner_text("#samples") and horizontal_overflow(page) <= 0
     page.click("#compare-link")
     page.wait_for_selector("#side-by-side")
     columns = page.locator(".compare-column")
