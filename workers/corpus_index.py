@@ -105,7 +105,7 @@ def reference_cache() -> ModelCache:
     global _cache
     with _cache_lock:
         if _cache is None:
-            _cache = ModelCache(get_settings().sample_index_cache_size, load_reference)
+            _cache = ModelCache(get_settings().sample_index_cache_size, load_reference, name="corpus index cache")
         return _cache
 
 
