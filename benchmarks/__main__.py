@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each a ratio measured within one run; JSON in bench-results/."""
 
-from . import load, quality, sampling, training, upload
+from . import load, quality, sample_figures, sampling, training, upload
 
 
 def main() -> None:
@@ -9,6 +9,7 @@ def main() -> None:
     upload.main()
     load.main()
     quality.main()
+    sample_figures.main()
 
 
 if __name__ == "__main__":

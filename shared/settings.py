@@ -151,6 +151,16 @@ class Settings(BaseSettings):
         10, alias="ANALYSIS_TOP_CELLS", ge=1, le=100, description="cells listed per feature, activations kept"
     )
 
+    # samples (the service's sampling options and per-sample figures)
+    sample_precision: Literal["float32", "int8"] = Field(
+        "int8",
+        alias="SAMPLE_PRECISION",
+        description="weights a sample runs on when its request names none: int8 (fast path) or float32 (exact)",
+    )
+    sample_index_cache_size: int = Field(
+        2, alias="SAMPLE_INDEX_CACHE_SIZE", ge=1, description="corpus novelty indexes a sampling worker keeps loaded"
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'charlstm.db').resolve()}"

@@ -19,8 +19,9 @@ class ModelCache:
     for another key load at the same time (a checkpoint download retrying through a storage outage
     blocks only the requests that wait for that checkpoint)."""
 
-    def __init__(self, size: int, loader: Callable[[str], Any]):
+    def __init__(self, size: int, loader: Callable[[str], Any], name: str = "model cache"):
         self.size = max(1, size)
+        self.name = name  # in its log lines
         self.loader = loader
         self._items: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()  # guards _items, _loading and the counters; never held while loading
@@ -51,13 +52,13 @@ class ModelCache:
                 with self._lock:
                     self._loading.pop(key, None)
                 raise
-            log.info("model cache: loaded %s", key)
+            log.info("%s: loaded %s", self.name, key)
             with self._lock:
                 self._items[key] = loaded
                 self._loading.pop(key, None)
                 while len(self._items) > self.size:
                     evicted, _ = self._items.popitem(last=False)
-                    log.info("model cache: evicted %s", evicted)
+                    log.info("%s: evicted %s", self.name, evicted)
         return loaded
 
     def __contains__(self, key: str) -> bool:

@@ -1,6 +1,8 @@
 """The sampling task: get the model (through the worker's LRU cache of fused numpy weights, shared
-by its threads), generate, store one text as `samples/{id}.txt` or several as one zip
-`samples/{id}.zip`. A heartbeat thread reports progress. Every state change goes through
+by its threads), generate at the request's precision (int8 or float32) and options, store one text
+as `samples/{id}.txt` or several as one zip `samples/{id}.zip`, and record every text's quality and
+novelty figures with the sample (the novelty index of the job's corpus comes from
+workers/corpus_index.py). A heartbeat thread reports progress. Every state change goes through
 shared.lifecycle.
 
 TensorFlow/Keras are imported inside the task only (to read a checkpoint's weights once).
@@ -13,6 +15,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from shared.storage import NotFound, ObjectStore, get_store
 from shared.storage.keys import sample_key
 
 from . import fair, shutdown
+from .corpus_index import corpus_reference
 from .errors import JobError, describe_error
 from .heartbeat import Heartbeat
 from .model_cache import ModelCache
@@ -47,7 +51,7 @@ def sample_task(self, sample_id: int, token: str | None = None) -> str:
 def load_from_store(key: str, store: ObjectStore | None = None):
     """Download a checkpoint folder into scratch space and load its sampling model (the files are
     removed after: the model keeps only its fused numpy weights)."""
-    from shared.engine.sample import load_sampler
+    from shared.engine.sample import PRECISIONS, load_sampler
 
     store = store or get_store()
     root = get_settings().scratch_dir
@@ -59,7 +63,7 @@ def load_from_store(key: str, store: ObjectStore | None = None):
         except NotFound:
             raise JobError(f"the checkpoint {key} is missing from object storage") from None
         with _keras_lock:
-            return load_sampler(folder)
+            return load_sampler(folder, precisions=PRECISIONS)  # float32 and the int8 fast path
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -131,10 +135,15 @@ def run_sampling(
                 random_seed=work.random_seed,
                 progress=lambda done, total: setattr(heartbeat, "progress", done / max(1, total)),
                 should_stop=stop,
+                top_k=work.top_k,
+                top_p=work.top_p,
+                precision=work.precision,
             )
             if stop.stopped:
                 return _stopped(sample_id, worker, heartbeat, celery)
-            key = store_texts(store, sample_id, texts, sample_names(work.temperatures, work.count))
+            names = sample_names(work.temperatures, work.count)
+            key = store_texts(store, sample_id, texts, names)
+            quality, novelty = safe_figures(work, sampler, texts, names)
     except Exception as exc:
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
         log.log(
@@ -142,9 +151,62 @@ def run_sampling(
         )
         run_in_session(lambda s: lifecycle.finish_sample(s, sample_id, error=error), "recording the failure")
         return "failed"
-    run_in_session(lambda s: lifecycle.finish_sample(s, sample_id, object_key=key), "finishing the sample")
+    run_in_session(
+        lambda s: lifecycle.finish_sample(s, sample_id, object_key=key, quality=quality, novelty=novelty),
+        "finishing the sample",
+    )
     log.info("sample %s: stored %s", sample_id, key)
     return "succeeded"
+
+
+def safe_figures(
+    work: lifecycle.SamplingWork, sampler, texts: list[str], names: list[str]
+) -> tuple[list[dict] | None, list[dict] | None]:
+    """`text_figures`, or (None, None) when measuring fails: the texts are stored, and a sample is
+    not failed for its figures."""
+    try:
+        return text_figures(work, sampler, texts, names)
+    except Exception:
+        log.exception("sample %s: its quality and novelty could not be measured", work.sample_id)
+        return None, None
+
+
+def text_figures(
+    work: lifecycle.SamplingWork, sampler, texts: list[str], names: list[str]
+) -> tuple[list[dict], list[dict] | None]:
+    """Every text's quality (bits/char under the model, the Python measures when the corpus is
+    Python-like, character divergence from the corpus) and novelty against the job's corpus, one
+    dict per text. Without the corpus's index (its corpus gone from storage, ...) the quality
+    figures that need no corpus are still given, and novelty is None."""
+    from shared.engine.sample_report import looks_like_python
+    from shared.engine.sample_report import text_figures as figures_of
+
+    began = time.perf_counter()
+    reference = None
+    if work.corpus_key:
+        try:
+            reference = corpus_reference(work.corpus_key, work.lowercase)
+        except Exception as exc:  # noqa: BLE001  the texts are stored; only their novelty is missing
+            log.warning("sample %s: no novelty figures, the corpus index failed: %s", work.sample_id, exc)
+    if reference is not None:
+        python = reference.python
+    else:
+        python = sampler is not None and looks_like_python(sampler.warmup_text)
+    temperatures = [t for t in work.temperatures for _ in range(work.count)]
+    quality, novelty = [], []
+    for text, name, temperature in zip(texts, names, temperatures, strict=True):
+        q, n = figures_of(
+            text,
+            sampler=sampler,
+            python=python,
+            corpus_counts=reference.counts if reference is not None else None,
+            index=reference.index if reference is not None else None,
+        )
+        quality.append({"name": name, "temperature": temperature, **q})
+        if n is not None:
+            novelty.append({"name": name, "temperature": temperature, **n})
+    log.info("sample %s: quality and novelty in %.2f s", work.sample_id, time.perf_counter() - began)
+    return quality, (novelty if reference is not None else None)
 
 
 def _stopped(sample_id: int, worker: str, heartbeat: Heartbeat, celery: Celery | None) -> str:

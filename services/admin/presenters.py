@@ -15,6 +15,8 @@ from flask import url_for
 from shared import lifecycle
 from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, as_utc
 
+from .sample_figures import figure_labels
+
 LN2 = math.log(2)
 DASH = "\u2014"
 ACTIVE_STATUSES = (JobStatus.queued, JobStatus.running)
@@ -155,6 +157,8 @@ def sample_row(sample: Sample) -> dict:
         "created_at": fmt_time(sample.created_at),
         "error": sample.error or "",
         "download_url": f"/admin/samples/{sample.id}/text" if status == "succeeded" else None,
+        "page_url": f"/samples/{sample.id}",  # the user pages' sample page: text, copied spans, figures
+        **figure_labels(sample),  # epoch, precision, options, per-text quality and novelty
     }
 
 

@@ -5,12 +5,12 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
 from shared import lifecycle
-from shared.db.models import Job, Sample
+from shared.db.models import Epoch, Job, Sample
 from shared.engine.corpus import CorpusError, Vocabulary
 from shared.engine.sample import encode_seed
 from shared.queue import send_sampling
 
-from ..context import get_db
+from ..context import get_db, settings
 from ..downloads import sample_download
 from ..errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
@@ -51,6 +51,25 @@ def _check_seed(job: Job, seed_text: str | None) -> None:
         raise ApiError(422, str(exc), [field_error("seed_text", str(exc))]) from exc
 
 
+def _checkpoint_epoch(job: Job, epoch: int | None) -> Epoch:
+    """The epoch to sample from: the best one (409 while the job has no checkpoint), or the one
+    asked for (422 naming `epoch` when it has no checkpoint, with the epochs that have one)."""
+    if epoch is None:
+        best = lifecycle.best_epoch(job)
+        if best is None:
+            raise ApiError(409, "job has no checkpoint yet")
+        return best
+    for row in job.epochs:
+        if row.epoch == epoch and row.checkpoint_key:
+            return row
+    have = [row.epoch for row in job.epochs if row.checkpoint_key]
+    listed = ", ".join(map(str, have[:20])) + (", ..." if len(have) > 20 else "")
+    msg = f"job {job.id} has no checkpoint of epoch {epoch}" + (
+        f" (epochs with one: {listed})" if have else " (none yet)"
+    )
+    raise ApiError(422, msg, [field_error("epoch", msg)])
+
+
 def sample_out(sample: Sample) -> dict:
     return SampleOut.model_validate(sample).model_dump(mode="json")
 
@@ -68,14 +87,14 @@ def sample_out(sample: Sample) -> dict:
     },
 )
 def create_sample(path: JobPath, body: SampleCreate, query: NoQuery):
-    """Queue text generation from the job's best checkpoint so far (409 while it has none).
+    """Queue text generation from the job's best checkpoint so far (409 while it has none), or
+    from `epoch`'s (422 when that epoch has no checkpoint).
 
-    The result is one text when count x temperatures is 1, otherwise one zip of texts.
+    The result is one text when count x temperatures is 1, otherwise one zip of texts. Once
+    done, the sample carries each text's quality and novelty figures.
     """
     job = get_visible(Job, path.job_id)
-    epoch = lifecycle.best_epoch(job)
-    if epoch is None:
-        raise ApiError(409, "job has no checkpoint yet")
+    epoch = _checkpoint_epoch(job, body.epoch)
     _check_seed(job, body.seed_text)
     db = get_db()
     sample = lifecycle.create_sample(
@@ -88,6 +107,9 @@ def create_sample(path: JobPath, body: SampleCreate, query: NoQuery):
         count=body.count,
         seed_text=body.seed_text,
         random_seed=body.random_seed,
+        precision=body.precision or settings().sample_precision,
+        top_k=body.top_k,
+        top_p=body.top_p,
     )
     dispatches = lifecycle.take_dispatches(db)
     db.commit()

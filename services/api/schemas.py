@@ -9,7 +9,7 @@ integer); query and path values are text, parsed as documented.
 
 import unicodedata
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from flask import has_request_context, request
 from flask_openapi3 import FileStorage
@@ -281,7 +281,8 @@ class JobList(Page):
 
 # ---- samples ------------------------------------------------------------------------------
 
-Temperature = Annotated[float, Field(gt=0, le=10)]
+Temperature = Annotated[float, Field(ge=0, le=10)]
+Precision = Literal["float32", "int8"]
 
 
 def _text(value: str | None) -> str | None:
@@ -293,19 +294,31 @@ def _text(value: str | None) -> str | None:
 
 
 class SampleCreate(BaseModel):
-    """Generate `count` texts per temperature from the job's best checkpoint."""
+    """Generate `count` texts per temperature from the job's best checkpoint (or `epoch`'s)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     length: int = Field(50_000, ge=1, le=1_000_000, description="characters per text")
     temperature: Temperature | Annotated[list[Temperature], Field(min_length=1, max_length=8)] = Field(
-        0.75, description="one temperature or a list of 1-8 (each > 0 and <= 10)"
+        0.75, description="one temperature or a list of 1-8 (each 0-10; 0 is greedy: the likeliest character)"
     )
     seed_text: Annotated[str | None, AfterValidator(_text)] = Field(
         None, max_length=10_000, description="text to warm the model up on (no control characters but tab and newlines)"
     )
     count: int = Field(1, ge=1, le=32, description="texts per temperature")
     random_seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    top_k: int | None = Field(None, ge=1, le=1_000_000, description="draw among the k likeliest characters only")
+    top_p: float | None = Field(
+        None, gt=0, le=1, description="draw within the likeliest characters whose probabilities add up to p (nucleus)"
+    )
+    precision: Precision | None = Field(
+        None,
+        description="the weights to sample with: int8 (the fast path) or float32 (the exact one); "
+        "default: the service's SAMPLE_PRECISION (int8 unless set)",
+    )
+    epoch: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="the checkpoint epoch to sample from (default: the best epoch)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -321,6 +334,47 @@ class SamplePath(BaseModel):
     sample_id: int = Field(json_schema_extra={"example": 1})
 
 
+class TextQuality(BaseModel):
+    """The quality figures of one text (shared.engine.quality): a figure is null where it does not
+    apply (the Python measures of a corpus that is not Python-like)."""
+
+    name: str = Field(description="the text's file name, as in the download's zip")
+    temperature: float
+    chars: int
+    lines: int
+    blocks: int | None = Field(None, description="top-level def/class blocks")
+    parse_rate: float | None = Field(None, description="share of top-level blocks that ast.parse accepts")
+    balanced_lines: float | None = Field(None, description="share of non-blank lines whose brackets balance")
+    indent_multiple_of_4: float | None = Field(None, description="share of indented lines indented by 4k columns")
+    identifiers_defined: float | None = Field(
+        None, description="share of names read in parsing blocks that the block defines or imports (or builtins)"
+    )
+    bits_per_char: float | None = Field(
+        None, description="bits per character of the text under the model (float32), over its first bits_chars"
+    )
+    bits_chars: int | None = Field(None, description="characters bits_per_char was measured on (at most 10,000)")
+    char_divergence: float | None = Field(
+        None, description="Jensen-Shannon divergence (bits, 0-1) of the text's characters from the corpus's"
+    )
+
+
+class TextNovelty(BaseModel):
+    """How much of one text is copied from the training corpus (shared.engine.novelty)."""
+
+    name: str
+    temperature: float
+    chars: int
+    lines_counted: int = Field(description="lines of 20+ characters (stripped)")
+    lines_copied: int = Field(description="of those, the lines found verbatim in the corpus")
+    copied_lines: float | None = Field(description="lines_copied / lines_counted")
+    longest_copy: int = Field(description="the longest substring found verbatim in the corpus, characters")
+    longest_copy_start: int | None
+    min_span: int = Field(description="non-blank characters for a copy to count as a span")
+    spans: list[list[int]] = Field(description="copied [start, end) character ranges: the longest ones only")
+    spans_total: int | None = Field(None, description="copied spans in all (spans keeps the longest 200)")
+    copied_chars: int = Field(description="characters covered by all copied spans")
+
+
 class SampleOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -334,6 +388,14 @@ class SampleOut(BaseModel):
     count: int
     seed_text: str | None
     random_seed: int | None
+    epoch: int | None = Field(description="the checkpoint epoch the texts come from")
+    precision: Precision | None = Field(description="the weights the texts were sampled with")
+    top_k: int | None
+    top_p: float | None
+    quality: list[TextQuality] | None = Field(description="per text, in the order of the download: null until done")
+    novelty: list[TextNovelty] | None = Field(
+        description="per text, against the job's training corpus: null until done"
+    )
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None

@@ -165,12 +165,22 @@ def run_samples(args) -> int:
     elif not samples:
         print(f"no samples of job {args.job}")
     else:
-        rows = [("ID", "STATUS", "PROGRESS", "LENGTH", "TEMPERATURES", "COUNT", "CREATED")]
-        rows += [(str(s["id"]), s["status"], f"{s['progress']:.0%}", f"{s['length']:,}",
-                  ",".join(f"{t:g}" for t in s["temperatures"]), str(s["count"]),
+        rows = [("ID", "STATUS", "PROGRESS", "EPOCH", "PRECISION", "LENGTH", "TEMPERATURES", "COUNT", "BITS/CHAR",
+                 "COPIED LINES", "CREATED")]  # fmt: skip
+        rows += [(str(s["id"]), s["status"], f"{s['progress']:.0%}", str(s.get("epoch") or "-"),
+                  s.get("precision") or "-", f"{s['length']:,}", ",".join(f"{t:g}" for t in s["temperatures"]),
+                  str(s["count"]), per_text(s.get("quality"), "bits_per_char", "{:.3f}"),
+                  per_text(s.get("novelty"), "copied_lines", "{:.0%}"),
                   s["created_at"][:19].replace("T", " ")) for s in samples]  # fmt: skip
         print_table(rows)
     return 0
+
+
+def per_text(figures: list[dict] | None, key: str, fmt: str) -> str:
+    """One figure of every text of a sample, "/"-separated ("-" where there is none)."""
+    if not figures:
+        return "-"
+    return "/".join("-" if f.get(key) is None else fmt.format(f[key]) for f in figures)
 
 
 def run_show(args) -> int:
@@ -282,12 +292,16 @@ def run_remote_sample(args) -> int:
     from .output import read_download, write_texts
 
     client = make_client(args)
-    body = {"length": args.length, "count": args.count, "seed_text": args.seed_text, "random_seed": args.random_seed}
-    if args.temperature:
-        body["temperature"] = args.temperature[0] if len(args.temperature) == 1 else args.temperature
+    temperatures = (args.temperature or ([] if args.greedy else [0.75])) + ([0.0] if args.greedy else [])
+    body = {
+        "length": args.length, "count": args.count, "seed_text": args.seed_text, "random_seed": args.random_seed,
+        "temperature": temperatures[0] if len(temperatures) == 1 else temperatures, "top_k": args.top_k,
+        "top_p": args.top_p, "precision": args.precision, "epoch": args.epoch,
+    }  # fmt: skip
     sample = client.post(f"jobs/{args.job}/samples", {k: v for k, v in body.items() if v is not None})
     sample_id, failures, started = sample["id"], 0, time.monotonic()
-    total = args.length * args.count * len(args.temperature or [0.75])
+    print(f"sample {sample_id}: epoch {sample.get('epoch')}, precision {sample.get('precision')}", file=sys.stderr)
+    total = args.length * args.count * len(temperatures)
     with bar(total=total, unit="char", unit_scale=True, desc=f"sample {sample_id}") as progress:
         while sample["status"] not in SAMPLE_FINISHED:
             progress.set_description_str(f"sample {sample_id} {sample['status']}", refresh=False)
@@ -307,4 +321,15 @@ def run_remote_sample(args) -> int:
     write_texts(texts, names, args.out)
     print(f"sample {sample_id}: {len(texts)} text(s), {size:,} bytes downloaded, {time.monotonic() - started:.0f} s",
           file=sys.stderr)  # fmt: skip
+    if not getattr(args, "no_quality", False):
+        print_figures(sample)
     return 0
+
+
+def print_figures(sample: dict) -> None:
+    """The quality (and novelty) figures the service measured for each text, on stderr."""
+    from shared.engine.sample_report import summary
+
+    novelty = {n["name"]: n for n in sample.get("novelty") or []}
+    for quality in sample.get("quality") or []:
+        print(f"{quality['name']}: {summary(quality, novelty.get(quality['name']))}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Local engine commands: no service needed. `corpus build|stats`, `train`, and `run_local_sample`
 for `sample DIR` (the `sample` command is in sample.py)."""
 
+import sys
 from pathlib import Path
 
 from .flags import add_hyperparameter_flags, hyperparameters_from_args, positive_int
@@ -73,13 +74,14 @@ def run_train(args) -> int:
 
 
 def run_local_sample(args) -> int:
-    """`charlstm sample DIR ...`: sample from a checkpoint or run folder; to --out or stdout."""
+    """`charlstm sample DIR ...`: sample from a checkpoint or run folder (`--epoch`: that epoch's
+    checkpoint of a run folder); to --out or stdout, then the figures of every text on stderr."""
     from shared.engine.sample import load_sampler, sample_names, sample_texts
 
     from .output import write_texts
 
     precision = args.precision or "float32"
-    sampler = load_sampler(Path(args.target), precisions=(precision,))
+    sampler = load_sampler(checkpoint_folder(Path(args.target), args.epoch), precisions=(precision,))
     temperatures = (args.temperature or ([] if args.greedy else [0.75])) + ([0.0] if args.greedy else [])
     with bar(total=args.length, unit="char", desc="sampling") as progress:
         texts = sample_texts(
@@ -87,5 +89,38 @@ def run_local_sample(args) -> int:
             random_seed=args.random_seed, progress=lambda done, total: progress.update(done - progress.n),
             top_k=args.top_k, top_p=args.top_p, precision=precision,
         )  # fmt: skip
-    write_texts(texts, sample_names(temperatures, args.count), args.out)
+    names = sample_names(temperatures, args.count)
+    write_texts(texts, names, args.out)
+    print(f"epoch {sampler.epoch}, precision {precision}", file=sys.stderr)
+    if not args.no_quality:
+        print_local_figures(texts, names, sampler, args.corpus)
     return 0
+
+
+def checkpoint_folder(target: Path, epoch: int | None) -> Path:
+    """The folder to load: `target` itself, or with --epoch that epoch's checkpoint of a run folder."""
+    from shared.engine.checkpoint import epoch_dir, is_checkpoint
+
+    if epoch is None:
+        return target
+    folder = epoch_dir(target, epoch)
+    if not is_checkpoint(folder):
+        raise ValueError(f"{target} has no checkpoint of epoch {epoch} (looked for {folder})")
+    return folder
+
+
+def print_local_figures(texts: list[str], names: list[str], sampler, corpus: Path | None) -> None:
+    """The quality figures of every text (and with --corpus the novelty and divergence), on stderr."""
+    from shared.engine.corpus import apply_transforms, clean, read_text
+    from shared.engine.novelty import CorpusIndex
+    from shared.engine.quality import char_counts
+    from shared.engine.sample_report import looks_like_python, summary, text_figures
+
+    index = counts = None
+    python = looks_like_python(sampler.warmup_text)
+    if corpus is not None:
+        text = apply_transforms(clean(read_text(corpus)), lowercase=sampler.hyperparameters.lowercase, tabs=False)
+        index, counts, python = CorpusIndex.build(text), char_counts(text), looks_like_python(text)
+    for name, text in zip(names, texts, strict=True):
+        quality, novelty = text_figures(text, sampler=sampler, python=python, corpus_counts=counts, index=index)
+        print(f"{name}: {summary(quality, novelty)}", file=sys.stderr)

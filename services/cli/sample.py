@@ -23,13 +23,21 @@ def register(sub) -> None:
         "--temperature", type=positive_float, action="append", help="diversity; repeat for several (default 0.75)"
     )
     sample.add_argument("--greedy", action="store_true", help="also a text at temperature 0: the likeliest character")
-    sample.add_argument("--top-k", type=positive_int, help="draw among the k likeliest characters only (local)")
-    sample.add_argument("--top-p", type=probability, help="draw within the likeliest mass p only (local)")
+    sample.add_argument("--top-k", type=positive_int, help="draw among the k likeliest characters only")
+    sample.add_argument("--top-p", type=probability, help="draw within the likeliest mass p only")
     sample.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="weights to sample with (local): float32 (default, exact) or int8 (about 3x faster, near-equal)",
+        help="weights to sample with: float32 (exact; the local default) or int8 (about 2x faster, near-equal; "
+        "the service's default)",
     )
+    sample.add_argument(
+        "--epoch", type=positive_int, help="the checkpoint epoch to sample from (default: the best epoch)"
+    )
+    sample.add_argument(
+        "--corpus", type=Path, help="local: the training corpus, for the novelty and character divergence figures"
+    )
+    sample.add_argument("--no-quality", action="store_true", help="do not print the quality figures")
     sample.add_argument("--seed-text", help="warm-up text (default: a slice of the corpus)")
     sample.add_argument("--count", type=positive_int, default=1, help="samples per temperature")
     sample.add_argument("--random-seed", type=int, help="makes the output reproducible")
@@ -51,10 +59,8 @@ def register(sub) -> None:
 def run_sample(args) -> int:
     remote = args.service or (not args.local and args.target.isdigit() and not Path(args.target).exists())
     if remote:
-        if args.greedy or args.top_k or args.top_p or args.precision:
-            raise ValueError(
-                "--greedy, --top-k, --top-p and --precision are for local sampling; the service takes temperatures"
-            )
+        if args.corpus:
+            raise ValueError("--corpus is for local sampling: the service compares with the job's own corpus")
         if not args.target.isdigit():
             raise ValueError(f"--service needs a job id, not {args.target!r}")
         args.job = int(args.target)

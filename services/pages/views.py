@@ -36,12 +36,13 @@ from ..api.checkpoints import checkpoint_download
 from ..api.jobs import cancel_job
 from ..api.samples import create_sample
 from ..api.schemas import JobPath, NoQuery, SampleCreate
-from ..context import get_db, get_store
+from ..context import get_db, get_store, settings
 from ..downloads import sample_download
 from ..errors import ApiError
 from .auth import safe_next
 from .blueprint import pages_bp
 from .docs import DOCS_ENDPOINT
+from .sample_views import sample_texts_view
 
 PER_PAGE = 50
 SAMPLES_SHOWN = 100
@@ -165,6 +166,9 @@ def job_page(job_id: int):
         poll_url=url_for("pages.job_live", job_id=job_id),
         poll_ms=_poll_ms(),
         can_sample=lifecycle.best_epoch(job) is not None,
+        best_epoch=getattr(lifecycle.best_epoch(job), "epoch", None),
+        checkpoint_epochs=[e.epoch for e in job.epochs if e.checkpoint_key],
+        default_precision=settings().sample_precision,
         default_length=DEFAULT_LENGTH,
         default_temperature=DEFAULT_TEMPERATURE,
     )
@@ -217,13 +221,16 @@ def checkpoint(job_id: int, epoch: int):
 def _form_body() -> SampleCreate:
     """The form's fields as the API's SampleCreate (the same validation as a JSON request)."""
     raw: dict[str, object] = {}
-    for name, convert in (("length", int), ("temperature", float)):
+    for name, convert in (("length", int), ("temperature", float), ("top_k", int), ("top_p", float), ("epoch", int)):
         value = request.form.get(name, "").strip()
         if value:
             try:
                 raw[name] = convert(value)
             except ValueError:
                 raw[name] = value  # SampleCreate names the field and says what it wants
+    precision = request.form.get("precision", "").strip()
+    if precision:
+        raw["precision"] = precision
     seed = request.form.get("seed_text", "")
     if seed.strip():
         raw["seed_text"] = seed
@@ -310,6 +317,8 @@ def sample_page(sample_id: int):
         live=row["status"] in ("queued", "running"),
         poll_url=url_for("pages.sample_live", sample_id=sample.id),
         poll_ms=_poll_ms(),
+        view=sample_texts_view(sample),
+        compare_url=url_for("pages.compare_samples", job_id=sample.job_id),
     )
 
 

@@ -240,6 +240,17 @@ class Sample(Base):
     worker: Mapped[str | None] = mapped_column(String(255))
     dispatch_token: Mapped[str | None] = mapped_column(String(32), default=new_dispatch_token)
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # sampling options (migration 0005): the checkpoint's epoch, the weights' precision, top-k/top-p
+    epoch: Mapped[int | None] = mapped_column(Integer, doc="the checkpoint epoch the text comes from")
+    precision: Mapped[str | None] = mapped_column(String(16), doc="float32 (exact) or int8 (fast path)")
+    top_k: Mapped[int | None] = mapped_column(Integer)
+    top_p: Mapped[float | None] = mapped_column(Float)
+    quality: Mapped[list | None] = mapped_column(
+        JSON, doc="one dict per text: name, temperature and the engine's quality figures"
+    )
+    novelty: Mapped[list | None] = mapped_column(
+        JSON, doc="one dict per text: name, temperature and the novelty figures (spans capped)"
+    )
 
     owner: Mapped[User] = relationship()
     job: Mapped[Job] = relationship()

@@ -30,6 +30,12 @@ class SamplingWork:
     count: int
     seed_text: str | None
     random_seed: int | None
+    epoch: int | None = None
+    precision: str = "float32"
+    top_k: int | None = None
+    top_p: float | None = None
+    corpus_key: str | None = None  # the job's training corpus: novelty is measured against it
+    lowercase: bool = False  # the model was trained on the lowercased corpus
 
 
 def create_sample(
@@ -43,10 +49,13 @@ def create_sample(
     count: int,
     seed_text: str | None,
     random_seed: int | None,
+    precision: str = "float32",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> Sample:
-    """A new queued request for text from `epoch`'s checkpoint of `job` (flushed), within its
-    owner's quotas (QuotaExceeded). It waits its turn (fair queues, see dispatch.py): send what
-    `take_dispatches` returns after commit."""
+    """A new queued request for text from `epoch`'s checkpoint of `job` (flushed; the sample
+    records the epoch), within its owner's quotas (QuotaExceeded). It waits its turn (fair queues,
+    see dispatch.py): send what `take_dispatches` returns after commit."""
     check_sample_quota(session, lock_user(session, owner_id), length=length, temperatures=temperatures, count=count)
     sample = Sample(
         owner_id=owner_id,
@@ -58,6 +67,10 @@ def create_sample(
         seed_text=seed_text,
         random_seed=random_seed,
         status=SampleStatus.queued,
+        epoch=epoch.epoch,
+        precision=precision,
+        top_k=top_k,
+        top_p=top_p,
     )
     session.add(sample)
     session.flush()
@@ -93,6 +106,12 @@ def claim_sample(session: Session, sample_id: int, worker: str = "", token: str 
         count=sample.count or 1,
         seed_text=sample.seed_text,
         random_seed=sample.random_seed,
+        epoch=sample.epoch,
+        precision=sample.precision or "float32",  # rows from before migration 0005
+        top_k=sample.top_k,
+        top_p=sample.top_p,
+        corpus_key=sample.job.corpus.object_key,
+        lowercase=sample.job.hyperparameters.lowercase,
     )
 
 
@@ -143,9 +162,17 @@ def requeue_sample(session: Session, sample_id: int, worker: str) -> str | None:
     return redispatch(sample)
 
 
-def finish_sample(session: Session, sample_id: int, object_key: str | None = None, error: str | None = None) -> None:
-    """Succeeded with the stored text's key, or failed with the reason; a cancelled sample stays
-    cancelled."""
+def finish_sample(
+    session: Session,
+    sample_id: int,
+    object_key: str | None = None,
+    error: str | None = None,
+    *,
+    quality: list[dict] | None = None,
+    novelty: list[dict] | None = None,
+) -> None:
+    """Succeeded with the stored text's key (and its texts' quality and novelty figures, one dict
+    per text), or failed with the reason; a cancelled sample stays cancelled."""
     sample = session.get(Sample, sample_id, with_for_update=True)
     if sample is None or sample.status == SampleStatus.cancelled:
         return
@@ -155,3 +182,4 @@ def finish_sample(session: Session, sample_id: int, object_key: str | None = Non
     sample.finished_at = utcnow()
     if not error:
         sample.progress = 1.0
+        sample.quality, sample.novelty = quality, novelty

@@ -21,3 +21,10 @@ def sample_key(sample_id: int, texts: int) -> str:
 def analysis_key(analysis_id: int) -> str:
     """A neuron analysis's result: one JSON object (text, top cells' activations, correlations)."""
     return f"analyses/{analysis_id}.json"
+
+
+def corpus_index_key(corpus_key: str, lowercase: bool = False) -> str:
+    """The novelty index (suffix array, `.npz`) of a corpus, next to it: built once per corpus (and
+    per case: a lowercased model is compared with the lowercased corpus) by a sampling worker."""
+    stem = corpus_key.removesuffix(".txt")
+    return f"{stem}.{'lower.' if lowercase else ''}index.npz"

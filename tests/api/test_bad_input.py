@@ -321,7 +321,11 @@ def test_unknown_fields_are_422_naming_them(client, user_headers, trained_job, w
 
 BAD_SAMPLES: dict[str, list] = {
     "length": [0, -1, 1_000_001, 1_000_001.0, "100", 100.5, True, None, [100]],
-    "temperature": [[], -1, 0, 0.0, 10.001, 1e308, "0.5", True, None, [0.5, -1], [0.5, "1"], [1.0] * 9, {"t": 1}],
+    "temperature": [[], -1, -0.5, 10.001, 1e308, "0.5", True, None, [0.5, -1], [0.5, "1"], [1.0] * 9, {"t": 1}],
+    "top_k": [0, -1, 2.5, "5", True],
+    "top_p": [0, 1.5, "0.9", True],
+    "precision": ["float16", "INT8", 8, True],
+    "epoch": [0, -1, 2**31, "1", 1.5, True],
     "count": [0, 33, 33.0, "2", 2.5, True, None],
     "random_seed": [-1, 2**63, "7", 7.5, False],
     "seed_text": [

@@ -65,7 +65,7 @@ def test_bad_sample_requests_are_422(client, user_headers, trained_job, fields, 
     assert [e["loc"] for e in response.get_json()["detail"]] == [loc]
 
 
-@pytest.mark.parametrize("temperature", [0, 10.5, [], [1.0] * 9, [0.5, -1]])
+@pytest.mark.parametrize("temperature", [-0.1, 10.5, [], [1.0] * 9, [0.5, -1]])
 def test_bad_temperatures_are_422(client, user_headers, trained_job, temperature):
     response = client.post(
         f"/api/v1/jobs/{trained_job}/samples", headers=user_headers, json={"temperature": temperature}

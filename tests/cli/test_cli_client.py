@@ -133,8 +133,9 @@ class FakeApi:
 
         @app.post("/api/v1/jobs/<int:job_id>/samples")
         def create_sample(job_id):
-            self.received.append(("sample", request.get_json()))
-            return {"id": 9, "status": "queued", "error": None}, 202
+            body = request.get_json()
+            self.received.append(("sample", body))
+            return {"id": 9, "status": "queued", "error": None, "epoch": body.get("epoch", 3), "precision": "int8"}, 202
 
         @app.get("/api/v1/samples/9")
         def get_sample():
@@ -432,3 +433,29 @@ def test_no_cli_module_imports_one_that_imports_it_back():
     cycles = [c for name in sorted(modules) if (c := cycle_from(name, [name]))]
     assert cycles == []
     assert graph["sample"] >= {"local", "client"}  # the graph was read
+
+
+def test_sample_options_go_to_the_service_and_its_figures_are_printed(api, tmp_path, capsys):
+    quality = {"name": "sample-1-t0.5.txt", "temperature": 0.5, "chars": 100, "lines": 4, "blocks": 2,
+               "parse_rate": 0.5, "balanced_lines": 1.0, "indent_multiple_of_4": 1.0, "identifiers_defined": 0.75,
+               "bits_per_char": 2.5, "char_divergence": 0.125}  # fmt: skip
+    novelty = {"name": "sample-1-t0.5.txt", "temperature": 0.5, "copied_lines": 0.25, "longest_copy": 42}
+    api.sample_states = [
+        {"id": 9, "status": "running", "progress": 0.5},
+        {"id": 9, "status": "succeeded", "error": None, "quality": [quality], "novelty": [novelty]},
+    ]
+    argv = ["sample", "5", "--length", "100", "--temperature", "0.5", "--top-k", "5", "--top-p", "0.9"]
+    argv += ["--precision", "float32", "--epoch", "2", "--out", str(tmp_path / "s.txt"), "--interval", "0.01"]
+    assert main(argv) == 0
+    assert api.received[-1][1] == {"length": 100, "count": 1, "temperature": 0.5, "top_k": 5, "top_p": 0.9,
+                                   "precision": "float32", "epoch": 2}  # fmt: skip
+    err = capsys.readouterr().err
+    assert "sample 9: epoch 2, precision int8" in err
+    figures = (
+        "sample-1-t0.5.txt: 2.500 bits/char, 50% of 2 blocks parse, 100% lines balanced, 100% indents x4, "
+        "75% names defined, char divergence 0.125 bits, 25% lines copied, longest copy 42 chars"
+    )
+    assert figures in err
+    api.sample_states = [{"id": 9, "status": "succeeded", "error": None}]
+    assert main(["sample", "5", "--greedy", "--out", str(tmp_path / "g.txt"), "--interval", "0.01"]) == 0
+    assert api.received[-1][1]["temperature"] == 0.0  # as locally: --greedy alone is temperature 0 only

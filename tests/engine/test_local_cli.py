@@ -51,8 +51,15 @@ def test_train_then_sample_the_run_folder(tmp_path, capsys):
     assert len(low_text) >= 300
     assert main([*argv[:-2], "--precision", "int8", "--out", str(low)]) == 0
     assert low.read_text(encoding="utf-8") == low_text
-    assert main(["sample", "7", "--service", "--precision", "int8"]) == 2  # local only
-    assert "--precision are for local sampling" in capsys.readouterr().err
+    assert main(["sample", "7", "--service", "--corpus", str(corpus)]) == 2  # local only
+    assert "--corpus is for local sampling" in capsys.readouterr().err
+    # an epoch's checkpoint, and the figures against the corpus (on stderr, after every sample)
+    assert main([*argv[:-2], "--epoch", "1", "--corpus", str(corpus), "--out", str(sample)]) == 0
+    err = capsys.readouterr().err
+    assert "epoch 1, precision float32" in err and "sample-1-t0.75.txt: " in err
+    assert "bits/char" in err and "blocks parse" in err and "lines copied" in err and "char divergence" in err
+    assert main([*argv[:-2], "--epoch", "9"]) == 2
+    assert f"{run} has no checkpoint of epoch 9" in capsys.readouterr().err
     assert main(["sample", str(run), "--length", "10", "--seed-text", "XYZ"]) == 2
     assert "the seed text has no character of the model's vocabulary" in capsys.readouterr().err
 

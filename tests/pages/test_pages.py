@@ -101,7 +101,10 @@ def test_users_see_their_own_only_and_admins_all(client, user_token, other_token
     [
         ({"length": "abc", "temperature": "0.5"}, "length: Input should be a valid integer"),
         ({"length": "0", "temperature": "0.5"}, "length: Input should be greater than or equal to 1"),
-        ({"length": "100", "temperature": "0"}, "temperature"),
+        ({"length": "100", "temperature": "-1"}, "temperature"),
+        ({"length": "100", "temperature": "0.5", "top_p": "2"}, "top_p: Input should be less than or equal to 1"),
+        ({"length": "100", "temperature": "0.5", "precision": "fp16"}, "precision: Input should be"),
+        ({"length": "100", "temperature": "0.5", "epoch": "9"}, "has no checkpoint of epoch 9 (epochs with one: 1)"),
         ({"length": "2000000", "temperature": "0.5"}, "length: Input should be less than or equal to 1000000"),
     ],
 )

@@ -74,3 +74,39 @@ def test_upload_train_sample_download(
     text = client.get(f"/api/v1/samples/{sample_id}/text", headers=headers)
     assert text.status_code == 200 and text.mimetype == "text/plain"
     assert len(text.get_data(as_text=True)) == 50_000
+
+    # the sample records its checkpoint epoch (the best) and precision (the fast path by default),
+    # and every text's quality and novelty against the job's corpus
+    best = min(job["history"], key=lambda e: e["val_loss"])["epoch"]
+    assert (sample["epoch"], sample["precision"]) == (best, "int8")
+    (quality,) = sample["quality"]
+    assert quality["name"] == "sample-1-t0.75.txt" and quality["temperature"] == 0.75
+    assert quality["chars"] == 50_000 and quality["bits_per_char"] > 0 and 0 <= quality["char_divergence"] <= 1
+    assert quality["bits_chars"] == 10_000  # bits/char over the first 10,000 characters
+    assert quality["balanced_lines"] is not None  # the corpus is Python: the Python measures apply
+    (novelty,) = sample["novelty"]
+    assert novelty["chars"] == 50_000 and novelty["longest_copy"] >= 1 and len(novelty["spans"]) <= 200
+    index_key = f"{corpus_key(worker_db_url, corpus['id']).removesuffix('.txt')}.index.npz"
+    assert index_key in worker_store.list("corpora/")  # built once, next to the corpus
+
+    # options: an earlier epoch, the exact path, greedy and top-k/top-p; figures per text
+    asked = client.post(
+        f"/api/v1/jobs/{job_id}/samples",
+        headers=headers,
+        json={"length": 2000, "temperature": [0, 1.0], "epoch": 1, "precision": "float32", "top_k": 5, "top_p": 0.9},
+    )
+    assert asked.status_code == 202, asked.get_json()
+    sample = poll(client, f"/api/v1/samples/{asked.get_json()['id']}", headers, {"succeeded", "failed"})
+    assert sample["status"] == "succeeded", sample["error"]
+    assert (sample["epoch"], sample["precision"], sample["top_k"], sample["top_p"]) == (1, "float32", 5, 0.9)
+    assert [q["name"] for q in sample["quality"]] == ["sample-1-t0.txt", "sample-1-t1.txt"]
+    assert [n["temperature"] for n in sample["novelty"]] == [0.0, 1.0]
+    refused = client.post(f"/api/v1/jobs/{job_id}/samples", headers=headers, json={"epoch": 3})
+    assert refused.status_code == 422 and "no checkpoint of epoch 3" in refused.get_json()["error"]
+
+
+def corpus_key(db_url, corpus_id):
+    from shared.db.models import Corpus
+
+    with session_scope(db_url) as session:
+        return session.get(Corpus, corpus_id).object_key
