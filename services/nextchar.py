@@ -5,7 +5,10 @@ read without Keras or TensorFlow: shared.engine.light), kept in a small LRU cach
 Why here and not on the sampling queue: the chart redraws as the user types, so an answer must
 come back in one request; one prompt is a few hundred numpy steps (milliseconds), and a light
 model is read in about 0.1 s from its checkpoint, once per process while it stays cached
-(MODEL_CACHE_SIZE models). TensorFlow is never imported by the web process."""
+(MODEL_CACHE_SIZE models). TensorFlow is never imported by the web process.
+
+The cache belongs to the app (`app.extensions`), not the module: a checkpoint key names one
+model within one deployment's storage only."""
 
 from __future__ import annotations
 
@@ -23,12 +26,16 @@ from shared.storage import NotFound
 from .context import get_store, settings
 from .errors import ApiError
 
-_models: OrderedDict[str, Sampler] = OrderedDict()
 _lock = threading.Lock()
+
+
+def _cache() -> OrderedDict[str, Sampler]:
+    return current_app.extensions.setdefault("light_models", OrderedDict())
 
 
 def light_sampler(checkpoint_key: str) -> Sampler:
     """The checkpoint's light sampler (cached; downloaded and read on a miss)."""
+    _models = _cache()
     with _lock:
         if checkpoint_key in _models:
             _models.move_to_end(checkpoint_key)
