@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         ge=0,
         description="how long a worker's or the reconciler's database step retries through an outage",
     )
+    sampling_concurrency: int = Field(
+        4,
+        alias="SAMPLING_CONCURRENCY",
+        ge=1,
+        description="sample requests one sampling worker runs at once (threads sharing its model cache)",
+    )
 
     @property
     def resolved_database_url(self) -> str:
