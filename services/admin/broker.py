@@ -90,8 +90,10 @@ def _ask(celery: Celery, method: str, timeout: float, limit: int | None = None) 
 def _workers(celery: Celery, timeout: float) -> list[WorkerInfo]:
     # The three broadcasts go out together: each waits the whole timeout at most (we do not know
     # how many workers exist), so the page waits about one timeout, not three (it took ~4 s).
-    with ThreadPoolExecutor(3, thread_name_prefix="admin-inspect") as pool:
-        asked = {method: pool.submit(_ask, celery, method, timeout) for method in ("stats", "active", "active_queues")}
+    with ThreadPoolExecutor(3, thread_name_prefix="admin-inspect") as executor:
+        asked = {
+            method: executor.submit(_ask, celery, method, timeout) for method in ("stats", "active", "active_queues")
+        }
         stats, active, queues = (asked[m].result() for m in ("stats", "active", "active_queues"))
     if not stats:
         return []
