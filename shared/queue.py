@@ -30,6 +30,7 @@ SAMPLING_QUEUE = "sampling"
 QUEUES = (TRAINING_QUEUE, SAMPLING_QUEUE)
 VISIBILITY_TIMEOUT = 7 * 24 * 3600
 CONNECT_TIMEOUT = 2.0  # seconds: a broker that does not answer by then is down
+FILESYSTEM_POLLING_INTERVAL = 0.1  # seconds between two reads of the filesystem broker's folders
 
 
 def transport_options(settings: Settings) -> dict:
@@ -46,6 +47,9 @@ def transport_options(settings: Settings) -> dict:
             processed_folder=str(folder / "processed"),
             control_folder=str(folder / "control"),
             store_processed=False,
+            # the folder is read every polling_interval (kombu's default: 1 s): messages and the
+            # admin page's broadcasts waited up to that long at every hop
+            polling_interval=FILESYSTEM_POLLING_INTERVAL,
         )
     return options
 

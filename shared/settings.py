@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         ge=0,
         description="how long a worker's or the reconciler's database step retries through an outage",
     )
+    sampling_concurrency: int = Field(
+        4,
+        alias="SAMPLING_CONCURRENCY",
+        ge=1,
+        description="sample requests one sampling worker runs at once (threads sharing its model cache)",
+    )
     # sweeps and live curves (issue 12)
     live_loss_interval: float = Field(
         2.0, alias="LIVE_LOSS_INTERVAL", ge=0, description="seconds between a training job's recorded batch losses"

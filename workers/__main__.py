@@ -1,7 +1,8 @@
 """Start a worker: `python -m workers training`, `python -m workers sampling`, or the reconciler.
 
     python -m workers training [--concurrency 1] [--pool prefork] [--hostname training@%h]
-    python -m workers sampling --concurrency 4          # threads sharing one model cache
+    python -m workers sampling [--concurrency N]        # threads sharing one model cache;
+                                                        # default $SAMPLING_CONCURRENCY (4)
     python -m workers training -- --max-tasks-per-child 1     # anything after -- goes to celery
     python -m workers reconciler [--once]               # requeues work whose worker or message was lost
 
@@ -22,7 +23,7 @@ DEFAULT_POOL = {"training": "prefork", "sampling": "threads"}
 
 def worker_argv(
     role: str,
-    concurrency: int = 1,
+    concurrency: int | None = None,
     pool: str | None = None,
     hostname: str | None = None,
     loglevel: str = "INFO",
@@ -30,9 +31,14 @@ def worker_argv(
     extra: list[str] | None = None,
     quiet: bool = False,
 ) -> list[str]:
-    """The argv for the worker app's worker_main(); quiet: no start-up banner."""
+    """The argv for the worker app's worker_main(); quiet: no start-up banner. concurrency None:
+    training 1, sampling the SAMPLING_CONCURRENCY setting (requests run in threads at once)."""
     if role not in ROLES:
         raise ValueError(f"unknown worker role {role!r}; expected one of {sorted(ROLES)}")
+    if concurrency is None:
+        from shared.settings import get_settings
+
+        concurrency = get_settings().sampling_concurrency if role == "sampling" else 1
     if role == "training" and concurrency != 1:
         raise ValueError("a training worker runs one job at a time (--concurrency 1); start more workers instead")
     argv = [
@@ -69,7 +75,13 @@ def main(argv: list[str] | None = None) -> None:
         argv, extra = argv[:at], argv[at + 1 :]
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__.split("\n")[0])
     parser.add_argument("role", choices=sorted(ROLES) + ["reconciler"])
-    parser.add_argument("--concurrency", "-c", type=int, default=1, help="worker processes (training: 1)")
+    parser.add_argument(
+        "--concurrency",
+        "-c",
+        type=int,
+        default=None,
+        help="training: 1 (one job at a time); sampling: requests at once, default $SAMPLING_CONCURRENCY (4)",
+    )
     parser.add_argument(
         "--pool",
         "-P",

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from celery import Celery
+from celery.exceptions import Reject
 
 from shared import lifecycle
 from shared.db.models import Job, JobStatus
@@ -38,8 +39,13 @@ LOST, REQUEUED, SKIPPED = "lost", "requeued", "skipped"
 
 
 def train_task(self, job_id: int, token: str | None = None) -> str:
-    """The Celery task (registered by workers/app.py)."""
+    """The Celery task (registered by workers/app.py). A process that is stopping never takes a
+    job: the message goes back to the broker untouched (for a worker that is not stopping), so a
+    job handed back by this worker's Ctrl-C is not taken again and handed back twice."""
     shutdown.install_handler()
+    if shutdown.requested():
+        log.info("job %s: this worker is stopping; message returned to the queue", job_id)
+        raise Reject("worker stopping", requeue=True)
     return run_training(job_id, token, worker=self.request.hostname or socket.gethostname(), celery=self.app)
 
 
@@ -162,7 +168,7 @@ def _claim(job_id: int, token: str | None, worker: str, settings: Settings) -> l
     """Claim the job; while another worker holds it, watch its heartbeat: if the heartbeat moves,
     that worker is alive and this message is a duplicate; if it goes stale, take the job over."""
     seen = None
-    while True:
+    while not shutdown.requested():
         claim = run_in_session(lambda s: lifecycle.claim_job(s, job_id, worker, token), "claiming the job")
         if not isinstance(claim, lifecycle.Busy):
             if claim is None:
@@ -173,6 +179,7 @@ def _claim(job_id: int, token: str | None, worker: str, settings: Settings) -> l
             return None
         seen = claim.heartbeat_at
         time.sleep(min(1.0, settings.heartbeat_interval))
+    return None
 
 
 def _hand_back(job_id: int, worker: str, celery: Celery | None) -> str:
@@ -210,6 +217,8 @@ def _train(work: lifecycle.TrainingWork, store: ObjectStore, scratch: Path, hear
         store.retrying(lambda: store.get_file(work.corpus_key, corpus_path), f"download {work.corpus_key}")
     except NotFound:
         raise JobError(f"the corpus file {work.corpus_key} is missing from object storage") from None
+    if shutdown.requested():  # asked while TensorFlow loaded or the corpus downloaded: hand back now
+        return None
     text = decode_bytes(corpus_path.read_bytes(), work.corpus_key)
     corpus_path.unlink()
     run_dir = scratch / "run"

@@ -7,6 +7,7 @@ Nothing here raises: a broker that is down, or no worker answering, becomes a me
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -87,14 +88,16 @@ def _ask(celery: Celery, method: str, timeout: float, limit: int | None = None) 
 
 
 def _workers(celery: Celery, timeout: float) -> list[WorkerInfo]:
-    # `stats` waits the whole timeout (we do not know how many workers exist); the later calls
-    # stop as soon as every worker that answered `stats` has answered again.
-    stats = _ask(celery, "stats", timeout)
+    # The three broadcasts go out together: each waits the whole timeout at most (we do not know
+    # how many workers exist), so the page waits about one timeout, not three (it took ~4 s).
+    with ThreadPoolExecutor(3, thread_name_prefix="admin-inspect") as executor:
+        asked = {
+            method: executor.submit(_ask, celery, method, timeout) for method in ("stats", "active", "active_queues")
+        }
+        stats, active, queues = (asked[m].result() for m in ("stats", "active", "active_queues"))
     if not stats:
         return []
     names = sorted(stats)
-    active = _ask(celery, "active", timeout, limit=len(names))
-    queues = _ask(celery, "active_queues", timeout, limit=len(names))
     workers = []
     for name in names:
         info = stats.get(name) or {}

@@ -200,6 +200,9 @@ def job_cancel(job_id: int):
 # ---- workers, corpora -------------------------------------------------------------------------
 
 
+WORKERS_REFRESH_SECONDS = 5  # the workers page reloads itself (a meta refresh: no script, any CSP)
+
+
 @admin_bp.get("/workers")
 def workers():
     timeout = float(current_app.config.get("ADMIN_INSPECT_TIMEOUT", 1.0))
@@ -213,7 +216,13 @@ def workers():
             .group_by(Job.status)
         )
     }
-    return render_template("admin/workers.html", broker=status, db_counts=counts, inspect_timeout=timeout)
+    return render_template(
+        "admin/workers.html",
+        broker=status,
+        db_counts=counts,
+        inspect_timeout=timeout,
+        refresh_seconds=WORKERS_REFRESH_SECONDS,
+    )
 
 
 @admin_bp.get("/corpora")

@@ -8,6 +8,7 @@ from shared import lifecycle
 from shared.db.models import Corpus, Job, JobStatus
 from shared.engine.batching import min_corpus_chars
 from shared.engine.config import Hyperparameters
+from shared.engine.sizing import advice
 from shared.engine.train import LN2
 from shared.queue import send_message, send_training
 
@@ -19,6 +20,7 @@ from .schemas import (
     EpochOut,
     ErrorBody,
     JobCreate,
+    JobCreated,
     JobList,
     JobOut,
     JobPath,
@@ -92,12 +94,15 @@ def _check_length(corpus: Corpus, hyperparameters: Hyperparameters) -> None:
     raise ApiError(422, "corpus too short for these hyperparameters", [field_error(f, msg) for f in fields])
 
 
-@bp.post("", responses={202: JobOut, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody, 503: ErrorBody})
+@bp.post(
+    "", responses={202: JobCreated, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody, 503: ErrorBody}
+)
 def create_job(body: JobCreate, query: NoQuery):
     """Queue a training job.
 
     The body is the corpus id plus any hyperparameters (defaults are the paper's); unknown fields
-    are rejected with 422. The corpus must hold at least one batch after cleaning.
+    are rejected with 422. The corpus must hold at least one batch after cleaning. `warnings` in
+    the answer: sizing advice (few batches per epoch, too many weights), each with what helps.
     """
     corpus = get_visible(Corpus, body.corpus_id)
     hyperparameters = body.hyperparameters
@@ -111,7 +116,8 @@ def create_job(body: JobCreate, query: NoQuery):
             send_or_fail(job, send_training, "job")
         else:
             send_dispatched(dispatch)  # an older job of theirs whose send had failed
-    return job_out(job), 202
+    warnings = advice(corpus.clean_chars, hyperparameters, corpus.clean_unique or 100)
+    return {**job_out(job), "warnings": warnings}, 202
 
 
 @bp.get("", responses={200: JobList})

@@ -279,6 +279,14 @@ class JobList(Page):
     items: list[JobSummary]
 
 
+class JobCreated(JobOut):
+    warnings: list[str] = Field(
+        description="sizing advice before training (shared.engine.sizing, as `charlstm train` prints it): few "
+        "batches per epoch for this corpus, batch size and length, or more weights than the corpus can "
+        "teach, each with a setting that helps; empty when all is well"
+    )
+
+
 # ---- samples ------------------------------------------------------------------------------
 
 Temperature = Annotated[float, Field(ge=0, le=10)]

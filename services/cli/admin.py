@@ -1,8 +1,12 @@
 """`charlstm admin create-token NAME [--admin]`: issue an API token, straight against the database.
 `charlstm admin set-quota NAME [--max-jobs N] ... [--reset]`: set (or show) a user's own limits.
+`charlstm admin migrate`: create the database or bring it to the latest revision.
 
-Uses DATABASE_URL (shared.settings) and runs no migrations. The token is printed once, as the
-last line of stdout; only its hash is stored.
+The database is DATABASE_URL, else the embedded SQLite file CHARLSTM_VAR_DIR/charlstm.db
+(CHARLSTM_VAR_DIR: ./var of the current folder unless set; `make up` uses the repository's var/).
+create-token and set-quota run no migrations and never create that file: run outside the folder
+of `make up` they say which database they looked for and how to point at the right one. The token
+is printed once, as the last line of stdout; only its hash is stored.
 """
 
 import argparse
@@ -30,6 +34,56 @@ def register(subparsers) -> None:
         quota.add_argument(flag, dest=limit, type=quota_value, metavar="N|default", help=meaning)
     quota.add_argument("--reset", action="store_true", help="remove all of the user's own limits first")
     quota.set_defaults(run=run_set_quota)
+
+    migrate = commands.add_parser(
+        "migrate", help="create the database (or bring it up to date): DATABASE_URL or CHARLSTM_VAR_DIR/charlstm.db"
+    )
+    migrate.set_defaults(run=run_migrate)
+
+
+def database_label() -> str:
+    """The database the admin commands use, as a user can recognise it (no password)."""
+    from sqlalchemy.engine import make_url
+
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    if settings.database_url:
+        return f"DATABASE_URL {make_url(settings.database_url).render_as_string(hide_password=True)}"
+    return f"{(settings.var_dir / 'charlstm.db').resolve()} (the embedded SQLite: CHARLSTM_VAR_DIR/charlstm.db)"
+
+
+def missing_database() -> str | None:
+    """Why the embedded SQLite database cannot be used (it does not exist: opening it would create
+    an empty one, and a var/ folder, wherever the command runs); None when it can."""
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    if settings.database_url or (settings.var_dir / "charlstm.db").exists():
+        return None
+    return (
+        f"no database at {(settings.var_dir / 'charlstm.db').resolve()}.\n"
+        "Run this in the folder where you ran `make up` (its var/ holds the database), or point at it with\n"
+        "  CHARLSTM_VAR_DIR=/path/to/charlstm/var charlstm admin ...    (or DATABASE_URL=... for PostgreSQL)\n"
+        "To create a new database here instead: charlstm admin migrate"
+    )
+
+
+def not_ready(exc: OperationalError | ProgrammingError) -> int:
+    print(
+        f"charlstm: error: the database {database_label()} is not ready ({exc.orig});\n"
+        "create or update it with: charlstm admin migrate   (same DATABASE_URL / CHARLSTM_VAR_DIR)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from shared.db.migrate import upgrade
+
+    upgrade()
+    print(f"database {database_label()} is at the latest revision")
+    return 0
 
 
 QUOTA_FLAGS = {
@@ -61,6 +115,9 @@ def run_set_quota(args: argparse.Namespace) -> int:
     from shared.db.session import session_scope
     from shared.lifecycle.quotas import check_overrides, limits_for
 
+    if (problem := missing_database()) is not None:
+        print(f"charlstm: error: {problem}", file=sys.stderr)
+        return 1
     try:
         with session_scope() as session:
             user = session.scalar(select(User).where(User.name == args.name.strip()))
@@ -78,8 +135,7 @@ def run_set_quota(args: argparse.Namespace) -> int:
             limits = limits_for(user)
             own, role = dict(user.quotas or {}), "admin" if user.is_admin else "user"
     except (OperationalError, ProgrammingError) as exc:
-        print(f"charlstm: error: database not ready ({exc.orig}); run `python -m shared.db.migrate`", file=sys.stderr)
-        return 1
+        return not_ready(exc)
     print(f"quotas of {role} {args.name.strip()!r}:")
     for limit, value in limits.items():
         where = "set for this user" if limit in own else "default"
@@ -95,13 +151,16 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= len(name) <= 64 or not name.isprintable():
         print("charlstm: error: a user name has 1-64 printable characters", file=sys.stderr)
         return 2
+    if (problem := missing_database()) is not None:
+        print(f"charlstm: error: {problem}", file=sys.stderr)
+        return 1
     try:
         with session_scope() as session:
             token = create_user_token(session, name, admin=args.admin)
     except (OperationalError, ProgrammingError) as exc:
-        print(f"charlstm: error: database not ready ({exc.orig}); run `python -m shared.db.migrate`", file=sys.stderr)
-        return 1
+        return not_ready(exc)
     role = "admin" if args.admin else "user"
+    print(f"database: {database_label()}")
     print(f"token for {role} {name!r} (shown once; keep it secret):")
     print(token)
     return 0

@@ -100,6 +100,8 @@ def run_upload(args) -> int:
 def run_submit(args) -> int:
     client = make_client(args)
     job = client.post("jobs", {"corpus_id": args.corpus_id, **hyperparameters_from_args(args)})
+    for warning in job.get("warnings", []):  # the service's sizing advice, as `charlstm train` gives it
+        print(f"warning: {warning}", file=sys.stderr)
     if args.quiet:
         print(job["id"])
         return 0

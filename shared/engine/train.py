@@ -253,6 +253,9 @@ def _loop(model, hp, arrays: Arrays, shape: Layout, history, run_dir, callbacks,
         if history and should_stop_early(history, hp.patience):
             stopped = "early_stopping"
             break
+        if callbacks.should_stop():  # asked before this epoch's first batch (model build, resume)
+            stopped = "callback"
+            break
         began = time.perf_counter()
         reset_states(model)
         _seed_dropout(model, hp.seed, epoch)

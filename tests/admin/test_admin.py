@@ -311,10 +311,47 @@ def test_workers_page_lists_workers_and_active_tasks(admin_client, admin_db, red
     monkeypatch.setattr(broker, "_ask", fake_ask)
     token = make_user(admin_db, "root", admin=True)
     html = admin_client.get("/admin/workers", headers=bearer(token)).get_data(as_text=True)
-    assert asked == [("stats", None), ("active", 1), ("active_queues", 1)]
+    assert sorted(asked) == [("active", None), ("active_queues", None), ("stats", None)]  # sent together
     assert "train@gpu1" in html and "4242" in html and "1h 02m" in html and "TaskPool" in html
     assert 'href="/admin/jobs/7">job #7</a>' in html and "abc-123" in html
     assert "No workers answered" not in html
+
+
+def test_workers_page_asks_a_real_worker_once_and_refreshes(admin_client, admin_db, redis13, monkeypatch, tmp_path):
+    """A real sampling worker on the admin's broker: the page lists it, its three broadcasts are
+    in flight at the same time (the page waits one inspect timeout, not three: it took ~4 s), and
+    the page reloads itself."""
+    import os
+    import threading
+    import time
+
+    from services.admin import broker
+    from tests.workers.processes import WorkerProcess
+
+    env = {"BROKER_URL": ADMIN_REDIS_URL, "CHARLSTM_VAR_DIR": str(tmp_path / "var")}
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | env
+    worker = WorkerProcess("sampling", env, tmp_path / "sampling.log")
+    spans, real_ask, lock = {}, broker._ask, threading.Lock()
+
+    def timed_ask(celery, method, timeout, limit=None):
+        began = time.monotonic()
+        try:
+            return real_ask(celery, method, timeout, limit)
+        finally:
+            with lock:
+                spans[method] = (began, time.monotonic())
+
+    monkeypatch.setattr(broker, "_ask", timed_ask)
+    try:
+        worker.wait_ready()
+        token = make_user(admin_db, "root", admin=True)
+        html = admin_client.get("/admin/workers", headers=bearer(token)).get_data(as_text=True)
+    finally:
+        worker.stop()
+    assert worker.hostname in html and "No workers answered" not in html, html
+    assert set(spans) == {"stats", "active", "active_queues"}
+    assert max(began for began, _ in spans.values()) < min(ended for _, ended in spans.values())
+    assert re.search(r'<meta http-equiv="refresh" content="\d+">', html)
 
 
 def test_workers_page_with_broker_down(admin_app, admin_client, admin_db):

@@ -30,6 +30,20 @@ def test_create_job_queues_a_training_message(client, user_headers, make_corpus,
     assert row.status == JobStatus.queued and len(row.dispatch_token) == 32
 
 
+def test_sizing_warnings_come_with_the_new_job(client, user_headers, make_corpus):
+    """The same advice as `charlstm train` (shared.engine.sizing): 72,000 characters at the
+    default batch 128 x 100 are 4 training batches an epoch, with a batch size that gives 200."""
+    corpus = make_corpus(text="abcdefghij klmnop\n" * 4000)  # 72,000 characters
+    warnings = post_job(client, user_headers, corpus["id"], {"layers": 1, "units": 16}).get_json()["warnings"]
+    assert len(warnings) == 1 and warnings[0].startswith("only 4 training batches per epoch (under 100)")
+    assert "--batch-size 3 gives 200 or more" in warnings[0]
+    sized = {"layers": 1, "units": 16, "batch_size": 2, "seq_len": 100}
+    assert post_job(client, user_headers, corpus["id"], sized).get_json()["warnings"] == []
+    big = post_job(client, user_headers, corpus["id"], {"batch_size": 2}).get_json()["warnings"]  # 3 x 512
+    assert any("parameters for" in w and "memorise" in w for w in big)
+    assert "warnings" not in client.get("/api/v1/jobs", headers=user_headers).get_json()["items"][0]
+
+
 def test_defaults_are_the_papers(client, user_headers, make_corpus):
     corpus = make_corpus(text="abcdefghij klmnop\n" * 4000)  # 72,000 characters
     job = post_job(client, user_headers, corpus["id"]).get_json()

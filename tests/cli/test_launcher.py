@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -243,6 +244,21 @@ def embedded_flow(base: str, token: str, tmp_path: Path) -> None:
     assert len(out.read_text()) == 50_000
 
 
+def start_long_job(base: str, token: str) -> dict:
+    """A long job on the first run's corpus, once the training worker has claimed it."""
+    from services.cli.http import ApiClient
+
+    api = ApiClient(base, token)
+    hp = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1}
+    job = api.post("jobs", {"corpus_id": 1, "epochs": 500, **hp})
+    deadline = time.monotonic() + 60
+    while job["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = api.get(f"jobs/{job['id']}")
+    assert job["status"] == "running", job
+    return job
+
+
 def test_launcher_runs_the_service_and_stops_it(tmp_path):
     var_dir = tmp_path / "var"
     env = {
@@ -275,10 +291,22 @@ def test_launcher_runs_the_service_and_stops_it(tmp_path):
                 socket.create_connection((outside_address(), port), timeout=2).close()
             if signum == signal.SIGINT:  # the same flow as the end-to-end test, on embedded defaults
                 embedded_flow(base, token, tmp_path)
+            else:  # stopped while a job starts: handed back once, its first start kept
+                running = start_long_job(base, token)
         finally:
+            asked = time.monotonic()
             process.send_signal(signum)
             code = finish(process, 60)
+            print(f"\nlauncher {signum.name}: every process gone after {time.monotonic() - asked:.1f} s")
         assert code == 0, out.read_text()[-4000:]
+        if signum == signal.SIGTERM:
+            with sqlite3.connect(var_dir / "charlstm.db") as db:
+                row = db.execute(
+                    "SELECT status, attempts, requeues, started_at FROM jobs WHERE id = ?", (running["id"],)
+                )
+                status, attempts, requeues, started_at = row.fetchone()
+            assert (status, attempts, requeues) == ("queued", 0, 1), out.read_text()[-4000:]
+            assert started_at.replace(" ", "T") + "Z" == running["started_at"]
         assert wait_gone("CHARLSTM_VAR_DIR", str(var_dir)) == []
         assert not launcher.port_in_use(port)
         tokens.append(token)

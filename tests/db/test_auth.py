@@ -74,4 +74,40 @@ def test_cli_unmigrated_database(tmp_path, monkeypatch, capsys):
         assert run_cli(["admin", "create-token", "erin"]) == 1
     finally:
         get_settings.cache_clear()
-    assert "shared.db.migrate" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "charlstm admin migrate" in err and str(tmp_path / "empty.db") in err
+
+
+def test_cli_outside_the_repository_creates_no_stray_database(tmp_path):
+    """create-token in a folder without var/ (no DATABASE_URL): names the database it looked for
+    and the command that works, creates nothing; `charlstm admin migrate` there makes one."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CHARLSTM_VAR_DIR"}}
+    env["PYTHONPATH"] = str(root)
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+
+    def charlstm(*argv):
+        code = "import sys; from services.cli.main import main; sys.exit(main(sys.argv[1:]))"
+        return subprocess.run(
+            [sys.executable, "-c", code, *argv], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    refused = charlstm("admin", "create-token", "alice")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert f"no database at {elsewhere / 'var' / 'charlstm.db'}" in refused.stderr
+    assert "charlstm admin migrate" in refused.stderr and "CHARLSTM_VAR_DIR=" in refused.stderr
+    assert "shared.db.migrate" not in refused.stderr and "Traceback" not in refused.stderr
+    assert list(elsewhere.iterdir()) == []  # no stray var/charlstm.db
+
+    migrated = charlstm("admin", "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert str(elsewhere / "var" / "charlstm.db") in migrated.stdout
+    made = charlstm("admin", "create-token", "alice", "--admin")
+    assert made.returncode == 0, made.stderr
+    assert f"database: {elsewhere / 'var' / 'charlstm.db'}" in made.stdout and len(made.stdout.split()[-1]) >= 40

@@ -75,6 +75,28 @@ def test_graceful_stop_hands_the_job_back(cluster):
     second.stop()
 
 
+def test_ctrl_c_while_the_job_starts_hands_it_back_once(cluster):
+    """Ctrl-C in the worker's terminal (SIGINT to its whole process group) right after the claim,
+    while the pool process still loads TensorFlow: handed back before training, once, and the
+    job keeps its first start time."""
+    first = cluster.worker("training")
+    job_id = cluster.job(epochs=2)
+    cluster.wait(lambda: cluster.get_job(job_id)[0].status == JobStatus.running, 60, "the claim")
+    started_at = cluster.get_job(job_id)[0].started_at
+    asked = time.monotonic()
+    os.killpg(first.proc.pid, signal.SIGINT)
+    assert first.proc.wait(30) == 0
+    print(f"\nCtrl-C at the start: worker exited after {time.monotonic() - asked:.1f} s")
+    job, history = cluster.get_job(job_id)
+    assert (job.status, job.attempts, job.requeues, history) == (JobStatus.queued, 0, 1, [])
+    assert first.log_text().count(f"job {job_id}: handed back") == 1
+    assert "epochs 1..2" not in first.log_text()  # stopped before training
+    second = cluster.worker("training")
+    job = whole_history(cluster, job_id, 2)
+    assert (job.attempts, job.requeues, job.started_at) == (1, 1, started_at)
+    second.stop()
+
+
 def test_redis_restart_with_a_job_running_and_one_queued(cluster):
     worker = cluster.worker("training")
     cluster.reconciler()

@@ -86,6 +86,23 @@ def test_sample_of_50000_characters(trained_job, sampling_worker, enqueue, make_
     assert len(text) == 50_000
 
 
+def test_one_sampling_worker_runs_two_requests_at_once(
+    trained_job, sampling_worker, enqueue, make_sample, db, wait_for
+):
+    """The session's sampling worker runs with the default concurrency (SAMPLING_CONCURRENCY): a
+    second request starts while the first one still runs."""
+    _, epochs = _job(db, trained_job)
+    ids = [make_sample(trained_job, epochs[-1].checkpoint_key, length=50_000) for _ in range(2)]
+    for sample_id in ids:
+        enqueue.sampling(sample_id)
+    samples = [
+        wait_for(lambda i=i: _finished_sample(db, i), 180, what=f"sample {i}", worker=sampling_worker) for i in ids
+    ]
+    assert all(s.status == SampleStatus.succeeded for s in samples), [s.error for s in samples]
+    assert samples[0].worker == samples[1].worker  # one worker process
+    assert max(s.started_at for s in samples) < min(s.finished_at for s in samples)  # the two ran together
+
+
 def test_several_samples_make_one_zip(trained_job, sampling_worker, enqueue, make_sample, db, worker_store, wait_for):
     _, epochs = _job(db, trained_job)
     sample_id = make_sample(

@@ -88,6 +88,21 @@ def test_a_stopping_worker_stops_the_job(job_id, worker_db_url, monkeypatch):
     assert callbacks.should_stop() is True
 
 
+def test_a_stopping_process_never_takes_a_job(db, job_id, monkeypatch):
+    """The hand-back message of a stopping worker's own job goes back to the broker untouched."""
+    from celery.exceptions import Reject
+
+    from workers.training import train_task
+
+    monkeypatch.setattr(shutdown, "_requested", threading.Event())
+    shutdown.request()
+    with pytest.raises(Reject) as raised:
+        train_task(None, job_id)
+    assert raised.value.requeue is True
+    job = get_job(db, job_id)
+    assert (job.status, job.attempts, job.started_at) == (JobStatus.queued, 0, None)
+
+
 def test_epoch_end_uploads_then_records(db, job_id, worker_db_url, tmp_path):
     store = LocalStore(tmp_path / "objects")
     folder = tmp_path / "epoch-0001"
@@ -205,7 +220,8 @@ def test_worker_argv():
     argv = worker_argv("training")
     assert argv[:7] == ["worker", "-Q", "training", "--concurrency", "1", "-P", "prefork"]
     assert "training@%h" in argv
-    assert worker_argv("sampling")[:7] == ["worker", "-Q", "sampling", "--concurrency", "1", "-P", "threads"]
+    # several sample requests at once by default (README: threads sharing one model cache)
+    assert worker_argv("sampling")[:7] == ["worker", "-Q", "sampling", "--concurrency", "4", "-P", "threads"]
     assert worker_argv("sampling", concurrency=3, pool="solo", hostname="s@x", extra=["-E"])[-1] == "-E"
     assert worker_argv("sampling", quiet=True)[:2] == ["--quiet", "worker"]  # make up: no banner
     with pytest.raises(ValueError):
