@@ -29,6 +29,22 @@ class OneHot(keras.layers.Layer):
         return {**super().get_config(), "depth": self.depth}
 
 
+@keras.saving.register_keras_serializable(package="charlstm")
+class StatefulLSTM(keras.layers.LSTM):
+    """Keras's LSTM, trainable statefully on every backend.
+
+    On PyTorch the fused loop keeps the state variables' own tensors for the backward pass, and the
+    stateful layer then overwrites them in place (`assign`), so `backward` fails. Copying the initial
+    state first (`keras.ops.copy`, PyTorch only) keeps the graph's tensors untouched; TensorFlow and
+    JAX run Keras's LSTM unchanged (cuDNN included).
+    """
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if self.stateful and keras.backend.backend() == "torch":
+            initial_state = [ops.copy(state) for state in initial_state]
+        return super().inner_loop(sequences, initial_state, mask, training=training)
+
+
 def build_model(hp: Hyperparameters, vocab_size: int) -> keras.Model:
     """Stateful models have a fixed batch shape (batch_size, seq_len) and predict every next
     character; stateless ones take windows (any batch, seq_len) and predict the one next character."""
@@ -39,7 +55,7 @@ def build_model(hp: Hyperparameters, vocab_size: int) -> keras.Model:
     x = OneHot(vocab_size, name="one_hot")(inputs)
     for i in range(hp.layers):
         last = i == hp.layers - 1
-        x = keras.layers.LSTM(
+        x = StatefulLSTM(
             hp.units,
             return_sequences=hp.stateful or not last,
             stateful=hp.stateful,
