@@ -23,6 +23,7 @@ from typing import Literal, Protocol, TypeVar
 import numpy as np
 
 from . import checkpoint as ckpt
+from . import devices
 from .batching import Arrays, Layout, layout, make_arrays
 from .config import Hyperparameters
 from .corpus import Vocabulary, prepare
@@ -30,7 +31,7 @@ from .corpus import Vocabulary, prepare
 LN2 = math.log(2)
 WARMUP_CHARS = 512
 # fields that may differ when resuming; everything else defines the model and its data
-RESUMABLE_CHANGES = {"epochs", "patience"}
+RESUMABLE_CHANGES = {"epochs", "patience", "devices"}
 
 Stopped = Literal["completed", "early_stopping", "callback"]
 
@@ -198,6 +199,7 @@ def train(
     from .model import build_model
 
     hp = hyperparameters
+    devices.check(hp)  # before any work: a job this process cannot serve fails at once
     callbacks = callbacks or TrainingCallbacks()
     run_dir = Path(run_dir)
     ids, vocab = prepare(raw_text, lowercase=hp.lowercase, tabs=hp.tabs)

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- against Keras -------------------------------------------------------------------------------
 
 
+@pytest.mark.backends
 def test_stateful_step_matches_keras_batch_1(model_1x1, net):
     ids = np.random.default_rng(3).integers(0, VOCAB, 40)
     reset(model_1x1)
@@ -28,6 +29,7 @@ def test_stateful_step_matches_keras_batch_1(model_1x1, net):
     assert net.stateful and net.units == (16, 16) and net.vocab_size == VOCAB
 
 
+@pytest.mark.backends
 def test_stateful_sequences_match_keras_batch_2(model_1x1):
     model = stateful(2, 7, weights_from=model_1x1)
     net = NumpyLSTM.from_model(model)
@@ -46,6 +48,7 @@ def test_stateful_sequences_match_keras_batch_2(model_1x1):
     np.testing.assert_allclose(softmax(last), softmax(keras_logits[:, -1]), atol=TOL)
 
 
+@pytest.mark.backends
 def test_stateless_windows_match_keras(stateless_model):
     net = NumpyLSTM.from_model(stateless_model)
     assert not net.stateful and net.seq_len == 8

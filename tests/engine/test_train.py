@@ -51,6 +51,7 @@ class Recorder(TrainingCallbacks):
         self.epochs.append(report)
 
 
+@pytest.mark.backends
 def test_two_epochs_report_and_checkpoint(text, tmp_path):
     rec = Recorder()
     hp = Hyperparameters(**TINY, epochs=2, tabs=True)
@@ -107,6 +108,7 @@ def test_resume_refuses_a_different_model(text, tmp_path):
         train(text, Hyperparameters(**{**TINY, "units": 8}, epochs=2), tmp_path, resume=True)
 
 
+@pytest.mark.backends
 def test_stop_request_stops_at_a_batch_boundary_without_a_partial_checkpoint(text, tmp_path):
     rec = Recorder(stop_after_batches=3)
     result = train(text, Hyperparameters(**TINY, epochs=5), tmp_path, rec)
@@ -173,6 +175,7 @@ def test_stateless_windows_are_shuffled_every_epoch_by_seed_and_epoch():
     assert _epoch_inputs(arrays, stateful, 3)[0] is arrays.x_train  # never shuffled
 
 
+@pytest.mark.backends
 def test_reset_states_zeroes_every_lstm():
     model = build_model(Hyperparameters(layers=2, units=4, seq_len=5, batch_size=2), vocab_size=6)
     model(np.ones((2, 5), dtype="int32"))
