@@ -1,5 +1,15 @@
-"""The devices a job trains on: what this backend sees, and the check that a job asking for more
-devices than it can use is refused before it starts (rather than run on fewer, wrongly)."""
+"""The devices a job trains on: what this backend sees, the check that a job asking for devices it
+cannot use is refused before it starts (rather than run on fewer, wrongly), and the data-parallel
+scope that trains one job on several.
+
+Several devices: Keras's distribution API, `keras.distribution.DataParallel` over the first
+`devices` devices (JAX). Each batch's rows are split into contiguous blocks, one per device; a
+stateful batch's row r is the r-th contiguous stream of the corpus (batching.py), so every device
+trains on whole streams and the LSTM state of row r is computed from row r only. JAX runs the
+sharded program with the single-device semantics: the same loss, the same state per row.
+"""
+
+import contextlib
 
 from .config import Hyperparameters
 
@@ -33,8 +43,26 @@ def check(hp: Hyperparameters) -> None:
     have = available()
     if hp.devices > len(have):
         raise DeviceError(f"the job asks for {hp.devices} devices; this worker has {len(have)} ({', '.join(have)})")
-    if hp.devices > 1:
+    if hp.devices == 1:
+        return
+    import keras
+
+    if keras.backend.backend() != "jax":
         raise DeviceError(
-            f"the job asks for {hp.devices} devices; data-parallel training is not available in this version: "
-            "submit it with devices=1"
+            f"the job asks for {hp.devices} devices: data-parallel training runs on the JAX backend; "
+            f"this worker runs {keras.backend.backend()} (submit it with devices=1)"
         )
+    if not hp.stateful:
+        raise DeviceError("data-parallel training is for stateful jobs (submit a stateless one with devices=1)")
+    if hp.batch_size % hp.devices:
+        raise DeviceError(f"batch_size {hp.batch_size} must be a multiple of devices ({hp.devices})")
+
+
+def scope(hp: Hyperparameters):
+    """A context to build and train the model in: nothing for one device; for several, Keras's
+    DataParallel over the first `hp.devices` devices (`check` first)."""
+    if hp.devices == 1:
+        return contextlib.nullcontext()
+    import keras
+
+    return keras.distribution.DataParallel(devices=available()[: hp.devices]).scope()
