@@ -128,7 +128,10 @@ def main() -> dict:
         ("training", f"{trained:,.0f} s, stopped: {results['stopped']}, {len(history)} epoch(s)"),
         ("training chars/s", f"{clock.chars_per_second:,.0f}"),
         ("time per epoch", f"{sum(r.seconds for r in result.history) / len(history):,.1f} s" if history else "-"),
-        ("best val bits/char", f"{best.val_loss_bits:.3f} (epoch {best.epoch})" if best and best.val_loss_bits else "-"),
+        (
+            "best val bits/char",
+            f"{best.val_loss_bits:.3f} (epoch {best.epoch})" if best and best.val_loss_bits else "-",
+        ),
         (f"sample {sample_chars:,} chars (float32, CPU)", f"{sampled:.1f} s from {source}"),
         ("the paper", "about 2 h on a Colab GPU"),
     ]
