@@ -12,6 +12,7 @@ import inspect
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ def probe_ids(batch_size: int, seq_len: int, vocab_size: int) -> np.ndarray:
     return np.random.default_rng(11).integers(0, vocab_size, (2, batch_size, seq_len)).astype(np.int32)
 
 
-def probabilities(path: Path) -> dict[str, np.ndarray]:
+def probabilities(path: Path) -> dict[str, Any]:
     """The checkpoint's next-character probabilities on probe_ids: through the Keras model on this
     backend, and through the sampler's numpy network built from the weights loaded here."""
     import keras
@@ -38,8 +39,8 @@ def probabilities(path: Path) -> dict[str, np.ndarray]:
 
     saved = ckpt.load(path, compile=False)
     hp = saved.hyperparameters
-    ids = probe_ids(hp.batch_size, hp.seq_len, len(saved.vocabulary))
-    model = saved.model
+    ids = probe_ids(hp.batch_size, int(hp.seq_len or 0), len(saved.vocabulary))
+    model: Any = saved.model
     reset_states(model)
     keras_probs = [softmax(keras.ops.convert_to_numpy(model(batch, training=False))) for batch in ids]
     net = NumpyLSTM.from_model(model)

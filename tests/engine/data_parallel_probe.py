@@ -12,10 +12,20 @@ import inspect
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-TINY = {"layers": 2, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1, "patience": 0, "seed": 5}
+BATCH, SEQ = 8, 20
+TINY: dict[str, Any] = {
+    "layers": 2,
+    "units": 16,
+    "seq_len": SEQ,
+    "batch_size": BATCH,
+    "validation_split": 0.1,
+    "patience": 0,
+    "seed": 5,
+}
 
 
 def main(out: str) -> int:
@@ -38,7 +48,7 @@ def main(out: str) -> int:
 
     out_dir = Path(out)
     text = inspect.getsource(json.decoder)[:8000]
-    found: dict[str, np.ndarray] = {"devices": np.array(devices.available())}
+    found: dict[str, Any] = {"devices": np.array(devices.available())}
     for n in (1, 2):
         mesh = Mesh()
         result = train(text, Hyperparameters(**TINY, epochs=2, devices=n), out_dir / f"run{n}", mesh)
@@ -49,8 +59,8 @@ def main(out: str) -> int:
         found[f"states{n}"] = np.stack(states)
     # where Keras's DataParallel puts a batch's rows: one contiguous block of rows per device
     distribution = keras.distribution.DataParallel(devices=devices.available()[:2])
-    layout = distribution.get_data_layout((TINY["batch_size"], TINY["seq_len"]))
-    batch = np.arange(TINY["batch_size"])[:, None] * np.ones((1, TINY["seq_len"]), dtype=np.int32)
+    layout = distribution.get_data_layout((BATCH, SEQ))
+    batch = np.arange(BATCH)[:, None] * np.ones((1, SEQ), dtype=np.int32)
     placed = jax.device_put(batch, layout.backend_layout)
     found["rows_per_device"] = np.stack(
         [np.asarray(shard.data)[:, 0] for shard in sorted(placed.addressable_shards, key=lambda s: s.device.id)]
