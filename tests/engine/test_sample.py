@@ -21,7 +21,7 @@ from shared.engine.sample import (
     predict_loop_generate,
     sample_texts,
 )
-from tests.engine.tiny_models import VOCAB
+from tests.engine.tiny_models import VOCAB, as_numpy
 
 TAB_VOCAB = Vocabulary("\t\nabcdefgh ")
 
@@ -110,7 +110,7 @@ def test_stateless_generation_uses_windows(stateless_model):
     assert out.shape == (2, 30)
     text = list(seed)
     for _ in range(30):  # greedy continuation, each prediction from its 8-character window
-        logits = np.asarray(stateless_model(np.array([text[-8:]], dtype=np.int32), training=False))[0]
+        logits = as_numpy(stateless_model(np.array([text[-8:]], dtype=np.int32), training=False))[0]
         text.append(int(np.argmax(logits)))
     assert (out == np.array(text[12:])).mean() > 0.95
 
