@@ -35,9 +35,23 @@ class StatefulLSTM(keras.layers.LSTM):
 
     On PyTorch the fused loop keeps the state variables' own tensors for the backward pass, and the
     stateful layer then overwrites them in place (`assign`), so `backward` fails. Copying the initial
-    state first (`keras.ops.copy`, PyTorch only) keeps the graph's tensors untouched; TensorFlow and
-    JAX run Keras's LSTM unchanged (cuDNN included).
+    state first (`keras.ops.copy`, PyTorch only) keeps the graph's tensors untouched.
+
+    On JAX the compiled train and test steps are pure functions of the variables the model lists;
+    Keras keeps the state variables out of every list, so each batch started from zeros and the new
+    state was dropped (stateful training was silently stateless). Listing them among the layer's
+    `variables` (hence its non-trainable variables, which JAX threads through the steps) carries
+    the state; they stay out of `weights`, so checkpoints and `get_weights` are unchanged.
+    TensorFlow runs Keras's LSTM unchanged (cuDNN included).
     """
+
+    @property
+    def variables(self):
+        found = super().variables
+        if self.stateful and self.states is not None:
+            seen = {id(v) for v in found}
+            found += [v for v in self.states if id(v) not in seen]
+        return found
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if self.stateful and keras.backend.backend() == "torch":
