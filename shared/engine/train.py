@@ -182,6 +182,19 @@ def _check_resume(saved: Hyperparameters, asked: Hyperparameters) -> Hyperparame
     return saved.model_copy(update={name: getattr(asked, name) for name in RESUMABLE_CHANGES})
 
 
+def _check_resumable_here(model, hp: Hyperparameters) -> None:
+    """Checkpoints written before StatefulLSTM hold Keras's LSTM, which trains statefully on
+    TensorFlow only (model.py): refuse to resume them statefully on another backend."""
+    import keras
+
+    from .model import StatefulLSTM, lstm_layers
+
+    backend = keras.backend.backend()
+    old = not all(isinstance(layer, StatefulLSTM) for layer in lstm_layers(model))
+    if hp.stateful and backend != "tensorflow" and old:
+        raise ValueError(f"cannot resume: this checkpoint trains statefully on TensorFlow only, not {backend}")
+
+
 def train(
     raw_text: str,
     hyperparameters: Hyperparameters,
@@ -213,6 +226,7 @@ def train(
             if saved.vocabulary != vocab:
                 raise ValueError("cannot resume: the corpus vocabulary differs from the checkpoint's")
             model = saved.model
+            _check_resumable_here(model, hp)
             history = [EpochReport.from_dict(d) for d in saved.meta["history"]]
         else:
             keras.utils.set_random_seed(hp.seed)
