@@ -19,6 +19,10 @@ import numpy as np
 TINY = {"layers": 2, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1, "patience": 0, "seed": 3}
 
 
+# the engine test files with tests marked `backends` (test_backends.py checks this list is complete)
+MARKED = ("test_train.py", "test_numpy_lstm.py", "test_sample.py", "test_devices.py")
+
+
 def tiny_text() -> str:
     return inspect.getsource(json.decoder)[:6000]
 
@@ -64,8 +68,9 @@ def main(given: str, out: str) -> int:
     (out_dir / "backend.json").write_text(
         json.dumps({"backend": keras.backend.backend(), "loss": result.history[-1].loss})
     )
-    root = Path(__file__).resolve().parents[2]
-    return int(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "backends", str(root / "tests" / "engine")]))
+    here = Path(__file__).resolve().parent
+    files = [str(here / name) for name in MARKED]
+    return int(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "backends", *files]))
 
 
 if __name__ == "__main__":

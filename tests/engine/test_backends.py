@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.engine.backend_probe import TINY, probabilities, tiny_text
+from tests.engine.backend_probe import MARKED, TINY, probabilities, tiny_text
 
 ROOT = Path(__file__).resolve().parents[2]
 OTHERS = ("jax", "torch")
@@ -80,3 +80,8 @@ def test_a_checkpoint_trained_on_another_backend_gives_the_same_probabilities_on
     here = probabilities(tmp / backend / "run")
     for path in ("keras", "numpy"):
         np.testing.assert_allclose(here[path], there[path], atol=TOL, err_msg=f"{path}, trained on {backend}")
+
+
+def test_the_probe_runs_every_file_with_backends_tests():
+    tests = [path for path in Path(__file__).parent.glob("test_*.py") if path.name != Path(__file__).name]
+    assert {path.name for path in tests if "@pytest.mark.backends" in path.read_text()} == set(MARKED)
