@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench up clean
+.PHONY: install test lint bench bench-gpu up clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,backends]'
 	touch $(STAMP)
 
 test: install
@@ -25,6 +25,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# the paper's run on this machine's accelerator, for BENCH_GPU_BUDGET seconds (README: "GPU benchmark")
+bench-gpu: install
+	$(BIN)/python -m benchmarks.paper_run
 
 up: install
 	$(BIN)/python -m services.launcher

@@ -22,6 +22,7 @@ from celery.exceptions import Reject
 from shared import lifecycle
 from shared.db.models import Job, JobStatus
 from shared.db.retry import run_in_session
+from shared.engine import devices
 from shared.engine.train import TrainingCallbacks, TrainingPlan
 from shared.queue import send_training
 from shared.settings import Settings, get_settings
@@ -76,6 +77,7 @@ class JobCallbacks(TrainingCallbacks):
         log.info(
             "job %s: epochs %d..%d, %d batches each", self.job_id, plan.start_epoch, plan.epochs, plan.batches_per_epoch
         )
+        log.info("job %s: training with %s", self.job_id, devices.describe())
 
     def on_batch_end(self, epoch: int, batch: int, batches_per_epoch: int) -> None:
         self.heartbeat.progress = batch / max(1, batches_per_epoch)

@@ -44,6 +44,9 @@ class Hyperparameters(BaseModel):
     lowercase: bool = Field(False, description="lowercase the corpus")
     tabs: bool = Field(False, description="leading runs of 4 spaces become tabs (undone on samples)")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed for weights, dropout and order")
+    devices: int = Field(
+        1, ge=1, le=64, description="devices to train on (data-parallel: the batch's rows split across them)"
+    )
 
     @model_validator(mode="before")
     @classmethod

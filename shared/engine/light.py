@@ -35,7 +35,8 @@ def _layers(config: dict) -> list[dict]:
     return [layer for layer in inner.get("layers", []) if isinstance(layer, dict)]
 
 
-KNOWN_LAYERS = {"InputLayer", "OneHot", "LSTM", "Dropout", "Dense"}  # what model.build_model makes
+LSTM_LAYERS = {"LSTM", "StatefulLSTM"}  # Keras's, and model.StatefulLSTM (checkpoints since the backend matrix)
+KNOWN_LAYERS = {"InputLayer", "OneHot", "Dropout", "Dense"} | LSTM_LAYERS  # what model.build_model makes
 
 
 def _check(config: dict) -> int:
@@ -46,7 +47,7 @@ def _check(config: dict) -> int:
         kind, cfg = layer.get("class_name"), layer.get("config", {})
         if kind not in KNOWN_LAYERS:
             raise CheckpointError(f"unexpected layer {kind!r}: only charlstm's own models are read")
-        if kind == "LSTM":
+        if kind in LSTM_LAYERS:
             if (
                 cfg.get("activation") != "tanh"
                 or cfg.get("recurrent_activation") != "sigmoid"

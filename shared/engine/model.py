@@ -29,6 +29,36 @@ class OneHot(keras.layers.Layer):
         return {**super().get_config(), "depth": self.depth}
 
 
+@keras.saving.register_keras_serializable(package="charlstm")
+class StatefulLSTM(keras.layers.LSTM):
+    """Keras's LSTM, trainable statefully on every backend.
+
+    On PyTorch the fused loop keeps the state variables' own tensors for the backward pass, and the
+    stateful layer then overwrites them in place (`assign`), so `backward` fails. Copying the initial
+    state first (`keras.ops.copy`, PyTorch only) keeps the graph's tensors untouched.
+
+    On JAX the compiled train and test steps are pure functions of the variables the model lists;
+    Keras keeps the state variables out of every list, so each batch started from zeros and the new
+    state was dropped (stateful training was silently stateless). Listing them among the layer's
+    `variables` (hence its non-trainable variables, which JAX threads through the steps) carries
+    the state; they stay out of `weights`, so checkpoints and `get_weights` are unchanged.
+    TensorFlow runs Keras's LSTM unchanged (cuDNN included).
+    """
+
+    @property
+    def variables(self):
+        found = super().variables
+        if self.stateful and self.states is not None:
+            seen = {id(v) for v in found}
+            found += [v for v in self.states if id(v) not in seen]
+        return found
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if self.stateful and keras.backend.backend() == "torch":
+            initial_state = [ops.copy(state) for state in initial_state]
+        return super().inner_loop(sequences, initial_state, mask, training=training)
+
+
 def build_model(hp: Hyperparameters, vocab_size: int) -> keras.Model:
     """Stateful models have a fixed batch shape (batch_size, seq_len) and predict every next
     character; stateless ones take windows (any batch, seq_len) and predict the one next character."""
@@ -39,7 +69,7 @@ def build_model(hp: Hyperparameters, vocab_size: int) -> keras.Model:
     x = OneHot(vocab_size, name="one_hot")(inputs)
     for i in range(hp.layers):
         last = i == hp.layers - 1
-        x = keras.layers.LSTM(
+        x = StatefulLSTM(
             hp.units,
             return_sequences=hp.stateful or not last,
             stateful=hp.stateful,

@@ -23,6 +23,7 @@ from typing import Literal, Protocol, TypeVar
 import numpy as np
 
 from . import checkpoint as ckpt
+from . import devices
 from .batching import Arrays, Layout, layout, make_arrays
 from .config import Hyperparameters
 from .corpus import Vocabulary, prepare
@@ -30,7 +31,7 @@ from .corpus import Vocabulary, prepare
 LN2 = math.log(2)
 WARMUP_CHARS = 512
 # fields that may differ when resuming; everything else defines the model and its data
-RESUMABLE_CHANGES = {"epochs", "patience"}
+RESUMABLE_CHANGES = {"epochs", "patience", "devices"}
 
 Stopped = Literal["completed", "early_stopping", "callback"]
 
@@ -186,6 +187,19 @@ def _check_resume(saved: Hyperparameters, asked: Hyperparameters) -> Hyperparame
     return saved.model_copy(update={name: getattr(asked, name) for name in RESUMABLE_CHANGES})
 
 
+def _check_resumable_here(model, hp: Hyperparameters) -> None:
+    """Checkpoints written before StatefulLSTM hold Keras's LSTM, which trains statefully on
+    TensorFlow only (model.py): refuse to resume them statefully on another backend."""
+    import keras
+
+    from .model import StatefulLSTM, lstm_layers
+
+    backend = keras.backend.backend()
+    old = not all(isinstance(layer, StatefulLSTM) for layer in lstm_layers(model))
+    if hp.stateful and backend != "tensorflow" and old:
+        raise ValueError(f"cannot resume: this checkpoint trains statefully on TensorFlow only, not {backend}")
+
+
 def train(
     raw_text: str,
     hyperparameters: Hyperparameters,
@@ -203,46 +217,49 @@ def train(
     from .model import build_model
 
     hp = hyperparameters
+    devices.check(hp)  # before any work: a job this process cannot serve fails at once
     callbacks = callbacks or TrainingCallbacks()
     run_dir = Path(run_dir)
-    ids, vocab = prepare(raw_text, lowercase=hp.lowercase, tabs=hp.tabs)
-    arrays = make_arrays(ids, hp)
-    history: list[EpochReport] = []
-    latest = ckpt.latest_checkpoint(run_dir) if resume else None
-    if latest is not None:
-        saved = ckpt.load(latest)
-        hp = _check_resume(saved.hyperparameters, hp)
-        if saved.vocabulary != vocab:
-            raise ValueError("cannot resume: the corpus vocabulary differs from the checkpoint's")
-        model = saved.model
-        history = [EpochReport.from_dict(d) for d in saved.meta["history"]]
-    else:
-        keras.utils.set_random_seed(hp.seed)
-        model = build_model(hp, len(vocab))
+    with devices.scope(hp):  # several devices: Keras's DataParallel splits every batch's rows
+        ids, vocab = prepare(raw_text, lowercase=hp.lowercase, tabs=hp.tabs)
+        arrays = make_arrays(ids, hp)
+        history: list[EpochReport] = []
+        latest = ckpt.latest_checkpoint(run_dir) if resume else None
+        if latest is not None:
+            saved = ckpt.load(latest)
+            hp = _check_resume(saved.hyperparameters, hp)
+            if saved.vocabulary != vocab:
+                raise ValueError("cannot resume: the corpus vocabulary differs from the checkpoint's")
+            model = saved.model
+            _check_resumable_here(model, hp)
+            history = [EpochReport.from_dict(d) for d in saved.meta["history"]]
+        else:
+            keras.utils.set_random_seed(hp.seed)
+            model = build_model(hp, len(vocab))
 
-    meta_base = {
-        "hyperparameters": hp.model_dump(),
-        "vocabulary": vocab.to_json(),
-        "transforms": {"lowercase": hp.lowercase, "tabs": hp.tabs},
-        "warmup_text": vocab.decode(ids[:WARMUP_CHARS]),
-        "corpus_chars": int(len(ids)),
-        "keras_version": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
-    shape = layout(len(ids), hp)
-    plan = TrainingPlan(
-        start_epoch=len(history) + 1,
-        epochs=hp.epochs,
-        batches_per_epoch=shape.batches,
-        targets_per_epoch=shape.train_targets,
-        validation_targets=shape.validation_targets,
-        corpus_chars=len(ids),
-        vocabulary=vocab,
-        hyperparameters=hp,
-        history=tuple(history),
-    )
-    callbacks.on_train_begin(plan)
-    return _loop(model, hp, arrays, shape, history, run_dir, callbacks, meta_base)
+        meta_base = {
+            "hyperparameters": hp.model_dump(),
+            "vocabulary": vocab.to_json(),
+            "transforms": {"lowercase": hp.lowercase, "tabs": hp.tabs},
+            "warmup_text": vocab.decode(ids[:WARMUP_CHARS]),
+            "corpus_chars": int(len(ids)),
+            "keras_version": keras.__version__,
+            "backend": keras.backend.backend(),
+        }
+        shape = layout(len(ids), hp)
+        plan = TrainingPlan(
+            start_epoch=len(history) + 1,
+            epochs=hp.epochs,
+            batches_per_epoch=shape.batches,
+            targets_per_epoch=shape.train_targets,
+            validation_targets=shape.validation_targets,
+            corpus_chars=len(ids),
+            vocabulary=vocab,
+            hyperparameters=hp,
+            history=tuple(history),
+        )
+        callbacks.on_train_begin(plan)
+        return _loop(model, hp, arrays, shape, history, run_dir, callbacks, meta_base)
 
 
 def _loop(model, hp, arrays: Arrays, shape: Layout, history, run_dir, callbacks, meta_base) -> TrainResult:

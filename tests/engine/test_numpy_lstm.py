@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from shared.engine.numpy_lstm import NumpyLSTM, softmax
-from tests.engine.tiny_models import TOL, VOCAB, reset, stateful
+from tests.engine.tiny_models import TOL, VOCAB, as_numpy, reset, stateful
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,17 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- against Keras -------------------------------------------------------------------------------
 
 
+@pytest.mark.backends
 def test_stateful_step_matches_keras_batch_1(model_1x1, net):
     ids = np.random.default_rng(3).integers(0, VOCAB, 40)
     reset(model_1x1)
     net.reset(1)
     for i in ids:
-        keras_logits = np.asarray(model_1x1(np.array([[i]], dtype=np.int32), training=False))[0]
+        keras_logits = as_numpy(model_1x1(np.array([[i]], dtype=np.int32), training=False))[0]
         ours = net.step(np.array([i]))
         np.testing.assert_allclose(softmax(ours), softmax(keras_logits), atol=TOL)
     assert net.stateful and net.units == (16, 16) and net.vocab_size == VOCAB
 
 
+@pytest.mark.backends
 def test_stateful_sequences_match_keras_batch_2(model_1x1):
     model = stateful(2, 7, weights_from=model_1x1)
     net = NumpyLSTM.from_model(model)
@@ -36,7 +38,7 @@ def test_stateful_sequences_match_keras_batch_2(model_1x1):
     reset(model)
     net.reset(2)
     for batch in x:  # state carried across the three calls
-        keras_logits = np.asarray(model(batch, training=False))
+        keras_logits = as_numpy(model(batch, training=False))
         ours = net.sequence_logits(batch)
         assert ours.shape == (2, 7, VOCAB)
         np.testing.assert_allclose(softmax(ours), softmax(keras_logits), atol=TOL)
@@ -46,16 +48,17 @@ def test_stateful_sequences_match_keras_batch_2(model_1x1):
     np.testing.assert_allclose(softmax(last), softmax(keras_logits[:, -1]), atol=TOL)
 
 
+@pytest.mark.backends
 def test_stateless_windows_match_keras(stateless_model):
     net = NumpyLSTM.from_model(stateless_model)
     assert not net.stateful and net.seq_len == 8
     windows = np.random.default_rng(5).integers(0, VOCAB, (6, 8)).astype(np.int32)
-    keras_logits = np.asarray(stateless_model(windows, training=False))
+    keras_logits = as_numpy(stateless_model(windows, training=False))
     np.testing.assert_allclose(softmax(net.window_logits(windows)), softmax(keras_logits), atol=TOL)
     # cross entropy: every target predicted from the 8 before it, in batches
     ids = np.random.default_rng(6).integers(0, VOCAB, 30)
     targets = np.arange(8, 30)
-    logits = np.asarray(stateless_model(np.stack([ids[t - 8 : t] for t in targets]), training=False))
+    logits = as_numpy(stateless_model(np.stack([ids[t - 8 : t] for t in targets]), training=False))
     expected = -np.log(softmax(logits)[np.arange(len(targets)), ids[targets]]).mean()
     assert net.cross_entropy(ids, window=8, batch=5) == pytest.approx(expected, abs=TOL)
 
@@ -63,9 +66,7 @@ def test_stateless_windows_match_keras(stateless_model):
 def test_stateful_cross_entropy_matches_keras(model_1x1, net):
     ids = np.random.default_rng(7).integers(0, VOCAB, 25)
     reset(model_1x1)
-    logits = np.concatenate(
-        [np.asarray(model_1x1(np.array([[i]], dtype=np.int32), training=False))[0] for i in ids[:-1]]
-    )
+    logits = np.concatenate([as_numpy(model_1x1(np.array([[i]], dtype=np.int32), training=False))[0] for i in ids[:-1]])
     expected = -np.log(softmax(logits)[np.arange(24), ids[1:]]).mean()
     assert net.cross_entropy(ids) == pytest.approx(expected, abs=TOL)
 

@@ -21,7 +21,7 @@ from shared.engine.sample import (
     predict_loop_generate,
     sample_texts,
 )
-from tests.engine.tiny_models import VOCAB
+from tests.engine.tiny_models import VOCAB, as_numpy
 
 TAB_VOCAB = Vocabulary("\t\nabcdefgh ")
 
@@ -110,7 +110,7 @@ def test_stateless_generation_uses_windows(stateless_model):
     assert out.shape == (2, 30)
     text = list(seed)
     for _ in range(30):  # greedy continuation, each prediction from its 8-character window
-        logits = np.asarray(stateless_model(np.array([text[-8:]], dtype=np.int32), training=False))[0]
+        logits = as_numpy(stateless_model(np.array([text[-8:]], dtype=np.int32), training=False))[0]
         text.append(int(np.argmax(logits)))
     assert (out == np.array(text[12:])).mean() > 0.95
 
@@ -148,6 +148,7 @@ def test_chunks_continue_exactly(net, stateless_model):
         assert out[k] == expected, k
 
 
+@pytest.mark.backends
 def test_predict_loop_reference_agrees_when_greedy(model_1x1, net, stateless_model):
     seed = np.array([2, 3, 5, 7])
     fast = generate(net, seed, 12, 0.001, random_seed=0)[0]
@@ -211,6 +212,7 @@ def test_sampler_is_shared_by_threads_without_interference(net):
     assert sampler.net.rows == 1 and all(np.abs(h).sum() == 0 for h, _ in sampler.net.state)  # never stepped
 
 
+@pytest.mark.backends
 def test_load_sampler_from_a_checkpoint(tmp_path, model_1x1):
     hp = Hyperparameters(layers=2, units=16, seq_len=5, batch_size=2)
     model = build_model(hp, VOCAB)

@@ -54,6 +54,7 @@ class Recorder(TrainingCallbacks):
         self.epochs.append(report)
 
 
+@pytest.mark.backends
 def test_two_epochs_report_and_checkpoint(text, tmp_path):
     rec = Recorder()
     hp = Hyperparameters(**TINY, epochs=2, tabs=True)
@@ -115,6 +116,7 @@ def test_resume_refuses_a_different_model(text, tmp_path):
         train(text, Hyperparameters(**{**TINY, "units": 8}, epochs=2), tmp_path, resume=True)
 
 
+@pytest.mark.backends
 def test_stop_request_stops_at_a_batch_boundary_without_a_partial_checkpoint(text, tmp_path):
     rec = Recorder(stop_after_batches=3)
     result = train(text, Hyperparameters(**TINY, epochs=5), tmp_path, rec)
@@ -181,6 +183,7 @@ def test_stateless_windows_are_shuffled_every_epoch_by_seed_and_epoch():
     assert _epoch_inputs(arrays, stateful, 3)[0] is arrays.x_train  # never shuffled
 
 
+@pytest.mark.backends
 def test_reset_states_zeroes_every_lstm():
     model = build_model(Hyperparameters(layers=2, units=4, seq_len=5, batch_size=2), vocab_size=6)
     model(np.ones((2, 5), dtype="int32"))
@@ -192,3 +195,32 @@ def test_reset_states_zeroes_every_lstm():
 def test_not_a_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(ckpt.CheckpointError, match="not a checkpoint"):
         ckpt.load(tmp_path)
+
+
+@pytest.mark.backends
+def test_the_state_carries_from_batch_to_batch_in_fit_and_evaluate():
+    """Every backend (Keras on JAX dropped the state between its compiled steps): evaluating two
+    batches equals running them one after the other with the state carried, not from zeros."""
+    from shared.engine.numpy_lstm import softmax
+    from tests.engine.tiny_models import as_numpy, randomise
+
+    model = randomise(build_model(Hyperparameters(layers=1, units=8, seq_len=5, batch_size=2, dropout=0.0), 6), 4)
+    rng = np.random.default_rng(9)
+    x, y = rng.integers(0, 6, (4, 5)).astype("int32"), rng.integers(0, 6, (4, 5)).astype("int32")
+
+    def nll(batch):
+        probs = softmax(as_numpy(model(x[batch], training=False)))
+        return float(-np.log(np.take_along_axis(probs, y[batch][..., None], -1)).mean())
+
+    reset_states(model)
+    evaluated = float(model.evaluate(x, y, batch_size=2, verbose=0))
+    reset_states(model)
+    carried = (nll(slice(0, 2)) + nll(slice(2, 4))) / 2
+    reset_states(model)
+    first = nll(slice(0, 2))
+    reset_states(model)
+    from_zeros = (first + nll(slice(2, 4))) / 2
+    assert evaluated == pytest.approx(carried, abs=1e-4) and abs(carried - from_zeros) > 1e-3
+    reset_states(model)
+    model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    assert all(np.abs(as_numpy(v)).sum() > 0 for layer in lstm_layers(model) for v in layer.states)

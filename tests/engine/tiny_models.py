@@ -9,6 +9,13 @@ VOCAB = 11
 TOL = 1e-4
 
 
+def as_numpy(tensor) -> np.ndarray:
+    """A backend tensor (a model's output) as numpy, on every backend (PyTorch's carry gradients)."""
+    import keras
+
+    return keras.ops.convert_to_numpy(tensor)
+
+
 def randomise(model, seed):
     """Random nonzero weights everywhere, biases included (large enough to saturate some gates)."""
     rng = np.random.default_rng(seed)

@@ -65,6 +65,7 @@ def test_training_job_succeeds_with_checkpoints(trained_job, db, worker_store, t
     assert job.status == JobStatus.succeeded and job.error is None
     assert job.epoch == 2 and [e.epoch for e in epochs] == [1, 2]
     assert job.attempts == 1 and job.worker == training_worker.hostname
+    assert f"job {trained_job}: training with tensorflow on 1 device(s): cpu:0" in training_worker.log_text()
     assert job.started_at <= job.finished_at and job.heartbeat_at is not None and job.progress == 1.0
     assert job.best_val_loss == min(e.val_loss for e in epochs)
     stored = worker_store.list(f"jobs/{trained_job}/")
@@ -207,8 +208,9 @@ def test_lost_worker_process_resumes_from_the_latest_checkpoint(
         ({"data": b"print('x')\n\xff\xfe not utf-8" * 100}, {}, "invalid UTF-8", 1),
         ({}, {"units": 0}, "invalid hyperparameters: units", 0),  # refused when claimed: never started
         ({"text": "tiny"}, {}, "too short", 1),
+        ({}, {"devices": 2}, "asks for 2 devices; this worker has 1", 1),  # never run on fewer
     ],
-    ids=["missing-corpus", "bad-utf8", "bad-hyperparameters", "short-corpus"],
+    ids=["missing-corpus", "bad-utf8", "bad-hyperparameters", "short-corpus", "too-many-devices"],
 )
 def test_bad_input_fails_with_a_reason(
     training_worker, enqueue, make_corpus, make_job, db, wait_for, corpus, hp, reason, attempts
