@@ -84,8 +84,10 @@ def load_light_sampler(path: Path | str) -> Sampler:
     try:
         with h5py.File(io.BytesIO(weights), "r") as h5:
             layers = h5["layers"]
+            # saved under the class's snake-case name: lstm, lstm_1 (Keras's) or stateful_lstm, ...
+            prefix = "stateful_lstm" if "stateful_lstm" in layers else "lstm"
             lstm = [
-                tuple(np.asarray(layers[_name("lstm", k)]["cell"]["vars"][str(v)]) for v in range(3))
+                tuple(np.asarray(layers[_name(prefix, k)]["cell"]["vars"][str(v)]) for v in range(3))
                 for k in range(count)
             ]
             dense = tuple(np.asarray(layers["dense"]["vars"][str(v)]) for v in range(2))

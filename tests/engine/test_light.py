@@ -42,7 +42,10 @@ def _rewrite_config(folder, change):
     "change, message",
     [
         (lambda layers: layers.append({"class_name": "Lambda", "config": {}}), "unexpected layer 'Lambda'"),
-        (lambda layers: [x["config"].update(activation="relu") for x in layers if x["class_name"] == "LSTM"], "tanh"),
+        (
+            lambda layers: [x["config"].update(activation="relu") for x in layers if x["class_name"].endswith("LSTM")],
+            "tanh",
+        ),
     ],
 )
 def test_unknown_layers_and_activations_are_refused(tmp_path, change, message):
