@@ -68,11 +68,15 @@ def fork_hyperparameters(base: Hyperparameters, changes: dict) -> Hyperparameter
     FORKABLE ones may differ). Validation errors of the result propagate (pydantic)."""
     merged = Hyperparameters.model_validate({**base.model_dump(), **changes})
     fixed = sorted(
-        name for name in Hyperparameters.model_fields if name not in FORKABLE and getattr(merged, name) != getattr(base, name)
+        name
+        for name in Hyperparameters.model_fields
+        if name not in FORKABLE and getattr(merged, name) != getattr(base, name)
     )
     if fixed:
         raise ValueError(
-            "only " + ", ".join(sorted(FORKABLE)) + " may change when continuing a model; "
+            "only "
+            + ", ".join(sorted(FORKABLE))
+            + " may change when continuing a model; "
             + ", ".join(f"{name} ({getattr(base, name)!r} -> {getattr(merged, name)!r})" for name in fixed)
             + " would change the network or its data"
         )

@@ -8,10 +8,13 @@ Functions take the caller's session and never commit: the caller owns the transa
 
 A job:    queued -> running -> succeeded | failed | cancelled, and running -> queued when its
           worker stops gracefully (`requeue_job`) or is lost (`worker_lost`).
+Deleting, lineage (continued and forked jobs) and checkpoint retention: deletion.py,
+lineage.py, retention.py (issue 12).
 A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancelled, and
           running -> queued when its worker stops gracefully (`requeue_sample`).
 """
 
+from . import deletion, lineage, retention
 from .dispatch import (
     Dispatch,
     dispatch_after,
@@ -57,6 +60,9 @@ from .samples import (
 )
 
 __all__ = [
+    "deletion",
+    "lineage",
+    "retention",
     "CANCELLED",
     "CANCEL_REQUESTED",
     "LOST_SAMPLE",
