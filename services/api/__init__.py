@@ -5,7 +5,7 @@ services/api/schemas.py, which also make the OpenAPI document. `GET /healthz` (l
 
 from flask_openapi3 import OpenAPI, Response
 
-from . import checkpoints, corpora, errors, health, jobs, quota_errors, samples
+from . import checkpoints, corpora, deletion, errors, health, jobs, labels, lineage, quota_errors, samples
 from .auth import SECURITY_SCHEMES
 from .errors import validation_error_response
 from .schemas import EVERY_OPERATION_RESPONSES, ErrorBody
@@ -17,6 +17,8 @@ def init_app(app: OpenAPI) -> None:
     errors.init_app(app)
     quota_errors.init_app(app)
     for blueprint in (health.bp, corpora.bp, jobs.bp, samples.bp, checkpoints.bp):
+        app.register_api(blueprint)
+    for blueprint in (lineage.bp, labels.bp, deletion.bp):  # issue 12
         app.register_api(blueprint)
     _document_every_operation(app)
 
