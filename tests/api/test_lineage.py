@@ -2,6 +2,7 @@
 fork (the child's hyperparameters, link and history; architectural changes refused); deleting
 jobs and corpora (refused while in use or running, with its objects)."""
 
+from shared import lifecycle
 from shared.db.models import Job
 
 
@@ -58,7 +59,7 @@ def test_continue_and_fork_link_to_the_parent_and_keep_its_history(
     assert client.get(f"/api/v1/jobs/{parent['id']}", headers=user_headers).get_json()["lineage"]["children"] == [
         child["id"]
     ]
-    work = __import__("shared.lifecycle", fromlist=["claim_job"]).claim_job(db_session, child["id"], "w1")
+    work = lifecycle.claim_job(db_session, child["id"], "w1")
     assert (work.resume_epoch, work.resume_key, work.parent_epoch) == (2, f"jobs/{parent['id']}/epoch-0002", 2)
     db_session.rollback()
 
