@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.register(sub)
     sample.register(sub)
-    for name in ("client", "admin"):
+    for name in ("client", "admin", "lineage"):
         try:
             module = __import__(f"services.cli.{name}", fromlist=["register"])
         except ImportError:  # pragma: no cover - optional parts of a partial install
