@@ -44,7 +44,10 @@ def apply_labels(record: Corpus | Job, body) -> None:
         record.retention = body.retention.model_dump(exclude_defaults=True)
 
 
-@bp.patch("/jobs/<int:job_id>", responses={200: JobOut, 409: ErrorBody})
+PATCH_RESPONSES: dict = {400: ErrorBody, 413: ErrorBody, 415: ErrorBody}
+
+
+@bp.patch("/jobs/<int:job_id>", responses={200: JobOut, **PATCH_RESPONSES})
 def patch_job(path: JobPath, body: Labels, query: NoQuery):
     """Change a job's name, notes or tags (the fields sent; null clears one)."""
     from .jobs import job_out
@@ -55,7 +58,7 @@ def patch_job(path: JobPath, body: Labels, query: NoQuery):
     return job_out(job)
 
 
-@bp.patch("/corpora/<int:corpus_id>", responses={200: CorpusOut})
+@bp.patch("/corpora/<int:corpus_id>", responses={200: CorpusOut, **PATCH_RESPONSES})
 def patch_corpus(path: CorpusPath, body: Labels, query: NoQuery):
     """Change a corpus's name, notes or tags (the fields sent; null clears notes)."""
     corpus = get_visible(Corpus, path.corpus_id)

@@ -25,7 +25,7 @@ bp = APIBlueprint(
 bp.before_request(require_user)
 bp.before_request(json_body_on("lineage.continue_job", "lineage.fork_job"))
 
-RESPONSES: dict = {202: JobOut, 409: ErrorBody, 415: ErrorBody, 429: ErrorBody, 503: ErrorBody}
+RESPONSES: dict = {202: JobOut, 400: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody, 503: ErrorBody}
 
 
 def _child(parent: Job, more_epochs: int, changes: dict):
