@@ -1,6 +1,7 @@
 """Lineage, labels, deletion and retention: a job's parent (continued or forked) and the epoch it
 starts from, names, notes and tags on corpora and jobs, a `deleting_at` mark on both (a delete in
-progress), a job's retention policy, and each epoch's checkpoint size and pruning time.
+progress), a job's retention policy and the bytes of its checkpoints in storage, and each epoch's
+checkpoint size and pruning time.
 
 Revision ID: 0008
 Revises: 0004
@@ -30,6 +31,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("parent_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("parent_epoch", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("retention", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("storage_bytes", sa.BigInteger(), nullable=False, server_default="0"))
         batch.create_index("ix_jobs_parent_id", ["parent_id"])
         batch.create_foreign_key("fk_jobs_parent_id_jobs", "jobs", ["parent_id"], ["id"], ondelete="RESTRICT")
     with op.batch_alter_table("epochs") as batch:
@@ -44,7 +46,7 @@ def downgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.drop_constraint("fk_jobs_parent_id_jobs", type_="foreignkey")
         batch.drop_index("ix_jobs_parent_id")
-        for name in ("retention", "parent_epoch", "parent_id", "deleting_at", "tags", "notes", "name"):
+        for name in ("storage_bytes", "retention", "parent_epoch", "parent_id", "deleting_at", "tags", "notes", "name"):
             batch.drop_column(name)
     with op.batch_alter_table("corpora") as batch:
         for name in ("deleting_at", "tags", "notes"):

@@ -16,7 +16,7 @@ from ..context import get_celery, get_db
 from ..errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate, send_or_fail
-from .labels import apply_labels
+from .label_fields import apply_labels
 from .schemas import (
     EpochOut,
     ErrorBody,

@@ -7,8 +7,9 @@ from flask_openapi3 import APIBlueprint, Tag
 from shared.db.models import Corpus, Job
 
 from ..context import get_db
-from ..errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user
+from .jobs import job_out
+from .label_fields import apply_labels
 from .schemas import CorpusOut, CorpusPath, ErrorBody, JobOut, JobPath, Labels, NoQuery, require_json_object
 
 bp = APIBlueprint(
@@ -28,30 +29,12 @@ def _json_body() -> None:
         require_json_object()
 
 
-def apply_labels(record: Corpus | Job, body) -> None:
-    """Copy the label fields `body` sets (name, notes, tags; a job's retention) onto the record.
-    A field sent as null clears it (a corpus keeps a name: 422)."""
-    sent = body.model_fields_set
-    if "name" in sent:
-        if body.name is None and isinstance(record, Corpus):
-            raise ApiError(422, "a corpus has a name", [field_error("name", "a corpus has a name")])
-        record.name = body.name
-    if "notes" in sent:
-        record.notes = body.notes or None
-    if "tags" in sent:
-        record.tags = body.tags or []
-    if isinstance(record, Job) and getattr(body, "retention", None) is not None:
-        record.retention = body.retention.model_dump(exclude_defaults=True)
-
-
 PATCH_RESPONSES: dict = {400: ErrorBody, 413: ErrorBody, 415: ErrorBody}
 
 
 @bp.patch("/jobs/<int:job_id>", responses={200: JobOut, **PATCH_RESPONSES})
 def patch_job(path: JobPath, body: Labels, query: NoQuery):
     """Change a job's name, notes or tags (the fields sent; null clears one)."""
-    from .jobs import job_out
-
     job = get_visible(Job, path.job_id)
     apply_labels(job, body)
     get_db().commit()

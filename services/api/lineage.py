@@ -12,6 +12,7 @@ from ..context import get_db
 from ..errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user
 from .common import send_or_fail
+from .jobs import _check_length, job_out, send_dispatched
 from .schemas import ErrorBody, JobContinue, JobFork, JobOut, JobPath, NoQuery, json_body_on
 
 bp = APIBlueprint(
@@ -25,12 +26,18 @@ bp = APIBlueprint(
 bp.before_request(require_user)
 bp.before_request(json_body_on("lineage.continue_job", "lineage.fork_job"))
 
-RESPONSES: dict = {202: JobOut, 400: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody, 503: ErrorBody}
+RESPONSES: dict = {
+    202: JobOut,
+    400: ErrorBody,
+    409: ErrorBody,
+    413: ErrorBody,
+    415: ErrorBody,
+    429: ErrorBody,
+    503: ErrorBody,
+}
 
 
 def _child(parent: Job, more_epochs: int, changes: dict):
-    from .jobs import _check_length, job_out, send_dispatched
-
     db = get_db()
     try:
         child = lifecycle.lineage.create_child_job(db, parent, g.user.id, more_epochs, changes)

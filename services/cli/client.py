@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .flags import add_hyperparameter_flags, hyperparameters_from_args, positive_int
 from .http import ApiClient, ClientError, add_service_flags
-from .lineage import add_label_flags, labels_from_args
+from .labels import add_label_flags, labels_from_args
 from .progress import bar, epoch_line
 from .tables import print_json, print_table
 

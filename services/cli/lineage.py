@@ -1,11 +1,13 @@
 """Service commands of issue 12: `continue` and `fork` a job, `delete` a job, corpus or sample,
 and `label` a job or corpus (name, notes, tags). `submit`, `jobs` and `corpora` take their
-label flags from `add_label_flags` / `labels_from_args`."""
+label flags from labels.py."""
 
 import argparse
 
+from .client import make_client
 from .flags import add_hyperparameter_flags, hyperparameters_from_args, positive_int
 from .http import add_service_flags
+from .labels import add_label_flags, labels_from_args
 
 
 def register(sub) -> None:
@@ -45,20 +47,6 @@ def register(sub) -> None:
     label.add_argument("--clear-tags", action="store_true", help="remove every tag")
 
 
-def add_label_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("labels")
-    group.add_argument("--name", help="a label (1-128 printable characters)")
-    group.add_argument("--notes", help="free text")
-    group.add_argument("--tag", dest="tags", action="append", metavar="TAG", help="a tag (repeat for more)")
-
-
-def labels_from_args(args: argparse.Namespace) -> dict:
-    given = {k: getattr(args, k, None) for k in ("name", "notes", "tags")}
-    if getattr(args, "clear_tags", False):
-        given["tags"] = []
-    return {k: v for k, v in given.items() if v is not None}
-
-
 def _made(job: dict, quiet: bool, verb: str) -> int:
     if quiet:
         print(job["id"])
@@ -73,15 +61,11 @@ def _made(job: dict, quiet: bool, verb: str) -> int:
 
 
 def run_continue(args) -> int:
-    from .client import make_client
-
     job = make_client(args).post(f"jobs/{args.job}/continue", {"epochs": args.epochs})
     return _made(job, args.quiet, "continues")
 
 
 def run_fork(args) -> int:
-    from .client import make_client
-
     job = make_client(args).post(f"jobs/{args.job}/fork", hyperparameters_from_args(args))
     return _made(job, args.quiet, "forks")
 
@@ -90,8 +74,6 @@ PATHS = {"job": "jobs", "corpus": "corpora", "sample": "samples"}
 
 
 def run_delete(args) -> int:
-    from .client import make_client
-
     params = {"cancel": "true"} if args.cancel else {"with_jobs": "true"} if args.with_jobs else {}
     if args.kind != "job":
         params.pop("cancel", None)
@@ -104,8 +86,6 @@ def run_delete(args) -> int:
 
 
 def run_label(args) -> int:
-    from .client import make_client
-
     body = labels_from_args(args)
     record = make_client(args).request("PATCH", f"{PATHS[args.kind]}/{args.id}", json=body).json()
     tags = ",".join(record.get("tags") or []) or "-"

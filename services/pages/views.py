@@ -148,10 +148,10 @@ def _filters() -> dict:
     }
 
 
-def _labels(record: Job | Corpus) -> dict:
-    """Name, notes and tags; a job's lineage and checkpoint storage too (issue 12)."""
+def _labels(record: Job | Corpus, detail: bool = False) -> dict:
+    """Name, notes and tags; with `detail`, a job's lineage and checkpoint storage too (issue 12)."""
     data: dict = {"name": record.name, "notes": record.notes, "tags": record.tags}
-    if isinstance(record, Job):
+    if detail and isinstance(record, Job):
         data["parent_url"] = url_for("pages.job_page", job_id=record.parent_id) if record.parent_id else None
         data["parent_id"], data["parent_epoch"] = record.parent_id, record.parent_epoch
         data["children"] = [
@@ -192,7 +192,7 @@ def job_page(job_id: int):
     return render_template(
         "pages/job.html",
         job=_user_detail(job, samples),
-        labels=_labels(job),
+        labels=_labels(job, detail=True),
         chart=loss_chart_svg(chart_points(job), width, height),
         poll_url=url_for("pages.job_live", job_id=job_id),
         poll_ms=_poll_ms(),

@@ -201,6 +201,9 @@ class Job(Base):
     retention: Mapped[dict | None] = mapped_column(
         JSON, doc="checkpoint retention policy (shared.lifecycle.retention); null: the settings' default"
     )
+    storage_bytes: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0", doc="bytes of its checkpoints in storage (recorded, not pruned)"
+    )
 
     owner: Mapped[User] = relationship()
     corpus: Mapped[Corpus] = relationship()

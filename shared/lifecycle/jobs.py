@@ -217,7 +217,7 @@ def record_epoch(
     checkpoint_bytes: int | None = None,
 ) -> None:
     """Insert (or replace) the Epoch row of `report` (an engine EpochReport) and advance the job:
-    epoch, best_val_loss, train_seconds, progress. With `worker`, raises JobLost unless the job
+    epoch, best_val_loss, train_seconds, storage_bytes, progress. With `worker`, raises JobLost unless the job
     is still running on it."""
     job = _owned(session, job_id, worker)
     row = session.scalars(select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == report.epoch)).first()
@@ -228,6 +228,8 @@ def record_epoch(
     row.loss, row.val_loss = report.loss, report.val_loss
     row.seconds, row.chars_per_second = report.seconds, report.chars_per_second
     row.checkpoint_key = checkpoint_key
+    stored_before = 0 if row.pruned_at is not None else (row.checkpoint_bytes or 0)
+    job.storage_bytes = (job.storage_bytes or 0) - stored_before + (checkpoint_bytes or 0)
     row.checkpoint_bytes, row.pruned_at = checkpoint_bytes, None
     job.epoch = report.epoch
     if report.val_loss is not None and (job.best_val_loss is None or report.val_loss < job.best_val_loss):

@@ -75,10 +75,15 @@ def mark_pruned(session: Session, job_id: int, epochs: list[int]) -> None:
     """Record that these epochs' checkpoint objects were deleted."""
     if not epochs:
         return
+    job = session.get(Job, job_id, with_for_update=True)
     for row in session.scalars(select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch.in_(epochs))):
-        row.pruned_at = row.pruned_at or utcnow()
+        if row.pruned_at is None:
+            row.pruned_at = utcnow()
+            if job is not None:
+                job.storage_bytes = max(0, (job.storage_bytes or 0) - (row.checkpoint_bytes or 0))
 
 
 def storage_bytes(job: Job) -> int:
-    """Bytes of the job's checkpoints still in object storage (as uploaded)."""
-    return sum(e.checkpoint_bytes or 0 for e in job.epochs if e.pruned_at is None)
+    """Bytes of the job's checkpoints still in object storage (as uploaded): the job's counter,
+    kept by record_epoch and mark_pruned."""
+    return job.storage_bytes or 0
