@@ -148,14 +148,15 @@ def run_once(settings: Settings, celery: Celery, judge_heartbeats: bool = True) 
             (send_training if kind == "job" else send_sampling)(celery, record_id, token)
         except Exception as exc:  # noqa: BLE001  still queued: sent again once its queue is empty
             log.warning("%s %s: could not send its message (%s); next round", kind, record_id, exc)
-    _finish_deletions()
+    _finish_deletions(settings)
     return sends
 
 
-def _finish_deletions() -> None:
+def _finish_deletions(settings: Settings) -> None:
     """Deletes left marked (a crash mid-delete, a job that stopped since): finished here."""
+    url = settings.resolved_database_url
     try:
-        done = deletion.finish_deletions(session_scope, get_store())
+        done = deletion.finish_deletions(lambda: session_scope(url), get_store(settings))
     except Exception as exc:  # noqa: BLE001  next round
         log.warning("could not finish the pending deletes (%s); next round", exc)
         return

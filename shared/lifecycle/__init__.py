@@ -8,10 +8,12 @@ Functions take the caller's session and never commit: the caller owns the transa
 
 A job:    queued -> running -> succeeded | failed | cancelled, and running -> queued when its
           worker stops gracefully (`requeue_job`) or is lost (`worker_lost`).
-Deleting, lineage (continued and forked jobs) and checkpoint retention: deletion.py,
-lineage.py, retention.py (issue 12).
 A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancelled, and
           running -> queued when its worker stops gracefully (`requeue_sample`).
+
+Issue 12: continued and forked jobs (lineage.py), checkpoint retention (retention.py), and the
+database side of deletes (deletion.py: a `deleting_at` mark, then the rows once the objects are
+gone; shared/deletion.py runs the steps).
 """
 
 from . import deletion, lineage, retention
