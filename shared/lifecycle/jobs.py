@@ -301,8 +301,8 @@ def message_lost(record: Job | Sample) -> str | None:
 
 def best_epoch(job: Job) -> Epoch | None:
     """The checkpoint to sample from: the lowest validation loss (the engine's rule: the earliest
-    of equal losses), else the latest epoch."""
-    epochs = list(job.epochs)
+    of equal losses), else the latest epoch; among the checkpoints still stored (retention)."""
+    epochs = [e for e in job.epochs if e.pruned_at is None]
     return best_of(epochs) or (epochs[-1] if epochs else None)
 
 
