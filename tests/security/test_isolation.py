@@ -12,7 +12,10 @@ from shared.db.models import Job, Sample
 from tests.security.security_helpers import masked
 
 ID_RE = re.compile(r"<int:(\w+)>")
-BODIES = {"samples.create_sample": {"length": 10, "temperature": 0.5}}  # valid: the lookup is reached
+BODIES = {  # valid: the lookup is reached
+    "samples.create_sample": {"length": 10, "temperature": 0.5},
+    "lineage.continue_job": {"epochs": 1},
+}
 
 
 def id_routes(app):
