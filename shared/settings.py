@@ -167,6 +167,14 @@ class Settings(BaseSettings):
         2, alias="SAMPLE_INDEX_CACHE_SIZE", ge=1, description="corpus novelty indexes a sampling worker keeps loaded"
     )
 
+    # checkpoint retention (issue 12): a job's own policy overrides these
+    retention_keep_every: int = Field(
+        10,
+        alias="RETENTION_KEEP_EVERY",
+        ge=0,
+        description="keep every Nth epoch's checkpoint (besides the best and the latest); 0: only those, 1: all",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'charlstm.db').resolve()}"

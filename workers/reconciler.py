@@ -36,9 +36,10 @@ from celery import Celery
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from shared import lifecycle
+from shared import deletion, lifecycle
 from shared.db.models import Job, JobStatus, Sample, SampleStatus, utcnow
 from shared.db.retry import DatabaseUnreachable, is_disconnect, run_in_session
+from shared.db.session import session_scope
 from shared.queue import (
     SAMPLING_QUEUE,
     TRAINING_QUEUE,
@@ -49,6 +50,7 @@ from shared.queue import (
     send_training,
 )
 from shared.settings import Settings, get_settings
+from shared.storage import get_store
 
 log = logging.getLogger("workers.reconciler")
 
@@ -146,7 +148,20 @@ def run_once(settings: Settings, celery: Celery, judge_heartbeats: bool = True) 
             (send_training if kind == "job" else send_sampling)(celery, record_id, token)
         except Exception as exc:  # noqa: BLE001  still queued: sent again once its queue is empty
             log.warning("%s %s: could not send its message (%s); next round", kind, record_id, exc)
+    _finish_deletions(settings)
     return sends
+
+
+def _finish_deletions(settings: Settings) -> None:
+    """Deletes left marked (a crash mid-delete, a job that stopped since): finished here."""
+    url = settings.resolved_database_url
+    try:
+        done = deletion.finish_deletions(lambda: session_scope(url), get_store(settings))
+    except Exception as exc:  # noqa: BLE001  next round
+        log.warning("could not finish the pending deletes (%s); next round", exc)
+        return
+    if done:
+        log.info("finished deleting %s", ", ".join(done))
 
 
 class DatabaseWatch:

@@ -8,6 +8,7 @@ only, after the prefork worker has forked.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import socket
@@ -18,10 +19,12 @@ from pathlib import Path
 
 from celery import Celery
 from celery.exceptions import Reject
+from sqlalchemy import select
 
-from shared import lifecycle
+from shared import deletion, lifecycle
 from shared.db.models import Job, JobStatus
 from shared.db.retry import run_in_session
+from shared.db.session import session_scope
 from shared.engine import devices
 from shared.engine.train import TrainingCallbacks, TrainingPlan
 from shared.queue import send_training
@@ -95,13 +98,30 @@ class JobCallbacks(TrainingCallbacks):
             self.store.put_dir(key, checkpoint_dir)  # upload first: a recorded epoch always has its files
         except StorageError as exc:
             raise JobError(f"could not upload the checkpoint of epoch {report.epoch}: {exc}") from exc
+        size = sum(p.stat().st_size for p in Path(checkpoint_dir).rglob("*") if p.is_file())
         run_in_session(
-            lambda s: lifecycle.record_epoch(s, self.job_id, report, key, self.worker),
+            lambda s: lifecycle.record_epoch(s, self.job_id, report, key, self.worker, checkpoint_bytes=size),
             f"recording epoch {report.epoch}",
             self.db_url,
         )
         self.heartbeat.progress = 0.0
         log.info("job %s: epoch %d loss %.4f val_loss %s", self.job_id, report.epoch, report.loss, report.val_loss)
+        self.prune()
+
+    def prune(self) -> None:
+        """Apply the job's retention policy: delete the checkpoints it no longer keeps, then mark
+        them (a failure is retried at the next epoch; training goes on)."""
+        try:
+            plan = run_in_session(lambda s: lifecycle.retention.prune_plan(s, self.job_id), "planning", self.db_url)
+            for _, key in plan:
+                self.store.retrying(functools.partial(self.store.delete_prefix, key + "/"), f"delete {key}")
+            epochs = [epoch for epoch, _ in plan]
+            run_in_session(lambda s: lifecycle.retention.mark_pruned(s, self.job_id, epochs), "pruning", self.db_url)
+        except StorageError as exc:
+            log.warning("job %s: could not delete pruned checkpoints (%s); next epoch", self.job_id, exc)
+            return
+        if plan:
+            log.info("job %s: retention deleted the checkpoints of epochs %s", self.job_id, epochs)
 
 
 def run_training(
@@ -133,7 +153,21 @@ def run_training(
     if not finished:
         return _lost(job_id)
     log.info("job %s: %s", job_id, status.value)
+    _finish_delete(job_id, store)
     return status.value
+
+
+def _finish_delete(job_id: int, store: ObjectStore | None) -> None:
+    """A job deleted with ?cancel=true while it ran: delete it now that it has stopped (else a
+    second delete or the reconciler will)."""
+    if not run_in_session(lambda s: s.scalar(select(Job.deleting_at).where(Job.id == job_id)), "reading the job"):
+        return
+    try:
+        outcome = deletion.delete_job(session_scope, store or get_store(), job_id)
+    except Exception as exc:  # noqa: BLE001  the reconciler finishes it
+        log.warning("job %s: could not finish its delete (%s); the reconciler will", job_id, exc)
+        return
+    log.info("job %s: delete %s", job_id, outcome)
 
 
 def _lost(job_id: int) -> str:
@@ -211,6 +245,7 @@ def _free_keras_memory() -> None:
 def _train(work: lifecycle.TrainingWork, store: ObjectStore, scratch: Path, heartbeat: Heartbeat) -> JobStatus | None:
     """Train to the end: succeeded; cancelled; None when stopped because the worker is stopping."""
     from shared.engine.checkpoint import epoch_dir
+    from shared.engine.config import FORKABLE
     from shared.engine.corpus import decode_bytes
     from shared.engine.train import train
 
@@ -231,7 +266,15 @@ def _train(work: lifecycle.TrainingWork, store: ObjectStore, scratch: Path, hear
             raise JobError(f"cannot resume: the checkpoint of epoch {work.resume_epoch} is missing") from None
     with LiveLoss(work.job_id, heartbeat.worker, get_settings().live_loss_interval) as live:
         callbacks = JobCallbacks(work.job_id, store, heartbeat, live=live)
-        result = train(text, work.hyperparameters, run_dir, callbacks=callbacks, resume=bool(work.resume_key))
+        result = train(
+            text,
+            work.hyperparameters,
+            run_dir,
+            callbacks=callbacks,
+            resume=bool(work.resume_key),
+            allowed_changes=FORKABLE,  # a forked job's first start: its parent's checkpoint, changed
+            patience_from=work.parent_epoch or 0,
+        )
     if result.stopped != "callback":
         return JobStatus.succeeded
     heartbeat.beat()  # read the flags now: a cancel wins over a shutdown

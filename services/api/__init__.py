@@ -5,7 +5,21 @@ services/api/schemas.py, which also make the OpenAPI document. `GET /healthz` (l
 
 from flask_openapi3 import OpenAPI, Response
 
-from . import analyses, checkpoints, compare, corpora, errors, health, jobs, quota_errors, samples, sweeps
+from . import (
+    analyses,
+    checkpoints,
+    compare,
+    corpora,
+    deletion,
+    errors,
+    health,
+    jobs,
+    labels,
+    lineage,
+    quota_errors,
+    samples,
+    sweeps,
+)
 from .auth import SECURITY_SCHEMES
 from .errors import validation_error_response
 from .schemas import EVERY_OPERATION_RESPONSES, ErrorBody
@@ -19,6 +33,8 @@ def init_app(app: OpenAPI) -> None:
     for blueprint in (health.bp, corpora.bp, jobs.bp, samples.bp, checkpoints.bp, analyses.bp):
         app.register_api(blueprint)
     for blueprint in (sweeps.bp, compare.bp):  # issue 12
+        app.register_api(blueprint)
+    for blueprint in (lineage.bp, labels.bp, deletion.bp):  # issue 12
         app.register_api(blueprint)
     _document_every_operation(app)
 

@@ -70,6 +70,8 @@ def checkpoint_files(job: Job, epoch: int | None) -> tuple[Epoch, list[str]]:
     if row is None or not row.checkpoint_key:
         which = "yet" if epoch is None else f"of epoch {epoch}"
         raise ApiError(404, f"job {job.id} has no checkpoint {which}")
+    if row.pruned_at is not None:
+        raise ApiError(404, f"the checkpoint of epoch {row.epoch} of job {job.id} was deleted by its retention policy")
     keys = get_store().list(row.checkpoint_key.rstrip("/") + "/")
     if not keys:
         raise ApiError(404, f"the checkpoint of epoch {row.epoch} of job {job.id} is missing from storage")

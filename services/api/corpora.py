@@ -17,7 +17,7 @@ from ..context import get_db, get_store, settings
 from ..errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate
-from .schemas import CorpusForm, CorpusList, CorpusOut, CorpusPath, ErrorBody, NoQuery, PageQuery
+from .schemas import CorpusForm, CorpusList, CorpusOut, CorpusPath, CorpusQuery, ErrorBody, NoQuery
 
 bp = APIBlueprint(
     "corpora",
@@ -115,9 +115,11 @@ def _discard(store, key: str) -> None:
 
 
 @bp.get("", responses={200: CorpusList})
-def list_corpora(query: PageQuery):
-    """Your corpora, newest first."""
-    stmt = visible(select(Corpus), Corpus).order_by(Corpus.id.desc())
+def list_corpora(query: CorpusQuery):
+    """Your corpora, newest first; `?tag=` filters. Corpora being deleted are left out."""
+    stmt = visible(select(Corpus), Corpus).where(Corpus.deleting_at.is_(None)).order_by(Corpus.id.desc())
+    if query.tag is not None:
+        stmt = stmt.where(Corpus.tags_text.contains(f",{query.tag},", autoescape=True))
     items, total = paginate(stmt, query.page, query.per_page)
     return CorpusList(
         items=[CorpusOut.model_validate(c) for c in items], page=query.page, per_page=query.per_page, total=total

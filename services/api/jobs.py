@@ -1,4 +1,5 @@
-"""Training jobs: create (queued for a training worker), list, read, cancel."""
+"""Training jobs: create (queued for a training worker), list, read, cancel. Continue and fork
+(lineage.py), labels (labels.py) and delete (deletion.py) are their own modules."""
 
 from flask import current_app, g
 from flask_openapi3 import APIBlueprint, Tag
@@ -16,6 +17,7 @@ from ..context import get_celery, get_db
 from ..errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate, send_or_fail
+from .label_fields import apply_labels
 from .schemas import (
     EpochOut,
     ErrorBody,
@@ -26,6 +28,7 @@ from .schemas import (
     JobPath,
     JobQuery,
     JobSummary,
+    Lineage,
     NoQuery,
     json_body_on,
 )
@@ -45,6 +48,7 @@ bp.before_request(json_body_on("jobs.create_job"))
 def summary(job: Job) -> dict:
     hyperparameters = job.hyperparameters
     return {
+        **labels_of(job),
         "id": job.id,
         "corpus_id": job.corpus_id,
         "status": job.status,
@@ -65,6 +69,18 @@ def summary(job: Job) -> dict:
     }
 
 
+def labels_of(job: Job) -> dict:
+    """Names, notes, tags, lineage, storage and deletion (issue 12)."""
+    return {
+        "name": job.name,
+        "notes": job.notes,
+        "tags": job.tags,
+        "parent_id": job.parent_id,
+        "storage_bytes": lifecycle.retention.storage_bytes(job),
+        "deleting": job.deleting_at is not None,
+    }
+
+
 def job_out(job: Job) -> dict:
     history = [
         EpochOut(
@@ -76,9 +92,15 @@ def job_out(job: Job) -> dict:
             seconds=e.seconds,
             chars_per_second=e.chars_per_second,
         )
-        for e in job.epochs
+        for e in lifecycle.lineage.lineage_epochs(get_db(), job)
     ]
-    out = JobOut(**summary(job), history=history, checkpoint_epochs=[e.epoch for e in job.epochs])
+    lineage = Lineage(
+        parent_id=job.parent_id,
+        parent_epoch=job.parent_epoch,
+        children=[c.id for c in lifecycle.lineage.children_of(get_db(), job.id)],
+    )
+    checkpoints = [e.epoch for e in job.epochs if e.pruned_at is None]
+    out = JobOut(**summary(job), history=history, checkpoint_epochs=checkpoints, lineage=lineage)
     return out.model_dump(mode="json")
 
 
@@ -109,6 +131,7 @@ def create_job(body: JobCreate, query: NoQuery):
     _check_length(corpus, hyperparameters)
     db = get_db()
     job = lifecycle.create_job(db, g.user.id, corpus.id, hyperparameters)
+    apply_labels(job, body)
     dispatches = lifecycle.take_dispatches(db)
     db.commit()
     for dispatch in dispatches:  # none: it waits for its owner's turn (fair queues)
@@ -122,10 +145,12 @@ def create_job(body: JobCreate, query: NoQuery):
 
 @bp.get("", responses={200: JobList})
 def list_jobs(query: JobQuery):
-    """Your jobs, newest first; `?status=` filters."""
-    stmt = visible(select(Job), Job).order_by(Job.id.desc())
+    """Your jobs, newest first; `?status=` and `?tag=` filter. Jobs being deleted are left out."""
+    stmt = visible(select(Job), Job).where(Job.deleting_at.is_(None)).order_by(Job.id.desc())
     if query.status is not None:
         stmt = stmt.where(Job.status == query.status)
+    if query.tag is not None:
+        stmt = stmt.where(Job.tags_text.contains(f",{query.tag},", autoescape=True))
     items, total = paginate(stmt, query.page, query.per_page)
     return JobList(
         items=[JobSummary(**summary(j)) for j in items], page=query.page, per_page=query.per_page, total=total

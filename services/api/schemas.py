@@ -201,6 +201,8 @@ class CorpusOut(BaseModel):
     clean_unique: int = Field(description="distinct characters after cleaning")
     vocabulary: str = Field(description="the distinct characters after cleaning")
     created_at: UtcDatetime
+    notes: str | None = None
+    tags: list[str] = Field(default_factory=list)
 
 
 class CorpusList(Page):
@@ -216,6 +218,10 @@ class JobCreate(Hyperparameters):
     model_config = ConfigDict(strict=True)
 
     corpus_id: int = Field(ge=1, description="a corpus you uploaded", examples=[1])
+    name: "CorpusName | None" = Field(None, description="a label: 1-128 printable characters, no path separators")
+    notes: "Notes | None" = Field(None, description="free text, at most 10,000 characters")
+    tags: "Tags | None" = Field(None, description="at most 16 tags (1-32 of a-z 0-9 _ . : -)")
+    retention: "RetentionIn | None" = Field(None, description="checkpoint retention policy (default: the settings')")
 
     @model_validator(mode="before")
     @classmethod
@@ -225,7 +231,7 @@ class JobCreate(Hyperparameters):
     @property
     def hyperparameters(self) -> Hyperparameters:
         """The request's hyperparameters, as validated by this model (not validated again)."""
-        return Hyperparameters.model_construct(**self.model_dump(exclude={"corpus_id"}))
+        return Hyperparameters.model_construct(**self.model_dump(exclude={"corpus_id", *LABEL_FIELDS}))
 
 
 class JobPath(BaseModel):
@@ -234,6 +240,7 @@ class JobPath(BaseModel):
 
 class JobQuery(PageQuery):
     status: JobStatus | None = None
+    tag: "Tag | None" = Field(None, description="only jobs with this tag")
 
 
 class EpochOut(BaseModel):
@@ -268,11 +275,18 @@ class JobSummary(BaseModel):
     eta_seconds: float | None = Field(
         description="mean epoch time x epochs left (an upper bound: early stopping may end sooner); null if unknown"
     )
+    name: str | None = None
+    notes: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    parent_id: int | None = Field(None, description="the job this one continues or forks")
+    storage_bytes: int = Field(0, description="bytes of the job's checkpoints in object storage")
+    deleting: bool = Field(False, description="a delete is in progress")
 
 
 class JobOut(JobSummary):
     history: list[EpochOut]
     checkpoint_epochs: list[int] = Field(description="epochs with a checkpoint to sample from")
+    lineage: "Lineage | None" = None
 
 
 class JobList(Page):
@@ -411,3 +425,127 @@ class SampleOut(BaseModel):
 
 class SampleList(Page):
     items: list[SampleOut]
+
+
+# ---- lineage, labels, deletion and retention (issue 12) -----------------------------------
+
+TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,31}$"
+Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
+Notes = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_text)]
+
+
+def _unique(tags: list[str] | None) -> list[str] | None:
+    return None if tags is None else list(dict.fromkeys(tags))
+
+
+Tags = Annotated[list[Tag], Field(max_length=16), AfterValidator(_unique)]
+
+
+class Labels(BaseModel):
+    """A name, notes and tags (1-32 of a-z 0-9 _ . : -, starting with a letter or digit; at most 16)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: CorpusName | None = Field(None, description="1-128 printable characters, no path separators")
+    notes: Notes | None = Field(None, description="free text, at most 10,000 characters")
+    tags: Tags | None = Field(None, description="replaces the tags; [] removes them all")
+
+
+class RetentionIn(BaseModel):
+    """Which of the job's checkpoints stay in storage (the others are deleted as epochs land)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    keep_every: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        description="every Nth epoch's checkpoint; 0: none, 1: all (default RETENTION_KEEP_EVERY)",
+    )
+    keep_best: bool = Field(True, description="the best epoch's checkpoint")
+    keep_last: int = Field(1, ge=1, le=10_000, description="the latest N epochs' checkpoints")
+
+
+LABEL_FIELDS = frozenset({"name", "notes", "tags", "retention"})
+
+
+class CorpusQuery(PageQuery):
+    tag: Tag | None = Field(None, description="only corpora with this tag")
+
+
+class DeleteJobQuery(NoQuery):
+    cancel: bool = Field(False, description="cancel a queued or running job first (202 until it has stopped)")
+
+
+class DeleteCorpusQuery(NoQuery):
+    with_jobs: bool = Field(False, description="delete the jobs that use the corpus too (cancelled first)")
+
+
+class Deleted(BaseModel):
+    status: str = Field(description="deleted, or deleting (202: finished once the job has stopped)")
+
+
+class JobContinue(BaseModel):
+    """Train `epochs` more epochs from the job's latest checkpoint, as a new job linked to it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    epochs: int = Field(ge=1, le=10_000, description="epochs to train after the parent's last one")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats(cls, data: Any) -> Any:
+        return integral_floats_as_integers(cls, data)
+
+
+def _refuse_architecture(data: Any) -> Any:
+    from shared.engine.config import FORKABLE
+
+    if isinstance(data, dict):
+        fixed = sorted(k for k in data if k in Hyperparameters.model_fields and k not in FORKABLE)
+        if fixed:
+            msg = "changes the network or its data; a fork may change only " + ", ".join(sorted(FORKABLE))
+            raise ApiError(
+                422, "architectural changes cannot be forked", [field_error(k, msg, "architectural") for k in fixed]
+            )
+    return data
+
+
+class JobFork(BaseModel):
+    """A new job from the job's latest checkpoint with non-architectural changes; a different
+    optimizer starts with a fresh optimizer state. Architectural fields (layers, units, seq_len,
+    mode, step, validation_split, lowercase, tabs, seed) answer 422."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    epochs: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="epochs to train after the parent's last one (default: the parent's left, at least 1)",
+    )
+    learning_rate: float | None = Field(None, gt=0.0, le=10.0)
+    optimizer: Literal["rmsprop", "adam"] | None = None
+    clipnorm: float | None = Field(None, gt=0.0, le=1e6)
+    dropout: float | None = Field(None, ge=0.0, lt=1.0)
+    batch_size: int | None = Field(None, ge=1, le=4096)
+    patience: int | None = Field(None, ge=0, le=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _before(cls, data: Any) -> Any:
+        return integral_floats_as_integers(cls, _refuse_architecture(data))
+
+    def changes(self) -> dict:
+        return self.model_dump(exclude_none=True, exclude={"epochs"})
+
+
+class Lineage(BaseModel):
+    parent_id: int | None = Field(description="the job this one continues or forks")
+    parent_epoch: int | None = Field(description="the parent's epoch it started from")
+    children: list[int] = Field(description="jobs continued or forked from this one")
+
+
+JobCreate.model_rebuild()
+JobQuery.model_rebuild()
+JobOut.model_rebuild()

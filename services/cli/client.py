@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from .flags import add_hyperparameter_flags, hyperparameters_from_args, positive_int
 from .http import ApiClient, ClientError, add_service_flags
+from .labels import add_label_flags, labels_from_args
 from .progress import bar, epoch_line
 from .tables import print_json, print_table
 
@@ -44,13 +45,17 @@ def register(sub) -> None:
     submit.add_argument("corpus_id", type=positive_int, metavar="CORPUS_ID")
     submit.add_argument("-q", "--quiet", action="store_true", help="print only the job id")
     add_hyperparameter_flags(submit)
+    add_label_flags(submit)
+    submit.add_argument("--keep-every", type=int, metavar="N", help="keep every Nth epoch's checkpoint (retention)")
 
     jobs = command("jobs", "list training jobs", run_jobs)
     jobs.add_argument("--status", choices=JOB_STATUSES)
+    jobs.add_argument("--tag", help="only jobs with this tag")
     jobs.add_argument("--json", action="store_true", help="print the API's JSON")
 
     corpora = command("corpora", "list uploaded corpora", run_corpora)
     corpora.add_argument("--json", action="store_true", help="print the API's JSON")
+    corpora.add_argument("--tag", help="only corpora with this tag")
 
     samples = command("samples", "list the samples asked of a job", run_samples)
     samples.add_argument("job", type=positive_int, metavar="JOB")
@@ -99,7 +104,10 @@ def run_upload(args) -> int:
 
 def run_submit(args) -> int:
     client = make_client(args)
-    job = client.post("jobs", {"corpus_id": args.corpus_id, **hyperparameters_from_args(args)})
+    labels = labels_from_args(args)
+    if args.keep_every is not None:
+        labels["retention"] = {"keep_every": args.keep_every}
+    job = client.post("jobs", {"corpus_id": args.corpus_id, **hyperparameters_from_args(args), **labels})
     for warning in job.get("warnings", []):  # the service's sizing advice, as `charlstm train` gives it
         print(f"warning: {warning}", file=sys.stderr)
     if args.quiet:
@@ -121,7 +129,7 @@ def all_pages(client: ApiClient, path: str, **params):
 
 
 def run_jobs(args) -> int:
-    jobs = list(all_pages(make_client(args), "jobs", status=args.status))
+    jobs = list(all_pages(make_client(args), "jobs", status=args.status, tag=args.tag))
     if args.json:
         print_json(jobs)
         return 0
@@ -147,7 +155,7 @@ def run_jobs(args) -> int:
 
 
 def run_corpora(args) -> int:
-    corpora = list(all_pages(make_client(args), "corpora"))
+    corpora = list(all_pages(make_client(args), "corpora", tag=args.tag))
     if args.json:
         print_json(corpora)
     elif not corpora:
@@ -191,12 +199,25 @@ def run_show(args) -> int:
         print_json(job)
         return 0
     print(f"job {job['id']}: {job['status']}, epoch {job['epoch']}/{job['epochs']} (corpus {job['corpus_id']})")
+    print(show_labels(job))
     if job.get("error"):
         print(f"error: {job['error']}")
     print("hyperparameters: " + ", ".join(f"{k}={v}" for k, v in sorted(job["hyperparameters"].items())))
     for row in job.get("history") or []:
         print(epoch_line(row))
     return 0
+
+
+def show_labels(job: dict) -> str:
+    """Name, tags, lineage and storage of a job (issue 12), one line."""
+    lineage = job.get("lineage") or {}
+    parts = [f"name {job.get('name') or '-'}", f"tags {','.join(job.get('tags') or []) or '-'}"]
+    if lineage.get("parent_id"):
+        parts.append(f"continues job {lineage['parent_id']} from epoch {lineage['parent_epoch']}")
+    if lineage.get("children"):
+        parts.append("continued as " + ", ".join(f"job {c}" for c in lineage["children"]))
+    parts.append(f"checkpoints {job.get('storage_bytes', 0):,} bytes (epochs {job.get('checkpoint_epochs')})")
+    return "; ".join(parts)
 
 
 def run_cancel(args) -> int:

@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.register(sub)
     sample.register(sub)
     analyze.register(sub)
-    for name in ("client", "admin", "sweeps"):
+    for name in ("client", "admin", "sweeps", "lineage"):
         try:
             module = __import__(f"services.cli.{name}", fromlist=["register"])
         except ImportError:  # pragma: no cover - optional parts of a partial install

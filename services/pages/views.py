@@ -5,6 +5,7 @@ first lines, a download) and a form to request a sample through the API's own co
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import UTC, datetime
 
@@ -24,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from shared import lifecycle
-from shared.db.models import Corpus, Job, Sample, SampleStatus
+from shared.db.models import Corpus, Job, JobStatus, Sample, SampleStatus
 from shared.engine.train import LN2
 from shared.storage import NotFound
 
@@ -35,7 +36,7 @@ from ..api.auth import get_visible, visible
 from ..api.checkpoints import checkpoint_download
 from ..api.jobs import cancel_job
 from ..api.samples import create_sample
-from ..api.schemas import JobPath, NoQuery, SampleCreate
+from ..api.schemas import TAG_PATTERN, JobPath, NoQuery, SampleCreate
 from ..context import get_db, get_store, settings
 from ..downloads import sample_download
 from ..errors import ApiError
@@ -121,14 +122,47 @@ def _user_summary(job: Job, now: datetime) -> dict:
 def jobs():
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     stmt = visible(select(Job), Job).options(joinedload(Job.owner), joinedload(Job.corpus)).order_by(Job.id.desc())
+    filters = _filters()
+    stmt = stmt.where(Job.deleting_at.is_(None))
+    if filters["tag"]:
+        stmt = stmt.where(Job.tags_text.contains(f",{filters['tag']},", autoescape=True))
+    if filters["status"]:
+        stmt = stmt.where(Job.status == filters["status"])
     rows = list(get_db().scalars(stmt.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)))
     now = _now()
     return render_template(
         "pages/jobs.html",
-        jobs=[_user_summary(job, now) for job in rows[:PER_PAGE]],
+        jobs=[_user_summary(job, now) | _labels(job) for job in rows[:PER_PAGE]],
         page=page,
         has_more=len(rows) > PER_PAGE,
+        filters=filters,
+        statuses=[s.value for s in JobStatus],
     )
+
+
+def _filters() -> dict:
+    """The list pages' ?tag= and ?status= (issue 12); a value that is no tag or status is ignored."""
+    tag = request.args.get("tag", "").strip()
+    status = request.args.get("status", "").strip()
+    return {
+        "tag": tag if re.fullmatch(TAG_PATTERN, tag) else "",
+        "status": status if status in {s.value for s in JobStatus} else "",
+    }
+
+
+def _labels(record: Job | Corpus, detail: bool = False) -> dict:
+    """Name, notes and tags; with `detail`, a job's lineage and checkpoint storage too (issue 12)."""
+    data: dict = {"name": record.name, "notes": record.notes, "tags": record.tags}
+    if detail and isinstance(record, Job):
+        data["parent_url"] = url_for("pages.job_page", job_id=record.parent_id) if record.parent_id else None
+        data["parent_id"], data["parent_epoch"] = record.parent_id, record.parent_epoch
+        data["children"] = [
+            {"id": c.id, "url": url_for("pages.job_page", job_id=c.id)}
+            for c in lifecycle.lineage.children_of(get_db(), record.id)
+        ]
+        data["storage_bytes"] = lifecycle.retention.storage_bytes(record)
+        data["kept_epochs"] = [e.epoch for e in record.epochs if e.pruned_at is None]
+    return data
 
 
 def _load_job(job_id: int) -> tuple[Job, list[Sample]]:
@@ -162,6 +196,7 @@ def job_page(job_id: int):
     return render_template(
         "pages/job.html",
         job=_user_detail(job, samples),
+        labels=_labels(job, detail=True),
         chart=loss_chart_svg(chart_points(job), width, height, live=_live_points(job)),
         poll_url=url_for("pages.job_live", job_id=job_id),
         poll_ms=_poll_ms(),
@@ -341,6 +376,10 @@ def corpora():
         .outerjoin(job_counts, job_counts.c.corpus_id == Corpus.id)
         .options(joinedload(Corpus.owner))
         .order_by(Corpus.id.desc())
+        .where(Corpus.deleting_at.is_(None))
     )
-    rows = [corpus_row(c, n) for c, n in db.execute(stmt).all()]
-    return render_template("pages/corpora.html", corpora=rows)
+    filters = _filters()
+    if filters["tag"]:
+        stmt = stmt.where(Corpus.tags_text.contains(f",{filters['tag']},", autoescape=True))
+    rows = [corpus_row(c, n) | _labels(c) for c, n in db.execute(stmt).all()]
+    return render_template("pages/corpora.html", corpora=rows, filters=filters)

@@ -132,8 +132,29 @@ class Corpus(Base):
     clean_unique: Mapped[int] = mapped_column(Integer)
     vocabulary: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # labels and deletion (issue 12)
+    notes: Mapped[str | None] = mapped_column(Text)
+    tags_text: Mapped[str | None] = mapped_column("tags", String(600), doc="tags as ',a,b,' (see tags_of)")
+    deleting_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), doc="a delete in progress")
 
     owner: Mapped[User] = relationship()
+
+    @property
+    def tags(self) -> list[str]:
+        return tags_of(self.tags_text)
+
+    @tags.setter
+    def tags(self, value: list[str]) -> None:
+        self.tags_text = tags_text(value)
+
+
+def tags_of(text: str | None) -> list[str]:
+    """The tags stored as ',a,b,' (so that one tag is found with LIKE '%,a,%' on any database)."""
+    return [tag for tag in (text or "").split(",") if tag]
+
+
+def tags_text(tags: list[str]) -> str | None:
+    return f",{','.join(tags)}," if tags else None
 
 
 class Job(Base):
@@ -171,12 +192,37 @@ class Job(Base):
         index=True,
         doc="the sweep that created it (shared.lifecycle.sweeps)",
     )
+    # lineage, labels, deletion and retention (issue 12)
+    name: Mapped[str | None] = mapped_column(String(128))
+    notes: Mapped[str | None] = mapped_column(Text)
+    tags_text: Mapped[str | None] = mapped_column("tags", String(600), doc="tags as ',a,b,'")
+    deleting_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), doc="a delete in progress")
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="RESTRICT"), index=True, doc="the job this one continues or forks"
+    )
+    parent_epoch: Mapped[int | None] = mapped_column(
+        Integer, doc="the parent's epoch whose checkpoint this job starts from; its history is the parent's up to it"
+    )
+    retention: Mapped[dict | None] = mapped_column(
+        JSON, doc="checkpoint retention policy (shared.lifecycle.retention); null: the settings' default"
+    )
+    storage_bytes: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0", doc="bytes of its checkpoints in storage (recorded, not pruned)"
+    )
 
     owner: Mapped[User] = relationship()
     corpus: Mapped[Corpus] = relationship()
     epochs: Mapped[list["Epoch"]] = relationship(
         back_populates="job", order_by="Epoch.epoch", cascade="all, delete-orphan"
     )
+
+    @property
+    def tags(self) -> list[str]:
+        return tags_of(self.tags_text)
+
+    @tags.setter
+    def tags(self, value: list[str]) -> None:
+        self.tags_text = tags_text(value)
 
     def __init__(self, *, hyperparameters: Hyperparameters | dict | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -210,6 +256,10 @@ class Epoch(Base):
     chars_per_second: Mapped[float] = mapped_column(Float)
     checkpoint_key: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    checkpoint_bytes: Mapped[int | None] = mapped_column(BigInteger, doc="size of the checkpoint's objects")
+    pruned_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), doc="when the retention policy deleted its checkpoint (the metrics stay)"
+    )
 
     job: Mapped[Job] = relationship(back_populates="epochs")
 

@@ -61,6 +61,33 @@ class Hyperparameters(BaseModel):
         return self.mode == "stateful"
 
 
+# what a continued or forked run may change: the rest defines the network (its weights' shapes)
+# or the data it was trained on
+FORKABLE = frozenset(
+    {"epochs", "patience", "learning_rate", "optimizer", "clipnorm", "dropout", "batch_size", "devices"}
+)
+
+
+def fork_hyperparameters(base: Hyperparameters, changes: dict) -> Hyperparameters:
+    """`base` with `changes` on top; ValueError naming every architectural field changed (only
+    FORKABLE ones may differ). Validation errors of the result propagate (pydantic)."""
+    merged = Hyperparameters.model_validate({**base.model_dump(), **changes})
+    fixed = sorted(
+        name
+        for name in Hyperparameters.model_fields
+        if name not in FORKABLE and getattr(merged, name) != getattr(base, name)
+    )
+    if fixed:
+        raise ValueError(
+            "only "
+            + ", ".join(sorted(FORKABLE))
+            + " may change when continuing a model; "
+            + ", ".join(f"{name} ({getattr(base, name)!r} -> {getattr(merged, name)!r})" for name in fixed)
+            + " would change the network or its data"
+        )
+    return merged
+
+
 def describe_validation_error(exc) -> str:
     """A pydantic ValidationError as one line: `field: message; field: message`."""
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())

@@ -25,13 +25,15 @@ import numpy as np
 from . import checkpoint as ckpt
 from . import devices
 from .batching import Arrays, Layout, layout, make_arrays
-from .config import Hyperparameters
+from .config import FORKABLE, Hyperparameters
 from .corpus import Vocabulary, prepare
 
 LN2 = math.log(2)
 WARMUP_CHARS = 512
 # fields that may differ when resuming; everything else defines the model and its data
-RESUMABLE_CHANGES = {"epochs", "patience", "devices"}
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "devices"})
+# changes that need the network rebuilt around the saved weights (REFIT) or a fresh optimizer
+REFIT = frozenset({"dropout", "batch_size", "optimizer", "learning_rate", "clipnorm"})
 
 Stopped = Literal["completed", "early_stopping", "callback"]
 
@@ -80,10 +82,11 @@ def best_epoch(items: Iterable[S]) -> S | None:
     return min(scored, key=lambda item: (item.val_loss, item.epoch), default=None)
 
 
-def should_stop_early(history: list[EpochReport], patience: int) -> bool:
-    """True once `patience` epochs have passed without a new best validation loss (0: never)."""
+def should_stop_early(history: list[EpochReport], patience: int, since: int = 0) -> bool:
+    """True once `patience` epochs have passed without a new best validation loss (0: never),
+    counted from epoch `since` at the earliest (a continued run gets its full patience)."""
     best = best_epoch(history)
-    return bool(patience) and best is not None and history[-1].epoch - best.epoch >= patience
+    return bool(patience) and best is not None and history[-1].epoch - max(best.epoch, since) >= patience
 
 
 @dataclass(frozen=True)
@@ -176,15 +179,33 @@ def resume_hyperparameters(run_dir: Path, given: dict) -> Hyperparameters:
     return Hyperparameters(**{**ckpt.read_meta(latest)["hyperparameters"], **given})
 
 
-def _check_resume(saved: Hyperparameters, asked: Hyperparameters) -> Hyperparameters:
+def _check_resume(saved: Hyperparameters, asked: Hyperparameters, allowed: frozenset[str]) -> Hyperparameters:
     diffs = [
         f"{name}={getattr(saved, name)!r} (asked {getattr(asked, name)!r})"
         for name in Hyperparameters.model_fields
-        if name not in RESUMABLE_CHANGES and getattr(saved, name) != getattr(asked, name)
+        if name not in allowed and getattr(saved, name) != getattr(asked, name)
     ]
     if diffs:
         raise ValueError("cannot resume: the checkpoint was trained with " + ", ".join(diffs))
-    return saved.model_copy(update={name: getattr(asked, name) for name in RESUMABLE_CHANGES})
+    return saved.model_copy(update={name: getattr(asked, name) for name in allowed})
+
+
+def _refit(saved_model, saved: Hyperparameters, hp: Hyperparameters, vocab_size: int):
+    """A network built for `hp` carrying the saved weights (the LSTM and Dense weights do not
+    depend on dropout or batch size), with the saved optimizer state (moments, iteration count)
+    when the optimizer is the same one and none when it changed; learning rate and clipnorm are
+    `hp`'s."""
+    from .model import build_model
+
+    model = build_model(hp, vocab_size)
+    model.set_weights(saved_model.get_weights())
+    if hp.optimizer == saved.optimizer:
+        old = saved_model.optimizer
+        model.optimizer.build(model.trainable_variables)
+        for new_var, old_var in zip(model.optimizer.variables, old.variables, strict=True):
+            if not new_var.path.endswith("/learning_rate"):
+                new_var.assign(old_var)
+    return model
 
 
 def _check_resumable_here(model, hp: Hyperparameters) -> None:
@@ -206,11 +227,16 @@ def train(
     run_dir: Path,
     callbacks: TrainingCallbacks | None = None,
     resume: bool = False,
+    allowed_changes: frozenset[str] = RESUMABLE_CHANGES,
+    patience_from: int = 0,
 ) -> TrainResult:
     """Train on `raw_text` (cleaned and transformed here), checkpointing every epoch into run_dir.
 
     With resume=True and a checkpoint in run_dir, training continues after its epoch with its
-    weights, optimizer state, history and early-stopping state.
+    weights, optimizer state, history and early-stopping state. `allowed_changes` are the fields
+    that may differ from the checkpoint's (at most config.FORKABLE: a fork may change the learning
+    rate, optimizer (its state is then dropped), clipnorm, dropout and batch size). Early stopping
+    counts from epoch `patience_from` at the earliest (a continued run's first epoch).
     """
     import keras
 
@@ -227,11 +253,13 @@ def train(
         latest = ckpt.latest_checkpoint(run_dir) if resume else None
         if latest is not None:
             saved = ckpt.load(latest)
-            hp = _check_resume(saved.hyperparameters, hp)
+            hp = _check_resume(saved.hyperparameters, hp, allowed_changes & FORKABLE)
             if saved.vocabulary != vocab:
                 raise ValueError("cannot resume: the corpus vocabulary differs from the checkpoint's")
             model = saved.model
             _check_resumable_here(model, hp)
+            if any(getattr(hp, name) != getattr(saved.hyperparameters, name) for name in REFIT):
+                model = _refit(saved.model, saved.hyperparameters, hp, len(vocab))
             history = [EpochReport.from_dict(d) for d in saved.meta["history"]]
         else:
             keras.utils.set_random_seed(hp.seed)
@@ -259,15 +287,17 @@ def train(
             history=tuple(history),
         )
         callbacks.on_train_begin(plan)
-        return _loop(model, hp, arrays, shape, history, run_dir, callbacks, meta_base)
+        return _loop(model, hp, arrays, shape, history, run_dir, callbacks, meta_base, patience_from)
 
 
-def _loop(model, hp, arrays: Arrays, shape: Layout, history, run_dir, callbacks, meta_base) -> TrainResult:
+def _loop(
+    model, hp, arrays: Arrays, shape: Layout, history, run_dir, callbacks, meta_base, patience_from: int = 0
+) -> TrainResult:
     from .model import reset_states
 
     stopped: Stopped = "completed"
     for epoch in range(len(history) + 1, hp.epochs + 1):
-        if history and should_stop_early(history, hp.patience):
+        if history and should_stop_early(history, hp.patience, patience_from):
             stopped = "early_stopping"
             break
         if callbacks.should_stop():  # asked before this epoch's first batch (model build, resume)

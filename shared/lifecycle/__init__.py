@@ -11,8 +11,13 @@ A job:    queued -> running -> succeeded | failed | cancelled, and running -> qu
 A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancelled, and
           running -> queued when its worker stops gracefully (`requeue_sample`).
 An analysis: queued -> running -> succeeded | failed (analyses.py).
+
+Continued and forked jobs (lineage.py), checkpoint retention (retention.py), and the database
+side of deletes (deletion.py: a `deleting_at` mark, then the rows once the objects are gone;
+shared/deletion.py runs the steps).
 """
 
+from . import deletion, lineage, retention
 from .analyses import (
     LOST_ANALYSIS,
     AnalysisWork,
@@ -73,6 +78,9 @@ __all__ = [
     "create_analysis",
     "fail_unsent_analysis",
     "finish_analysis",
+    "deletion",
+    "lineage",
+    "retention",
     "CANCELLED",
     "CANCEL_REQUESTED",
     "LOST_SAMPLE",

@@ -52,6 +52,7 @@ class TrainingWork:
     attempts: int
     resume_epoch: int | None  # latest recorded epoch, resumed from its checkpoint
     resume_key: str | None
+    parent_epoch: int | None = None  # a continued or forked job: the parent's epoch it starts from
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,10 @@ def claim_job(
     job.started_at = job.started_at or now
     job.heartbeat_at, job.finished_at = now, None
     latest = session.scalars(select(Epoch).where(Epoch.job_id == job_id).order_by(Epoch.epoch.desc()).limit(1)).first()
+    if latest is None and job.parent_id is not None:  # a continued or forked job's first start
+        latest = session.scalars(
+            select(Epoch).where(Epoch.job_id == job.parent_id, Epoch.epoch == job.parent_epoch)
+        ).first()
     return TrainingWork(
         job_id=job.id,
         hyperparameters=hyperparameters,
@@ -172,6 +177,7 @@ def claim_job(
         attempts=job.attempts,
         resume_epoch=latest.epoch if latest else None,
         resume_key=latest.checkpoint_key if latest else None,
+        parent_epoch=job.parent_epoch,
     )
 
 
@@ -202,9 +208,16 @@ def record_vocabulary(session: Session, job_id: int, characters: list[str], work
     _owned(session, job_id, worker).vocabulary = list(characters)
 
 
-def record_epoch(session: Session, job_id: int, report, checkpoint_key: str, worker: str | None = None) -> None:
+def record_epoch(
+    session: Session,
+    job_id: int,
+    report,
+    checkpoint_key: str,
+    worker: str | None = None,
+    checkpoint_bytes: int | None = None,
+) -> None:
     """Insert (or replace) the Epoch row of `report` (an engine EpochReport) and advance the job:
-    epoch, best_val_loss, train_seconds, progress. With `worker`, raises JobLost unless the job
+    epoch, best_val_loss, train_seconds, storage_bytes, progress. With `worker`, raises JobLost unless the job
     is still running on it."""
     job = _owned(session, job_id, worker)
     row = session.scalars(select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == report.epoch)).first()
@@ -215,6 +228,9 @@ def record_epoch(session: Session, job_id: int, report, checkpoint_key: str, wor
     row.loss, row.val_loss = report.loss, report.val_loss
     row.seconds, row.chars_per_second = report.seconds, report.chars_per_second
     row.checkpoint_key = checkpoint_key
+    stored_before = 0 if row.pruned_at is not None else (row.checkpoint_bytes or 0)
+    job.storage_bytes = (job.storage_bytes or 0) - stored_before + (checkpoint_bytes or 0)
+    row.checkpoint_bytes, row.pruned_at = checkpoint_bytes, None
     job.epoch = report.epoch
     if report.val_loss is not None and (job.best_val_loss is None or report.val_loss < job.best_val_loss):
         job.best_val_loss = report.val_loss
@@ -285,8 +301,8 @@ def message_lost(record: Job | Sample) -> str | None:
 
 def best_epoch(job: Job) -> Epoch | None:
     """The checkpoint to sample from: the lowest validation loss (the engine's rule: the earliest
-    of equal losses), else the latest epoch."""
-    epochs = list(job.epochs)
+    of equal losses), else the latest epoch; among the checkpoints still stored (retention)."""
+    epochs = [e for e in job.epochs if e.pruned_at is None]
     return best_of(epochs) or (epochs[-1] if epochs else None)
 
 
@@ -299,4 +315,5 @@ def eta_seconds(job: Job) -> float | None:
         return None
     progress = min(max(job.progress or 0.0, 0.0), 1.0) if status == JobStatus.running else 0.0
     remaining = max(job.hyperparameters.epochs - job.epoch - progress, 0.0)
-    return (job.train_seconds or 0.0) / job.epoch * remaining
+    own = job.epoch - (job.parent_epoch or 0)  # a continued job's epochs start after its parent's
+    return (job.train_seconds or 0.0) / own * remaining if own > 0 else None

@@ -56,6 +56,8 @@ def create_sample(
     """A new queued request for text from `epoch`'s checkpoint of `job` (flushed; the sample
     records the epoch), within its owner's quotas (QuotaExceeded). It waits its turn (fair queues,
     see dispatch.py): send what `take_dispatches` returns after commit."""
+    if job.deleting_at is not None:
+        raise LookupError(f"job {job.id} is being deleted")
     check_sample_quota(session, lock_user(session, owner_id), length=length, temperatures=temperatures, count=count)
     sample = Sample(
         owner_id=owner_id,

@@ -25,6 +25,7 @@ FAST = {  # seconds: a lost worker is noticed in about 4 s instead of 2 minutes
     "STORAGE_RETRIES": "9",
     "STORAGE_RETRY_DELAY": "0.1",
     "S3_MAX_ATTEMPTS": "1",
+    "RETENTION_KEEP_EVERY": "1",  # every checkpoint kept: the fault tests check each one (issue 12)
 }
 HP = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1, "patience": 0}
 

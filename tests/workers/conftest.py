@@ -45,6 +45,7 @@ def worker_env(worker_db_url, s3_endpoint, tmp_path_factory):
         "CHARLSTM_VAR_DIR": str(tmp_path_factory.mktemp("worker-var")),
         "MODEL_CACHE_SIZE": "2",
         "STORAGE_RETRY_DELAY": "0.1",
+        "RETENTION_KEEP_EVERY": "1",  # keep every checkpoint unless a job's own policy says otherwise (issue 12)
         **S3_KEYS,
     }
     yield env

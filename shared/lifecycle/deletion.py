@@ -1,0 +1,144 @@
+"""Deleting jobs, corpora and samples (issue 12): the database side. A delete marks the record
+`deleting_at` first (committed), then the caller deletes its objects from storage, then its rows
+(`remove_job`, `remove_corpus`); a crash anywhere leaves a marked record that a second delete or
+the reconciler finishes (shared/deletion.py runs the steps; deleting a missing object is no error).
+
+A job is deleted once it has ended: `?cancel=true` cancels a queued one at once and asks a running
+one to stop (its worker finishes the delete when it stops). Its queued or running samples are
+cancelled. A parent is deleted only with (after) every job continued or forked from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ..db.models import Corpus, Job, JobStatus, Sample, SampleStatus, utcnow
+from .jobs import request_cancel
+from .samples import cancel_sample
+
+
+class Refused(Exception):
+    """The delete cannot start: 409 (the message says why and what to do)."""
+
+
+@dataclass(frozen=True)
+class JobDeletion:
+    """A job marked for deletion: `ready` when nothing writes its objects any more (it has ended
+    and none of its samples is running), `object_keys` what to delete from storage then (every
+    key under its checkpoint prefix, and its samples' texts)."""
+
+    job_id: int
+    ready: bool
+    prefixes: tuple[str, ...]
+    object_keys: tuple[str, ...]
+
+
+def _sample_keys(sample: Sample) -> list[str]:
+    from ..storage.keys import sample_key
+
+    keys = {sample_key(sample.id, 1), sample_key(sample.id, 2)}  # written under either name
+    if sample.object_key:
+        keys.add(sample.object_key)
+    return sorted(keys)
+
+
+def mark_job_deleting(session: Session, job_id: int, cancel: bool = False, with_children: bool = False) -> JobDeletion:
+    """Mark the job deleting (LookupError if unknown). Refused while it is queued or running
+    (unless `cancel`: queued ones are cancelled at once, running ones asked to stop) and while a
+    job continued from it is not being deleted too (unless `with_children`, which the caller then
+    deletes first)."""
+    job = session.scalar(
+        select(Job).where(Job.id == job_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if job is None:
+        raise LookupError(f"job {job_id} not found")
+    if job.deleting_at is None:
+        children = [c.id for c in session.scalars(select(Job).where(Job.parent_id == job_id)) if c.deleting_at is None]
+        if children and not with_children:
+            raise Refused(f"job {job_id} was continued or forked as job(s) {children}; delete those first")
+        if JobStatus(job.status).active:
+            if not cancel:
+                status = JobStatus(job.status).value
+                raise Refused(f"job {job_id} is {status}; cancel it first, or delete with ?cancel=true")
+            request_cancel(session, job_id)
+        job.deleting_at = utcnow()
+    samples = list(session.scalars(select(Sample).where(Sample.job_id == job_id).order_by(Sample.id)))
+    for sample in samples:
+        if not SampleStatus(sample.status).finished:
+            cancel_sample(session, sample.id)
+    ready = JobStatus(job.status).finished
+    keys = [key for sample in samples for key in _sample_keys(sample)]
+    return JobDeletion(job_id, ready, (f"jobs/{job_id}/",), tuple(keys))
+
+
+def remove_job(session: Session, job_id: int) -> bool:
+    """Delete the rows of a job marked deleting and ended (its objects already gone): its samples,
+    epochs and itself. False while a child row remains (deleted first) or it is not ready."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None:
+        return True
+    if job.deleting_at is None or not JobStatus(job.status).finished:
+        return False
+    if session.scalar(select(Job.id).where(Job.parent_id == job_id).limit(1)) is not None:
+        return False
+    session.execute(delete(Sample).where(Sample.job_id == job_id))
+    session.delete(job)  # its epochs go with it (cascade)
+    session.flush()
+    return True
+
+
+def deleting_jobs(session: Session) -> list[int]:
+    """Jobs marked deleting, children first (a child's id is always above its parent's)."""
+    return list(session.scalars(select(Job.id).where(Job.deleting_at.is_not(None)).order_by(Job.id.desc())))
+
+
+def deleting_corpora(session: Session) -> list[int]:
+    return list(session.scalars(select(Corpus.id).where(Corpus.deleting_at.is_not(None)).order_by(Corpus.id)))
+
+
+def mark_corpus_deleting(session: Session, corpus_id: int, with_jobs: bool = False) -> tuple[str, list[int]]:
+    """Mark the corpus deleting; returns its object key and its jobs' ids (children first), which
+    the caller deletes before the corpus. Refused while jobs use it unless `with_jobs`."""
+    corpus = session.scalar(
+        select(Corpus).where(Corpus.id == corpus_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if corpus is None:
+        raise LookupError(f"corpus {corpus_id} not found")
+    jobs = list(session.scalars(select(Job.id).where(Job.corpus_id == corpus_id).order_by(Job.id.desc())))
+    if jobs and not with_jobs and corpus.deleting_at is None:
+        raise Refused(
+            f"corpus {corpus_id} is used by {len(jobs)} job(s); delete them first, or delete with ?with_jobs=true"
+        )
+    corpus.deleting_at = corpus.deleting_at or utcnow()
+    return corpus.object_key, jobs
+
+
+def remove_corpus(session: Session, corpus_id: int) -> bool:
+    """Delete the row of a corpus marked deleting once no job uses it (its object already gone)."""
+    corpus = session.get(Corpus, corpus_id, with_for_update=True)
+    if corpus is None:
+        return True
+    if corpus.deleting_at is None or session.scalar(select(Job.id).where(Job.corpus_id == corpus_id).limit(1)):
+        return False
+    session.delete(corpus)
+    return True
+
+
+def sample_for_delete(session: Session, sample_id: int) -> list[str]:
+    """The object keys of a sample to delete (LookupError if unknown); a queued one is cancelled
+    first, a running one refused (its worker could still store its text)."""
+    sample = session.get(Sample, sample_id, with_for_update=True)
+    if sample is None:
+        raise LookupError(f"sample {sample_id} not found")
+    status = SampleStatus(sample.status)
+    if status == SampleStatus.running:
+        raise Refused(f"sample {sample_id} is running; cancel it first")
+    if status == SampleStatus.queued:
+        cancel_sample(session, sample_id)
+    return _sample_keys(sample)
+
+
+def remove_sample(session: Session, sample_id: int) -> None:
+    session.execute(delete(Sample).where(Sample.id == sample_id))
