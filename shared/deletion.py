@@ -17,7 +17,13 @@ from contextlib import AbstractContextManager
 from sqlalchemy.orm import Session
 
 from . import lifecycle
-from .lifecycle.deletion import mark_corpus_deleting, mark_job_deleting, remove_corpus, remove_job
+from .lifecycle.deletion import (
+    corpus_object_keys,
+    mark_corpus_deleting,
+    mark_job_deleting,
+    remove_corpus,
+    remove_job,
+)
 from .storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -59,7 +65,7 @@ def delete_corpus(steps: Steps, store: ObjectStore, corpus_id: int, with_jobs: b
             continue
     if pending:
         return PENDING
-    store.retrying(lambda: store.delete(key), f"delete {key}")
+    _delete_objects(store, (), corpus_object_keys(key))  # its text last: its indexes are found by its key
     with steps() as session:
         return DELETED if remove_corpus(session, corpus_id) else PENDING
 

@@ -99,7 +99,7 @@ def job_out(job: Job) -> dict:
         parent_epoch=job.parent_epoch,
         children=[c.id for c in lifecycle.lineage.children_of(get_db(), job.id)],
     )
-    checkpoints = [e.epoch for e in job.epochs if e.pruned_at is None]
+    checkpoints = [e.epoch for e in lifecycle.stored_checkpoints(job)]
     out = JobOut(**summary(job), history=history, checkpoint_epochs=checkpoints, lineage=lineage)
     return out.model_dump(mode="json")
 

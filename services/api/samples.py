@@ -59,10 +59,11 @@ def _checkpoint_epoch(job: Job, epoch: int | None) -> Epoch:
         if best is None:
             raise ApiError(409, "job has no checkpoint yet")
         return best
-    for row in job.epochs:
-        if row.epoch == epoch and row.checkpoint_key:
+    stored = lifecycle.stored_checkpoints(job)  # not pruned by the job's retention policy
+    for row in stored:
+        if row.epoch == epoch:
             return row
-    have = [row.epoch for row in job.epochs if row.checkpoint_key]
+    have = [row.epoch for row in stored]
     listed = ", ".join(map(str, have[:20])) + (", ..." if len(have) > 20 else "")
     msg = f"job {job.id} has no checkpoint of epoch {epoch}" + (
         f" (epochs with one: {listed})" if have else " (none yet)"
@@ -97,20 +98,23 @@ def create_sample(path: JobPath, body: SampleCreate, query: NoQuery):
     epoch = _checkpoint_epoch(job, body.epoch)
     _check_seed(job, body.seed_text)
     db = get_db()
-    sample = lifecycle.create_sample(
-        db,
-        g.user.id,
-        job,
-        epoch,
-        length=body.length,
-        temperatures=body.temperatures,
-        count=body.count,
-        seed_text=body.seed_text,
-        random_seed=body.random_seed,
-        precision=body.precision or settings().sample_precision,
-        top_k=body.top_k,
-        top_p=body.top_p,
-    )
+    try:
+        sample = lifecycle.create_sample(
+            db,
+            g.user.id,
+            job,
+            epoch,
+            length=body.length,
+            temperatures=body.temperatures,
+            count=body.count,
+            seed_text=body.seed_text,
+            random_seed=body.random_seed,
+            precision=body.precision or settings().sample_precision,
+            top_k=body.top_k,
+            top_p=body.top_p,
+        )
+    except LookupError as exc:  # the job is being deleted
+        raise ApiError(404, str(exc)) from None
     dispatches = lifecycle.take_dispatches(db)
     db.commit()
     for dispatch in dispatches:  # none: it waits for its owner's turn (fair queues)

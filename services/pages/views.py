@@ -161,7 +161,7 @@ def _labels(record: Job | Corpus, detail: bool = False) -> dict:
             for c in lifecycle.lineage.children_of(get_db(), record.id)
         ]
         data["storage_bytes"] = lifecycle.retention.storage_bytes(record)
-        data["kept_epochs"] = [e.epoch for e in record.epochs if e.pruned_at is None]
+        data["kept_epochs"] = [e.epoch for e in lifecycle.stored_checkpoints(record)]
     return data
 
 

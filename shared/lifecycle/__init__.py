@@ -55,6 +55,7 @@ from .jobs import (
     record_vocabulary,
     request_cancel,
     requeue_job,
+    stored_checkpoints,
     worker_lost,
 )
 from .live import batch_losses, record_batch_loss
@@ -93,6 +94,7 @@ __all__ = [
     "SamplingWork",
     "TrainingWork",
     "best_epoch",
+    "stored_checkpoints",
     "cancel_requested",
     "cancel_sample",
     "claim_job",

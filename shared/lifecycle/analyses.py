@@ -59,11 +59,14 @@ def claim_analysis(session: Session, analysis_id: int, worker: str = "") -> Anal
     if analysis.status == AnalysisStatus.running:
         analysis.status, analysis.finished_at, analysis.error = AnalysisStatus.failed, utcnow(), LOST_ANALYSIS
         return None
+    job = session.get(Job, analysis.job_id)
+    assert job is not None  # the analysis row cascades with its job
+    if job.deleting_at is not None:  # its objects are being deleted: write none
+        analysis.status, analysis.finished_at, analysis.error = AnalysisStatus.failed, utcnow(), "the job was deleted"
+        return None
     analysis.status, analysis.worker = AnalysisStatus.running, worker
     analysis.attempts += 1
     analysis.started_at = utcnow()
-    job = session.get(Job, analysis.job_id)
-    assert job is not None  # the analysis row cascades with its job
     return AnalysisWork(
         analysis_id=analysis.id,
         job_id=analysis.job_id,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..db.models import Corpus, Job, JobStatus, Sample, SampleStatus, utcnow
+from ..db.models import Analysis, AnalysisStatus, Corpus, Job, JobStatus, Sample, SampleStatus, utcnow
+from ..storage.keys import analysis_key, corpus_index_key, sample_key
 from .jobs import request_cancel
 from .samples import cancel_sample
 
@@ -26,8 +27,8 @@ class Refused(Exception):
 @dataclass(frozen=True)
 class JobDeletion:
     """A job marked for deletion: `ready` when nothing writes its objects any more (it has ended
-    and none of its samples is running), `object_keys` what to delete from storage then (every
-    key under its checkpoint prefix, and its samples' texts)."""
+    and none of its samples or analyses is running), `object_keys` what to delete from storage
+    then (every key under its checkpoint prefix, its samples' texts, its analyses' results)."""
 
     job_id: int
     ready: bool
@@ -36,7 +37,6 @@ class JobDeletion:
 
 
 def _sample_keys(sample: Sample) -> list[str]:
-    from ..storage.keys import sample_key
 
     keys = {sample_key(sample.id, 1), sample_key(sample.id, 2)}  # written under either name
     if sample.object_key:
@@ -68,8 +68,11 @@ def mark_job_deleting(session: Session, job_id: int, cancel: bool = False, with_
     for sample in samples:
         if not SampleStatus(sample.status).finished:
             cancel_sample(session, sample.id)
-    ready = JobStatus(job.status).finished
+    analyses = list(session.scalars(select(Analysis).where(Analysis.job_id == job_id).order_by(Analysis.id)))
+    analysing = any(a.status == AnalysisStatus.running for a in analyses)  # queued ones will not start
+    ready = JobStatus(job.status).finished and not analysing
     keys = [key for sample in samples for key in _sample_keys(sample)]
+    keys += [analysis_key(analysis.id) for analysis in analyses]
     return JobDeletion(job_id, ready, (f"jobs/{job_id}/",), tuple(keys))
 
 
@@ -83,8 +86,11 @@ def remove_job(session: Session, job_id: int) -> bool:
         return False
     if session.scalar(select(Job.id).where(Job.parent_id == job_id).limit(1)) is not None:
         return False
+    if session.scalar(select(Analysis.id).where(Analysis.job_id == job_id, Analysis.status == AnalysisStatus.running)):
+        return False  # its worker may still write the result
     session.execute(delete(Sample).where(Sample.job_id == job_id))
-    session.delete(job)  # its epochs go with it (cascade)
+    session.execute(delete(Analysis).where(Analysis.job_id == job_id))
+    session.delete(job)  # its epochs go with it (cascade), its live losses with the row (foreign key)
     session.flush()
     return True
 
@@ -98,9 +104,15 @@ def deleting_corpora(session: Session) -> list[int]:
     return list(session.scalars(select(Corpus.id).where(Corpus.deleting_at.is_not(None)).order_by(Corpus.id)))
 
 
+def corpus_object_keys(corpus_key: str) -> tuple[str, ...]:
+    """A corpus's objects: its text and the novelty indexes sampling workers built next to it."""
+    return (corpus_index_key(corpus_key), corpus_index_key(corpus_key, lowercase=True), corpus_key)
+
+
 def mark_corpus_deleting(session: Session, corpus_id: int, with_jobs: bool = False) -> tuple[str, list[int]]:
     """Mark the corpus deleting; returns its object key and its jobs' ids (children first), which
-    the caller deletes before the corpus. Refused while jobs use it unless `with_jobs`."""
+    the caller deletes before the corpus (then `corpus_object_keys`). Refused while jobs use it
+    unless `with_jobs`."""
     corpus = session.scalar(
         select(Corpus).where(Corpus.id == corpus_id).with_for_update().execution_options(populate_existing=True)
     )

@@ -299,10 +299,15 @@ def message_lost(record: Job | Sample) -> str | None:
 # ---- derived figures --------------------------------------------------------------------------
 
 
+def stored_checkpoints(job: Job) -> list[Epoch]:
+    """The epochs whose checkpoint is in storage: recorded with one, not pruned by retention."""
+    return [e for e in job.epochs if e.checkpoint_key and e.pruned_at is None]
+
+
 def best_epoch(job: Job) -> Epoch | None:
     """The checkpoint to sample from: the lowest validation loss (the engine's rule: the earliest
     of equal losses), else the latest epoch; among the checkpoints still stored (retention)."""
-    epochs = [e for e in job.epochs if e.pruned_at is None]
+    epochs = stored_checkpoints(job)
     return best_of(epochs) or (epochs[-1] if epochs else None)
 
 
