@@ -3,7 +3,8 @@ fork (the child's hyperparameters, link and history; architectural changes refus
 jobs and corpora (refused while in use or running, with its objects)."""
 
 from shared import lifecycle
-from shared.db.models import Job
+from shared.db.models import Analysis, AnalysisStatus, Corpus, Job
+from shared.storage.keys import analysis_key, corpus_index_key
 
 
 def test_labels_on_create_patch_and_the_tag_and_status_filters(client, user_headers, make_corpus, small_job):
@@ -78,7 +79,7 @@ def test_continue_and_fork_link_to_the_parent_and_keep_its_history(
 
 
 def test_delete_refuses_active_jobs_and_used_corpora_and_removes_objects(
-    client, user_headers, make_job, record_epochs, store
+    client, user_headers, make_job, record_epochs, store, db_session
 ):
     job = make_job()
     assert client.delete(f"/api/v1/jobs/{job['id']}", headers=user_headers).status_code == 409  # queued
@@ -89,6 +90,15 @@ def test_delete_refuses_active_jobs_and_used_corpora_and_removes_objects(
     record_epochs(job["id"], [2.0, 1.5])
     for epoch in (1, 2):
         store.put_bytes(f"jobs/{job['id']}/epoch-{epoch:04d}/model.keras", b"weights")
+    corpus = db_session.get(Corpus, corpus_id)
+    for lowercase in (False, True):  # the novelty indexes sampling workers build next to the corpus
+        store.put_bytes(corpus_index_key(corpus.object_key, lowercase), b"index")
+    analysis = Analysis(owner_id=corpus.owner_id, job_id=job["id"], epoch=2, checkpoint_key="k", text="x")
+    analysis.status = AnalysisStatus.failed  # finished: its result object is deleted with the job
+    db_session.add(analysis)
+    db_session.commit()
+    analysis_id = analysis.id
+    store.put_bytes(analysis_key(analysis_id), b"{}")
     child = client.post(f"/api/v1/jobs/{job['id']}/continue", headers=user_headers, json={"epochs": 1}).get_json()
     refused = client.delete(f"/api/v1/jobs/{job['id']}", headers=user_headers)
     assert refused.status_code == 409 and str(child["id"]) in refused.get_json()["error"]
@@ -98,7 +108,9 @@ def test_delete_refuses_active_jobs_and_used_corpora_and_removes_objects(
     assert client.get(f"/api/v1/jobs/{job['id']}", headers=user_headers).status_code == 404
     assert client.get(f"/api/v1/jobs/{child['id']}", headers=user_headers).status_code == 404
     assert client.get(f"/api/v1/corpora/{corpus_id}", headers=user_headers).status_code == 404
-    assert store.list(f"jobs/{job['id']}/") == [] and store.list("corpora/") == []
+    assert store.list(f"jobs/{job['id']}/") == [] and store.list("corpora/") == [] and store.list("analyses/") == []
+    db_session.expire_all()
+    assert db_session.get(Analysis, analysis_id) is None
 
     queued = make_job()
     assert client.delete(f"/api/v1/jobs/{queued['id']}?cancel=true", headers=user_headers).status_code == 200
