@@ -37,7 +37,22 @@ from shared.settings import Settings, get_settings  # noqa: E402
 get_settings.cache_clear()
 
 
+def pytest_collection_finish(session):
+    """The backend matrix's subprocesses start as soon as the tests are known, so that they run
+    alongside the rest of the suite (tests/engine/test_backends.py)."""
+    if any(item.nodeid.startswith("tests/engine/test_backends.py") for item in session.items):
+        from tests.engine import test_backends
+
+        folder = TEST_VAR_DIR / "backends"
+        folder.mkdir(parents=True, exist_ok=True)
+        test_backends.start_early(folder)
+
+
 def pytest_sessionfinish(session, exitstatus):
+    import sys
+
+    if "tests.engine.test_backends" in sys.modules:
+        sys.modules["tests.engine.test_backends"].stop_early()
     shutil.rmtree(TEST_VAR_DIR, ignore_errors=True)
 
 

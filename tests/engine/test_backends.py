@@ -19,19 +19,17 @@ TOL = 1e-4
 TIMEOUT = 1500
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """A tiny TensorFlow checkpoint, then both other backends' probes started together."""
-    import keras
+_early: dict = {}  # the probes started when collection ended (tests/conftest.py), if they were
 
+
+def start_probes(tmp: Path) -> dict:
+    """Train a tiny TensorFlow checkpoint in `tmp`, then start both other backends' probes
+    (subprocesses, running while the caller goes on); returns them by backend."""
     from shared.engine.config import Hyperparameters
     from shared.engine.train import train
 
-    if keras.backend.backend() != "tensorflow":
-        pytest.skip("the matrix is driven from the TensorFlow run")
-    tmp = tmp_path_factory.mktemp("backends")
     train(tiny_text(), Hyperparameters(**TINY, epochs=1), tmp / "tensorflow")
-    procs = {
+    return {
         backend: subprocess.Popen(
             [sys.executable, "-m", "tests.engine.backend_probe", str(tmp / "tensorflow"), str(tmp / backend)],
             cwd=ROOT,
@@ -42,6 +40,37 @@ def runs(tmp_path_factory):
         )
         for backend in OTHERS
     }
+
+
+def start_early(tmp: Path) -> None:
+    """Called once collection has ended: the probes (about a minute of two processes) then run
+    alongside the rest of the suite, which leaves a core idle much of the time."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        _early.update(tmp=tmp, procs=start_probes(tmp))
+
+
+def stop_early() -> None:
+    """At the session's end: no probe outlives the suite (a run stopped early, `-x`, `-k`)."""
+    for proc in _early.get("procs", {}).values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A tiny TensorFlow checkpoint and both other backends' probes: those started early, or now."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the matrix is driven from the TensorFlow run")
+    if _early:
+        tmp, procs = _early["tmp"], _early["procs"]
+    else:
+        tmp = tmp_path_factory.mktemp("backends")
+        procs = start_probes(tmp)
     outputs = {}
     for backend, proc in procs.items():
         try:
