@@ -13,10 +13,11 @@ study-variants.json: the same study as a sweep on the service (`charlstm sweep C
 bench-results/study-variants.json`, or the JSON body `python -m benchmarks.study --sweep-body
 CORPUS_ID` for POST /api/v1/sweeps).
 
-STUDY_SCALE: `full` (default; about 30 minutes on 2 idle cores), `tiny` (a smoke run of a few
-minutes: the same code, too small to answer anything) or `paper` (3 x 512 against 2 x 627 on 10 MB,
-for a GPU). Bits/char of the tabs variant are also given per character of the space-indented text
-(the same information over fewer characters), so that the comparison is fair.
+STUDY_SCALE: `full` (default; about an hour on 2 idle cores, estimated from 2 x 128 training
+speed), `tiny` (a smoke run of a few minutes: the same code, too small to answer anything) or
+`paper` (3 x 512 against 2 x 627 on 10 MB, for a GPU). Bits/char of the tabs variant are also
+given per character of the space-indented text (the same information over fewer characters), so
+that the comparison is fair.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ SCALES = {
         {"layers": 2, "units": 128, "batch_size": 64, "epochs": 8, "dropout": 0.2, "patience": 0},
         105,
         3000,
-        "about 30 minutes on 2 idle CPU cores",
+        "about an hour on 2 idle CPU cores (estimated)",
     ),
     "paper": Scale(
         10_000_000,
