@@ -43,16 +43,14 @@ def pytest_collection_finish(session):
     if any(item.nodeid.startswith("tests/engine/test_backends.py") for item in session.items):
         from tests.engine import test_backends
 
-        folder = TEST_VAR_DIR / "backends"
-        folder.mkdir(parents=True, exist_ok=True)
-        test_backends.start_early(folder)
+        test_backends.start_early(Path(tempfile.mkdtemp(prefix="charlstm-backends-")))
 
 
 def pytest_sessionfinish(session, exitstatus):
     import sys
 
     if "tests.engine.test_backends" in sys.modules:
-        sys.modules["tests.engine.test_backends"].stop_early()
+        sys.modules["tests.engine.test_backends"].stop_early()  # and removes its folder
     shutil.rmtree(TEST_VAR_DIR, ignore_errors=True)
 
 

@@ -4,6 +4,7 @@ backend loads and gives the same next-character probabilities (1e-4) on the othe
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,8 @@ def stop_early() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+    if "tmp" in _early:
+        shutil.rmtree(_early["tmp"], ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
