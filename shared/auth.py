@@ -15,7 +15,11 @@ from .db.models import Token, User
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    """43 URL-safe characters, never starting with "-": `charlstm --token TOKEN` would read one that
+    does as an option (argparse), about one token in 64."""
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return token
 
 
 def hash_token(token: str) -> str:

@@ -17,6 +17,15 @@ def test_tokens_are_random_and_only_their_hash_is_stored(db_session):
     assert len(row.token_hash) == 64
 
 
+def test_a_token_never_starts_with_a_dash(monkeypatch):
+    """`charlstm --token -abc...` would be read as an option: such draws are thrown away."""
+    import secrets
+
+    draws = iter(["-starts-like-an-option", "_fine"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(draws))
+    assert new_token() == "_fine"
+
+
 def test_user_for_token(db_session):
     token = create_user_token(db_session, "alice")
     second = create_user_token(db_session, "alice")
