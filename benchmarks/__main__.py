@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each a ratio measured within one run; JSON in bench-results/."""
 
-from . import load, quality, sample_figures, sampling, training, upload
+from . import load, quality, sample_figures, sampling, targets, training, upload
 
 
 def main() -> None:
@@ -10,6 +10,7 @@ def main() -> None:
     load.main()
     quality.main()
     sample_figures.main()
+    print(targets.summary())
 
 
 if __name__ == "__main__":

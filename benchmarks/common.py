@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .targets import checked
+
 RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR", Path(__file__).resolve().parent.parent / "bench-results"))
 
 
@@ -136,7 +138,8 @@ def measure_gemm_flops(n: int = 2048, seconds: float = 1.0) -> float:
 
 
 def write_results(name: str, results: dict) -> Path:
-    """Write bench-results/<name>.json: the results with the time and the machine they came from."""
+    """Write bench-results/<name>.json: the results with the time and the machine they came from, and
+    the targets checked under the same name (benchmarks/targets.py)."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     payload = {
@@ -144,6 +147,7 @@ def write_results(name: str, results: dict) -> Path:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "results": results,
+        "targets": [t.to_dict() for t in checked(name)],
     }
     path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
     return path

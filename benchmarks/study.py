@@ -13,10 +13,10 @@ study-variants.json: the same study as a sweep on the service (`charlstm sweep C
 bench-results/study-variants.json`, or the JSON body `python -m benchmarks.study --sweep-body
 CORPUS_ID` for POST /api/v1/sweeps).
 
-STUDY_SCALE: `full` (default; sized for about 30 minutes on 2 CPU cores), `tiny` (a smoke run of a few minutes: the same code, too small to answer anything) or
-`paper` (3 x 512 against 2 x 627 on 10 MB, for a GPU). Bits/char of the tabs variant are also
-given per character of the space-indented text (the same information over fewer characters), so
-that the comparison is fair.
+STUDY_SCALE: `full` (default; sized for about 30 minutes on 2 CPU cores), `tiny` (a smoke run of a
+few minutes: the same code, too small to answer anything) or `paper` (3 x 512 against 2 x 627 on 10
+MB, for a GPU). Bits/char of the tabs variant are also given per character of the space-indented
+text (the same information over fewer characters), so that the comparison is fair.
 """
 
 from __future__ import annotations
