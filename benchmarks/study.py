@@ -55,7 +55,7 @@ SCALES = {
         "smoke run: proves the study runs end to end; far too small to answer the questions",
     ),
     "full": Scale(
-        500_000,
+        1_000_000,
         {"layers": 2, "units": 128, "batch_size": 32, "epochs": 6, "dropout": 0.2, "patience": 0},
         105,
         3000,
