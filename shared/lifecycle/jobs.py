@@ -66,12 +66,15 @@ class Busy:
 # ---- creation and the cancel request (the API and the admin pages) ---------------------------
 
 
-def create_job(session: Session, owner_id: int, corpus_id: int, hyperparameters: Hyperparameters) -> Job:
-    """A new queued job (flushed: it has its id), within its owner's quotas (QuotaExceeded). It
+def create_job(
+    session: Session, owner_id: int, corpus_id: int, hyperparameters: Hyperparameters, start_epoch: int = 0
+) -> Job:
+    """A new queued job (flushed: it has its id), within its owner's quotas (QuotaExceeded; a job
+    continuing another from its epoch `start_epoch` counts only the epochs it trains). It
     waits its turn (fair queues, see dispatch.py): when its owner has no job waiting in the broker,
     their oldest waiting job (this one, or an older one whose send failed) is dispatched: send what
     `take_dispatches` returns after commit."""
-    check_job_quota(session, lock_user(session, owner_id), hyperparameters)
+    check_job_quota(session, lock_user(session, owner_id), hyperparameters, start_epoch=start_epoch)
     job = Job(
         owner_id=owner_id, corpus_id=corpus_id, hyperparameters=hyperparameters, status=JobStatus.queued, epochs=[]
     )

@@ -36,14 +36,15 @@ def create_child_job(
     """A queued job continuing `parent` (finished, cancelled or failed) from its latest checkpoint
     for `more_epochs` more epochs, with `changes` (FORKABLE hyperparameters only: ValueError
     otherwise) on top of the parent's hyperparameters. Its name, tags, notes and retention policy
-    are the parent's. Within quotas, dispatched like any new job (see create_job)."""
+    are the parent's. Within quotas (only the `more_epochs` it trains count against the epochs
+    quota, not the inherited ones), dispatched like any new job (see create_job)."""
     start = continue_point(session, parent)
     changes = dict(changes or {})
     changes.pop("epochs", None)
     hyperparameters: Hyperparameters = fork_hyperparameters(
         parent.hyperparameters, {**changes, "epochs": start.epoch + more_epochs}
     )
-    child = create_job(session, owner_id, parent.corpus_id, hyperparameters)
+    child = create_job(session, owner_id, parent.corpus_id, hyperparameters, start_epoch=start.epoch)
     child.parent_id, child.parent_epoch = parent.id, start.epoch
     forked = any(getattr(hyperparameters, k) != getattr(parent.hyperparameters, k) for k in FORKABLE - {"epochs"})
     verb = "fork" if forked else "continued"

@@ -3,7 +3,8 @@
 Limits (settings, QUOTA_*): queued + running jobs, queued + running sample requests, model size
 (LSTM weights: layers x 4 x units x (2 x units + 1), the recurrent and input kernels as if every
 layer's input were `units` wide, plus biases; the vocabulary is not known before training starts),
-epochs per job, and characters per sample request (length x count x temperatures).
+epochs a job trains (a continued job's inherited epochs do not count), and characters per sample
+request (length x count x temperatures).
 
 A user's own `users.quotas` (a JSON object, `charlstm admin set-quota`) overrides any of them, a
 null value meaning "the default". Administrators are exempt from the defaults; only limits set
@@ -116,14 +117,21 @@ def _active_samples(session: Session, user_id: int) -> int:
 
 
 def check_job_quota(
-    session: Session, user: User | None, hyperparameters: Hyperparameters, settings: Settings | None = None
+    session: Session,
+    user: User | None,
+    hyperparameters: Hyperparameters,
+    settings: Settings | None = None,
+    *,
+    start_epoch: int = 0,
 ) -> None:
-    """Raise QuotaExceeded when `user` may not queue a job with these hyperparameters."""
+    """Raise QuotaExceeded when `user` may not queue a job with these hyperparameters. A job
+    continuing another from its epoch `start_epoch` (its `epochs` count on from there) is held to
+    the epochs it will train, `epochs - start_epoch`, not its parent's history."""
     if user is None:
         return
     limits = limits_for(user, settings)
     overages = []
-    epochs, most = hyperparameters.epochs, limits["max_epochs"]
+    epochs, most = hyperparameters.epochs - start_epoch, limits["max_epochs"]
     if most is not None and epochs > most:
         overages.append(Overage("max_epochs", "epochs", epochs, most, f"{epochs} epochs per job (the limit is {most})"))
     size, most = model_parameters(hyperparameters), limits["max_parameters"]

@@ -5,6 +5,7 @@ jobs and corpora (refused while in use or running, with its objects)."""
 from shared import lifecycle
 from shared.db.models import Analysis, AnalysisStatus, Corpus, Job
 from shared.storage.keys import analysis_key, corpus_index_key
+from tests.api.conftest import SMALL_JOB
 
 
 def test_labels_on_create_patch_and_the_tag_and_status_filters(client, user_headers, make_corpus, small_job):
@@ -76,6 +77,31 @@ def test_continue_and_fork_link_to_the_parent_and_keep_its_history(
     assert [d["loc"] for d in refused.get_json()["detail"]] == [["layers"], ["units"]]
     assert "architectural" in refused.get_json()["error"]
     assert db_session.get(Job, parent["id"]) is not None
+
+
+def test_a_continued_job_counts_only_the_epochs_it_trains_against_the_epochs_quota(
+    client, user_headers, make_job, record_epochs, db_session
+):
+    from shared.db.models import User
+
+    parent = make_job(epochs=3)
+    client.post(f"/api/v1/jobs/{parent['id']}/cancel", headers=user_headers)
+    record_epochs(parent["id"], [2.0, 1.8, 1.5])  # the parent trained 3 epochs: the limit
+    for user in db_session.query(User):
+        user.quotas = {"max_epochs": 3}
+    db_session.commit()
+
+    made = client.post(f"/api/v1/jobs/{parent['id']}/continue", headers=user_headers, json={"epochs": 3})
+    assert made.status_code == 202, made.get_json()  # 3 to train, though it ends at epoch 6
+    assert made.get_json()["hyperparameters"]["epochs"] == 6
+    refused = client.post(f"/api/v1/jobs/{parent['id']}/continue", headers=user_headers, json={"epochs": 4})
+    assert refused.status_code == 429, refused.get_json()
+    (detail,) = refused.get_json()["detail"]
+    assert (detail["quota"], detail["current"], detail["limit"]) == ("max_epochs", 4, 3)
+    forked = client.post(f"/api/v1/jobs/{parent['id']}/fork", headers=user_headers, json={"optimizer": "adam"})
+    assert forked.status_code == 202, forked.get_json()  # 1 epoch to train (none left: at least 1)
+    fresh = {"corpus_id": parent["corpus_id"], **SMALL_JOB, "epochs": 4}
+    assert client.post("/api/v1/jobs", headers=user_headers, json=fresh).status_code == 429  # a new job: all 4
 
 
 def test_delete_refuses_active_jobs_and_used_corpora_and_removes_objects(
