@@ -48,7 +48,7 @@ def register(sub) -> None:
     add_label_flags(submit)
     submit.add_argument("--keep-every", type=int, metavar="N", help="keep every Nth epoch's checkpoint (retention)")
 
-    jobs = command("jobs", "list training jobs", run_jobs)
+    jobs = command("jobs", "list training jobs (with their tags and names)", run_jobs)
     jobs.add_argument("--status", choices=JOB_STATUSES)
     jobs.add_argument("--tag", help="only jobs with this tag")
     jobs.add_argument("--json", action="store_true", help="print the API's JSON")
@@ -136,7 +136,7 @@ def run_jobs(args) -> int:
     if not jobs:
         print("no jobs" + (f" {args.status}" if args.status else ""))
         return 0
-    rows = [("ID", "STATUS", "CORPUS", "EPOCH", "BEST VAL BITS/CHAR", "ETA", "CREATED")]
+    rows = [("ID", "STATUS", "CORPUS", "EPOCH", "BEST VAL BITS/CHAR", "ETA", "CREATED", "TAGS", "NAME")]
     for job in jobs:
         best = job.get("best_val_loss")
         rows.append(
@@ -148,6 +148,8 @@ def run_jobs(args) -> int:
                 "-" if best is None else f"{best / math.log(2):.3f}",
                 duration(job.get("eta_seconds")),
                 (job.get("created_at") or "")[:19].replace("T", " "),
+                ",".join(job.get("tags") or []) or "-",
+                job.get("name") or "-",  # last: a name may hold spaces
             )
         )
     print_table(rows)

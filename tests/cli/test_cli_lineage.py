@@ -17,9 +17,15 @@ def test_continue_fork_label_delete(service, tmp_path, capsys, db_session, store
     )
     job_id = int(out)
     assert code == 0 and db_session.get(Job, job_id).retention == {"keep_every": 3}
+    run(capsys, "submit", str(corpus_id), "-q", *SMALL, "--name", "no tag", "--tag", "other")
     code, out, _ = run(capsys, "jobs", "--tag", "study")
-    assert code == 0 and out.splitlines()[1].split()[0] == str(job_id)
-    assert run(capsys, "jobs", "--tag", "other")[1] == "no jobs\n"
+    head, row = out.splitlines()
+    assert code == 0 and row.split()[0] == str(job_id) and head.split()[-2:] == ["TAGS", "NAME"]
+    assert row.split()[-2:] == ["study", "base"]
+    code, out, _ = run(capsys, "jobs", "--status", "queued")
+    rows = out.splitlines()[1:]
+    assert code == 0 and len(rows) == 2 and rows[0].endswith("other  no tag") and rows[1].endswith("study  base")
+    assert run(capsys, "jobs", "--tag", "none")[1] == "no jobs\n"
 
     code, _, err = run(capsys, "continue", str(job_id), "--epochs", "2")
     assert code == 2 and "(HTTP 409)" in err and "queued" in err
