@@ -6,12 +6,13 @@
 - 2 or 3 layers at equal parameter count?
 
 One factor at a time from a base (RMSprop, spaces, length 100, 2 layers), each variant with two
-seeds, trained by the engine on the built-in corpus (this machine's Python standard library).
+seeds, trained by the engine on the built-in corpus (this machine's Python standard library). The
+scales, seeds and variants are shared/study.py's (no Keras there: the service's sweep of the same
+study, `charlstm sweep CORPUS --study SCALE` or the sweeps page's study preset, reads them too).
 Written to bench-results/: study.md (the answers, one SVG of overlaid validation curves per
 question, the comparison table of shared/comparison.py), study.json, the SVGs, and
-study-variants.json: the same study as a sweep on the service (`charlstm sweep CORPUS --variants
-bench-results/study-variants.json`, or the JSON body `python -m benchmarks.study --sweep-body
-CORPUS_ID` for POST /api/v1/sweeps).
+study-variants.json (the sweep's variants; `python -m benchmarks.study --sweep-body CORPUS_ID`
+prints POST /api/v1/sweeps's body).
 
 STUDY_SCALE: `full` (default; sized for about 30 minutes on 2 CPU cores), `tiny` (a smoke run of a
 few minutes: the same code, too small to answer anything) or `paper` (3 x 512 against 2 x 627 on 10
@@ -27,90 +28,14 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from shared.comparison import Run, compare, figures, mean_quality
 from shared.engine.config import Hyperparameters
 from shared.engine.train import TrainingCallbacks, TrainingPlan
+from shared.study import QUESTIONS, SCALES, SEEDS, Scale, parameters, runs_of, sweep_body, sweep_variants
 
 from .common import RESULTS_DIR, machine, write_results
-
-
-@dataclass(frozen=True)
-class Scale:
-    corpus_chars: int
-    base: dict
-    three_layer_units: int  # units of the 3-layer variant: about the 2-layer model's parameters
-    sample_chars: int
-    note: str
-
-
-SCALES = {
-    "tiny": Scale(
-        60_000,
-        {"layers": 2, "units": 32, "batch_size": 16, "epochs": 3, "dropout": 0.1, "patience": 0},
-        26,
-        500,
-        "smoke run: proves the study runs end to end; far too small to answer the questions",
-    ),
-    "full": Scale(
-        1_000_000,
-        {"layers": 2, "units": 128, "batch_size": 32, "epochs": 6, "dropout": 0.2, "patience": 0},
-        105,
-        3000,
-        "sized for about 30 minutes on 2 CPU cores",
-    ),
-    "paper": Scale(
-        10_000_000,
-        {"layers": 2, "units": 627, "batch_size": 128, "epochs": 30, "dropout": 0.5, "patience": 5},
-        512,
-        10_000,
-        "the paper's size (3 x 512 against 2 x 627): a GPU worker",
-    ),
-}
-SEEDS = (0, 1)
-QUESTIONS = {  # question -> the variants that answer it (names below), base first
-    "optimizer": ("base", "adam"),
-    "indentation": ("base", "tabs"),
-    "sequence length": ("seq_len 50", "base", "seq_len 200"),
-    "depth at equal parameters": ("base", "3 layers"),
-}
-
-
-def parameters(layers: int, units: int) -> int:
-    """The quota's (and the paper's) LSTM weight count: layers x 4 x units x (2 x units + 1)."""
-    return layers * 4 * units * (2 * units + 1)
-
-
-def variants(scale: Scale) -> dict[str, dict]:
-    """Each named variant's changes from the base."""
-    return {
-        "base": {},
-        "adam": {"optimizer": "adam"},  # the same learning rate: one factor at a time
-        "tabs": {"tabs": True},
-        "seq_len 50": {"seq_len": 50},
-        "seq_len 200": {"seq_len": 200},
-        "3 layers": {"layers": 3, "units": scale.three_layer_units},
-    }
-
-
-def runs_of(scale: Scale) -> list[tuple[str, int, Hyperparameters]]:
-    """(variant name, seed, hyperparameters) of every run, in order."""
-    return [
-        (name, seed, Hyperparameters(**{**scale.base, **change, "seed": seed}))
-        for name, change in variants(scale).items()
-        for seed in SEEDS
-    ]
-
-
-def sweep_variants(scale: Scale) -> list[dict]:
-    """The study as a sweep's explicit variants: every run's full hyperparameters."""
-    return [hp.model_dump(exclude_defaults=False) for _name, _seed, hp in runs_of(scale)]
-
-
-def sweep_body(scale: Scale, corpus_id: int) -> dict:
-    return {"corpus_id": corpus_id, "name": "paper questions study", "base": {}, "variants": sweep_variants(scale)}
 
 
 class _Plan(TrainingCallbacks):
@@ -146,7 +71,7 @@ def main() -> None:
     scale_name = os.environ.get("STUDY_SCALE", "full")
     scale = SCALES[scale_name]
     if argv[:1] == ["--sweep-body"]:
-        print(json.dumps(sweep_body(scale, int(argv[1])), indent=2))
+        print(json.dumps(sweep_body(scale_name, int(argv[1])), indent=2))
         return
     from shared.engine.corpus import builtin_python_corpus
 
@@ -273,7 +198,7 @@ def write_report(scale_name: str, scale: Scale, results: list[dict], total: floa
         "",
         "Parse rate and balanced lines: one sample per run of "
         f"{scale.sample_chars:,} characters at temperature 0.75 (shared/engine/quality.py).",
-        "As a sweep on the service: `charlstm sweep CORPUS_ID --variants bench-results/study-variants.json`.",
+        f"As a sweep on the service: `charlstm sweep CORPUS_ID --study {scale_name}` (or the sweeps page's preset).",
         "",
     ]
     (RESULTS_DIR / "study-variants.json").write_text(json.dumps(sweep_variants(scale), indent=1))

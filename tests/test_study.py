@@ -1,10 +1,14 @@
-"""benchmarks/study.py without training: its variants are valid hyperparameters, one factor at a
-time with two seeds, the depth question at equal parameter count. Its sweep body is accepted by POST
-/api/v1/sweeps: tests/api/test_sweeps.py."""
+"""The study (shared/study.py, trained by benchmarks/study.py) without training: its variants are
+valid hyperparameters, one factor at a time with two seeds, the depth question at equal parameter
+count; the module loads no Keras (the CLI and the web app import it). Its sweep body is accepted by
+POST /api/v1/sweeps: tests/api/test_sweeps.py."""
+
+import subprocess
+import sys
 
 import pytest
 
-from benchmarks.study import QUESTIONS, SCALES, SEEDS, parameters, runs_of, variants
+from shared.study import QUESTIONS, SCALES, SEEDS, parameters, runs_of, sweep_body, variants
 
 
 @pytest.mark.parametrize("scale", sorted(SCALES))
@@ -20,3 +24,12 @@ def test_variants_change_one_factor_and_keep_the_parameter_count(scale):
     assert (base.layers, deep.layers) == (2, 3)
     assert abs(parameters(deep.layers, deep.units) / parameters(base.layers, base.units) - 1) < 0.03
     assert {n for names in QUESTIONS.values() for n in names} == set(variants(SCALES[scale]))
+
+
+def test_the_sweep_is_every_run_named_after_its_scale_and_loads_no_keras():
+    body = sweep_body("full", 7)
+    assert (body["corpus_id"], body["name"], body["base"]) == (7, "paper questions study (full)", {})
+    assert body["variants"] == [hp.model_dump() for _, _, hp in runs_of(SCALES["full"])]
+    code = "import sys, shared.study; print(sorted({'keras', 'tensorflow', 'flask'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout == "[]\n"

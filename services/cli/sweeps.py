@@ -1,11 +1,13 @@
 """`charlstm sweep CORPUS_ID ...` (one job per combination of the comma lists given to `train`'s
-flags, or per entry of a JSON variants file) and `charlstm compare` (the comparison table of a
-sweep or of jobs), on the service."""
+flags, per entry of a JSON variants file, or per run of the paper questions study with `--study`)
+and `charlstm compare` (the comparison table of a sweep or of jobs), on the service."""
 
 import argparse
 import json
 import math
 from pathlib import Path
+
+from shared import study
 
 from .client import make_client
 from .flags import add_sweep_flags, positive_int, sweep_from_args
@@ -27,6 +29,11 @@ def register(sub) -> None:
     sweep.set_defaults(run=run_sweep)
     sweep.add_argument("corpus_id", type=positive_int, metavar="CORPUS_ID")
     sweep.add_argument("--variants", type=Path, metavar="FILE", help="a JSON list of variants instead of a grid")
+    sweep.add_argument(
+        "--study",
+        choices=sorted(study.SCALES),
+        help="the paper questions study at this scale (make study's 12 runs): no other variants or flags",
+    )
     sweep.add_argument("--name", help="a label for the sweep")
     sweep.add_argument("--max-jobs", type=positive_int, help="refuse a sweep of more jobs than this")
     sweep.add_argument("--max-epochs", type=positive_int, help="each job's epochs at most")
@@ -45,7 +52,14 @@ def register(sub) -> None:
 def sweep_body(args) -> dict:
     base, grid = sweep_from_args(args)
     body: dict = {"corpus_id": args.corpus_id, "base": base}
-    if args.variants is not None:
+    if args.study is not None:
+        if args.variants is not None or base or grid:
+            given = ["--variants"] * (args.variants is not None) + [
+                f"--{n.replace('_', '-')}" for n in {**base, **grid}
+            ]
+            raise ClientError(f"--study is a whole sweep: give it no variants or hyperparameters ({', '.join(given)})")
+        body = study.sweep_body(args.study, args.corpus_id)
+    elif args.variants is not None:
         if grid:
             raise ClientError(f"give either --variants or comma lists, not both (lists: {', '.join(grid)})")
         body["variants"] = json.loads(args.variants.read_text())

@@ -1,5 +1,6 @@
 """The user pages of sweeps and run comparison (issue 12): `/sweeps` (yours, and a form that
-launches one through the API's own code path), `/compare?sweep=ID` or `?jobs=1,2,3` (the
+launches one through the API's own code path; `?preset=study-full` fills it with the paper
+questions study of shared/study.py at that scale), `/compare?sweep=ID` or `?jobs=1,2,3` (the
 validation curves overlaid, optionally smoothed, and the comparison table), both following
 running jobs: the page polls `/compare/live` and swaps in a fresh chart and table."""
 
@@ -12,6 +13,7 @@ from flask import Response, flash, jsonify, redirect, render_template, request, 
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from shared import study
 from shared.db.models import Corpus, Job, JobStatus, Sweep
 from shared.lifecycle import sweeps as sweep_lifecycle
 
@@ -30,6 +32,7 @@ CHART_SIZE = (900, 380)
 SHOWN_QUALITY = (("parse_rate", "parses"), ("balanced_lines", "balanced"), ("bits_per_char", "sample bits/char"))
 EXAMPLE_GRID = '{"optimizer": ["rmsprop", "adam"], "seed": [0, 1]}'
 EXAMPLE_BASE = '{"layers": 2, "units": 128, "epochs": 10}'
+PRESETS = {f"study-{name}": name for name in study.SCALES}  # ?preset= -> the study's scale
 
 
 def _query() -> CompareQuery:
@@ -126,7 +129,19 @@ def sweeps():
         "grid": request.args.get("grid", EXAMPLE_GRID),
         "name": request.args.get("name", ""),
     }
-    return render_template("pages/sweeps.html", sweeps=rows, corpora=corpora, form=form)
+    preset = request.args.get("preset", "")
+    if preset in PRESETS:
+        form = _study_form(PRESETS[preset])
+    presets = [{"key": key, "scale": name, "note": study.SCALES[name].note} for key, name in PRESETS.items()]
+    return render_template("pages/sweeps.html", sweeps=rows, corpora=corpora, form=form, presets=presets, preset=preset)
+
+
+def _study_form(scale_name: str) -> dict:
+    """The form filled with the study's sweep (shared/study.py): its runs as a list of variants,
+    one a line, each with every hyperparameter (the base is empty)."""
+    variants = study.sweep_variants(study.SCALES[scale_name])
+    lines = ",\n".join(" " + json.dumps(v, sort_keys=True) for v in variants)
+    return {"base": "{}", "grid": f"[\n{lines}\n]", "name": study.sweep_name(scale_name)}
 
 
 def _json_field(name: str) -> object:

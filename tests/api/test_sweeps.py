@@ -137,9 +137,9 @@ def test_cancelling_a_sweep_dispatches_the_owners_next_job(client, user_headers,
 
 
 def test_the_study_is_a_valid_sweep_on_the_service(client, user_headers, make_corpus):
-    from benchmarks.study import SCALES, sweep_body
+    from shared.study import sweep_body
 
     corpus = make_corpus(text="def f(x):\n    return x * 2\n\n" * 2500)  # 75,000 characters
-    response = client.post("/api/v1/sweeps", headers=user_headers, json=sweep_body(SCALES["tiny"], corpus["id"]))
+    response = client.post("/api/v1/sweeps", headers=user_headers, json=sweep_body("tiny", corpus["id"]))
     assert response.status_code == 202, response.get_json()
     assert response.get_json()["jobs_total"] == 12

@@ -67,3 +67,26 @@ def test_launch_a_sweep_and_watch_the_comparison(page, server_url, user_token, d
     db_session.commit()
     page.wait_for_selector("#chart polyline.series.live", state="attached", timeout=TIMEOUT_MS)
     assert db_session.get(Job, second).sweep_id == sweep_id
+
+
+def test_the_study_preset_launches_the_studys_sweep(page, server_url, user_token, db_session, broker):
+    import json
+
+    from shared.study import SCALES, sweep_variants
+
+    corpus = make_corpus(db_session, user_id(db_session, "alice"))
+    sign_in(page, server_url, user_token, next_path="/sweeps")
+    assert "paper questions" not in page.input_value("#name")
+    page.click("#preset-study-tiny")
+    page.wait_for_url("**/sweeps?preset=study-tiny", timeout=TIMEOUT_MS)
+    assert json.loads(page.input_value("#grid")) == sweep_variants(SCALES["tiny"])  # filled by the server
+    assert page.input_value("#name") == "paper questions study (tiny)" and json.loads(page.input_value("#base")) == {}
+    page.select_option("#corpus_id", str(corpus.id))
+    page.click("#sweep-form button[type=submit]")
+    page.wait_for_url("**/compare?sweep=*", timeout=TIMEOUT_MS)
+    sweep = db_session.get(Sweep, int(parse_qs(urlsplit(page.url).query)["sweep"][0]))
+    assert sweep.name == "paper questions study (tiny)" and len(sweep.jobs) == 12
+    assert [j.hyperparameters.model_dump() for j in sorted(sweep.jobs, key=lambda j: j.id)] == sweep_variants(
+        SCALES["tiny"]
+    )
+    assert page.locator("#compare-rows tbody tr").count() == 12 and broker.llen("training") == 1

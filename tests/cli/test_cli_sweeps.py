@@ -63,3 +63,20 @@ def test_variants_file_and_errors(corpus_id, capsys, tmp_path, db_session):
         build_parser().parse_args(["sweep", "1", "--optimizer", "rmsprop,sgd"])
     args = build_parser().parse_args(["sweep", "1", "--tabs", "true,false", "--lr", "0.001,0.002"])
     assert args.tabs == [True, False] and args.learning_rate == [0.001, 0.002]
+
+
+def test_the_study_as_a_sweep(service, capsys, tmp_path, db_session):  # noqa: F811
+    from shared.db.models import Sweep
+    from shared.study import SCALES, runs_of
+
+    path = tmp_path / "code.py"
+    path.write_text("def f(x):\n    return x * 2\n\n" * 2500)  # 75,000 characters: the tiny scale's rows fit
+    corpus = int(run(capsys, "upload", str(path), "-q")[1])
+    code, _, err = run(capsys, "sweep", str(corpus), "--study", "tiny", "--units", "8")
+    assert code == 2 and "--study is a whole sweep" in err and "--units" in err and db_session.query(Job).count() == 0
+    code, out, err = run(capsys, "sweep", str(corpus), "--study", "tiny", "--max-epochs", "1", "-q")
+    assert code == 0, err
+    sweep = db_session.get(Sweep, int(out))
+    assert sweep.name == "paper questions study (tiny)" and sweep.corpus_id == corpus
+    expected = [hp.model_copy(update={"epochs": 1}) for _, _, hp in runs_of(SCALES["tiny"])]
+    assert [j.hyperparameters for j in sorted(sweep.jobs, key=lambda j: j.id)] == expected  # the budget applies
