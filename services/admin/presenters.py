@@ -11,6 +11,7 @@ import math
 from datetime import datetime
 
 from flask import url_for
+from sqlalchemy.orm import object_session
 
 from shared import lifecycle
 from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, as_utc
@@ -162,9 +163,37 @@ def sample_row(sample: Sample) -> dict:
     }
 
 
+def live_points(job: Job) -> list[tuple[float, float]]:
+    """The job's live training loss (issue 12) in bits/char, for loss_chart_svg: (position in
+    epochs, bits) of the points a training worker records within its epochs."""
+    session = object_session(job)
+    return [(x, loss / LN2) for x, loss in lifecycle.batch_losses(session, job.id)] if session else []
+
+
+def job_labels(job: Job, job_endpoint: str) -> dict:
+    """Name, notes, tags, sweep, lineage (links to `job_endpoint`, the site's job page) and the
+    checkpoints kept in storage: the job pages' shared facts (admin/job_parts.html), issue 12."""
+    session = object_session(job)
+    children = lifecycle.lineage.children_of(session, job.id) if session else []
+    return {
+        "name": job.name,
+        "notes": job.notes,
+        "tags": job.tags,
+        "sweep_id": job.sweep_id,
+        "sweep_url": url_for("pages.compare_page", sweep=job.sweep_id) if job.sweep_id else None,
+        "parent_id": job.parent_id,
+        "parent_epoch": job.parent_epoch,
+        "parent_url": url_for(job_endpoint, job_id=job.parent_id) if job.parent_id else None,
+        "children": [{"id": c.id, "url": url_for(job_endpoint, job_id=c.id)} for c in children],
+        "storage_bytes": lifecycle.retention.storage_bytes(job),
+        "kept_epochs": [e.epoch for e in lifecycle.stored_checkpoints(job)],
+    }
+
+
 def job_detail(job: Job, samples: list[Sample], now: datetime) -> dict:
     """Everything the job page shows (summary + hyperparameters, timings, epochs, samples)."""
     epochs = list(job.epochs)
+    live = live_points(job)
     data = job_summary(job, now)
     started = utc(job.started_at)
     end = utc(job.finished_at) or (now if job.status == JobStatus.running else None)
@@ -189,7 +218,7 @@ def job_detail(job: Job, samples: list[Sample], now: datetime) -> dict:
         eta_seconds=eta,
         eta_label=fmt_duration(eta) if eta is not None else DASH,
         epochs=[epoch_row(e) for e in epochs],
-        chart_version=len(epochs),
+        chart_version=f"{len(epochs)}-{len(live)}-{live[-1][0] if live else 0}",  # an epoch or a live point
         chart_url=url_for("admin.job_chart", job_id=job.id),
         samples=[sample_row(s) for s in samples],
         # the page keeps polling while this is true

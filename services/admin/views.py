@@ -18,7 +18,7 @@ from ..downloads import sample_download
 from .blueprint import admin_bp
 from .broker import broker_status
 from .charts import loss_chart_svg
-from .presenters import chart_points, corpus_row, job_detail, job_summary
+from .presenters import chart_points, corpus_row, job_detail, job_labels, job_summary, live_points
 from .security import Refused, admin_for_token, end_session, safe_next, session_admin, start_session
 
 PER_PAGE = 50
@@ -140,7 +140,8 @@ def job_page(job_id: int):
     return render_template(
         "admin/job.html",
         job=job_detail(job, samples, _now()),
-        chart=loss_chart_svg(chart_points(job), width, height),
+        labels=job_labels(job, "admin.job_page"),
+        chart=loss_chart_svg(chart_points(job), width, height, live=live_points(job)),
         poll_url=url_for("admin.api_job", job_id=job_id),
         poll_ms=_poll_ms(),
     )
@@ -157,7 +158,7 @@ def job_chart(job_id: int):
     job, _ = _load_job(job_id)
     width = min(max(request.args.get("width", CHART_SIZE[0], type=int) or CHART_SIZE[0], 200), 2000)
     height = min(max(request.args.get("height", CHART_SIZE[1], type=int) or CHART_SIZE[1], 150), 1200)
-    svg = loss_chart_svg(chart_points(job), width, height, title=f"Job {job.id}: loss per epoch")
+    svg = loss_chart_svg(chart_points(job), width, height, title=f"Job {job.id}: loss per epoch", live=live_points(job))
     return Response(svg, mimetype="image/svg+xml")
 
 

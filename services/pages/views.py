@@ -26,11 +26,18 @@ from sqlalchemy.orm import joinedload
 
 from shared import lifecycle
 from shared.db.models import Corpus, Job, JobStatus, Sample, SampleStatus
-from shared.engine.train import LN2
 from shared.storage import NotFound
 
 from ..admin.charts import loss_chart_svg
-from ..admin.presenters import chart_points, corpus_row, job_detail, job_summary, sample_row
+from ..admin.presenters import (
+    chart_points,
+    corpus_row,
+    job_detail,
+    job_labels,
+    job_summary,
+    live_points,
+    sample_row,
+)
 from ..admin.security import end_session, start_session
 from ..api.auth import get_visible, visible
 from ..api.checkpoints import checkpoint_download
@@ -150,19 +157,9 @@ def _filters() -> dict:
     }
 
 
-def _labels(record: Job | Corpus, detail: bool = False) -> dict:
-    """Name, notes and tags; with `detail`, a job's lineage and checkpoint storage too (issue 12)."""
-    data: dict = {"name": record.name, "notes": record.notes, "tags": record.tags}
-    if detail and isinstance(record, Job):
-        data["parent_url"] = url_for("pages.job_page", job_id=record.parent_id) if record.parent_id else None
-        data["parent_id"], data["parent_epoch"] = record.parent_id, record.parent_epoch
-        data["children"] = [
-            {"id": c.id, "url": url_for("pages.job_page", job_id=c.id)}
-            for c in lifecycle.lineage.children_of(get_db(), record.id)
-        ]
-        data["storage_bytes"] = lifecycle.retention.storage_bytes(record)
-        data["kept_epochs"] = [e.epoch for e in lifecycle.stored_checkpoints(record)]
-    return data
+def _labels(record: Job | Corpus) -> dict:
+    """Name, notes and tags (issue 12); a job page's are the presenters' job_labels."""
+    return {"name": record.name, "notes": record.notes, "tags": record.tags}
 
 
 def _load_job(job_id: int) -> tuple[Job, list[Sample]]:
@@ -177,12 +174,9 @@ def _user_detail(job: Job, samples: list[Sample]) -> dict:
     data = job_detail(job, samples, _now())
     data["url"] = url_for("pages.job_page", job_id=job.id)
     data["chart_url"] = url_for("pages.job_chart", job_id=job.id)
-    live = _live_points(job)
-    data["chart_version"] = f"{data['chart_version']}-{len(live)}-{live[-1][0] if live else 0}"  # live loss moves it
     for row in data["epochs"]:
         row["checkpoint_url"] = url_for("pages.checkpoint", job_id=job.id, epoch=row["epoch"])
     for row in data["samples"]:
-        row["url"] = url_for("pages.sample_page", sample_id=row["id"])
         row["download_url"] = (
             url_for("pages.sample_text", sample_id=row["id"]) if row["status"] == "succeeded" else None
         )
@@ -196,8 +190,8 @@ def job_page(job_id: int):
     return render_template(
         "pages/job.html",
         job=_user_detail(job, samples),
-        labels=_labels(job, detail=True),
-        chart=loss_chart_svg(chart_points(job), width, height, live=_live_points(job)),
+        labels=job_labels(job, "pages.job_page"),
+        chart=loss_chart_svg(chart_points(job), width, height, live=live_points(job)),
         poll_url=url_for("pages.job_live", job_id=job_id),
         poll_ms=_poll_ms(),
         can_sample=lifecycle.best_epoch(job) is not None,
@@ -219,12 +213,7 @@ def job_live(job_id: int):
 def job_chart(job_id: int):
     job, _ = _load_job(job_id)
     width, height = CHART_SIZE
-    return Response(loss_chart_svg(chart_points(job), width, height, live=_live_points(job)), mimetype="image/svg+xml")
-
-
-def _live_points(job: Job) -> list[tuple[float, float]]:
-    """The job's live training loss (issue 12) in bits/char, for the chart."""
-    return [(x, loss / LN2) for x, loss in lifecycle.batch_losses(get_db(), job.id)]
+    return Response(loss_chart_svg(chart_points(job), width, height, live=live_points(job)), mimetype="image/svg+xml")
 
 
 @pages_bp.post("/jobs/<int:job_id>/cancel")

@@ -40,3 +40,39 @@ def test_pages_show_labels_lineage_storage_and_filter(client, user_token, db_ses
     assert listed("tag=<script>") == {parent_id, other_id, child.id}  # not a tag: ignored
     corpora = client.get("/corpora?tag=python").get_data(as_text=True)
     assert corpora.count("<tr>") == 1 + 1  # the header and the tagged corpus
+
+
+def test_the_admin_job_page_shares_the_user_pages_live_chart_sweep_link_and_lineage(
+    client, user_token, admin_token, db_session
+):
+    from tests.browser.browser_helpers import make_corpus
+    from tests.conftest import bearer
+
+    corpus = make_corpus(db_session, user_id(db_session, "alice"))
+    body = {"corpus_id": corpus.id, "base": {"layers": 1, "units": 16, "epochs": 2}, "grid": {"seed": [0, 1]}}
+    sweep = client.post("/api/v1/sweeps", headers=bearer(user_token), json=body).get_json()
+    job_id = sweep["jobs"][0]["id"]
+    assert lifecycle.claim_job(db_session, job_id, WORKER) is not None
+    record_epoch(db_session, job_id, 1, 2.0, 2.1)
+    db_session.commit()
+    version = client.get(f"/admin/api/jobs/{job_id}", headers=bearer(admin_token)).get_json()["chart_version"]
+    assert lifecycle.record_batch_loss(db_session, job_id, 2, 5, 10, 1.9, worker=WORKER)
+    db_session.commit()
+    assert client.get(f"/admin/api/jobs/{job_id}", headers=bearer(admin_token)).get_json()["chart_version"] != version
+    admin_page = client.get(f"/admin/jobs/{job_id}", headers=bearer(admin_token)).get_data(as_text=True)
+    assert 'class="series live"' in admin_page  # the live training loss, as on the user page
+    assert 'class="series live"' in client.get(f"/admin/jobs/{job_id}/chart.svg", headers=bearer(admin_token)).text
+    assert f'<a href="/compare?sweep={sweep["id"]}">sweep #{sweep["id"]}</a>' in admin_page
+
+    lifecycle.finish_job(db_session, job_id, lifecycle.jobs.JobStatus.cancelled, worker=WORKER)
+    child = lifecycle.lineage.create_child_job(db_session, db_session.get(Job, job_id), corpus.owner_id, 2)
+    db_session.commit()
+    parent_admin = client.get(f"/admin/jobs/{job_id}", headers=bearer(admin_token)).get_data(as_text=True)
+    assert f'<dd id="job-children"><a href="/admin/jobs/{child.id}">job #{child.id}</a>' in parent_admin
+    child_admin = client.get(f"/admin/jobs/{child.id}", headers=bearer(admin_token)).get_data(as_text=True)
+    assert f'<a href="/admin/jobs/{job_id}">job #{job_id}</a> from its epoch 1' in child_admin
+    sign_in(client, user_token)
+    child_page = client.get(f"/jobs/{child.id}").get_data(as_text=True)
+    assert f'<a href="/jobs/{job_id}">job #{job_id}</a> from its epoch 1' in child_page
+    for page in (child_admin, child_page):  # one samples table, one chart: the shared partial's
+        assert page.count('id="samples"') == page.count('id="chart"') == page.count('id="job-storage"') == 1
