@@ -2,7 +2,7 @@
 run on the sampling queue, the result in object storage) and the temperature chart's numbers (the
 next-character distribution after a prompt, answered at once from a light numpy model)."""
 
-from flask import Response, g, stream_with_context, url_for
+from flask import g, url_for
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
@@ -13,6 +13,7 @@ from shared.queue import send_analysis
 from shared.storage import NotFound
 
 from ..context import get_celery, get_db, get_store, settings
+from ..downloads import analysis_download
 from ..errors import ApiError, field_error
 from ..nextchar import light_sampler
 from .analysis_schemas import (
@@ -27,8 +28,6 @@ from .auth import SECURITY, get_visible, require_user, visible
 from .checkpoints import checkpoint_files
 from .common import paginate
 from .schemas import ErrorBody, JobPath, NoQuery, PageQuery, json_body_on
-
-CHUNK = 64 * 1024
 
 bp = APIBlueprint(
     "analyses",
@@ -118,24 +117,6 @@ def get_analysis_result(path: AnalysisPath, query: NoQuery):
     cell: layer, unit and `values`, its activation per character through tanh as integers
     -100..100; `scale` is 100)."""
     return analysis_download(get_visible(Analysis, path.analysis_id))
-
-
-def analysis_download(analysis: Analysis) -> Response:
-    if analysis.status != AnalysisStatus.succeeded or not analysis.object_key:
-        raise ApiError(409, f"analysis {analysis.id} is {AnalysisStatus(analysis.status).value}, not succeeded")
-    try:
-        stream = get_store().open(analysis.object_key)
-    except NotFound as exc:
-        raise ApiError(404, f"the result of analysis {analysis.id} is missing from storage") from exc
-
-    def chunks():
-        try:
-            while chunk := stream.read(CHUNK):
-                yield chunk
-        finally:
-            stream.close()
-
-    return Response(stream_with_context(chunks()), content_type="application/json")
 
 
 def analysis_result(analysis: Analysis) -> bytes:

@@ -15,11 +15,10 @@ from shared.db.models import Epoch, Job
 from shared.storage import NotFound
 
 from ..context import get_db, get_store
+from ..downloads import attachment, read_chunks
 from ..errors import ApiError
 from .auth import MAX_ID, SECURITY, get_visible, require_user
 from .schemas import ErrorBody, JobPath, NoQuery
-
-CHUNK = 64 * 1024
 
 bp = APIBlueprint(
     "checkpoints",
@@ -95,21 +94,18 @@ def checkpoint_download(job: Job, epoch: int | None = None) -> Response:
                     stream = store.open(key)
                 except NotFound:
                     continue  # deleted meanwhile: the zip has what is left
-                try:
-                    with archive.open(name, "w", force_zip64=True) as member:
-                        while data := stream.read(CHUNK):
-                            member.write(data)
-                            if part := sink.take():
-                                yield part
-                finally:
-                    stream.close()
+                with archive.open(name, "w", force_zip64=True) as member:
+                    for data in read_chunks(stream):
+                        member.write(data)
+                        if part := sink.take():
+                            yield part
                 yield sink.take()
         yield sink.take()
 
     return Response(
         stream_with_context(chunks()),
         mimetype="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{folder}.zip"'},
+        headers=attachment(f"{folder}.zip"),
     )
 
 
