@@ -304,6 +304,36 @@ def stored_checkpoints(job: Job) -> list[Epoch]:
     return [e for e in job.epochs if e.checkpoint_key and e.pruned_at is None]
 
 
+class NoCheckpoint(LookupError):
+    """The job has no stored checkpoint of the epoch asked for (`message` says why and lists the
+    epochs that have one)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def stored_checkpoint(job: Job, epoch: int | None = None) -> Epoch:
+    """The stored checkpoint of epoch `epoch` of `job` (the best one when None): the one lookup the
+    samples, the analyses and the checkpoint downloads make. NoCheckpoint when there is none (never
+    recorded, or deleted by the job's retention policy); each caller picks its HTTP status."""
+    if epoch is None:
+        best = best_epoch(job)
+        if best is None:
+            raise NoCheckpoint(f"job {job.id} has no checkpoint yet")
+        return best
+    stored = stored_checkpoints(job)
+    for row in stored:
+        if row.epoch == epoch:
+            return row
+    have = [row.epoch for row in stored]
+    listed = ", ".join(map(str, have[:20])) + (", ..." if len(have) > 20 else "")
+    pruned = any(e.epoch == epoch and e.checkpoint_key and e.pruned_at is not None for e in job.epochs)
+    why = ": its retention policy deleted it" if pruned else ""
+    which = f"epochs with one: {listed}" if have else "none yet"
+    raise NoCheckpoint(f"job {job.id} has no checkpoint of epoch {epoch}{why} ({which})")
+
+
 def best_epoch(job: Job) -> Epoch | None:
     """The checkpoint to sample from: the lowest validation loss (the engine's rule: the earliest
     of equal losses), else the latest epoch; among the checkpoints still stored (retention)."""
