@@ -83,7 +83,7 @@ def create_analysis(path: JobPath, body: AnalysisCreate, query: NoQuery):
     analysis = lifecycle.create_analysis(db, g.user.id, job, epoch, body.text)
     db.commit()
     try:
-        send_analysis(get_celery(), analysis.id)
+        send_analysis(get_celery(), analysis.id, analysis.dispatch_token)
     except Exception as exc:
         lifecycle.fail_unsent_analysis(analysis, str(exc))
         db.commit()

@@ -1,8 +1,11 @@
-"""A neuron analysis's state: created queued (its message sent after commit), claimed by a sampling
-worker, finished with its result's key and top cells, or failed with a reason. A message that
-arrives again for a running analysis was on a worker that crashed: it fails (asking again makes a
-new request). An analysis is short (one pass over at most ANALYSIS_MAX_CHARS characters): it has
-no heartbeat, no cancel and no fair-queue turn."""
+"""A neuron analysis's state: created queued (its message sent after commit, with the analysis's
+dispatch token), claimed by a sampling worker, finished with its result's key and top cells, or
+failed with a reason. As for samples (dispatch.py owns the rules): a message whose token is not
+the analysis's current one is skipped; a queued analysis whose message the broker lost gets a new
+token from the reconciler (jobs.message_lost); a running analysis writes heartbeats, and one
+whose heartbeat stopped (its worker died) fails (`fail_lost_analysis`, from the reconciler, or from
+a redelivered message). An analysis is short (one pass over at most ANALYSIS_MAX_CHARS characters):
+it has no cancel and no fair-queue turn."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ..db.models import Analysis, AnalysisStatus, Epoch, Job, utcnow
-from .dispatch import clip
+from .dispatch import HEARTBEAT_OK, beat, clip, superseded
 
 LOST_ANALYSIS = "the sampling worker stopped while running this analysis (crashed or killed); request it again"
 
@@ -50,14 +53,22 @@ def fail_unsent_analysis(analysis: Analysis, error: str) -> None:
     analysis.error = clip(f"could not queue: {error}")
 
 
-def claim_analysis(session: Session, analysis_id: int, worker: str = "") -> AnalysisWork | None:
-    """Mark the analysis running; None when there is nothing to do (unknown or finished, or found
-    running: its worker was lost, and it fails with that reason)."""
+def fail_lost_analysis(analysis: Analysis) -> None:
+    """Its worker stopped while running it (found by the reconciler, or by a redelivery)."""
+    analysis.status, analysis.finished_at, analysis.error = AnalysisStatus.failed, utcnow(), LOST_ANALYSIS
+
+
+def claim_analysis(
+    session: Session, analysis_id: int, worker: str = "", token: str | None = None
+) -> AnalysisWork | None:
+    """Mark the analysis running; None when there is nothing to do (unknown, finished, or the
+    message superseded by a newer one; or found running: its worker was lost, and it fails with
+    that reason)."""
     analysis = session.get(Analysis, analysis_id, with_for_update=True)
-    if analysis is None or AnalysisStatus(analysis.status).finished:
+    if analysis is None or AnalysisStatus(analysis.status).finished or superseded(analysis, token):
         return None
     if analysis.status == AnalysisStatus.running:
-        analysis.status, analysis.finished_at, analysis.error = AnalysisStatus.failed, utcnow(), LOST_ANALYSIS
+        fail_lost_analysis(analysis)
         return None
     job = session.get(Job, analysis.job_id)
     assert job is not None  # the analysis row cascades with its job
@@ -66,7 +77,7 @@ def claim_analysis(session: Session, analysis_id: int, worker: str = "") -> Anal
         return None
     analysis.status, analysis.worker = AnalysisStatus.running, worker
     analysis.attempts += 1
-    analysis.started_at = utcnow()
+    analysis.started_at = analysis.heartbeat_at = utcnow()
     return AnalysisWork(
         analysis_id=analysis.id,
         job_id=analysis.job_id,
@@ -74,6 +85,13 @@ def claim_analysis(session: Session, analysis_id: int, worker: str = "") -> Anal
         checkpoint_key=analysis.checkpoint_key,
         text=analysis.text,
     )
+
+
+def analysis_heartbeat(session: Session, analysis_id: int, progress: float | None, worker: str) -> str:
+    """Write a running analysis's heartbeat: always "ok" (an analysis has no cancel; one marked
+    lost that still finishes is stored all the same)."""
+    beat(session, Analysis, analysis_id, progress, worker)
+    return HEARTBEAT_OK
 
 
 def finish_analysis(

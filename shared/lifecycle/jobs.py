@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import Epoch, Job, JobStatus, Sample, as_utc, utcnow
+from ..db.models import Analysis, Epoch, Job, JobStatus, Sample, as_utc, utcnow
 from ..engine.config import Hyperparameters, describe_validation_error
 from ..engine.train import best_epoch as best_of
 from ..settings import get_settings
@@ -286,8 +286,8 @@ def worker_lost(job: Job, heartbeat_timeout: float, max_attempts: int) -> str | 
     return _requeue(job)
 
 
-def message_lost(record: Job | Sample) -> str | None:
-    """A queued job or sample whose message the broker lost (found by the reconciler; locked by
+def message_lost(record: Job | Sample | Analysis) -> str | None:
+    """A queued job, sample or analysis whose message the broker lost (found by the reconciler; locked by
     the caller): a job with a pending cancel ends cancelled, anything else gets a new token
     (returned, to send after commit)."""
     if isinstance(record, Job) and record.cancel_requested:

@@ -41,7 +41,8 @@ def test_analysis_request_queues_a_message_on_the_sampling_queue(client, user_he
     assert broker.llen("sampling") == 1
     message = json.loads(broker.lindex("sampling", 0))
     assert message["headers"]["task"] == "charlstm.analyze"
-    assert json.loads(base64.b64decode(message["body"]))[0] == [analysis["id"]]
+    args = json.loads(base64.b64decode(message["body"]))[0]
+    assert args[0] == analysis["id"] and len(args[1]) == 32  # with its dispatch token (the reconciler's key)
 
     chosen = post(client, user_headers, trained_job, {"text": "def f():\n    return 1\n", "epoch": 2}).get_json()
     assert (chosen["epoch"], chosen["source"]) == (2, "text")
