@@ -61,13 +61,22 @@ def analysis_out(analysis: Analysis) -> dict:
 
 @bp.post(
     "/jobs/<int:job_id>/analyses",
-    responses={202: AnalysisOut, 400: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody},
+    responses={
+        202: AnalysisOut,
+        400: ErrorBody,
+        409: ErrorBody,
+        413: ErrorBody,
+        415: ErrorBody,
+        429: ErrorBody,
+        503: ErrorBody,
+    },
 )
 def create_analysis(path: JobPath, body: AnalysisCreate, query: NoQuery):
     """Queue a neuron analysis of the job's model (the best checkpoint, or `epoch`'s) over `text`
     (default: the tail of its corpus): every cell's activation per character, correlated with
     features of the text (bracket depth, strings, comments, docstrings, indentation, column, line
-    starts, words after keywords). Runs on the sampling queue; poll GET /analyses/{id}."""
+    starts, words after keywords). Runs on the sampling queue; poll GET /analyses/{id}. 429 past
+    the user's queued + running analyses quota."""
     job = get_visible(Job, path.job_id)
     limit = settings().analysis_max_chars
     if body.text is not None and len(body.text) > limit:

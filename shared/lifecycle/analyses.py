@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Analysis, AnalysisStatus, Epoch, Job, utcnow
 from .dispatch import HEARTBEAT_OK, beat, clip, superseded
+from .quotas import check_analysis_quota, lock_user
 
 LOST_ANALYSIS = "the sampling worker stopped while running this analysis (crashed or killed); request it again"
 
@@ -32,8 +33,9 @@ class AnalysisWork:
 
 def create_analysis(session: Session, owner_id: int, job: Job, epoch: Epoch, text: str | None) -> Analysis:
     """A new queued analysis of `epoch`'s checkpoint of `job` over `text` (None: the corpus's
-    tail), flushed; the caller sends its message after commit (`fail_unsent_analysis` if that
-    fails)."""
+    tail), within its owner's quota (QuotaExceeded), flushed; the caller sends its message after
+    commit (`fail_unsent_analysis` if that fails)."""
+    check_analysis_quota(session, lock_user(session, owner_id))
     analysis = Analysis(
         owner_id=owner_id,
         job_id=job.id,
