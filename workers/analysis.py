@@ -44,8 +44,8 @@ def corpus_tail(store: ObjectStore, key: str, chars: int) -> str:
 
 
 def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None = None, token: str | None = None) -> str:
-    """Run and store one analysis (writing its heartbeat meanwhile): "succeeded", "failed" or
-    "skipped"."""
+    """Run and store one analysis (writing its heartbeat meanwhile): "succeeded", "failed",
+    "cancelled" (nothing stored) or "skipped"."""
     worker = worker or socket.gethostname()
     work = run_in_session(lambda s: lifecycle.claim_analysis(s, analysis_id, worker, token), "claiming the analysis")
     if work is None:
@@ -53,8 +53,8 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
         return "skipped"
     settings = get_settings()
     try:
-        with Heartbeat(lifecycle.analysis_heartbeat, analysis_id, worker, settings.heartbeat_interval):
-            result, key = _analyze(work, store or get_store())
+        with Heartbeat(lifecycle.analysis_heartbeat, analysis_id, worker, settings.heartbeat_interval) as heartbeat:
+            done = _analyze(work, store or get_store(), heartbeat)
     except Exception as exc:
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
         log.log(
@@ -66,6 +66,10 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
         )
         run_in_session(lambda s: lifecycle.finish_analysis(s, analysis_id, error=error), "recording the failure")
         return "failed"
+    if done is None:
+        log.info("analysis %s: cancelled; nothing stored", analysis_id)
+        return "cancelled"
+    result, key = done
     top = {"features": result["features"], "layers": result["layers"], "units": result["units"], "top": result["top"]}
     run_in_session(
         lambda s: lifecycle.finish_analysis(s, analysis_id, object_key=key, top=top, chars=len(result["text"])),
@@ -75,8 +79,9 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
     return "succeeded"
 
 
-def _analyze(work: lifecycle.AnalysisWork, store: ObjectStore) -> tuple[dict, str]:
-    """Read the text, run the model over it, store the result: (the result, its key)."""
+def _analyze(work: lifecycle.AnalysisWork, store: ObjectStore, heartbeat: Heartbeat) -> tuple[dict, str] | None:
+    """Read the text, run the model over it, store the result: (the result, its key); None when
+    the analysis was cancelled meanwhile (asked once more before storing: nothing is stored)."""
     from shared.engine.analysis import analyze, held_out
 
     settings = get_settings()
@@ -86,6 +91,9 @@ def _analyze(work: lifecycle.AnalysisWork, store: ObjectStore) -> tuple[dict, st
         text = held_out(corpus_tail(store, work.corpus_key, chars), chars)
     sampler = model_cache().get(work.checkpoint_key)
     result = analyze(sampler, text, top=settings.analysis_top_cells)
+    heartbeat.beat()
+    if heartbeat.cancelled:
+        return None
     key = analysis_key(work.analysis_id)
     data = json.dumps(result, separators=(",", ":")).encode("utf-8")
     store.retrying(lambda: store.put_bytes(key, data), f"upload {key}")

@@ -116,6 +116,21 @@ def get_analysis(path: AnalysisPath, query: NoQuery):
     return analysis_out(get_visible(Analysis, path.analysis_id))
 
 
+@bp.post("/analyses/<int:analysis_id>/cancel", responses={200: AnalysisOut, 409: ErrorBody})
+def cancel_analysis(path: AnalysisPath, query: NoQuery):
+    """Cancel an analysis: a queued one at once, a running one too (its worker finishes its pass
+    and stores nothing). Cancelling a cancelled analysis is a no-op (200); a succeeded or failed
+    one answers 409."""
+    get_visible(Analysis, path.analysis_id)
+    db = get_db()
+    try:
+        analysis, _changed = lifecycle.cancel_analysis(db, path.analysis_id)
+    except lifecycle.AnalysisFinished as exc:
+        raise ApiError(409, str(exc)) from exc
+    db.commit()
+    return analysis_out(analysis)
+
+
 @bp.get(
     "/analyses/<int:analysis_id>/result",
     responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, 409: ErrorBody},

@@ -311,10 +311,11 @@ class AnalysisStatus(str, enum.Enum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self in (AnalysisStatus.succeeded, AnalysisStatus.failed)
+        return self in (AnalysisStatus.succeeded, AnalysisStatus.failed, AnalysisStatus.cancelled)
 
 
 class Analysis(Base):

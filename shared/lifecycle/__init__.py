@@ -10,8 +10,8 @@ A job:    queued -> running -> succeeded | failed | cancelled, and running -> qu
           worker stops gracefully (`requeue_job`) or is lost (`worker_lost`).
 A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancelled, and
           running -> queued when its worker stops gracefully (`requeue_sample`).
-An analysis: queued -> running -> succeeded | failed (analyses.py); lost messages re-sent and
-          silent workers found as for samples.
+An analysis: queued -> running -> succeeded | failed | cancelled, queued -> cancelled
+          (analyses.py); lost messages re-sent and silent workers found as for samples.
 
 Continued and forked jobs (lineage.py), checkpoint retention (retention.py), and the database
 side of deletes (deletion.py: a `deleting_at` mark, then the rows once the objects are gone;
@@ -21,8 +21,10 @@ shared/deletion.py runs the steps).
 from . import deletion, lineage, retention
 from .analyses import (
     LOST_ANALYSIS,
+    AnalysisFinished,
     AnalysisWork,
     analysis_heartbeat,
+    cancel_analysis,
     claim_analysis,
     create_analysis,
     fail_lost_analysis,
@@ -79,7 +81,9 @@ from .samples import (
 
 __all__ = [
     "LOST_ANALYSIS",
+    "AnalysisFinished",
     "AnalysisWork",
+    "cancel_analysis",
     "analysis_heartbeat",
     "fail_lost_analysis",
     "claim_analysis",

@@ -4,17 +4,19 @@ failed with a reason. As for samples (dispatch.py owns the rules): a message who
 the analysis's current one is skipped; a queued analysis whose message the broker lost gets a new
 token from the reconciler (jobs.message_lost); a running analysis writes heartbeats, and one
 whose heartbeat stopped (its worker died) fails (`fail_lost_analysis`, from the reconciler, or from
-a redelivered message). An analysis is short (one pass over at most ANALYSIS_MAX_CHARS characters):
-it has no cancel and no fair-queue turn."""
+a redelivered message); a queued or running one can be cancelled (`cancel_analysis`: its worker,
+told by its heartbeat, stores nothing). An analysis is short (one pass over at most
+ANALYSIS_MAX_CHARS characters): it has no fair-queue turn."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Analysis, AnalysisStatus, Epoch, Job, utcnow
-from .dispatch import HEARTBEAT_OK, beat, clip, superseded
+from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_OK, beat, clip, superseded
 from .quotas import check_analysis_quota, lock_user
 
 LOST_ANALYSIS = "the sampling worker stopped while running this analysis (crashed or killed); request it again"
@@ -90,10 +92,38 @@ def claim_analysis(
 
 
 def analysis_heartbeat(session: Session, analysis_id: int, progress: float | None, worker: str) -> str:
-    """Write a running analysis's heartbeat: always "ok" (an analysis has no cancel; one marked
-    lost that still finishes is stored all the same)."""
-    beat(session, Analysis, analysis_id, progress, worker)
-    return HEARTBEAT_OK
+    """Write a running analysis's heartbeat: "cancel" once it was cancelled (its worker stores
+    nothing), else "ok" (one marked lost that still finishes is stored all the same)."""
+    if beat(session, Analysis, analysis_id, progress, worker):
+        return HEARTBEAT_OK
+    status = session.scalar(select(Analysis.status).where(Analysis.id == analysis_id))
+    return HEARTBEAT_CANCEL if status == AnalysisStatus.cancelled else HEARTBEAT_OK
+
+
+class AnalysisFinished(Exception):
+    """A succeeded or failed analysis cannot be cancelled."""
+
+    def __init__(self, analysis: Analysis):
+        status = AnalysisStatus(analysis.status).value
+        super().__init__(f"analysis {analysis.id} already {status}; nothing to cancel")
+        self.analysis = analysis
+
+
+def cancel_analysis(session: Session, analysis_id: int) -> tuple[Analysis, bool]:
+    """Cancel a queued or running analysis at once (a running one's worker finishes its pass and
+    stores nothing). Returns (analysis, changed): a cancelled one is unchanged; a succeeded or
+    failed one raises AnalysisFinished, an unknown one LookupError."""
+    stmt = select(Analysis).where(Analysis.id == analysis_id).with_for_update()
+    analysis = session.scalar(stmt.execution_options(populate_existing=True))
+    if analysis is None:
+        raise LookupError(f"analysis {analysis_id} not found")
+    status = AnalysisStatus(analysis.status)
+    if status == AnalysisStatus.cancelled:
+        return analysis, False
+    if status.finished:
+        raise AnalysisFinished(analysis)
+    analysis.status, analysis.finished_at = AnalysisStatus.cancelled, utcnow()
+    return analysis, True
 
 
 def finish_analysis(
@@ -106,9 +136,9 @@ def finish_analysis(
     error: str | None = None,
 ) -> None:
     """Succeeded with the stored result's key, its top cells and the characters read; or failed
-    with the reason."""
+    with the reason; a cancelled analysis stays cancelled."""
     analysis = session.get(Analysis, analysis_id, with_for_update=True)
-    if analysis is None:
+    if analysis is None or analysis.status == AnalysisStatus.cancelled:
         return
     analysis.finished_at = utcnow()
     if error:

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from shared import lifecycle
 from shared.db.models import AnalysisStatus, Job, JobStatus
 from shared.engine.train import EpochReport
+from shared.storage.keys import analysis_key
 from tests.analysis_helpers import python_text, tiny_checkpoint, vocabulary
 
 LONG = 60  # python_text() x 60: about 360,000 characters, several seconds of analysis
@@ -64,3 +65,19 @@ def test_a_long_analysis_beats_and_one_whose_worker_died_fails(cluster, analysed
     assert lost.status == AnalysisStatus.failed and lost.error == lifecycle.LOST_ANALYSIS
     assert f"analysis {analysis_id}: worker {worker.hostname} lost; failed" in reconciler.log_text()
     reconciler.stop()
+
+
+def test_a_running_analysis_cancelled_stores_nothing(cluster, analysed_job):
+    worker = cluster.worker("sampling")
+    analysis_id = cluster.analysis(analysed_job, python_text() * (LONG // 2))
+    cluster.wait(lambda: cluster.get_analysis(analysis_id).status == AnalysisStatus.running, 60, "analysis running")
+    with cluster.db() as session:
+        lifecycle.cancel_analysis(session, analysis_id)
+    said = f"analysis {analysis_id}: cancelled; nothing stored"
+    cluster.wait(lambda: said in worker.log_text(), 120, "the worker to drop its result")
+    analysis = cluster.get_analysis(analysis_id)
+    assert analysis.status == AnalysisStatus.cancelled and analysis.object_key is None
+    assert not cluster.store.exists(analysis_key(analysis_id))
+    after = cluster.finished_analysis(cluster.analysis(analysed_job, python_text()))  # the worker is free again
+    assert after.status == AnalysisStatus.succeeded and after.worker == worker.hostname
+    worker.stop()
