@@ -2,10 +2,11 @@
 functions and queue depths. The API, the admin pages, the workers and the reconciler all go
 through this module; none of them names a task or a queue itself.
 
-The broker carries only "run job N" / "run sample N" messages, each with the record's current
-dispatch token (a worker skips a message whose token is not the record's current one), and
-"run analysis N" on the sampling queue, without one; every state lives in the database
-(shared.lifecycle).
+The broker carries only "run job N" / "run sample N" / "run analysis N" messages (analyses on the
+sampling queue), each with the record's current dispatch token (a worker skips a message whose
+token is not the record's current one); every state lives in the database (shared.lifecycle).
+A message is known by its task as well as its record's id (`MessageKey`): sample 7 and analysis 7
+share the sampling queue.
 
 Long training tasks: acks_late + reject_on_worker_lost + prefetch 1, and a Redis visibility
 timeout (7 days) longer than any training run, so a running job is not delivered twice.
@@ -105,14 +106,20 @@ def send_sampling(celery: Celery, sample_id: int, token: str | None) -> None:
     _send(celery, SAMPLE_TASK, [sample_id, token])
 
 
-def send_analysis(celery: Celery, analysis_id: int) -> None:
-    """Send a neuron analysis's message (to the sampling queue; bounded in time, as above)."""
-    _send(celery, ANALYSIS_TASK, [analysis_id])
+def send_analysis(celery: Celery, analysis_id: int, token: str | None) -> None:
+    """Send a neuron analysis's message (to the sampling queue), with the analysis's dispatch_token
+    (bounded in time, as above)."""
+    _send(celery, ANALYSIS_TASK, [analysis_id, token])
+
+
+TASK_OF_KIND = {"job": TRAIN_TASK, "sample": SAMPLE_TASK, "analysis": ANALYSIS_TASK}
+MessageKey = tuple[str, int, str | None]  # (task, record id, dispatch token)
 
 
 def send_message(celery: Celery, kind: str, record_id: int, token: str | None) -> None:
-    """Send a "job" or "sample" message (a shared.lifecycle.Dispatch's fields)."""
-    (send_training if kind == "job" else send_sampling)(celery, record_id, token)
+    """Send a "job", "sample" or "analysis" message (a shared.lifecycle.Dispatch's fields, or the
+    reconciler's re-sends)."""
+    _send(celery, TASK_OF_KIND[kind], [record_id, token])
 
 
 def queue_depth(celery: Celery, queue: str) -> int:
@@ -138,8 +145,8 @@ def queue_depth(celery: Celery, queue: str) -> int:
                 channel.close()
 
 
-def queued_messages(celery: Celery, queue: str) -> set[tuple[int, str | None]] | None:
-    """The (record id, dispatch token) of every message of `queue` that the broker still has:
+def queued_messages(celery: Celery, queue: str) -> set[MessageKey] | None:
+    """The (task, record id, dispatch token) of every message of `queue` that the broker still has:
     waiting in the queue, or delivered to a worker and not yet acknowledged (prefetched, or its
     task running). None when the broker cannot tell (only Redis is read); raises when it is down.
 
@@ -167,13 +174,14 @@ def queued_messages(celery: Celery, queue: str) -> set[tuple[int, str | None]] |
     return found
 
 
-def _record_of(message: dict) -> tuple[int, str | None]:
-    """(record id, token) from a kombu message's JSON: its body is [args, kwargs, embed]."""
+def _record_of(message: dict) -> MessageKey:
+    """(task, record id, token) from a kombu message's JSON: the task is in its headers (Celery's
+    message protocol 2), its body is [args, kwargs, embed]."""
     body = message["body"]
     if message.get("properties", {}).get("body_encoding") == "base64":
         body = base64.b64decode(body)
     args = json.loads(body)[0]
-    return int(args[0]), (args[1] if len(args) > 1 else None)
+    return str(message["headers"]["task"]), int(args[0]), (args[1] if len(args) > 1 else None)
 
 
 def check_broker(celery: Celery) -> None:

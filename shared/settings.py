@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     quota_max_samples: int = Field(
         20, alias="QUOTA_MAX_SAMPLES", ge=0, description="queued and running sample requests per user"
     )
+    quota_max_analyses: int = Field(
+        20, alias="QUOTA_MAX_ANALYSES", ge=0, description="queued and running neuron analyses per user"
+    )
     quota_max_parameters: int = Field(
         30_000_000,
         alias="QUOTA_MAX_PARAMETERS",

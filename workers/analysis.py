@@ -16,6 +16,7 @@ from shared.storage import NotFound, ObjectStore, get_store
 from shared.storage.keys import analysis_key
 
 from .errors import JobError, describe_error
+from .heartbeat import Heartbeat
 from .sampling import model_cache
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,10 @@ log = logging.getLogger(__name__)
 TAIL_BYTES_PER_CHAR = 4  # UTF-8: enough bytes for the characters asked for
 
 
-def analysis_task(self, analysis_id: int) -> str:
-    """The Celery task (registered by workers/app.py)."""
-    return run_analysis(analysis_id, worker=self.request.hostname or socket.gethostname())
+def analysis_task(self, analysis_id: int, token: str | None = None) -> str:
+    """The Celery task (registered by workers/app.py); `token` is None in messages sent before
+    analyses had dispatch tokens."""
+    return run_analysis(analysis_id, worker=self.request.hostname or socket.gethostname(), token=token)
 
 
 def corpus_tail(store: ObjectStore, key: str, chars: int) -> str:
@@ -41,28 +43,18 @@ def corpus_tail(store: ObjectStore, key: str, chars: int) -> str:
     return tail.decode("utf-8", errors="ignore")
 
 
-def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None = None) -> str:
-    """Run and store one analysis: "succeeded", "failed" or "skipped"."""
+def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None = None, token: str | None = None) -> str:
+    """Run and store one analysis (writing its heartbeat meanwhile): "succeeded", "failed",
+    "cancelled" (nothing stored) or "skipped"."""
     worker = worker or socket.gethostname()
-    work = run_in_session(lambda s: lifecycle.claim_analysis(s, analysis_id, worker), "claiming the analysis")
+    work = run_in_session(lambda s: lifecycle.claim_analysis(s, analysis_id, worker, token), "claiming the analysis")
     if work is None:
         log.info("analysis %s: nothing to do", analysis_id)
         return "skipped"
     settings = get_settings()
     try:
-        from shared.engine.analysis import analyze, held_out
-
-        store = store or get_store()
-        text = work.text
-        if text is None:
-            text = held_out(
-                corpus_tail(store, work.corpus_key, settings.analysis_default_chars), settings.analysis_default_chars
-            )
-        sampler = model_cache().get(work.checkpoint_key)
-        result = analyze(sampler, text, top=settings.analysis_top_cells)
-        key = analysis_key(analysis_id)
-        data = json.dumps(result, separators=(",", ":")).encode("utf-8")
-        store.retrying(lambda: store.put_bytes(key, data), f"upload {key}")
+        with Heartbeat(lifecycle.analysis_heartbeat, analysis_id, worker, settings.heartbeat_interval) as heartbeat:
+            done = _analyze(work, store or get_store(), heartbeat)
     except Exception as exc:
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
         log.log(
@@ -74,6 +66,10 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
         )
         run_in_session(lambda s: lifecycle.finish_analysis(s, analysis_id, error=error), "recording the failure")
         return "failed"
+    if done is None:
+        log.info("analysis %s: cancelled; nothing stored", analysis_id)
+        return "cancelled"
+    result, key = done
     top = {"features": result["features"], "layers": result["layers"], "units": result["units"], "top": result["top"]}
     run_in_session(
         lambda s: lifecycle.finish_analysis(s, analysis_id, object_key=key, top=top, chars=len(result["text"])),
@@ -81,3 +77,24 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
     )
     log.info("analysis %s: stored %s (%d characters)", analysis_id, key, len(result["text"]))
     return "succeeded"
+
+
+def _analyze(work: lifecycle.AnalysisWork, store: ObjectStore, heartbeat: Heartbeat) -> tuple[dict, str] | None:
+    """Read the text, run the model over it, store the result: (the result, its key); None when
+    the analysis was cancelled meanwhile (asked once more before storing: nothing is stored)."""
+    from shared.engine.analysis import analyze, held_out
+
+    settings = get_settings()
+    text = work.text
+    if text is None:
+        chars = settings.analysis_default_chars
+        text = held_out(corpus_tail(store, work.corpus_key, chars), chars)
+    sampler = model_cache().get(work.checkpoint_key)
+    result = analyze(sampler, text, top=settings.analysis_top_cells)
+    heartbeat.beat()
+    if heartbeat.cancelled:
+        return None
+    key = analysis_key(work.analysis_id)
+    data = json.dumps(result, separators=(",", ":")).encode("utf-8")
+    store.retrying(lambda: store.put_bytes(key, data), f"upload {key}")
+    return result, key

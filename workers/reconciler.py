@@ -4,16 +4,18 @@ RECONCILE_INTERVAL seconds (`python -m workers reconciler`, or `--once` from cro
 - A running job whose heartbeat is older than HEARTBEAT_TIMEOUT lost its worker (killed with its
   message held, or the broker lost the message): it goes back to the queue with a new dispatch
   token, or fails with the reason once it has used MAX_ATTEMPTS starts.
-- A running sample whose heartbeat stopped fails with the reason (asking again makes a new one).
+- A running sample or analysis whose heartbeat stopped fails with the reason (asking again makes a
+  new one).
 - A user with queued jobs (or samples) waiting undispatched and none in the broker gets their
   next one dispatched (fair queues: normally whoever took the previous one off the queue does).
-- Queued jobs and samples dispatched more than REDISPATCH_AFTER seconds ago whose message the
-  broker no longer holds lost it (a broker restarted without persistence): they are sent again with
+- Queued jobs, samples and analyses dispatched more than REDISPATCH_AFTER seconds ago whose message
+  the broker no longer holds lost it (a broker restarted without persistence): they are sent again with
   a new token. On Redis the reconciler reads the messages themselves, waiting or delivered to a
   worker and not yet acknowledged (shared.queue.queued_messages), so a re-sent message that a
   worker already prefetched is not sent a second time; on other brokers only an empty queue counts
   (never reordering a healthy queue). A superseded message still in flight is skipped by the
-  worker (its token is old).
+  worker (its token is old). Messages are matched by task as well as id: sample 7 and analysis 7
+  share the sampling queue.
 
 Each change is committed before its message is sent; a send that fails is retried next round.
 
@@ -37,17 +39,18 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from shared import deletion, lifecycle
-from shared.db.models import Job, JobStatus, Sample, SampleStatus, utcnow
+from shared.db.models import Analysis, AnalysisStatus, Job, JobStatus, Sample, SampleStatus, utcnow
 from shared.db.retry import DatabaseUnreachable, is_disconnect, run_in_session
 from shared.db.session import session_scope
 from shared.queue import (
     SAMPLING_QUEUE,
+    TASK_OF_KIND,
     TRAINING_QUEUE,
+    MessageKey,
     make_celery,
     queue_depth,
     queued_messages,
-    send_sampling,
-    send_training,
+    send_message,
 )
 from shared.settings import Settings, get_settings
 from shared.storage import get_store
@@ -60,31 +63,38 @@ def reconcile(
     settings: Settings,
     queue_sizes: Mapping[str, int | None],
     judge_heartbeats: bool = True,
-    messages: Mapping[str, set[tuple[int, str | None]] | None] | None = None,
+    messages: Mapping[str, set[MessageKey] | None] | None = None,
 ) -> list[tuple]:
     """One round in the caller's transaction. Returns the messages to send after commit:
-    ("job" | "sample", id, token). queue_sizes[queue] is None when the broker did not answer;
-    messages[queue], when the broker can list them (shared.queue.queued_messages), is every
-    (id, token) it still holds for `queue`: a dispatched record is lost only if its own is missing.
+    ("job" | "sample" | "analysis", id, token). queue_sizes[queue] is None when the broker did not
+    answer; messages[queue], when the broker can list them (shared.queue.queued_messages), is every
+    (task, id, token) it still holds for `queue`: a dispatched record is lost only if its own is
+    missing.
     judge_heartbeats False: silent workers are not declared lost this round (the database itself
     was unreachable lately)."""
     now = utcnow()
     sends = _lost_workers(session, settings, now) if judge_heartbeats else []
     lost_before = now - timedelta(seconds=settings.redispatch_after)
-    for kind, table, status, queue in (
-        ("job", Job, JobStatus.queued, TRAINING_QUEUE),
-        ("sample", Sample, SampleStatus.queued, SAMPLING_QUEUE),
-    ):
-        for owner_id in lifecycle.waiting_owners(session, table):  # fair queues: the backstop
-            dispatch = lifecycle.dispatch_next(session, table, owner_id)
+    fair: tuple[tuple[str, type[Job] | type[Sample], str], ...] = (
+        ("job", Job, TRAINING_QUEUE),
+        ("sample", Sample, SAMPLING_QUEUE),
+    )
+    for kind, fair_table, queue in fair:  # analyses are sent at once: no fair-queue turn
+        for owner_id in lifecycle.waiting_owners(session, fair_table):  # fair queues: the backstop
+            dispatch = lifecycle.dispatch_next(session, fair_table, owner_id)
             if dispatch is not None:
                 log.warning("%s %s: its owner had nothing in the %s queue; dispatched", kind, dispatch.record_id, queue)
                 sends.append((kind, dispatch.record_id, dispatch.token))
+    for kind, table, status, queue in (
+        ("job", Job, JobStatus.queued, TRAINING_QUEUE),
+        ("sample", Sample, SampleStatus.queued, SAMPLING_QUEUE),
+        ("analysis", Analysis, AnalysisStatus.queued, SAMPLING_QUEUE),
+    ):
         held = (messages or {}).get(queue)
         if held is None and queue_sizes.get(queue) != 0:
             continue  # the broker cannot list its messages: only an empty queue tells of a lost one
         for record in _locked(session, table, status, table.dispatched_at < lost_before):
-            if held is not None and (record.id, record.dispatch_token) in held:
+            if held is not None and (TASK_OF_KIND[kind], record.id, record.dispatch_token) in held:
                 continue  # waiting in the queue, or already taken by a worker: not lost
             token = lifecycle.message_lost(record)
             if token is not None:
@@ -94,8 +104,9 @@ def reconcile(
 
 
 def _lost_workers(session: Session, settings: Settings, now) -> list[tuple]:
-    """Running jobs and samples whose heartbeat is older than HEARTBEAT_TIMEOUT: jobs requeued (or
-    failed once out of attempts), samples failed. Returns the job messages to send."""
+    """Running jobs, samples and analyses whose heartbeat is older than HEARTBEAT_TIMEOUT: jobs
+    requeued (or failed once out of attempts), samples and analyses failed. Returns the job
+    messages to send."""
     silent = now - timedelta(seconds=settings.heartbeat_timeout)
     sends: list[tuple] = []
     for job in _locked(session, Job, JobStatus.running, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < silent)):
@@ -117,6 +128,11 @@ def _lost_workers(session: Session, settings: Settings, now) -> list[tuple]:
     ):
         lifecycle.fail_lost_sample(sample)
         log.warning("sample %s: worker %s lost; failed", sample.id, sample.worker)
+    for analysis in _locked(
+        session, Analysis, AnalysisStatus.running, or_(Analysis.heartbeat_at.is_(None), Analysis.heartbeat_at < silent)
+    ):
+        lifecycle.fail_lost_analysis(analysis)
+        log.warning("analysis %s: worker %s lost; failed", analysis.id, analysis.worker)
     return sends
 
 
@@ -130,7 +146,7 @@ def run_once(settings: Settings, celery: Celery, judge_heartbeats: bool = True) 
     """One round: read the queue depths, reconcile (retried through a database outage of up to
     RECONCILE_INTERVAL), send after commit. Raises DatabaseUnreachable past that."""
     sizes: dict[str, int | None] = {}
-    messages: dict[str, set[tuple[int, str | None]] | None] = {}
+    messages: dict[str, set[MessageKey] | None] = {}
     for queue in (TRAINING_QUEUE, SAMPLING_QUEUE):
         try:
             sizes[queue] = queue_depth(celery, queue)
@@ -145,7 +161,7 @@ def run_once(settings: Settings, celery: Celery, judge_heartbeats: bool = True) 
     )
     for kind, record_id, token in sends:
         try:
-            (send_training if kind == "job" else send_sampling)(celery, record_id, token)
+            send_message(celery, kind, record_id, token)
         except Exception as exc:  # noqa: BLE001  still queued: sent again once its queue is empty
             log.warning("%s %s: could not send its message (%s); next round", kind, record_id, exc)
     _finish_deletions(settings)

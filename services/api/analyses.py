@@ -2,7 +2,7 @@
 run on the sampling queue, the result in object storage) and the temperature chart's numbers (the
 next-character distribution after a prompt, answered at once from a light numpy model)."""
 
-from flask import Response, g, stream_with_context, url_for
+from flask import g, url_for
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
@@ -13,6 +13,7 @@ from shared.queue import send_analysis
 from shared.storage import NotFound
 
 from ..context import get_celery, get_db, get_store, settings
+from ..downloads import analysis_download
 from ..errors import ApiError, field_error
 from ..nextchar import light_sampler
 from .analysis_schemas import (
@@ -27,8 +28,6 @@ from .auth import SECURITY, get_visible, require_user, visible
 from .checkpoints import checkpoint_files
 from .common import paginate
 from .schemas import ErrorBody, JobPath, NoQuery, PageQuery, json_body_on
-
-CHUNK = 64 * 1024
 
 bp = APIBlueprint(
     "analyses",
@@ -62,13 +61,22 @@ def analysis_out(analysis: Analysis) -> dict:
 
 @bp.post(
     "/jobs/<int:job_id>/analyses",
-    responses={202: AnalysisOut, 400: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody},
+    responses={
+        202: AnalysisOut,
+        400: ErrorBody,
+        409: ErrorBody,
+        413: ErrorBody,
+        415: ErrorBody,
+        429: ErrorBody,
+        503: ErrorBody,
+    },
 )
 def create_analysis(path: JobPath, body: AnalysisCreate, query: NoQuery):
     """Queue a neuron analysis of the job's model (the best checkpoint, or `epoch`'s) over `text`
     (default: the tail of its corpus): every cell's activation per character, correlated with
     features of the text (bracket depth, strings, comments, docstrings, indentation, column, line
-    starts, words after keywords). Runs on the sampling queue; poll GET /analyses/{id}."""
+    starts, words after keywords). Runs on the sampling queue; poll GET /analyses/{id}. 429 past
+    the user's queued + running analyses quota."""
     job = get_visible(Job, path.job_id)
     limit = settings().analysis_max_chars
     if body.text is not None and len(body.text) > limit:
@@ -84,7 +92,7 @@ def create_analysis(path: JobPath, body: AnalysisCreate, query: NoQuery):
     analysis = lifecycle.create_analysis(db, g.user.id, job, epoch, body.text)
     db.commit()
     try:
-        send_analysis(get_celery(), analysis.id)
+        send_analysis(get_celery(), analysis.id, analysis.dispatch_token)
     except Exception as exc:
         lifecycle.fail_unsent_analysis(analysis, str(exc))
         db.commit()
@@ -108,6 +116,21 @@ def get_analysis(path: AnalysisPath, query: NoQuery):
     return analysis_out(get_visible(Analysis, path.analysis_id))
 
 
+@bp.post("/analyses/<int:analysis_id>/cancel", responses={200: AnalysisOut, 409: ErrorBody})
+def cancel_analysis(path: AnalysisPath, query: NoQuery):
+    """Cancel an analysis: a queued one at once, a running one too (its worker finishes its pass
+    and stores nothing). Cancelling a cancelled analysis is a no-op (200); a succeeded or failed
+    one answers 409."""
+    get_visible(Analysis, path.analysis_id)
+    db = get_db()
+    try:
+        analysis, _changed = lifecycle.cancel_analysis(db, path.analysis_id)
+    except lifecycle.AnalysisFinished as exc:
+        raise ApiError(409, str(exc)) from exc
+    db.commit()
+    return analysis_out(analysis)
+
+
 @bp.get(
     "/analyses/<int:analysis_id>/result",
     responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, 409: ErrorBody},
@@ -118,24 +141,6 @@ def get_analysis_result(path: AnalysisPath, query: NoQuery):
     cell: layer, unit and `values`, its activation per character through tanh as integers
     -100..100; `scale` is 100)."""
     return analysis_download(get_visible(Analysis, path.analysis_id))
-
-
-def analysis_download(analysis: Analysis) -> Response:
-    if analysis.status != AnalysisStatus.succeeded or not analysis.object_key:
-        raise ApiError(409, f"analysis {analysis.id} is {AnalysisStatus(analysis.status).value}, not succeeded")
-    try:
-        stream = get_store().open(analysis.object_key)
-    except NotFound as exc:
-        raise ApiError(404, f"the result of analysis {analysis.id} is missing from storage") from exc
-
-    def chunks():
-        try:
-            while chunk := stream.read(CHUNK):
-                yield chunk
-        finally:
-            stream.close()
-
-    return Response(stream_with_context(chunks()), content_type="application/json")
 
 
 def analysis_result(analysis: Analysis) -> bytes:

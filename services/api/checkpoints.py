@@ -8,18 +8,16 @@ from collections.abc import Iterator
 from flask import Response, stream_with_context
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import Field
-from sqlalchemy import select
 
 from shared import lifecycle
 from shared.db.models import Epoch, Job
 from shared.storage import NotFound
 
-from ..context import get_db, get_store
+from ..context import get_store
+from ..downloads import attachment, read_chunks
 from ..errors import ApiError
 from .auth import MAX_ID, SECURITY, get_visible, require_user
 from .schemas import ErrorBody, JobPath, NoQuery
-
-CHUNK = 64 * 1024
 
 bp = APIBlueprint(
     "checkpoints",
@@ -61,17 +59,10 @@ class _Sink(io.RawIOBase):
 def checkpoint_files(job: Job, epoch: int | None) -> tuple[Epoch, list[str]]:
     """(the epoch's row, its stored object keys): the best epoch when `epoch` is None; ApiError
     404 when there is no such checkpoint."""
-    if epoch is None:
-        row = lifecycle.best_epoch(job)
-    elif 1 <= epoch <= MAX_ID:
-        row = get_db().scalars(select(Epoch).where(Epoch.job_id == job.id, Epoch.epoch == epoch)).first()
-    else:
-        row = None
-    if row is None or not row.checkpoint_key:
-        which = "yet" if epoch is None else f"of epoch {epoch}"
-        raise ApiError(404, f"job {job.id} has no checkpoint {which}")
-    if row.pruned_at is not None:
-        raise ApiError(404, f"the checkpoint of epoch {row.epoch} of job {job.id} was deleted by its retention policy")
+    try:
+        row = lifecycle.stored_checkpoint(job, epoch)
+    except lifecycle.NoCheckpoint as exc:
+        raise ApiError(404, exc.message) from None
     keys = get_store().list(row.checkpoint_key.rstrip("/") + "/")
     if not keys:
         raise ApiError(404, f"the checkpoint of epoch {row.epoch} of job {job.id} is missing from storage")
@@ -95,21 +86,18 @@ def checkpoint_download(job: Job, epoch: int | None = None) -> Response:
                     stream = store.open(key)
                 except NotFound:
                     continue  # deleted meanwhile: the zip has what is left
-                try:
-                    with archive.open(name, "w", force_zip64=True) as member:
-                        while data := stream.read(CHUNK):
-                            member.write(data)
-                            if part := sink.take():
-                                yield part
-                finally:
-                    stream.close()
+                with archive.open(name, "w", force_zip64=True) as member:
+                    for data in read_chunks(stream):
+                        member.write(data)
+                        if part := sink.take():
+                            yield part
                 yield sink.take()
         yield sink.take()
 
     return Response(
         stream_with_context(chunks()),
         mimetype="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{folder}.zip"'},
+        headers=attachment(f"{folder}.zip"),
     )
 
 

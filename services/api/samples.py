@@ -54,21 +54,12 @@ def _check_seed(job: Job, seed_text: str | None) -> None:
 def _checkpoint_epoch(job: Job, epoch: int | None) -> Epoch:
     """The epoch to sample from: the best one (409 while the job has no checkpoint), or the one
     asked for (422 naming `epoch` when it has no checkpoint, with the epochs that have one)."""
-    if epoch is None:
-        best = lifecycle.best_epoch(job)
-        if best is None:
-            raise ApiError(409, "job has no checkpoint yet")
-        return best
-    stored = lifecycle.stored_checkpoints(job)  # not pruned by the job's retention policy
-    for row in stored:
-        if row.epoch == epoch:
-            return row
-    have = [row.epoch for row in stored]
-    listed = ", ".join(map(str, have[:20])) + (", ..." if len(have) > 20 else "")
-    msg = f"job {job.id} has no checkpoint of epoch {epoch}" + (
-        f" (epochs with one: {listed})" if have else " (none yet)"
-    )
-    raise ApiError(422, msg, [field_error("epoch", msg)])
+    try:
+        return lifecycle.stored_checkpoint(job, epoch)
+    except lifecycle.NoCheckpoint as exc:
+        if epoch is None:
+            raise ApiError(409, "job has no checkpoint yet") from None
+        raise ApiError(422, exc.message, [field_error("epoch", exc.message)]) from None
 
 
 def sample_out(sample: Sample) -> dict:

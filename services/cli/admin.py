@@ -89,6 +89,7 @@ def run_migrate(args: argparse.Namespace) -> int:
 QUOTA_FLAGS = {
     "--max-jobs": ("max_jobs", "queued and running jobs"),
     "--max-samples": ("max_samples", "queued and running sample requests"),
+    "--max-analyses": ("max_analyses", "queued and running neuron analyses"),
     "--max-parameters": ("max_parameters", "model size: layers x 4 x units x (2 x units + 1)"),
     "--max-epochs": ("max_epochs", "epochs per job"),
     "--max-sample-chars": ("max_sample_chars", "characters per sample request (length x count x temperatures)"),

@@ -14,7 +14,7 @@ from pathlib import Path
 from .flags import positive_int
 from .http import add_service_flags
 
-ANALYSIS_FINISHED = ("succeeded", "failed")
+ANALYSIS_FINISHED = ("succeeded", "failed", "cancelled")
 
 
 def register(sub) -> None:

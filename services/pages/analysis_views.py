@@ -18,6 +18,7 @@ from ..api.analysis_schemas import AnalysisCreate, NextCharQuery
 from ..api.auth import get_visible, visible
 from ..api.schemas import JobPath, NoQuery
 from ..context import get_db
+from ..downloads import analysis_download
 from ..errors import ApiError
 from ..report import DEFAULT_PROMPT, DEFAULT_TEMPERATURES, view
 from .blueprint import pages_bp
@@ -89,8 +90,6 @@ def analysis_page(analysis_id: int):
 @pages_bp.get("/analyses/<int:analysis_id>/result.json")
 def analysis_result_json(analysis_id: int):
     """The stored result (the activations download) with the page's session."""
-    from ..api.analyses import analysis_download
-
     return analysis_download(get_visible(Analysis, analysis_id))
 
 

@@ -311,10 +311,11 @@ class AnalysisStatus(str, enum.Enum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self in (AnalysisStatus.succeeded, AnalysisStatus.failed)
+        return self in (AnalysisStatus.succeeded, AnalysisStatus.failed, AnalysisStatus.cancelled)
 
 
 class Analysis(Base):
@@ -339,6 +340,9 @@ class Analysis(Base):
     top: Mapped[dict | None] = mapped_column(JSON, doc="the top cells per feature (neurons.NeuronTable.to_dict)")
     object_key: Mapped[str | None] = mapped_column(String(256), doc="the result JSON")
     worker: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatch_token: Mapped[str | None] = mapped_column(String(32), default=new_dispatch_token)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -10,7 +10,8 @@ A job:    queued -> running -> succeeded | failed | cancelled, and running -> qu
           worker stops gracefully (`requeue_job`) or is lost (`worker_lost`).
 A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancelled, and
           running -> queued when its worker stops gracefully (`requeue_sample`).
-An analysis: queued -> running -> succeeded | failed (analyses.py).
+An analysis: queued -> running -> succeeded | failed | cancelled, queued -> cancelled
+          (analyses.py); lost messages re-sent and silent workers found as for samples.
 
 Continued and forked jobs (lineage.py), checkpoint retention (retention.py), and the database
 side of deletes (deletion.py: a `deleting_at` mark, then the rows once the objects are gone;
@@ -20,9 +21,13 @@ shared/deletion.py runs the steps).
 from . import deletion, lineage, retention
 from .analyses import (
     LOST_ANALYSIS,
+    AnalysisFinished,
     AnalysisWork,
+    analysis_heartbeat,
+    cancel_analysis,
     claim_analysis,
     create_analysis,
+    fail_lost_analysis,
     fail_unsent_analysis,
     finish_analysis,
 )
@@ -42,6 +47,7 @@ from .jobs import (
     AlreadyFinished,
     Busy,
     JobLost,
+    NoCheckpoint,
     TrainingWork,
     best_epoch,
     cancel_requested,
@@ -55,6 +61,7 @@ from .jobs import (
     record_vocabulary,
     request_cancel,
     requeue_job,
+    stored_checkpoint,
     stored_checkpoints,
     worker_lost,
 )
@@ -74,7 +81,11 @@ from .samples import (
 
 __all__ = [
     "LOST_ANALYSIS",
+    "AnalysisFinished",
     "AnalysisWork",
+    "cancel_analysis",
+    "analysis_heartbeat",
+    "fail_lost_analysis",
     "claim_analysis",
     "create_analysis",
     "fail_unsent_analysis",
@@ -90,10 +101,12 @@ __all__ = [
     "Busy",
     "Dispatch",
     "JobLost",
+    "NoCheckpoint",
     "SampleFinished",
     "SamplingWork",
     "TrainingWork",
     "best_epoch",
+    "stored_checkpoint",
     "stored_checkpoints",
     "cancel_requested",
     "cancel_sample",

@@ -1,17 +1,23 @@
-"""A neuron analysis's state: created queued (its message sent after commit), claimed by a sampling
-worker, finished with its result's key and top cells, or failed with a reason. A message that
-arrives again for a running analysis was on a worker that crashed: it fails (asking again makes a
-new request). An analysis is short (one pass over at most ANALYSIS_MAX_CHARS characters): it has
-no heartbeat, no cancel and no fair-queue turn."""
+"""A neuron analysis's state: created queued (its message sent after commit, with the analysis's
+dispatch token), claimed by a sampling worker, finished with its result's key and top cells, or
+failed with a reason. As for samples (dispatch.py owns the rules): a message whose token is not
+the analysis's current one is skipped; a queued analysis whose message the broker lost gets a new
+token from the reconciler (jobs.message_lost); a running analysis writes heartbeats, and one
+whose heartbeat stopped (its worker died) fails (`fail_lost_analysis`, from the reconciler, or from
+a redelivered message); a queued or running one can be cancelled (`cancel_analysis`: its worker,
+told by its heartbeat, stores nothing). An analysis is short (one pass over at most
+ANALYSIS_MAX_CHARS characters): it has no fair-queue turn."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Analysis, AnalysisStatus, Epoch, Job, utcnow
-from .dispatch import clip
+from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_OK, beat, clip, superseded
+from .quotas import check_analysis_quota, lock_user
 
 LOST_ANALYSIS = "the sampling worker stopped while running this analysis (crashed or killed); request it again"
 
@@ -29,8 +35,9 @@ class AnalysisWork:
 
 def create_analysis(session: Session, owner_id: int, job: Job, epoch: Epoch, text: str | None) -> Analysis:
     """A new queued analysis of `epoch`'s checkpoint of `job` over `text` (None: the corpus's
-    tail), flushed; the caller sends its message after commit (`fail_unsent_analysis` if that
-    fails)."""
+    tail), within its owner's quota (QuotaExceeded), flushed; the caller sends its message after
+    commit (`fail_unsent_analysis` if that fails)."""
+    check_analysis_quota(session, lock_user(session, owner_id))
     analysis = Analysis(
         owner_id=owner_id,
         job_id=job.id,
@@ -50,14 +57,22 @@ def fail_unsent_analysis(analysis: Analysis, error: str) -> None:
     analysis.error = clip(f"could not queue: {error}")
 
 
-def claim_analysis(session: Session, analysis_id: int, worker: str = "") -> AnalysisWork | None:
-    """Mark the analysis running; None when there is nothing to do (unknown or finished, or found
-    running: its worker was lost, and it fails with that reason)."""
+def fail_lost_analysis(analysis: Analysis) -> None:
+    """Its worker stopped while running it (found by the reconciler, or by a redelivery)."""
+    analysis.status, analysis.finished_at, analysis.error = AnalysisStatus.failed, utcnow(), LOST_ANALYSIS
+
+
+def claim_analysis(
+    session: Session, analysis_id: int, worker: str = "", token: str | None = None
+) -> AnalysisWork | None:
+    """Mark the analysis running; None when there is nothing to do (unknown, finished, or the
+    message superseded by a newer one; or found running: its worker was lost, and it fails with
+    that reason)."""
     analysis = session.get(Analysis, analysis_id, with_for_update=True)
-    if analysis is None or AnalysisStatus(analysis.status).finished:
+    if analysis is None or AnalysisStatus(analysis.status).finished or superseded(analysis, token):
         return None
     if analysis.status == AnalysisStatus.running:
-        analysis.status, analysis.finished_at, analysis.error = AnalysisStatus.failed, utcnow(), LOST_ANALYSIS
+        fail_lost_analysis(analysis)
         return None
     job = session.get(Job, analysis.job_id)
     assert job is not None  # the analysis row cascades with its job
@@ -66,7 +81,7 @@ def claim_analysis(session: Session, analysis_id: int, worker: str = "") -> Anal
         return None
     analysis.status, analysis.worker = AnalysisStatus.running, worker
     analysis.attempts += 1
-    analysis.started_at = utcnow()
+    analysis.started_at = analysis.heartbeat_at = utcnow()
     return AnalysisWork(
         analysis_id=analysis.id,
         job_id=analysis.job_id,
@@ -74,6 +89,41 @@ def claim_analysis(session: Session, analysis_id: int, worker: str = "") -> Anal
         checkpoint_key=analysis.checkpoint_key,
         text=analysis.text,
     )
+
+
+def analysis_heartbeat(session: Session, analysis_id: int, progress: float | None, worker: str) -> str:
+    """Write a running analysis's heartbeat: "cancel" once it was cancelled (its worker stores
+    nothing), else "ok" (one marked lost that still finishes is stored all the same)."""
+    if beat(session, Analysis, analysis_id, progress, worker):
+        return HEARTBEAT_OK
+    status = session.scalar(select(Analysis.status).where(Analysis.id == analysis_id))
+    return HEARTBEAT_CANCEL if status == AnalysisStatus.cancelled else HEARTBEAT_OK
+
+
+class AnalysisFinished(Exception):
+    """A succeeded or failed analysis cannot be cancelled."""
+
+    def __init__(self, analysis: Analysis):
+        status = AnalysisStatus(analysis.status).value
+        super().__init__(f"analysis {analysis.id} already {status}; nothing to cancel")
+        self.analysis = analysis
+
+
+def cancel_analysis(session: Session, analysis_id: int) -> tuple[Analysis, bool]:
+    """Cancel a queued or running analysis at once (a running one's worker finishes its pass and
+    stores nothing). Returns (analysis, changed): a cancelled one is unchanged; a succeeded or
+    failed one raises AnalysisFinished, an unknown one LookupError."""
+    stmt = select(Analysis).where(Analysis.id == analysis_id).with_for_update()
+    analysis = session.scalar(stmt.execution_options(populate_existing=True))
+    if analysis is None:
+        raise LookupError(f"analysis {analysis_id} not found")
+    status = AnalysisStatus(analysis.status)
+    if status == AnalysisStatus.cancelled:
+        return analysis, False
+    if status.finished:
+        raise AnalysisFinished(analysis)
+    analysis.status, analysis.finished_at = AnalysisStatus.cancelled, utcnow()
+    return analysis, True
 
 
 def finish_analysis(
@@ -86,9 +136,9 @@ def finish_analysis(
     error: str | None = None,
 ) -> None:
     """Succeeded with the stored result's key, its top cells and the characters read; or failed
-    with the reason."""
+    with the reason; a cancelled analysis stays cancelled."""
     analysis = session.get(Analysis, analysis_id, with_for_update=True)
-    if analysis is None:
+    if analysis is None or analysis.status == AnalysisStatus.cancelled:
         return
     analysis.finished_at = utcnow()
     if error:

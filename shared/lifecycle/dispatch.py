@@ -17,7 +17,7 @@ from typing import cast
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from ..db.models import Job, JobStatus, Sample, SampleStatus, User, as_utc, new_dispatch_token, utcnow
+from ..db.models import Analysis, Job, JobStatus, Sample, SampleStatus, User, as_utc, new_dispatch_token, utcnow
 
 MAX_ERROR_CHARS = 2000
 HEARTBEAT_OK, HEARTBEAT_CANCEL, HEARTBEAT_LOST = "ok", "cancel", "lost"
@@ -28,7 +28,7 @@ def clip(message: str) -> str:
     return message if len(message) <= MAX_ERROR_CHARS else message[: MAX_ERROR_CHARS - 3] + "..."
 
 
-def superseded(record: Job | Sample, token: str | None) -> bool:
+def superseded(record: Job | Sample | Analysis, token: str | None) -> bool:
     """A message whose token is not the record's current one was replaced by a newer message."""
     return token is not None and record.dispatch_token is not None and token != record.dispatch_token
 
@@ -38,8 +38,8 @@ def fresh(heartbeat_at: datetime | None, timeout: float) -> bool:
     return moment is not None and utcnow() - moment < timedelta(seconds=timeout)
 
 
-def redispatch(record: Job | Sample) -> str:
-    """Give a queued job or sample a new dispatch token (its old messages become superseded);
+def redispatch(record: Job | Sample | Analysis) -> str:
+    """Give a queued job, sample or analysis a new dispatch token (its old messages become superseded);
     returns the token for the message the caller sends after committing."""
     record.dispatch_token, record.dispatched_at = new_dispatch_token(), utcnow()
     return record.dispatch_token
@@ -52,7 +52,11 @@ def fail_unsent(record: Job | Sample, error: str) -> None:
 
 
 def beat(
-    session: Session, table: type[Job] | type[Sample], record_id: int, progress: float | None, worker: str
+    session: Session,
+    table: type[Job] | type[Sample] | type[Analysis],
+    record_id: int,
+    progress: float | None,
+    worker: str,
 ) -> bool:
     """Write the heartbeat (and progress) of a record running on `worker`; False when it is not
     (any longer) running there."""

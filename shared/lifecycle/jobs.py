@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import Epoch, Job, JobStatus, Sample, as_utc, utcnow
+from ..db.models import Analysis, Epoch, Job, JobStatus, Sample, as_utc, utcnow
 from ..engine.config import Hyperparameters, describe_validation_error
 from ..engine.train import best_epoch as best_of
 from ..settings import get_settings
@@ -289,8 +289,8 @@ def worker_lost(job: Job, heartbeat_timeout: float, max_attempts: int) -> str | 
     return _requeue(job)
 
 
-def message_lost(record: Job | Sample) -> str | None:
-    """A queued job or sample whose message the broker lost (found by the reconciler; locked by
+def message_lost(record: Job | Sample | Analysis) -> str | None:
+    """A queued job, sample or analysis whose message the broker lost (found by the reconciler; locked by
     the caller): a job with a pending cancel ends cancelled, anything else gets a new token
     (returned, to send after commit)."""
     if isinstance(record, Job) and record.cancel_requested:
@@ -305,6 +305,36 @@ def message_lost(record: Job | Sample) -> str | None:
 def stored_checkpoints(job: Job) -> list[Epoch]:
     """The epochs whose checkpoint is in storage: recorded with one, not pruned by retention."""
     return [e for e in job.epochs if e.checkpoint_key and e.pruned_at is None]
+
+
+class NoCheckpoint(LookupError):
+    """The job has no stored checkpoint of the epoch asked for (`message` says why and lists the
+    epochs that have one)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def stored_checkpoint(job: Job, epoch: int | None = None) -> Epoch:
+    """The stored checkpoint of epoch `epoch` of `job` (the best one when None): the one lookup the
+    samples, the analyses and the checkpoint downloads make. NoCheckpoint when there is none (never
+    recorded, or deleted by the job's retention policy); each caller picks its HTTP status."""
+    if epoch is None:
+        best = best_epoch(job)
+        if best is None:
+            raise NoCheckpoint(f"job {job.id} has no checkpoint yet")
+        return best
+    stored = stored_checkpoints(job)
+    for row in stored:
+        if row.epoch == epoch:
+            return row
+    have = [row.epoch for row in stored]
+    listed = ", ".join(map(str, have[:20])) + (", ..." if len(have) > 20 else "")
+    pruned = any(e.epoch == epoch and e.checkpoint_key and e.pruned_at is not None for e in job.epochs)
+    why = ": its retention policy deleted it" if pruned else ""
+    which = f"epochs with one: {listed}" if have else "none yet"
+    raise NoCheckpoint(f"job {job.id} has no checkpoint of epoch {epoch}{why} ({which})")
 
 
 def best_epoch(job: Job) -> Epoch | None:

@@ -1,6 +1,6 @@
 """Per-user quotas: the one place that decides whether a user may queue another job or sample.
 
-Limits (settings, QUOTA_*): queued + running jobs, queued + running sample requests, model size
+Limits (settings, QUOTA_*): queued + running jobs, sample requests and neuron analyses, model size
 (LSTM weights: layers x 4 x units x (2 x units + 1), the recurrent and input kernels as if every
 layer's input were `units` wide, plus biases; the vocabulary is not known before training starts),
 epochs a job trains (a continued job's inherited epochs do not count), and characters per sample
@@ -8,7 +8,7 @@ request (length x count x temperatures).
 
 A user's own `users.quotas` (a JSON object, `charlstm admin set-quota`) overrides any of them, a
 null value meaning "the default". Administrators are exempt from the defaults; only limits set
-on them apply. `create_job` and `create_sample` call the checks first, with the user's row locked
+on them apply. `create_job`, `create_sample` and `create_analysis` call the checks first, with the user's row locked
 (SELECT ... FOR UPDATE), so concurrent requests of one user cannot both take the last place.
 Functions take a session and do not commit.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..db.models import Job, JobStatus, Sample, SampleStatus, User
+from ..db.models import Analysis, AnalysisStatus, Job, JobStatus, Sample, SampleStatus, User
 from ..engine.config import Hyperparameters
 from ..settings import Settings, get_settings
 
@@ -28,6 +28,7 @@ from ..settings import Settings, get_settings
 LIMITS = {
     "max_jobs": "quota_max_jobs",
     "max_samples": "quota_max_samples",
+    "max_analyses": "quota_max_analyses",
     "max_parameters": "quota_max_parameters",
     "max_epochs": "quota_max_epochs",
     "max_sample_chars": "quota_max_sample_chars",
@@ -116,6 +117,13 @@ def _active_samples(session: Session, user_id: int) -> int:
     return int(session.scalar(stmt) or 0)
 
 
+def _active_analyses(session: Session, user_id: int) -> int:
+    stmt = select(func.count(Analysis.id)).where(
+        Analysis.owner_id == user_id, Analysis.status.in_([AnalysisStatus.queued, AnalysisStatus.running])
+    )
+    return int(session.scalar(stmt) or 0)
+
+
 def check_job_quota(
     session: Session,
     user: User | None,
@@ -187,3 +195,16 @@ def check_sample_quota(
             )
     if overages:
         raise QuotaExceeded(overages)
+
+
+def check_analysis_quota(session: Session, user: User | None, settings: Settings | None = None) -> None:
+    """Raise QuotaExceeded when `user` may not queue another neuron analysis."""
+    if user is None:
+        return
+    most = limits_for(user, settings)["max_analyses"]
+    if most is None:
+        return
+    active = _active_analyses(session, user.id)
+    if active >= most:
+        message = f"{active} queued or running analyses (the limit is {most})"
+        raise QuotaExceeded([Overage("max_analyses", "user", active, most, message)])

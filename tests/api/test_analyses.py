@@ -41,7 +41,8 @@ def test_analysis_request_queues_a_message_on_the_sampling_queue(client, user_he
     assert broker.llen("sampling") == 1
     message = json.loads(broker.lindex("sampling", 0))
     assert message["headers"]["task"] == "charlstm.analyze"
-    assert json.loads(base64.b64decode(message["body"]))[0] == [analysis["id"]]
+    args = json.loads(base64.b64decode(message["body"]))[0]
+    assert args[0] == analysis["id"] and len(args[1]) == 32  # with its dispatch token (the reconciler's key)
 
     chosen = post(client, user_headers, trained_job, {"text": "def f():\n    return 1\n", "epoch": 2}).get_json()
     assert (chosen["epoch"], chosen["source"]) == (2, "text")
@@ -111,6 +112,42 @@ def test_a_message_that_comes_again_for_a_running_analysis_fails_it(client, user
     row = db_session.get(Analysis, analysis_id)
     assert row.status == AnalysisStatus.failed and row.error == lifecycle.LOST_ANALYSIS
     assert lifecycle.claim_analysis(db_session, analysis_id, "w3") is None  # finished: nothing to do
+
+
+def test_cancel_a_queued_or_running_analysis(client, user_headers, other_headers, trained_job, db_session):
+    """As samples are cancelled: at once, again a no-op, a finished one 409, another's 404; the
+    worker then skips a queued one, and a running one's heartbeat says cancel and its result is
+    not recorded."""
+    from shared.lifecycle.dispatch import HEARTBEAT_CANCEL
+
+    queued = post(client, user_headers, trained_job, {}).get_json()["id"]
+    assert client.post(f"/api/v1/analyses/{queued}/cancel", headers=other_headers).status_code == 404
+    cancelled = client.post(f"/api/v1/analyses/{queued}/cancel", headers=user_headers)
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert cancelled.get_json()["finished_at"] is not None
+    again = client.post(f"/api/v1/analyses/{queued}/cancel", headers=user_headers)
+    assert again.status_code == 200 and again.get_json()["status"] == "cancelled"
+    assert lifecycle.claim_analysis(db_session, queued, "w1") is None  # its message: nothing to do
+    db_session.commit()
+
+    running = post(client, user_headers, trained_job, {}).get_json()["id"]
+    assert lifecycle.claim_analysis(db_session, running, "w1") is not None
+    db_session.commit()
+    assert client.post(f"/api/v1/analyses/{running}/cancel", headers=user_headers).get_json()["status"] == "cancelled"
+    assert lifecycle.analysis_heartbeat(db_session, running, None, "w1") == HEARTBEAT_CANCEL
+    lifecycle.finish_analysis(db_session, running, object_key="analyses/x.json", top={}, chars=2)
+    db_session.commit()
+    db_session.expire_all()
+    row = db_session.get(Analysis, running)
+    assert row.status == AnalysisStatus.cancelled and row.object_key is None
+
+    done = post(client, user_headers, trained_job, {}).get_json()["id"]
+    lifecycle.claim_analysis(db_session, done, "w1")
+    lifecycle.finish_analysis(db_session, done, error="boom")
+    db_session.commit()
+    refused = client.post(f"/api/v1/analyses/{done}/cancel", headers=user_headers)
+    assert refused.status_code == 409
+    assert refused.get_json()["error"] == f"analysis {done} already failed; nothing to cancel"
 
 
 def test_others_analyses_are_404(client, user_headers, other_headers, trained_job):

@@ -11,7 +11,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, User
+from shared.db.models import Analysis, AnalysisStatus, Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, User
 from shared.engine.config import Hyperparameters
 from shared.lifecycle import quotas
 from shared.lifecycle.quotas import QuotaExceeded, limits_for, model_parameters
@@ -311,9 +311,38 @@ def test_queued_and_running_samples_are_limited(client, db_session, user_headers
     assert counts(db_session) == (1, 25) and broker.llen(SAMPLING_QUEUE) <= 1  # fair queues: one at a time
 
 
-def test_429_is_documented_on_both_create_endpoints(client):
+def test_queued_and_running_analyses_are_limited(client, db_session, user_headers, admin_headers, broker, store):
+    """The same owner (shared.lifecycle.quotas) and the same 429 as samples: finished analyses do
+    not count, a user's own limit overrides the default, admins are exempt."""
+    alice = user(db_session, "alice")
+    job = trained_job(db_session, alice)
+    store.put_bytes(f"{job.epochs[0].checkpoint_key}/model.keras", b"weights")  # its checkpoint is stored
+    statuses = [AnalysisStatus.queued] * 19 + [AnalysisStatus.running] + [AnalysisStatus.failed] * 3
+    db_session.add_all(
+        Analysis(owner=alice, job=job, epoch=1, checkpoint_key="k", text="ab", status=status) for status in statuses
+    )
+    db_session.commit()
+
+    def analyses() -> int:
+        return db_session.scalar(select(func.count(Analysis.id)))
+
+    def post(headers):
+        return client.post(f"/api/v1/jobs/{job.id}/analyses", headers=headers, json={})
+
+    body = refused(post(user_headers), "max_analyses")
+    assert body["error"] == "quota exceeded: 20 queued or running analyses (the limit is 20)"
+    assert body["detail"][0]["current"] == 20 and body["detail"][0]["limit"] == 20
+    assert analyses() == 23 and broker.llen(SAMPLING_QUEUE) == 0  # nothing stored or queued
+    set_quotas(db_session, alice, {"max_analyses": 21})
+    assert post(user_headers).status_code == 202
+    refused(post(user_headers), "max_analyses")
+    assert post(admin_headers).status_code == 202  # admins exempt
+    assert analyses() == 25 and broker.llen(SAMPLING_QUEUE) == 2
+
+
+def test_429_is_documented_on_the_create_endpoints(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
-    for path in ("/api/v1/jobs", "/api/v1/jobs/{job_id}/samples"):
+    for path in ("/api/v1/jobs", "/api/v1/jobs/{job_id}/samples", "/api/v1/jobs/{job_id}/analyses"):
         assert "429" in paths[path]["post"]["responses"], path
 
 

@@ -50,13 +50,41 @@ def test_api_streams_the_epochs_checkpoint_as_a_zip(client, user_token, other_to
     assert theirs.json["error"].replace(str(job_id), "<id>") == missing.json["error"].replace("9999", "<id>")
     assert client.get(f"/api/v1/jobs/{job_id}/checkpoint").status_code == 401
     response = client.get(f"/api/v1/jobs/{job_id}/checkpoint?epoch=3", headers=alice)
-    assert response.status_code == 404 and response.json["error"] == f"job {job_id} has no checkpoint of epoch 3"
+    no_third = f"job {job_id} has no checkpoint of epoch 3 (epochs with one: 1, 2)"
+    assert response.status_code == 404 and response.json["error"] == no_third
     for query in ("?epoch=0", "?epoch=x", "?epoch=99999999999", "?x=1"):
         response = client.get(f"/api/v1/jobs/{job_id}/checkpoint{query}", headers=alice)
         assert response.status_code == 422, query
     store.delete_prefix(f"jobs/{job_id}/epoch-0002/")
     response = client.get(f"/api/v1/jobs/{job_id}/checkpoint", headers=alice)
     assert response.status_code == 404 and "missing from storage" in response.json["error"]
+
+
+def test_one_lookup_of_a_stored_checkpoint_each_caller_its_status(client, user_token, db_session, store):
+    """A checkpoint deleted by retention is missing alike for the download (404), a sample (422)
+    and an analysis (404): the same lookup, the same message."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from shared.db.models import Epoch
+
+    job_id, _files = stored_checkpoint(db_session, store)
+    db_session.execute(
+        update(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == 1).values(pruned_at=datetime.now(UTC))
+    )
+    db_session.commit()
+    alice = {"Authorization": f"Bearer {user_token}"}
+    expected = f"job {job_id} has no checkpoint of epoch 1: its retention policy deleted it (epochs with one: 2)"
+    download = client.get(f"/api/v1/jobs/{job_id}/checkpoint?epoch=1", headers=alice)
+    assert download.status_code == 404 and download.json["error"] == expected
+    sample = client.post(f"/api/v1/jobs/{job_id}/samples", json={"length": 10, "epoch": 1}, headers=alice)
+    assert sample.status_code == 422 and sample.json["error"] == expected
+    assert sample.json["detail"][0]["loc"] == ["epoch"]
+    analysis = client.post(f"/api/v1/jobs/{job_id}/analyses", json={"epoch": 1}, headers=alice)
+    assert analysis.status_code == 404 and analysis.json["error"] == expected
+    best = client.get(f"/api/v1/jobs/{job_id}/checkpoint", headers=alice)
+    assert best.status_code == 200 and best.headers["Content-Disposition"].endswith('epoch-0002.zip"')
 
 
 def test_no_checkpoint_before_the_first_epoch(client, user_token, db_session):

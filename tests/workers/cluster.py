@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from shared.db.migrate import upgrade
-from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, User
+from shared.db.models import Analysis, AnalysisStatus, Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, User
 from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store
@@ -126,12 +126,26 @@ class Cluster:
         self.send("sample", sample_id, token)
         return sample_id
 
+    def analysis(self, job_id: int, text: str, send: bool = True) -> int:
+        """A queued analysis of the job's latest checkpoint over `text`, its message sent (or not:
+        `send` False, a message the broker lost)."""
+        from shared import lifecycle
+
+        with self.db() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            analysis = lifecycle.create_analysis(session, job.owner_id, job, job.epochs[-1], text)
+            analysis_id, token = analysis.id, analysis.dispatch_token
+        if send:
+            self.send("analysis", analysis_id, token)
+        return analysis_id
+
     def send(self, kind: str, record_id: int, token: str | None) -> None:
-        from shared.queue import make_celery, send_sampling, send_training
+        from shared.queue import make_celery, send_message
 
         celery = make_celery(self.settings)
         try:
-            (send_training if kind == "job" else send_sampling)(celery, record_id, token)
+            send_message(celery, kind, record_id, token)
         finally:
             celery.close()
 
@@ -145,6 +159,10 @@ class Cluster:
         with self.db() as session:
             return session.get(Sample, sample_id)
 
+    def get_analysis(self, analysis_id: int) -> Analysis:
+        with self.db() as session:
+            return session.get(Analysis, analysis_id)
+
     def wait(self, predicate, timeout: float, what: str, interval: float = 0.1):
         return wait_for(predicate, timeout, what, interval, self.processes)
 
@@ -153,6 +171,13 @@ class Cluster:
             lambda: (r := self.get_job(job_id)) and JobStatus(r[0].status).finished and r,
             timeout,
             f"job {job_id} to finish",
+        )
+
+    def finished_analysis(self, analysis_id: int, timeout: float = 120) -> Analysis:
+        return self.wait(
+            lambda: AnalysisStatus((a := self.get_analysis(analysis_id)).status).finished and a,
+            timeout,
+            f"analysis {analysis_id} to finish",
         )
 
     def finished_sample(self, sample_id: int, timeout: float = 120) -> Sample:

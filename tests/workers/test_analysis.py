@@ -86,10 +86,11 @@ def test_a_missing_checkpoint_fails_the_analysis_with_the_reason(db, worker_sett
     with db() as session:
         job = session.get(Job, job_id)
         gone = Epoch(epoch=9, checkpoint_key=f"jobs/{job_id}/epoch-0009")  # never stored
-        analysis_id = lifecycle.create_analysis(session, job.owner_id, job, gone, "x = (1, 2)\n").id
+        analysis = lifecycle.create_analysis(session, job.owner_id, job, gone, "x = (1, 2)\n")
+        analysis_id, token = analysis.id, analysis.dispatch_token
     celery = make_celery(worker_settings)
     try:
-        send_analysis(celery, analysis_id)
+        send_analysis(celery, analysis_id, token)
     finally:
         celery.close()
     deadline = time.monotonic() + 120

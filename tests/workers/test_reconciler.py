@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from shared import lifecycle
-from shared.db.models import Job, JobStatus, Sample, SampleStatus, utcnow
+from shared.db.models import Analysis, AnalysisStatus, Job, JobStatus, Sample, SampleStatus, utcnow
 from shared.settings import Settings
 from workers.reconciler import reconcile
 
@@ -121,13 +121,13 @@ def test_a_message_a_worker_already_holds_is_not_taken_for_lost(db, job_id, brok
     token = get_job(db, job_id).dispatch_token
     set_job(db, job_id, dispatched_at=utcnow() - timedelta(seconds=31))
     send_training(celery, job_id, token)
-    assert queued_messages(celery, TRAINING_QUEUE) == {(job_id, token)}
+    assert queued_messages(celery, TRAINING_QUEUE) == {("charlstm.train", job_id, token)}
     with celery.connection_for_read() as conn:
         queue = conn.SimpleQueue(TRAINING_QUEUE)
         message = queue.get(timeout=5)  # a worker takes it and holds it, unacknowledged
         assert broker.llen(TRAINING_QUEUE) == 0
         held = {TRAINING_QUEUE: queued_messages(celery, TRAINING_QUEUE), "sampling": set()}
-        assert held[TRAINING_QUEUE] == {(job_id, token)}
+        assert held[TRAINING_QUEUE] == {("charlstm.train", job_id, token)}
         with db() as session:
             assert mine(reconcile(session, SETTINGS, EMPTY, messages=held), "job", job_id) == []
         message.ack()
@@ -137,4 +137,60 @@ def test_a_message_a_worker_already_holds_is_not_taken_for_lost(db, job_id, brok
     with db() as session:  # now it is lost: sent again, once
         (send,) = mine(reconcile(session, SETTINGS, {"training": 3, "sampling": 0}, messages=gone), "job", job_id)
     assert send[2] == get_job(db, job_id).dispatch_token != token
+    celery.close()
+
+
+def add_analysis(db, job_id, owner_id, **values) -> tuple[int, str | None]:
+    with db() as session:
+        analysis = Analysis(owner_id=owner_id, job_id=job_id, epoch=1, checkpoint_key="k", text="ab", **values)
+        session.add(analysis)
+        session.flush()
+        return analysis.id, analysis.dispatch_token
+
+
+def get_analysis(db, analysis_id):
+    with db() as session:
+        return session.get(Analysis, analysis_id)
+
+
+def test_a_silent_running_analysis_fails_and_a_live_one_is_left_alone(db, job_id, test_user):
+    running = {"status": AnalysisStatus.running, "worker": "a@x"}
+    silent, _ = add_analysis(db, job_id, test_user, heartbeat_at=utcnow() - timedelta(seconds=61), **running)
+    live, _ = add_analysis(db, job_id, test_user, heartbeat_at=utcnow() - timedelta(seconds=30), **running)
+    assert mine(run(db), "analysis", silent) == []
+    lost = get_analysis(db, silent)
+    assert lost.status == AnalysisStatus.failed and lost.error == lifecycle.LOST_ANALYSIS and lost.finished_at
+    assert get_analysis(db, live).status == AnalysisStatus.running
+
+
+def test_an_analysis_is_told_from_a_sample_of_the_same_id_in_the_sampling_queue(db, job_id, test_user, broker):
+    """Sample N and analysis N share the sampling queue: a message is known by its task too, so a
+    sample's message does not hide that the analysis's own was lost."""
+    from shared.queue import SAMPLING_QUEUE, make_celery, queued_messages, send_analysis, send_sampling
+    from tests.conftest import TEST_BROKER_URL
+
+    celery = make_celery(Settings(BROKER_URL=TEST_BROKER_URL))
+    long_ago = utcnow() - timedelta(seconds=31)
+    analysis_id, token = add_analysis(db, job_id, test_user, dispatched_at=long_ago)
+    send_sampling(celery, analysis_id, token)  # a sample's message with the analysis's id (and token, at worst)
+
+    def round_with_the_broker():
+        held = {"training": set(), SAMPLING_QUEUE: queued_messages(celery, SAMPLING_QUEUE)}
+        with db() as session:
+            sends = reconcile(session, SETTINGS, {"training": 0, "sampling": 1}, messages=held)
+        return mine(sends, "analysis", analysis_id)
+
+    (send,) = round_with_the_broker()  # lost: the message in the queue is not its own
+    analysis = get_analysis(db, analysis_id)
+    assert send == ("analysis", analysis_id, analysis.dispatch_token) and analysis.dispatch_token != token
+    assert analysis.status == AnalysisStatus.queued
+    send_analysis(celery, analysis_id, analysis.dispatch_token)
+    with db() as session:
+        session.get(Analysis, analysis_id).dispatched_at = long_ago
+    assert queued_messages(celery, SAMPLING_QUEUE) == {
+        ("charlstm.sample", analysis_id, token),
+        ("charlstm.analyze", analysis_id, analysis.dispatch_token),
+    }
+    assert round_with_the_broker() == []  # its own message is waiting: not lost
+    broker.flushdb()
     celery.close()
