@@ -103,12 +103,9 @@ def migrated_db(pg_url) -> str:
 @pytest.fixture
 def clean_db(migrated_db) -> str:
     """The migrated database with every table emptied (and ids restarted) before the test."""
-    from shared.db.models import Base
-    from shared.db.session import get_engine
+    from tests.emptying import empty_database
 
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with get_engine(migrated_db).begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    empty_database(migrated_db)
     return migrated_db
 
 

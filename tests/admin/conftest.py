@@ -21,14 +21,10 @@ def admin_db_url(make_pg_database):
 @pytest.fixture
 def admin_db(admin_db_url):
     """The admin test database emptied before the test; yields a session (commit yourself)."""
-    from sqlalchemy import text
+    from shared.db.session import sessionmaker_for
+    from tests.emptying import empty_database
 
-    from shared.db.models import Base
-    from shared.db.session import get_engine, sessionmaker_for
-
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with get_engine(admin_db_url).begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    empty_database(admin_db_url)
     with sessionmaker_for(admin_db_url)() as session:
         yield session
 

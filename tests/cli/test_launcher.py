@@ -231,12 +231,12 @@ def embedded_flow(base: str, token: str, tmp_path: Path) -> None:
     )
     deadline = time.monotonic() + 240
     while job["status"] not in ("succeeded", "failed", "cancelled") and time.monotonic() < deadline:
-        time.sleep(1)
+        time.sleep(0.2)
         job = api.get(f"jobs/{job['id']}")
     assert job["status"] == "succeeded" and job["epoch"] == 2, job
     sample = api.post(f"jobs/{job['id']}/samples", {"length": 50_000, "temperature": 0.75})
     while sample["status"] not in ("succeeded", "failed") and time.monotonic() < deadline:
-        time.sleep(1)
+        time.sleep(0.2)
         sample = api.get(f"samples/{sample['id']}")
     assert sample["status"] == "succeeded", sample
     out = tmp_path / "sample.txt"

@@ -29,7 +29,7 @@ def reached_epoch(cluster, job_id, epoch):
 def test_worker_killed_job_resumes_on_another_worker(cluster):
     first = cluster.worker("training")
     cluster.reconciler()
-    job_id = cluster.job(epochs=8)
+    job_id = cluster.job(epochs=4)  # killed after epoch 1: 3 epochs left to resume
     reached_epoch(cluster, job_id, 1)
     first.kill()  # worker and pool gone; its message stays unacknowledged in Redis
     killed = time.monotonic()
@@ -37,9 +37,9 @@ def test_worker_killed_job_resumes_on_another_worker(cluster):
     second = cluster.worker("training")
     cluster.wait(lambda: cluster.get_job(job_id)[0].attempts == 2, 60, "the job taken up again")
     print(f"\nworker SIGKILL: job running again after {time.monotonic() - killed:.1f} s")
-    job = whole_history(cluster, job_id, 8)
+    job = whole_history(cluster, job_id, 4)
     assert job.attempts == 2 and job.worker == second.hostname and job.requeues == 0
-    assert f"job {job_id}: epochs {done_before[-1] + 1}..8," in second.log_text()
+    assert f"job {job_id}: epochs {done_before[-1] + 1}..4," in second.log_text()
     second.stop()
 
 
@@ -58,7 +58,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_for_good(cluster):
 
 def test_graceful_stop_hands_the_job_back(cluster):
     first = cluster.worker("training")
-    job_id = cluster.job(epochs=8)
+    job_id = cluster.job(epochs=5)  # stopped after epoch 2: 3 epochs left to resume
     reached_epoch(cluster, job_id, 2)
     asked = time.monotonic()
     first.proc.send_signal(signal.SIGTERM)  # to the main process only, as `docker stop` does
@@ -68,10 +68,10 @@ def test_graceful_stop_hands_the_job_back(cluster):
     assert job.status == JobStatus.queued and (job.attempts, job.requeues) == (0, 1) and job.error is None
     assert f"job {job_id}: handed back to the queue" in first.log_text()
     second = cluster.worker("training")
-    job = whole_history(cluster, job_id, 8)
+    job = whole_history(cluster, job_id, 5)
     print(f"\nSIGTERM: worker exited after {stopped_in:.1f} s; job resumed from epoch {history[-1]}")
     assert (job.attempts, job.requeues) == (1, 1)  # not counted as a failure
-    assert f"job {job_id}: epochs {history[-1] + 1}..8," in second.log_text()
+    assert f"job {job_id}: epochs {history[-1] + 1}..5," in second.log_text()
     second.stop()
 
 
@@ -120,7 +120,7 @@ def test_redis_restart_with_a_job_running_and_one_queued(cluster):
 def test_storage_outage_during_checkpoint_upload(cluster):
     worker = cluster.worker("training")
     cluster.reconciler()
-    job_id = cluster.job(epochs=10)
+    job_id = cluster.job(epochs=5)  # storage stops after epoch 1: epoch 2's upload waits for it
     reached_epoch(cluster, job_id, 1)
     cluster.s3.stop()
     down = time.monotonic()
@@ -134,9 +134,9 @@ def test_storage_outage_during_checkpoint_upload(cluster):
     time.sleep(3)
     cluster.s3.start()
     print(f"\nS3 outage: {time.monotonic() - down:.1f} s")
-    job = whole_history(cluster, job_id, 10)
+    job = whole_history(cluster, job_id, 5)
     assert job.attempts == 2
-    assert f"job {job_id}: epochs {recorded[-1] + 1}..10," in worker.log_text()  # from the last complete one
+    assert f"job {job_id}: epochs {recorded[-1] + 1}..5," in worker.log_text()  # from the last complete one
     worker.stop()
 
 
