@@ -224,3 +224,50 @@ def test_the_state_carries_from_batch_to_batch_in_fit_and_evaluate():
     reset_states(model)
     model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
     assert all(np.abs(as_numpy(v)).sum() > 0 for layer in lstm_layers(model) for v in layer.states)
+
+
+@pytest.mark.backends
+def test_the_hoisted_lstm_loop_trains_exactly_as_keras_loop(monkeypatch):
+    """The input half of the gates computed for all time steps before the loop (model.py): the
+    same outputs, carried states and trained weights as Keras's loop, on TensorFlow and JAX."""
+    import keras
+
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras on PyTorch runs its own fused LSTM (backend.lstm), never RNN.inner_loop")
+
+    from shared.engine import model as model_module
+    from tests.engine.tiny_models import as_numpy, randomise
+
+    ran: list[int] = []
+    keras_loop = keras.layers.RNN.inner_loop
+
+    def counted(*args, **kwargs):
+        ran.append(1)
+        return keras_loop(*args, **kwargs)
+
+    monkeypatch.setattr(keras.layers.RNN, "inner_loop", counted)
+    hp = Hyperparameters(layers=2, units=8, seq_len=5, batch_size=2, dropout=0.0)
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 6, (4, 5)).astype("int32"), rng.integers(0, 6, (4, 5)).astype("int32")
+    runs: dict[str, dict] = {}
+    for name, threshold in (("hoisted", 1), ("keras", 10**9)):
+        monkeypatch.setattr(model_module, "HOIST_MIN_UNITS", threshold)
+        ran.clear()
+        model = build_model(hp, 6)
+        if name == "hoisted":
+            randomise(model, 4)
+        else:
+            model.set_weights(runs["hoisted"]["initial"])
+        initial = model.get_weights()
+        outputs = [as_numpy(model(x[:2], training=False)), as_numpy(model(x[2:], training=False))]
+        reset_states(model)
+        model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+        states = [as_numpy(v) for layer in lstm_layers(model) for v in layer.states]
+        runs[name] = {"initial": initial, "outputs": outputs, "states": states, "weights": model.get_weights()}
+        assert bool(ran) == (name == "keras")  # the loop under test is the one that ran
+    hoisted, reference = runs["hoisted"], runs["keras"]
+    assert not np.allclose(hoisted["outputs"][0], hoisted["outputs"][1], atol=1e-3)
+    for key in ("outputs", "states", "weights"):
+        for a, b in zip(hoisted[key], reference[key], strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5, err_msg=key)
+    assert not all(np.allclose(a, b) for a, b in zip(hoisted["initial"], hoisted["weights"], strict=True))
