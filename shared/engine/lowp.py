@@ -179,30 +179,46 @@ def _quantize_inputs(state, xa, n_in, b, kp, xq, xscale):  # pragma: no cover
             out[k] = _ZERO
 
 
-@numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True, parallel=True)
-def _products(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates):  # pragma: no cover
-    """gates[r, i] = (q_i . xq[r] - 128 rowsum_i) * scale_i * xscale[r] + bias_i for the 4 * blocks
-    rows of one matrix (q at offset qo, kp int8 each; per-row values at offset so), 4 rows against
-    4 streams at a time, the blocks shared between the threads."""
-    rows, stride = xq.shape
+@numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True, inline="always")
+def _block(q, scales, biases, rowsums, qo, so, blk, kp, xq, stride, xscale, gates):  # pragma: no cover
+    """gates[r, i] = (q_i . xq[r] - 128 rowsum_i) * scale_i * xscale[r] + bias_i for the 4 rows i of
+    block blk of one matrix (q at offset qo, kp int8 each; per-row values at offset so) and every
+    stream r (xq flat, stream r at r * stride), 4 streams at a time."""
+    rows = gates.shape[0]
     quads = rows // 4
-    xq = xq.reshape(rows * stride)  # flat: stream r at r * stride
-    for blk in numba.prange(blocks):
-        i = 4 * blk
-        at = qo + i * kp
-        for c in range(quads):
-            sums = _dot4(q, at, kp, xq, 4 * c * stride, stride)
-            for w in range(4):
-                for j in range(4):
-                    row = so + i + j
-                    gates[4 * c + w, i + j] = (
-                        _F32(sums[4 * w + j] - rowsums[row]) * (scales[row] * xscale[4 * c + w]) + biases[row]
-                    )
-        for r in range(4 * quads, rows):
-            one = _dot1(q, at, kp, xq, r * stride, stride)
+    i = 4 * blk
+    at = qo + i * kp
+    for c in range(quads):
+        sums = _dot4(q, at, kp, xq, 4 * c * stride, stride)
+        for w in range(4):
             for j in range(4):
                 row = so + i + j
-                gates[r, i + j] = _F32(one[j] - rowsums[row]) * (scales[row] * xscale[r]) + biases[row]
+                gates[4 * c + w, i + j] = (
+                    _F32(sums[4 * w + j] - rowsums[row]) * (scales[row] * xscale[4 * c + w]) + biases[row]
+                )
+    for r in range(4 * quads, rows):
+        one = _dot1(q, at, kp, xq, r * stride, stride)
+        for j in range(4):
+            row = so + i + j
+            gates[r, i + j] = _F32(one[j] - rowsums[row]) * (scales[row] * xscale[r]) + biases[row]
+
+
+@numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True, parallel=True)
+def _products(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates):  # pragma: no cover
+    """`_block` for the blocks of one matrix, shared between the threads."""
+    rows, stride = xq.shape
+    flat = xq.reshape(rows * stride)
+    for blk in numba.prange(blocks):
+        _block(q, scales, biases, rowsums, qo, so, blk, kp, flat, stride, xscale, gates)
+
+
+@numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True)
+def _products_serial(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates):  # pragma: no cover
+    """`_products` in the calling thread (one thread: no parallel region to start, a few us each)."""
+    rows, stride = xq.shape
+    flat = xq.reshape(rows * stride)
+    for blk in range(blocks):
+        _block(q, scales, biases, rowsums, qo, so, blk, kp, flat, stride, xscale, gates)
 
 
 @numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True)
@@ -227,7 +243,10 @@ def _step(
             break
         qo, so, n_out, blocks, kp = meta[m, 0], meta[m, 1], meta[m, 2], meta[m, 3], meta[m, 4]
         _quantize_inputs(state, meta[m, 5], meta[m, 6], meta[m, 7], kp, xq, xscale)
-        _products(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates)
+        if numba.get_num_threads() == 1:
+            _products_serial(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates)
+        else:
+            _products(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates)
         if last:
             for r in range(rows):
                 for j in range(n_out):
