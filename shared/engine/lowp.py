@@ -224,7 +224,7 @@ def _products_serial(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale,
 @numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True)
 def _step(
     ids, w0, q, scales, biases, rowsums, meta, state, cells, xq, xscale, gates, scratch, logits, want_logits,
-    products_only,
+    products_only, serial,
 ):  # pragma: no cover  # fmt: skip
     """One character for every row (numba; the coverage tool cannot see inside).
 
@@ -233,7 +233,7 @@ def _step(
     among them (n_in: none), state row of the h it writes, row of its c in `cells` (the last matrix
     is the Dense output). gates (rows, 4u): row-major per stream, so that every inner loop is
     contiguous. products_only: the products alone (with their input quantization), the state
-    unchanged (benchmarks: a step's floor)."""
+    unchanged (benchmarks: a step's floor). serial: the products in this thread (one thread)."""
     rows = state.shape[1]
     vocab = w0.shape[0]
     m_count = meta.shape[0]
@@ -243,7 +243,7 @@ def _step(
             break
         qo, so, n_out, blocks, kp = meta[m, 0], meta[m, 1], meta[m, 2], meta[m, 3], meta[m, 4]
         _quantize_inputs(state, meta[m, 5], meta[m, 6], meta[m, 7], kp, xq, xscale)
-        if numba.get_num_threads() == 1:
+        if serial:  # an argument: numba.get_num_threads() here would keep the kernel out of the cache
             _products_serial(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates)
         else:
             _products(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates)
@@ -282,8 +282,9 @@ def _step(
 
 @numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True)
 def _sample_chunk(
-    noise, ids, last_chunk, w0, q, scales, biases, rowsums, meta, state, cells, xq, xscale, gates, scratch, logits
-):  # pragma: no cover
+    noise, ids, last_chunk, w0, q, scales, biases, rowsums, meta, state, cells, xq, xscale, gates, scratch, logits,
+    serial,
+):  # pragma: no cover  # fmt: skip
     """`sample.generate`'s stateful chunk in one call: for each k, ids[k] = argmax over the
     vocabulary of logits + noise[k] (per row; the first maximum, as numpy's argmax), then a step on
     ids[k] (but after the very last character)."""
@@ -302,7 +303,7 @@ def _sample_chunk(
         if k < steps - 1 or not last_chunk:
             _step(
                 chosen, w0, q, scales, biases, rowsums, meta, state, cells, xq, xscale, gates, scratch, logits,
-                True, False,
+                True, False, serial,
             )  # fmt: skip
 
 
@@ -451,15 +452,17 @@ class QuantizedLSTM(Stepper):
     def _make_advance(self) -> Advance:
         args = self._kernel_args()
         step: Callable[..., None] = _step  # typed loosely: mypy cannot count `*args`
-        chunk, threads, set_threads = _sample_chunk, self.threads, numba.set_num_threads
+        chunk: Callable[..., None] = _sample_chunk
+        threads, set_threads = self.threads, numba.set_num_threads
+        serial = threads == 1
 
         def advance(ids, logits=True):
             set_threads(threads)  # per calling thread (numba keeps it thread-local); about 1 us
-            step(ids, *args, logits, False)
+            step(ids, *args, logits, False, serial)
 
         def sample_chunk(noise, ids, last_chunk):
             set_threads(threads)
-            chunk(noise, ids, last_chunk, *args)
+            chunk(noise, ids, last_chunk, *args, serial)
 
         self._chunk_fn, self._advance_kernel = sample_chunk, step
         return advance
@@ -478,7 +481,7 @@ class QuantizedLSTM(Stepper):
         numba.set_num_threads(self.threads)
         args, step = self._kernel_args(), self._advance_kernel
         for _ in range(steps):
-            step(ids, *args, True, True)
+            step(ids, *args, True, True, self.threads == 1)
 
 
 def _input_table(layer0, vocab: int) -> np.ndarray:
