@@ -37,10 +37,11 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
+from typing import Self
 
 import numpy as np
 
-__all__ = ["NumpyLSTM", "check_temperature", "softmax"]
+__all__ = ["NumpyLSTM", "Stepper", "check_temperature", "softmax"]
 
 _DT = np.float32
 
@@ -85,98 +86,45 @@ def _read_only(view: np.ndarray) -> np.ndarray:
     return view
 
 
-class NumpyLSTM:
-    """A stack of LSTM layers and a Dense output, run step by step for `rows` parallel streams.
+class Stepper:
+    """The state and the stepping API of a fused LSTM net, over the layout both nets share: one
+    state buffer (features, rows) holding [h_0 ; 1 ; h_1 ; 1 ; ...] (a constant 1 after each hidden
+    state) and a cell state per layer. The one owner of `reset`, `state`, `broadcast_row`,
+    `hidden`, `cell`, `logits`, `advance`, `check_ids`, `step`, `warmup`, `sequence_logits`,
+    `window_logits`, `cross_entropy` and `clone`, for `NumpyLSTM` and `lowp.QuantizedLSTM`.
 
-    `lstm` is a list of Keras weight triples (kernel (in, 4u), recurrent_kernel (u, 4u),
-    bias (4u,)), gate order i, f, c, o; `dense` is (kernel (u, V), bias (V,)). Layer 0's input is
-    one-hot over the V characters.
+    A subclass sets `vocab_size`, `units`, `stateful`, `seq_len` and its weights, then calls
+    `_start()`; it implements `_allocate_buffers(rows)` (its own buffers for `rows` streams; returns
+    each layer's cell state as a writable (u, rows) view) and `_make_advance()` (the hot loop over
+    `_state`, `_logits` and its buffers)."""
 
-    Read-only attributes: `vocab_size` (V), `units` (per layer), `stateful`, `seq_len` (the
-    training window; None for stateful models), `rows`.
-    """
+    vocab_size: int
+    units: tuple[int, ...]
+    stateful: bool
+    seq_len: int | None
 
-    def __init__(self, lstm, dense, *, stateful: bool = True, seq_len: int | None = None):
-        if not lstm:
-            raise ValueError("at least one LSTM layer is needed")
-        wd, bd = (np.asarray(a, dtype=np.float64) for a in dense)
-        self.vocab_size = int(wd.shape[1])
-        self.units = tuple(int(np.shape(u)[0]) for _, u, _ in lstm)
-        self.stateful = bool(stateful)
-        self.seq_len = None if seq_len is None else int(seq_len)
-        if not self.stateful and not self.seq_len:
-            raise ValueError("a stateless model needs its window length (seq_len)")
-        fused = []  # per layer: [W ; b ; U] with the gates reordered, (in + 1 + u, 4u)
-        width_in = self.vocab_size
-        for n, ((kernel, recurrent, bias), u) in enumerate(zip(lstm, self.units, strict=True)):
-            kernel, recurrent, bias = (np.asarray(a, dtype=np.float64) for a in (kernel, recurrent, bias))
-            if kernel.shape != (width_in, 4 * u) or recurrent.shape != (u, 4 * u) or bias.shape != (4 * u,):
-                raise ValueError(
-                    f"LSTM layer {n}: unexpected weight shapes {kernel.shape}, {recurrent.shape}, {bias.shape}"
-                )
-            fused.append(_gates(np.concatenate([kernel, bias[None, :], recurrent], axis=0), u))
-            width_in = u
-        if wd.shape != (width_in, self.vocab_size) or bd.shape != (self.vocab_size,):
-            raise ValueError(f"Dense: unexpected weight shapes {wd.shape}, {bd.shape}")
-        v = self.vocab_size
-        # layer 0: one-hot input, so x @ W + b is row `id` of this table; U^T kept apart
-        self._w0 = _frozen(fused[0][:v] + fused[0][v])  # (V, 4u)
-        self._u0t = _frozen(fused[0][v + 1 :].T)  # (4u, u)
-        self._wt = [_frozen(f.T) for f in fused[1:]]  # (4u, in + 1 + u) for layers >= 1
-        self._wdt = _frozen(np.concatenate([wd, bd[None, :]], axis=0).T)  # (V, u + 1)
+    def _start(self) -> None:
         # offsets of h_l in the state buffer: [h_0; 1; h_1; 1; ...]
         self._offsets = np.cumsum([0] + [u + 1 for u in self.units]).tolist()
         self._rows = 0
         self.reset(1)
 
-    # --- construction -----------------------------------------------------------------------
+    def _allocate_buffers(self, rows: int) -> list[np.ndarray]:
+        raise NotImplementedError
 
-    @classmethod
-    def from_model(cls, model) -> NumpyLSTM:
-        """Copy the weights of a charlstm Keras model (stateful or stateless; any batch shape)."""
-        import keras  # only here: the rest of this module runs without Keras
+    def _make_advance(self) -> Advance:
+        raise NotImplementedError
 
-        lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
-        denses = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-        if not lstms or len(denses) != 1:
-            raise ValueError("expected stacked LSTM layers followed by one Dense layer")
-        for layer in lstms:
-            cell = getattr(layer, "cell", layer)
-            if (
-                keras.activations.serialize(cell.activation) != "tanh"
-                or keras.activations.serialize(cell.recurrent_activation) != "sigmoid"
-                or not cell.use_bias
-            ):
-                raise ValueError(f"{layer.name}: only tanh/sigmoid LSTMs with biases are supported")
-        dense = denses[0]
-        if keras.activations.serialize(dense.activation) != "linear" or not dense.use_bias:
-            raise ValueError("the Dense layer must output logits (linear, with bias)")
-        shape = model.inputs[0].shape
-        return cls(
-            [tuple(np.asarray(w) for w in layer.get_weights()) for layer in lstms],
-            tuple(np.asarray(w) for w in dense.get_weights()),
-            stateful=bool(lstms[0].stateful),
-            seq_len=None if len(shape) < 2 or shape[1] is None else int(shape[1]),
-        )
-
-    def clone(self) -> NumpyLSTM:
+    def clone(self) -> Self:
         """A new instance over the same (read-only, shared) weights with its own state buffers,
         a copy of this one's state: one loaded model serves several threads, one clone each."""
         twin = copy.copy(self)
         twin._rows = 0
         twin._allocate(self._rows)
         np.copyto(twin._state, self._state)
-        for mine, theirs in zip(twin._cells, self._cells, strict=True):
+        for mine, theirs in zip(twin._c_live, self._c_live, strict=True):
             np.copyto(mine, theirs)
         return twin
-
-    @property
-    def matrices(self) -> list[np.ndarray]:
-        """The fused float32 matrices of one step, in order, each (out, in) and read-only: layer 0's
-        U^T (4u, u); then [W^T | b | U^T] (4u, u_in + 1 + u) of every further layer; then the
-        output [W^T | b] (V, u + 1). Gate rows are ordered (g, f, i, o), the sigmoid gates' rows
-        scaled by 0.5. Layer 0's input product is a row gather, not a matrix product."""
-        return [self._u0t, *self._wt, self._wdt]
 
     # --- state ------------------------------------------------------------------------------
 
@@ -198,20 +146,19 @@ class NumpyLSTM:
         self._state.fill(0.0)
         for off in self._offsets[1:]:
             self._state[off - 1] = 1.0
-        for cell, u in zip(self._cells, self.units, strict=True):
-            cell[:u] = 0.0
+        for cell in self._c_live:
+            cell.fill(0.0)
 
     def _allocate(self, rows: int) -> None:
         self._rows = rows
         self._state = np.zeros((self._offsets[-1], rows), dtype=_DT)
-        self._cells = [np.zeros((5 * u, rows), dtype=_DT) for u in self.units]  # [c; g; f; i; o]
-        self._gather = np.empty((rows, 4 * self.units[0]), dtype=_DT)
-        self._logits = np.empty((self.vocab_size, rows), dtype=_DT)
+        self._logits = np.zeros((self.vocab_size, rows), dtype=_DT)
         self._logits_view = _read_only(self._logits)
         self._hidden = [
             _read_only(self._state[off : off + u].T) for off, u in zip(self._offsets, self.units, strict=False)
         ]
-        self._cell = [_read_only(cell[:u].T) for cell, u in zip(self._cells, self.units, strict=True)]
+        self._c_live = self._allocate_buffers(rows)
+        self._cell = [_read_only(cell.T) for cell in self._c_live]
         self._advance = self._make_advance()
 
     @property
@@ -224,10 +171,10 @@ class NumpyLSTM:
     def state(self, state: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
         if len(state) != len(self.units):
             raise ValueError(f"expected the state of {len(self.units)} layers")
-        for (h, c), off, u, cell in zip(state, self._offsets, self.units, self._cells, strict=False):
+        for (h, c), off, u, cell in zip(state, self._offsets, self.units, self._c_live, strict=False):
             h, c = (np.asarray(a, dtype=_DT) for a in (h, c))
             self._state[off : off + u] = h[:, None] if h.ndim == 1 else h.T
-            cell[:u] = c[:, None] if c.ndim == 1 else c.T
+            cell[:] = c[:, None] if c.ndim == 1 else c.T
 
     def broadcast_row(self, row: int, rows: int) -> None:
         """Resize to `rows` streams, each starting from the current state of stream `row`."""
@@ -260,51 +207,6 @@ class NumpyLSTM:
         the `logits` buffer. Bind it once (`advance = net.advance`) before a loop; it stays valid
         until `reset` changes the row count."""
         return self._advance
-
-    def _make_advance(self) -> Advance:
-        matmul, add, mul, tanh = np.matmul, np.add, np.multiply, np.tanh
-        half = _DT(0.5)
-        state, offs = self._state, self._offsets
-        layers = []
-        for n, (u, cell) in enumerate(zip(self.units, self._cells, strict=True)):
-            x = state[offs[n] : offs[n] + u] if n == 0 else state[offs[n - 1] : offs[n] + u]
-            w = self._u0t if n == 0 else self._wt[n - 1]
-            layers.append(
-                (
-                    w, x, cell[u:], cell[2 * u :], cell[2 * u : 4 * u], cell[: 2 * u],
-                    cell[:u], cell[u : 2 * u], cell[4 * u :], state[offs[n] : offs[n] + u],
-                )
-            )  # fmt: skip
-        first, rest = layers[0], layers[1:]
-        take, gather = self._w0.take, self._gather  # bound methods skip numpy's Python wrappers
-        gather_t = gather.T
-        wd, xd, out = self._wdt, state[offs[-2] : offs[-1]], self._logits
-
-        def advance(ids, logits=True):
-            w, x, gates, fio, fi, cg, c, g, o, h = first
-            matmul(w, x, out=gates)
-            take(ids, 0, gather, "clip")
-            add(gates, gather_t, out=gates)
-            tanh(gates, out=gates)
-            mul(fio, half, out=fio)
-            add(fio, half, out=fio)
-            mul(fi, cg, out=cg)  # [f*c ; i*g]
-            add(c, g, out=c)  # c = f*c + i*g
-            tanh(c, out=g)
-            mul(o, g, out=h)  # h = o * tanh(c)
-            for w, x, gates, fio, fi, cg, c, g, o, h in rest:
-                matmul(w, x, out=gates)
-                tanh(gates, out=gates)
-                mul(fio, half, out=fio)
-                add(fio, half, out=fio)
-                mul(fi, cg, out=cg)
-                add(c, g, out=c)
-                tanh(c, out=g)
-                mul(o, g, out=h)
-            if logits:
-                matmul(wd, xd, out=out)
-
-        return advance
 
     # --- checked convenience ----------------------------------------------------------------
 
@@ -403,6 +305,136 @@ class NumpyLSTM:
                 total += _nll(self.window_logits(windows), ids[t])
                 count += len(t)
         return total / count
+
+
+class NumpyLSTM(Stepper):
+    """A stack of LSTM layers and a Dense output, run step by step for `rows` parallel streams.
+
+    `lstm` is a list of Keras weight triples (kernel (in, 4u), recurrent_kernel (u, 4u),
+    bias (4u,)), gate order i, f, c, o; `dense` is (kernel (u, V), bias (V,)). Layer 0's input is
+    one-hot over the V characters.
+
+    Read-only attributes: `vocab_size` (V), `units` (per layer), `stateful`, `seq_len` (the
+    training window; None for stateful models), `rows`.
+    """
+
+    def __init__(self, lstm, dense, *, stateful: bool = True, seq_len: int | None = None):
+        if not lstm:
+            raise ValueError("at least one LSTM layer is needed")
+        wd, bd = (np.asarray(a, dtype=np.float64) for a in dense)
+        self.vocab_size = int(wd.shape[1])
+        self.units = tuple(int(np.shape(u)[0]) for _, u, _ in lstm)
+        self.stateful = bool(stateful)
+        self.seq_len = None if seq_len is None else int(seq_len)
+        if not self.stateful and not self.seq_len:
+            raise ValueError("a stateless model needs its window length (seq_len)")
+        fused = []  # per layer: [W ; b ; U] with the gates reordered, (in + 1 + u, 4u)
+        width_in = self.vocab_size
+        for n, ((kernel, recurrent, bias), u) in enumerate(zip(lstm, self.units, strict=True)):
+            kernel, recurrent, bias = (np.asarray(a, dtype=np.float64) for a in (kernel, recurrent, bias))
+            if kernel.shape != (width_in, 4 * u) or recurrent.shape != (u, 4 * u) or bias.shape != (4 * u,):
+                raise ValueError(
+                    f"LSTM layer {n}: unexpected weight shapes {kernel.shape}, {recurrent.shape}, {bias.shape}"
+                )
+            fused.append(_gates(np.concatenate([kernel, bias[None, :], recurrent], axis=0), u))
+            width_in = u
+        if wd.shape != (width_in, self.vocab_size) or bd.shape != (self.vocab_size,):
+            raise ValueError(f"Dense: unexpected weight shapes {wd.shape}, {bd.shape}")
+        v = self.vocab_size
+        # layer 0: one-hot input, so x @ W + b is row `id` of this table; U^T kept apart
+        self._w0 = _frozen(fused[0][:v] + fused[0][v])  # (V, 4u)
+        self._u0t = _frozen(fused[0][v + 1 :].T)  # (4u, u)
+        self._wt = [_frozen(f.T) for f in fused[1:]]  # (4u, in + 1 + u) for layers >= 1
+        self._wdt = _frozen(np.concatenate([wd, bd[None, :]], axis=0).T)  # (V, u + 1)
+        self._start()
+
+    # --- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def from_model(cls, model) -> NumpyLSTM:
+        """Copy the weights of a charlstm Keras model (stateful or stateless; any batch shape)."""
+        import keras  # only here: the rest of this module runs without Keras
+
+        lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+        denses = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        if not lstms or len(denses) != 1:
+            raise ValueError("expected stacked LSTM layers followed by one Dense layer")
+        for layer in lstms:
+            cell = getattr(layer, "cell", layer)
+            if (
+                keras.activations.serialize(cell.activation) != "tanh"
+                or keras.activations.serialize(cell.recurrent_activation) != "sigmoid"
+                or not cell.use_bias
+            ):
+                raise ValueError(f"{layer.name}: only tanh/sigmoid LSTMs with biases are supported")
+        dense = denses[0]
+        if keras.activations.serialize(dense.activation) != "linear" or not dense.use_bias:
+            raise ValueError("the Dense layer must output logits (linear, with bias)")
+        shape = model.inputs[0].shape
+        return cls(
+            [tuple(np.asarray(w) for w in layer.get_weights()) for layer in lstms],
+            tuple(np.asarray(w) for w in dense.get_weights()),
+            stateful=bool(lstms[0].stateful),
+            seq_len=None if len(shape) < 2 or shape[1] is None else int(shape[1]),
+        )
+
+    @property
+    def matrices(self) -> list[np.ndarray]:
+        """The fused float32 matrices of one step, in order, each (out, in) and read-only: layer 0's
+        U^T (4u, u); then [W^T | b | U^T] (4u, u_in + 1 + u) of every further layer; then the
+        output [W^T | b] (V, u + 1). Gate rows are ordered (g, f, i, o), the sigmoid gates' rows
+        scaled by 0.5. Layer 0's input product is a row gather, not a matrix product."""
+        return [self._u0t, *self._wt, self._wdt]
+
+    def _allocate_buffers(self, rows: int) -> list[np.ndarray]:
+        self._cells = [np.zeros((5 * u, rows), dtype=_DT) for u in self.units]  # [c; g; f; i; o]
+        self._gather = np.empty((rows, 4 * self.units[0]), dtype=_DT)
+        return [cell[:u] for cell, u in zip(self._cells, self.units, strict=True)]
+
+    def _make_advance(self) -> Advance:
+        matmul, add, mul, tanh = np.matmul, np.add, np.multiply, np.tanh
+        half = _DT(0.5)
+        state, offs = self._state, self._offsets
+        layers = []
+        for n, (u, cell) in enumerate(zip(self.units, self._cells, strict=True)):
+            x = state[offs[n] : offs[n] + u] if n == 0 else state[offs[n - 1] : offs[n] + u]
+            w = self._u0t if n == 0 else self._wt[n - 1]
+            layers.append(
+                (
+                    w, x, cell[u:], cell[2 * u :], cell[2 * u : 4 * u], cell[: 2 * u],
+                    cell[:u], cell[u : 2 * u], cell[4 * u :], state[offs[n] : offs[n] + u],
+                )
+            )  # fmt: skip
+        first, rest = layers[0], layers[1:]
+        take, gather = self._w0.take, self._gather  # bound methods skip numpy's Python wrappers
+        gather_t = gather.T
+        wd, xd, out = self._wdt, state[offs[-2] : offs[-1]], self._logits
+
+        def advance(ids, logits=True):
+            w, x, gates, fio, fi, cg, c, g, o, h = first
+            matmul(w, x, out=gates)
+            take(ids, 0, gather, "clip")
+            add(gates, gather_t, out=gates)
+            tanh(gates, out=gates)
+            mul(fio, half, out=fio)
+            add(fio, half, out=fio)
+            mul(fi, cg, out=cg)  # [f*c ; i*g]
+            add(c, g, out=c)  # c = f*c + i*g
+            tanh(c, out=g)
+            mul(o, g, out=h)  # h = o * tanh(c)
+            for w, x, gates, fio, fi, cg, c, g, o, h in rest:
+                matmul(w, x, out=gates)
+                tanh(gates, out=gates)
+                mul(fio, half, out=fio)
+                add(fio, half, out=fio)
+                mul(fi, cg, out=cg)
+                add(c, g, out=c)
+                tanh(c, out=g)
+                mul(o, g, out=h)
+            if logits:
+                matmul(wd, xd, out=out)
+
+        return advance
 
 
 def _nll(logits: np.ndarray, targets: np.ndarray) -> float:

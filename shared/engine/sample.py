@@ -45,8 +45,7 @@ __all__ = [
 ]  # fmt: skip
 
 # the weights sampling can run on: "float32" (NumpyLSTM, the exact reference) or "int8" (int8 weights
-# with per-row scales, float32 sums: lowp.QuantizedLSTM; 2-5x faster for one stream on 2 cores,
-# benchmarks/sampling.py)
+# with per-row scales times int8 inputs, int32 sums: lowp.QuantizedLSTM; benchmarks/sampling.py)
 PRECISIONS = ("float32", "int8")
 
 NOISE_FLOATS = 1 << 20  # floats of sampling noise drawn at once (4 MiB)

@@ -1,11 +1,18 @@
 """Reduced-precision sampling (shared/engine/lowp.py): the int8 net against the float32 reference."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
 import numpy as np
 import pytest
 
+from shared.engine import lowp
 from shared.engine.config import Hyperparameters
 from shared.engine.corpus import Vocabulary
-from shared.engine.lowp import QuantizedLSTM, _tanh
+from shared.engine.lowp import VNNI, QuantizedLSTM, _tanh
 from shared.engine.numpy_lstm import NumpyLSTM
 from shared.engine.sample import PRECISIONS, Sampler, generate, sample_texts
 
@@ -49,45 +56,61 @@ def _sigmoid_half(z):  # the fused layout's sigmoid gates are pre-scaled by 0.5
     return 0.5 + 0.5 * np.tanh(z)
 
 
-def reference_step(reduced, state, ids):
-    """One step in float64 numpy on the int8 net's own dequantized matrices (`matrices`) and its
-    input table: what the kernel must compute. state: per layer (h, c), each (rows, u)."""
+def quantized(x):
+    """Each row of x as the kernel quantizes a product's input, dequantized (float64): scale
+    s = max|x| / 127, x -> round(x / s) (half up) * s, in float32 steps as the kernel takes them."""
+    x = np.asarray(x, dtype=np.float32)
+    top = np.abs(x).max(axis=1)
+    s = np.where(top > 0, top / np.float32(127), np.float32(1)).astype(np.float32)
+    inv = np.float32(1) / s
+    q = (x * inv[:, None] + np.float32(128.5)).astype(np.int32) - 128
+    assert np.abs(q).max() <= 127
+    return q * s.astype(np.float64)[:, None]
+
+
+def reference_step(reduced, before, after, ids):
+    """One step in float64 numpy on the int8 net's own dequantized matrices (`matrices`), its input
+    table and its quantized inputs: what the kernel must compute. before: per layer (h, c), each
+    (rows, u), the state the step starts from; after: the kernel's state after it, whose h of the
+    layer below is the input of the next layer (so that both quantize the same floats)."""
     mats, units = reduced.matrices, reduced.units
     new: list = []
-    below = np.zeros((0, 0))
-    for n, ((h, c), u) in enumerate(zip(state, units, strict=True)):
+    for n, ((h, c), u) in enumerate(zip(before, units, strict=True)):
         if n == 0:
-            z = h @ mats[0].T.astype(np.float64) + reduced.input_table[ids]
+            z = quantized(h) @ mats[0].T.astype(np.float64) + reduced.input_table[ids]
         else:
-            x = np.concatenate([below, np.ones((len(h), 1)), h], axis=1)
-            z = x @ mats[n].T.astype(np.float64)
+            x = quantized(np.concatenate([after[n - 1][0], h], axis=1))
+            w = mats[n].astype(np.float64)
+            b = units[n - 1]  # the bias column
+            z = x @ np.delete(w, b, axis=1).T + w[:, b]
         g, f, i, o = np.tanh(z[:, :u]), *(_sigmoid_half(z[:, k * u : (k + 1) * u]) for k in (1, 2, 3))
         c = f * c + i * g
-        h = o * np.tanh(c)
-        new.append((h, c))
-        below = h
-    logits = np.concatenate([below, np.ones((len(below), 1))], axis=1) @ mats[-1].T.astype(np.float64)
+        new.append((o * np.tanh(c), c))
+    wd = mats[-1].astype(np.float64)
+    logits = quantized(after[-1][0]) @ wd[:, :-1].T + wd[:, -1]
     return new, logits
 
 
 def test_the_kernel_computes_the_dequantized_net(int8):
-    """Several rows, steps with and without logits, state and clones: equal to float64 numpy on the
-    dequantized weights (what is left is float32 summation order and the tanh approximation)."""
+    """Several rows (streams in blocks of 4 and alone), steps with and without logits, state and
+    clones: each step equal to float64 numpy on the dequantized weights and inputs (what is left
+    is float32 rounding and the tanh approximation)."""
     rng = np.random.default_rng(3)
     for rows in (1, 3, 6):
         mine = int8.clone()
         mine.reset(rows)
-        state = [(np.zeros((rows, u)), np.zeros((rows, u))) for u in int8.units]
         for t in range(12):
             ids = np.ascontiguousarray(rng.integers(0, VOCAB, rows), dtype=np.intp)
             with_logits = t % 3 != 1
+            before = mine.state
             mine.advance(ids, with_logits)
-            state, logits = reference_step(int8, state, ids)
+            after = mine.state
+            state, logits = reference_step(int8, before, after, ids)
             if with_logits:
                 np.testing.assert_allclose(mine.logits, logits.T, atol=2e-4, rtol=0)
-        for (h1, c1), (h2, c2) in zip(mine.state, state, strict=True):
-            np.testing.assert_allclose(h1, h2, atol=2e-5)
-            np.testing.assert_allclose(c1, c2, atol=5e-5)
+            for (h1, c1), (h2, c2) in zip(after, state, strict=True):
+                np.testing.assert_allclose(h1, h2, atol=2e-5)
+                np.testing.assert_allclose(c1, c2, atol=5e-5)
         twin = mine.clone()  # its own state: stepping it leaves the original alone
         before = mine.state
         twin.advance(np.zeros(rows, dtype=np.intp))
@@ -96,6 +119,63 @@ def test_the_kernel_computes_the_dequantized_net(int8):
     own = mine.state
     mine.broadcast_row(2, 4)  # every stream from row 2's state
     assert mine.rows == 4 and np.array_equal(mine.hidden(1), np.repeat(own[1][0][2:3], 4, axis=0))
+
+
+_VNNI1, _VNNI4 = lowp._vnni_dot(1), lowp._vnni_dot(4)
+
+
+@numba.njit
+def vnni_dot1(q, qo, n, x, xo, xs):
+    return _VNNI1(q, qo, n, x, xo, xs)
+
+
+@numba.njit
+def vnni_dot4(q, qo, n, x, xo, xs):
+    return _VNNI4(q, qo, n, x, xo, xs)
+
+
+@pytest.mark.skipif(not VNNI, reason="this CPU has no AVX-512 VNNI")
+def test_the_vnni_products_equal_the_plain_loop():
+    """vpdpbusd's int32 sums of uint8 x int8, 4 weight rows against 1 or 4 streams, equal the
+    portable loop's (integer sums: exactly), at the extremes of both ranges too."""
+    rng = np.random.default_rng(8)
+    n, streams = 3 * 64, 4
+    q = rng.integers(-127, 128, 4 * n + 64, dtype=np.int8)
+    q[:n] = 127  # the largest sums one row can reach
+    x = rng.integers(0, 256, (streams, n + 64), dtype=np.uint8)
+    x[0, :n] = 255
+    x = x.reshape(-1)
+    assert vnni_dot4(q, 64, n, x, 0, n + 64) == lowp._loop_dot4(q, 64, n, x, 0, n + 64)
+    assert vnni_dot1(q, 0, n, x, 0, n + 64) == lowp._loop_dot1(q, 0, n, x, 0, n + 64)
+    assert vnni_dot1(q, 0, n, x, 0, n + 64)[0] == 127 * 255 * n
+
+
+def test_the_portable_kernel_computes_what_the_vnni_kernel_does(tmp_path, weights, int8):
+    """numba compiling for a generic x86-64 (no VNNI: the plain integer loop) steps the same net to
+    the same logits: the sums are exact integers either way (the rest, float32, within 1e-5)."""
+    np.savez(tmp_path / "w.npz", *[a for layer in weights[0] for a in layer], *weights[1])
+    script = """
+import sys, numpy as np
+from shared.engine.lowp import VNNI, QuantizedLSTM
+a = list(np.load(sys.argv[1]).values())
+net = QuantizedLSTM([tuple(a[i : i + 3]) for i in range(0, len(a) - 2, 3)], tuple(a[-2:]))
+net.reset(5)
+for t in range(20):
+    net.advance(np.arange(5, dtype=np.intp) * 7 + t)
+np.save(sys.argv[2], net.logits)
+print(VNNI)
+"""
+    env = {**os.environ, "NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "w.npz"), str(tmp_path / "logits.npy")],
+        env=env, capture_output=True, text=True, timeout=300, check=True, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert done.stdout.strip() == "False"  # the plain loop ran
+    mine = int8.clone()
+    mine.reset(5)
+    for t in range(20):
+        mine.advance(np.arange(5, dtype=np.intp) * 7 + t)
+    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), mine.logits, atol=1e-5, rtol=0)
 
 
 def test_the_input_table_is_the_float32_nets(net, int8):
@@ -113,7 +193,7 @@ def test_the_input_table_is_the_float32_nets(net, int8):
 
 def test_the_weights_are_int8_with_per_row_scales(net, int8):
     assert int8.weight_bytes < 0.3 * sum(w.nbytes for w in net.matrices)
-    assert int8._qw.dtype == np.int8 and int8._qw.size == sum(w.size for w in net.matrices)
+    assert int8._qw.dtype == np.int8 and int8._qw.size < 1.1 * sum(w.size for w in net.matrices)  # padded
     for exact, approx in zip(net.matrices, int8.matrices, strict=True):
         step = np.abs(exact).max(axis=1, keepdims=True) / 127  # the rounding error is half a step
         assert np.all(np.abs(exact - approx) <= 0.5 * step + 1e-7)
