@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Analysis, AnalysisStatus, Epoch, Job, utcnow
-from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_OK, beat, clip, superseded
+from .dispatch import beat_or_cancel, cancel_now, clip, superseded
 from .quotas import check_analysis_quota, lock_user
 
 LOST_ANALYSIS = "the sampling worker stopped while running this analysis (crashed or killed); request it again"
@@ -93,11 +92,8 @@ def claim_analysis(
 
 def analysis_heartbeat(session: Session, analysis_id: int, progress: float | None, worker: str) -> str:
     """Write a running analysis's heartbeat: "cancel" once it was cancelled (its worker stores
-    nothing), else "ok" (one marked lost that still finishes is stored all the same)."""
-    if beat(session, Analysis, analysis_id, progress, worker):
-        return HEARTBEAT_OK
-    status = session.scalar(select(Analysis.status).where(Analysis.id == analysis_id))
-    return HEARTBEAT_CANCEL if status == AnalysisStatus.cancelled else HEARTBEAT_OK
+    nothing), else "ok"."""
+    return beat_or_cancel(session, Analysis, analysis_id, progress, worker)
 
 
 class AnalysisFinished(Exception):
@@ -111,19 +107,8 @@ class AnalysisFinished(Exception):
 
 def cancel_analysis(session: Session, analysis_id: int) -> tuple[Analysis, bool]:
     """Cancel a queued or running analysis at once (a running one's worker finishes its pass and
-    stores nothing). Returns (analysis, changed): a cancelled one is unchanged; a succeeded or
-    failed one raises AnalysisFinished, an unknown one LookupError."""
-    stmt = select(Analysis).where(Analysis.id == analysis_id).with_for_update()
-    analysis = session.scalar(stmt.execution_options(populate_existing=True))
-    if analysis is None:
-        raise LookupError(f"analysis {analysis_id} not found")
-    status = AnalysisStatus(analysis.status)
-    if status == AnalysisStatus.cancelled:
-        return analysis, False
-    if status.finished:
-        raise AnalysisFinished(analysis)
-    analysis.status, analysis.finished_at = AnalysisStatus.cancelled, utcnow()
-    return analysis, True
+    stores nothing): `dispatch.cancel_now`'s rule."""
+    return cancel_now(session, Analysis, analysis_id, AnalysisFinished)
 
 
 def finish_analysis(

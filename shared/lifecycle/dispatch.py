@@ -10,14 +10,26 @@ users in turns: one user's 50 jobs delay another user's first job by at most one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import TypeVar, cast
 
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from ..db.models import Analysis, Job, JobStatus, Sample, SampleStatus, User, as_utc, new_dispatch_token, utcnow
+from ..db.models import (
+    Analysis,
+    AnalysisStatus,
+    Job,
+    JobStatus,
+    Sample,
+    SampleStatus,
+    User,
+    as_utc,
+    new_dispatch_token,
+    utcnow,
+)
 
 MAX_ERROR_CHARS = 2000
 HEARTBEAT_OK, HEARTBEAT_CANCEL, HEARTBEAT_LOST = "ok", "cancel", "lost"
@@ -66,6 +78,42 @@ def beat(
     mine = (table.id == record_id, table.status == "running", table.worker == worker)
     result = cast(CursorResult, session.execute(update(table).where(*mine).values(**values)))
     return result.rowcount > 0
+
+
+def beat_or_cancel(
+    session: Session, table: type[Sample] | type[Analysis], record_id: int, progress: float | None, worker: str
+) -> str:
+    """The heartbeat of a running sample or analysis: "cancel" once it was cancelled (its worker
+    stores nothing), else "ok" (one marked lost that still finishes is stored all the same)."""
+    if beat(session, table, record_id, progress, worker):
+        return HEARTBEAT_OK
+    status = session.scalar(select(table.status).where(table.id == record_id))
+    return HEARTBEAT_CANCEL if status == "cancelled" else HEARTBEAT_OK
+
+
+Cancellable = TypeVar("Cancellable", Sample, Analysis)
+
+
+def cancel_now(
+    session: Session, table: type[Cancellable], record_id: int, finished: Callable[[Cancellable], Exception]
+) -> tuple[Cancellable, bool]:
+    """Cancel a queued or running sample or analysis at once (a running one's worker stores
+    nothing). Returns (record, changed): a cancelled one is unchanged; a succeeded or failed one
+    raises `finished(record)`, an unknown one LookupError."""
+    stmt = select(table).where(table.id == record_id).with_for_update().execution_options(populate_existing=True)
+    record = session.scalar(stmt)
+    if record is None:
+        raise LookupError(f"{table.__name__.lower()} {record_id} not found")
+    statuses = SampleStatus if table is Sample else AnalysisStatus
+    status = statuses(record.status)
+    if status == statuses.cancelled:
+        return record, False
+    if status.finished:
+        raise finished(record)
+    # the table's own enum: mypy cannot pair the TypeVar's table with its status class
+    record.status = statuses.cancelled  # type: ignore[assignment]
+    record.finished_at = utcnow()
+    return record, True
 
 
 DISPATCHES = "charlstm.dispatches"  # session.info key

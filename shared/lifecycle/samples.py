@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Epoch, Job, Sample, SampleStatus, utcnow
-from .dispatch import HEARTBEAT_CANCEL, HEARTBEAT_OK, beat, clip, dispatch_for_new, hold, redispatch, superseded
+from .dispatch import beat_or_cancel, cancel_now, clip, dispatch_for_new, hold, redispatch, superseded
 from .quotas import check_sample_quota, lock_user
 
 LOST_SAMPLE = "the sampling worker stopped while generating this sample (crashed or killed); request it again"
@@ -118,12 +117,8 @@ def claim_sample(session: Session, sample_id: int, worker: str = "", token: str 
 
 
 def sample_heartbeat(session: Session, sample_id: int, progress: float | None, worker: str) -> str:
-    """ "cancel" once the sample was cancelled (its worker stops at its next chunk), else "ok" (a
-    sample marked lost that still finishes is stored all the same)."""
-    if beat(session, Sample, sample_id, progress, worker):
-        return HEARTBEAT_OK
-    status = session.scalar(select(Sample.status).where(Sample.id == sample_id))
-    return HEARTBEAT_CANCEL if status == SampleStatus.cancelled else HEARTBEAT_OK
+    """ "cancel" once the sample was cancelled (its worker stops at its next chunk), else "ok"."""
+    return beat_or_cancel(session, Sample, sample_id, progress, worker)
 
 
 class SampleFinished(Exception):
@@ -136,19 +131,8 @@ class SampleFinished(Exception):
 
 def cancel_sample(session: Session, sample_id: int) -> tuple[Sample, bool]:
     """Cancel a queued or running sample at once (a running one's worker stops at its next chunk
-    and stores nothing). Returns (sample, changed): a cancelled one is unchanged; a succeeded or
-    failed one raises SampleFinished, an unknown one LookupError."""
-    stmt = select(Sample).where(Sample.id == sample_id).with_for_update().execution_options(populate_existing=True)
-    sample = session.scalar(stmt)
-    if sample is None:
-        raise LookupError(f"sample {sample_id} not found")
-    status = SampleStatus(sample.status)
-    if status == SampleStatus.cancelled:
-        return sample, False
-    if status.finished:
-        raise SampleFinished(sample)
-    sample.status, sample.finished_at = SampleStatus.cancelled, utcnow()
-    return sample, True
+    and stores nothing): `dispatch.cancel_now`'s rule."""
+    return cancel_now(session, Sample, sample_id, SampleFinished)
 
 
 def requeue_sample(session: Session, sample_id: int, worker: str) -> str | None:
