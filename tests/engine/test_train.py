@@ -224,3 +224,53 @@ def test_the_state_carries_from_batch_to_batch_in_fit_and_evaluate():
     reset_states(model)
     model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
     assert all(np.abs(as_numpy(v)).sum() > 0 for layer in lstm_layers(model) for v in layer.states)
+
+
+@pytest.mark.backends
+def test_the_transposed_gradient_cell_trains_exactly_as_keras_cell(monkeypatch):
+    """The cell whose products backpropagate through weights transposed once per sequence
+    (model.py): the same outputs, carried states and trained weights as Keras's LSTMCell, on
+    TensorFlow and JAX (where Keras runs its own loop on the CPU)."""
+    import keras
+
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras on PyTorch runs its own fused LSTM (backend.lstm), which never calls the cell")
+
+    from shared.engine import model as model_module
+    from tests.engine.tiny_models import as_numpy, randomise
+
+    products: list[int] = []
+    product = model_module.product
+
+    def counted(*args):
+        products.append(1)
+        return product(*args)
+
+    monkeypatch.setattr(model_module, "product", counted)
+    hp = Hyperparameters(layers=2, units=8, seq_len=5, batch_size=2, dropout=0.0)
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 6, (4, 5)).astype("int32"), rng.integers(0, 6, (4, 5)).astype("int32")
+    runs: dict[str, dict] = {}
+    for name in ("transposed", "keras"):
+        if name == "keras":
+            monkeypatch.setattr(model_module.TransposedGradientCell, "call", keras.layers.LSTMCell.call)
+        products.clear()
+        model = build_model(hp, 6)
+        if name == "transposed":
+            randomise(model, 4)
+        else:
+            model.set_weights(runs["transposed"]["initial"])
+        initial = model.get_weights()
+        outputs = [as_numpy(model(x[:2], training=False)), as_numpy(model(x[2:], training=False))]
+        reset_states(model)
+        model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+        states = [as_numpy(v) for layer in lstm_layers(model) for v in layer.states]
+        runs[name] = {"initial": initial, "outputs": outputs, "states": states, "weights": model.get_weights()}
+        assert bool(products) == (name == "transposed")  # the cell under test is the one that ran
+        assert all(layer.cell.transposed is None for layer in lstm_layers(model))  # cleared after each call
+    mine, reference = runs["transposed"], runs["keras"]
+    assert not np.allclose(mine["outputs"][0], mine["outputs"][1], atol=1e-3)
+    for key in ("outputs", "states", "weights"):
+        for a, b in zip(mine[key], reference[key], strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5, err_msg=key)
+    assert not all(np.allclose(a, b) for a, b in zip(mine["initial"], mine["weights"], strict=True))
