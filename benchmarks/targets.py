@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["Target", "check", "checked", "summary"]
+__all__ = ["Target", "check", "checked", "stored", "summary"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class Target:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "met": self.met}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Target:
+        return cls(**{k: v for k, v in data.items() if k != "met"})
 
 
 _CHECKED: list[Target] = []
@@ -61,8 +65,14 @@ def checked(benchmark: str | None = None) -> list[Target]:
     return [t for t in _CHECKED if benchmark is None or t.benchmark == benchmark]
 
 
-def summary() -> str:
-    """Every comparison of the run, one line each, with the count met."""
-    rows = checked()
+def stored(payload: dict) -> list[Target]:
+    """The comparisons a benchmark's JSON (common.write_results) keeps."""
+    return [Target.from_dict(t) for t in payload.get("targets", [])]
+
+
+def summary(rows: list[Target] | None = None) -> str:
+    """Every comparison of the run (by default, those of this process), one line each, with the
+    count met."""
+    rows = checked() if rows is None else rows
     met = sum(t.met for t in rows)
     return "\n".join([f"targets: {met} of {len(rows)} met", *(f"  {t.line()}" for t in rows)])

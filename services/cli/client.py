@@ -69,8 +69,11 @@ def register(sub) -> None:
     watch.add_argument("job", type=positive_int, metavar="JOB")
     watch.add_argument("--interval", type=float, default=POLL_SECONDS, help="seconds between polls (default 1)")
 
-    cancel = command("cancel", "cancel a queued or running job", run_cancel)
-    cancel.add_argument("job", type=positive_int, metavar="JOB")
+    cancel = command("cancel", "cancel a queued or running job (or sample, or analysis)", run_cancel)
+    cancel.add_argument("id", type=positive_int, metavar="ID", help="a job id (with a flag: a sample or analysis id)")
+    kind = cancel.add_mutually_exclusive_group()
+    kind.add_argument("--sample", action="store_true", help="ID is a sample's: stop it, nothing is stored")
+    kind.add_argument("--analysis", action="store_true", help="ID is an analysis's: stop it, nothing is stored")
 
 
 def make_client(args) -> ApiClient:
@@ -223,7 +226,12 @@ def show_labels(job: dict) -> str:
 
 
 def run_cancel(args) -> int:
-    job = make_client(args).post(f"jobs/{args.job}/cancel")
+    if args.sample or args.analysis:  # cancelled at once (the worker learns it at its next heartbeat)
+        kind = "sample" if args.sample else "analysis"
+        row = make_client(args).post(f"{'samples' if args.sample else 'analyses'}/{args.id}/cancel")
+        print(f"{kind} {row['id']} {row['status']}")
+        return 0
+    job = make_client(args).post(f"jobs/{args.id}/cancel")
     note = (
         " (cancel requested: the worker stops after its current batch)"
         if job["status"] == "running" and job.get("cancel_requested")

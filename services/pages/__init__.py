@@ -7,7 +7,7 @@ The app factory (services/app.py) calls `init_app(app)` after the admin pages ar
 
 from flask_openapi3 import OpenAPI
 
-from . import analysis_views, compare, docs, sample_views, views  # noqa: F401 - they register the routes on pages_bp
+from . import analysis_views, cancel_views, compare, docs, sample_views, views  # noqa: F401 - they register the routes on pages_bp
 from .blueprint import pages_bp
 
 __all__ = ["init_app", "pages_bp"]

@@ -10,6 +10,8 @@ from flask import Blueprint, flash, g, jsonify, redirect, render_template, reque
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from shared.lifecycle.quotas import QuotaExceeded
+
 from ..admin.security import check_csrf, csrf_token, end_session, security_headers
 from ..errors import ApiError
 from .auth import SignedOut, authenticate
@@ -85,6 +87,14 @@ def _http_error(exc: HTTPException):
 def _api_error(exc: ApiError):
     message = exc.error[:1].upper() + exc.error[1:] + ("" if exc.error.endswith(".") else ".")
     return error_page(exc.status, "Not found" if exc.status == 404 else "Error", message, exc.headers)
+
+
+@pages_bp.errorhandler(QuotaExceeded)
+def _quota_exceeded(exc: QuotaExceeded):
+    """A form past the user's quota (a sample, an analysis, a sweep, a continued job): the API's
+    429 and message, as a page; nothing is stored (the answer's status rolls the request back)."""
+    message = exc.message[:1].upper() + exc.message[1:] + "."
+    return error_page(429, "Quota exceeded", message + " Wait for your queued work to finish, or ask an admin.")
 
 
 @pages_bp.errorhandler(Exception)

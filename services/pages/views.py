@@ -41,7 +41,6 @@ from ..admin.presenters import (
 from ..admin.security import end_session, start_session
 from ..api.auth import get_visible, visible
 from ..api.checkpoints import checkpoint_download
-from ..api.jobs import cancel_job
 from ..api.samples import create_sample
 from ..api.schemas import TAG_PATTERN, JobPath, NoQuery, SampleCreate
 from ..context import get_db, get_store, settings
@@ -214,26 +213,6 @@ def job_chart(job_id: int):
     job, _ = _load_job(job_id)
     width, height = CHART_SIZE
     return Response(loss_chart_svg(chart_points(job), width, height, live=live_points(job)), mimetype="image/svg+xml")
-
-
-@pages_bp.post("/jobs/<int:job_id>/cancel")
-def cancel(job_id: int):
-    """The API's POST /jobs/{id}/cancel (services.api.jobs.cancel_job), its outcome as a message."""
-    try:
-        out, _status = cancel_job(path=JobPath(job_id=job_id), query=NoQuery())
-    except ApiError as exc:
-        if exc.status == 404:
-            raise
-        flash(f"Nothing to cancel: {exc.error}.", "warning")
-    else:
-        running = out["status"] == "running"
-        flash(
-            f"Job {job_id}: cancellation requested, it stops after the current batch."
-            if running
-            else f"Job {job_id} is {out['status']}.",
-            "success",
-        )
-    return redirect(url_for("pages.job_page", job_id=job_id))
 
 
 @pages_bp.get("/jobs/<int:job_id>/checkpoints/<int:epoch>.zip")

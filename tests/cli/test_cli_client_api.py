@@ -148,3 +148,32 @@ def test_corpora_samples_show_json_version_and_global_flags(service, tmp_path, c
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.startswith("charlstm ")
+
+
+def test_cancel_a_sample_and_an_analysis(service, tmp_path, capsys, client, user_headers, db_session, store, broker):
+    from tests.analysis_helpers import store_checkpoint
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world, hello charlstm\n" * 200)
+    code, out, _ = run(capsys, "upload", str(corpus), "-q")
+    code, out, _ = run(capsys, "submit", out.strip(), "-q", *SMALL)
+    job_id = int(out)
+    db_session.add(
+        Epoch(job_id=job_id, epoch=1, loss=1.0, val_loss=1.1, seconds=1.0, chars_per_second=10.0,
+              checkpoint_key=store_checkpoint(store, job_id, 1))
+    )  # fmt: skip
+    db_session.commit()
+    sample = client.post(f"/api/v1/jobs/{job_id}/samples", headers=user_headers, json={"length": 10}).get_json()
+    analysis = client.post(f"/api/v1/jobs/{job_id}/analyses", headers=user_headers, json={}).get_json()
+    assert (sample["status"], analysis["status"]) == ("queued", "queued")
+
+    assert run(capsys, "cancel", str(sample["id"]), "--sample")[:2] == (0, f"sample {sample['id']} cancelled\n")
+    assert run(capsys, "cancel", str(analysis["id"]), "--analysis")[:2] == (0, f"analysis {analysis['id']} cancelled\n")
+    assert client.get(f"/api/v1/analyses/{analysis['id']}", headers=user_headers).get_json()["status"] == "cancelled"
+    code, _, err = run(capsys, "cancel", "999999", "--analysis")
+    assert code == 2 and "(HTTP 404)" in err
+    with pytest.raises(SystemExit) as refused:
+        run(capsys, "cancel", str(job_id), "--sample", "--analysis")
+    assert refused.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    code, out, _ = run(capsys, "jobs", "--status", "queued")
+    assert str(job_id) in out  # the job itself was not cancelled

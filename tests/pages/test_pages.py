@@ -118,6 +118,47 @@ def test_the_sample_form_has_the_api_checks(client, user_token, db_session, brok
     assert sample_count(db_session) == 0 and broker.llen("sampling") == 0
 
 
+def test_a_form_past_the_quota_is_a_429_page_and_stores_nothing(client, user_token, db_session, broker):
+    from shared.db.models import User
+
+    alice = user_id(db_session, "alice")
+    job_id = running_job(db_session, alice)
+    record_epoch(db_session, job_id, 1, loss=2.0, val_loss=2.1)
+    db_session.get(User, alice).quotas = {"max_samples": 0}
+    db_session.commit()
+    sign_in(client, user_token)
+    response = client.post(f"/jobs/{job_id}/samples", data={"csrf_token": csrf(client, "/jobs"), "length": "10"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 429 and response.mimetype == "text/html"
+    assert "<h1>429 · Quota exceeded</h1>" in page and "queued or running samples (the limit is 0)." in page
+    assert sample_count(db_session) == 0 and broker.llen("sampling") == 0
+
+
+def test_the_sample_and_analysis_pages_cancel_while_queued(client, user_token, db_session, broker, store):
+    from tests.analysis_helpers import store_checkpoint
+
+    job_id = running_job(db_session, user_id(db_session, "alice"))
+    record_epoch(db_session, job_id, 1, loss=2.0, val_loss=2.1)
+    store_checkpoint(store, job_id, 1)
+    sign_in(client, user_token)
+    token = csrf(client, "/jobs")
+    sample = client.post(f"/jobs/{job_id}/samples", data={"csrf_token": token, "length": "10"})
+    analysis = client.post(f"/jobs/{job_id}/analyses", data={"csrf_token": token})
+    for kind, response in (("sample", sample), ("analysis", analysis)):
+        page_url = response.headers["Location"]  # the new sample's or analysis's page
+        row_id = int(page_url.rsplit("/", 1)[1])
+        page = client.get(page_url).get_data(as_text=True)
+        assert f'id="{kind}-cancel"' in page and f"Cancel {kind}" in page
+        cancelled = client.post(f"{page_url}/cancel", data={"csrf_token": token})
+        assert cancelled.status_code == 302 and cancelled.headers["Location"] == page_url
+        page = client.get(page_url).get_data(as_text=True)
+        assert f"{kind.capitalize()} {row_id} is cancelled." in page and f'id="{kind}-cancel"' not in page
+        again = client.post(f"{page_url}/cancel", data={"csrf_token": token})
+        assert again.status_code == 302  # cancelling a cancelled one is a no-op, as in the API
+        assert client.post(f"/{'samples' if kind == 'sample' else 'analyses'}/999999/cancel",
+                           data={"csrf_token": token}).status_code == 404  # fmt: skip
+
+
 def test_no_sample_before_a_checkpoint(client, user_token, db_session, broker):
     job_id = running_job(db_session, user_id(db_session, "alice"))
     sign_in(client, user_token)
@@ -221,10 +262,12 @@ def test_every_unsafe_page_route_needs_the_csrf_token(app, client, user_token, d
     expected = {"pages.login", "pages.logout", "pages.request_sample", "pages.cancel"}
     expected |= {"pages.request_analysis"}  # issue 11
     expected |= {"pages.launch_sweep", "pages.cancel_sweep_page"}  # issue 12
+    expected |= {"pages.cancel_sample_page", "pages.cancel_analysis_page"}
     assert {e for e, _ in unsafe} == expected
     sign_in(client, user_token)
     for _, path in sorted(unsafe):
         path = path.replace("<int:job_id>", str(job_id)).replace("<int:sweep_id>", "1")
+        path = path.replace("<int:sample_id>", "1").replace("<int:analysis_id>", "1")
         response = client.post(path, data={"length": "10", "token": user_token})
         assert response.status_code == 400 and "Form expired" in response.get_data(as_text=True), path
     db_session.expire_all()
