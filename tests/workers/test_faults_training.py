@@ -77,8 +77,8 @@ def test_graceful_stop_hands_the_job_back(cluster):
 
 def test_ctrl_c_while_the_job_starts_hands_it_back_once(cluster):
     """Ctrl-C in the worker's terminal (SIGINT to its whole process group) right after the claim,
-    while the pool process still loads TensorFlow: handed back before training, once, and the
-    job keeps its first start time."""
+    while the pool process loads TensorFlow or builds the model: handed back before an epoch is
+    trained, once, and the job keeps its first start time."""
     first = cluster.worker("training")
     job_id = cluster.job(epochs=2)
     cluster.wait(lambda: cluster.get_job(job_id)[0].status == JobStatus.running, 60, "the claim")
@@ -90,7 +90,9 @@ def test_ctrl_c_while_the_job_starts_hands_it_back_once(cluster):
     job, history = cluster.get_job(job_id)
     assert (job.status, job.attempts, job.requeues, history) == (JobStatus.queued, 0, 1, [])
     assert first.log_text().count(f"job {job_id}: handed back") == 1
-    assert "epochs 1..2" not in first.log_text()  # stopped before training
+    # stopped before an epoch ended (the signal may land before or just after training begins:
+    # "epochs 1..2" in the log, then handed back at the first batch boundary)
+    assert f"job {job_id}: epoch 1 loss" not in first.log_text()
     second = cluster.worker("training")
     job = whole_history(cluster, job_id, 2)
     assert (job.attempts, job.requeues, job.started_at) == (1, 1, started_at)
