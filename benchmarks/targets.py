@@ -1,8 +1,9 @@
 """The issues' speed targets, checked where they are measured and summed up at the end of `make bench`.
 
 A benchmark calls `check(...)` once per comparison, with the figure it measured in this run (a
-ratio against a baseline of the same run) and the issue's target. `summary()` prints every check of
-the run, met or missed, and `write_results` stores them with the benchmark's JSON under "targets".
+ratio against a baseline of the same run) and the issue's target. `write_results` stores the checks
+with the benchmark's JSON under "targets"; `make bench` (benchmarks/__main__.py) reads them back
+from every benchmark's process (`stored`) and `summary(...)` prints them, met or missed.
 """
 
 from __future__ import annotations

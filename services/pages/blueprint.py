@@ -67,6 +67,11 @@ def _template_globals():
     return {"csrf_token": csrf_token, "user": g.get("user"), "pages_auth": g.get("pages_auth")}
 
 
+def sentence(text: str) -> str:
+    """An API error message as a sentence of a page: capitalised, with a full stop."""
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def error_page(status: int, title: str, message: str, headers=None):
     if wants_json():
         return jsonify(error=message), status, headers or {}
@@ -85,7 +90,7 @@ def _http_error(exc: HTTPException):
 
 @pages_bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
-    message = exc.error[:1].upper() + exc.error[1:] + ("" if exc.error.endswith(".") else ".")
+    message = sentence(exc.error)
     return error_page(exc.status, "Not found" if exc.status == 404 else "Error", message, exc.headers)
 
 
@@ -93,8 +98,8 @@ def _api_error(exc: ApiError):
 def _quota_exceeded(exc: QuotaExceeded):
     """A form past the user's quota (a sample, an analysis, a sweep, a continued job): the API's
     429 and message, as a page; nothing is stored (the answer's status rolls the request back)."""
-    message = exc.message[:1].upper() + exc.message[1:] + "."
-    return error_page(429, "Quota exceeded", message + " Wait for your queued work to finish, or ask an admin.")
+    message = sentence(exc.message) + " Wait for your queued work to finish, or ask an admin."
+    return error_page(429, "Quota exceeded", message)
 
 
 @pages_bp.errorhandler(Exception)
