@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.numerics import assert_close
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -42,14 +44,14 @@ def test_each_device_holds_a_contiguous_block_of_rows(result):
 
 
 def test_an_epochs_loss_equals_the_single_device_loss(result):
-    np.testing.assert_allclose(result["loss2"], result["loss1"], atol=1e-4)
-    np.testing.assert_allclose(result["val_loss2"], result["val_loss1"], atol=1e-4)
+    assert_close(result["loss2"], result["loss1"], rel=1e-4)
+    assert_close(result["val_loss2"], result["val_loss1"], rel=1e-4)
     assert result["loss1"][1] < result["loss1"][0]  # it did train
 
 
 def test_each_rows_state_stays_with_its_row(result):
     one, two = result["states1"], result["states2"]  # (layers x {h, c}, rows, units)
-    np.testing.assert_allclose(two, one, atol=1e-4)
+    assert_close(two, one, rel=1e-4)  # cell states reach ~10
     assert np.abs(one[:, 0] - one[:, 4]).max() > 1e-3  # rows differ: a swap would be seen
 
 

@@ -15,6 +15,7 @@ from shared.engine.corpus import Vocabulary
 from shared.engine.lowp import VNNI, QuantizedLSTM, _tanh
 from shared.engine.numpy_lstm import NumpyLSTM
 from shared.engine.sample import PRECISIONS, Sampler, generate, sample_texts
+from tests.numerics import assert_close
 
 VOCAB = 62  # not a multiple of 4: the output rows end with a remainder after the 4-row blocks
 
@@ -110,7 +111,7 @@ def test_the_kernel_computes_the_dequantized_net(int8):
                 np.testing.assert_allclose(mine.logits, logits.T, atol=2e-4, rtol=0)
             for (h1, c1), (h2, c2) in zip(after, state, strict=True):
                 np.testing.assert_allclose(h1, h2, atol=2e-5)
-                np.testing.assert_allclose(c1, c2, atol=5e-5)
+                assert_close(c1, c2, rel=5e-5)
         twin = mine.clone()  # its own state: stepping it leaves the original alone
         before = mine.state
         twin.advance(np.zeros(rows, dtype=np.intp))
@@ -188,7 +189,7 @@ def test_the_input_table_is_the_float32_nets(net, int8):
     exact.advance(ids)
     mine.advance(ids)
     np.testing.assert_allclose(mine.hidden(0), exact.hidden(0), atol=1e-5)
-    np.testing.assert_allclose(mine.cell(0), exact.cell(0), atol=1e-5)
+    assert_close(mine.cell(0), exact.cell(0), rel=1e-5)
 
 
 def test_the_weights_are_int8_with_per_row_scales(net, int8):
