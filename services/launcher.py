@@ -3,9 +3,13 @@
 Runs the migrations, makes sure an admin token exists (kept in VAR/admin-token), starts the API
 (services.serve: waitress), one training worker, one sampling worker and the reconciler as child processes,
 waits until /readyz answers (database, broker and storage reachable), prints where it listens, the URLs
-and the token, then waits. Ctrl-C or SIGTERM stops every child (SIGTERM,
-then SIGKILL after a timeout) and exits 0; if a child dies, the others are stopped and the exit
-status is 1.
+and the token, then waits. A child that exits on its own (a crash, a kill, a worker's fatal error)
+is started again after 1 s, doubling with each further restart up to 30 s, and the launcher says
+why ("the training-worker exited with status N; restarting it in X s (restart k)"); a child that
+would need more than 5 restarts within 5 minutes stops everything, with that message, and the exit
+status is 1. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL after a timeout; a restart
+still pending then does not happen) and exits 0. A child that dies before /readyz first answers is
+not restarted: the service did not start (exit status 1).
 
 Embedded defaults: SQLite, a local object store and a filesystem broker under the var dir; set
 DATABASE_URL, BROKER_URL or S3_* to use PostgreSQL, Redis or S3/MinIO instead.
@@ -25,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +39,13 @@ DEFAULT_HOST = "127.0.0.1"
 # Training is batch work that takes every core it gets; at a lower CPU priority it leaves the API
 # (and sampling) what they need to answer quickly on the same machine.
 TRAINING_NICENESS = 10
+# A child that exits on its own is started again after RESTART_FIRST_DELAY seconds, doubling with each
+# restart within RESTART_WINDOW up to RESTART_MAX_DELAY; needing more than MAX_RESTARTS restarts
+# within RESTART_WINDOW stops everything (exit status 1): something is wrong that restarting won't fix.
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+MAX_RESTARTS = 5
+RESTART_WINDOW = 300.0
 
 
 def api_command(port: int, host: str = DEFAULT_HOST, threads: int | None = None) -> list[str]:
@@ -66,14 +78,41 @@ def _die_with_parent() -> None:  # runs in the child before exec: SIGTERM if the
         _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+@dataclass
+class Child:
+    """A supervised process: how to start it, the running process, its restarts (monotonic times) and
+    when a pending restart is due."""
+
+    name: str
+    argv: list[str]
+    process: subprocess.Popen
+    restarts: list[float] = field(default_factory=list)
+    due: float | None = None
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    first_delay: float = RESTART_FIRST_DELAY
+    max_delay: float = RESTART_MAX_DELAY
+    max_restarts: int = MAX_RESTARTS
+    window: float = RESTART_WINDOW
+
+    def delay(self, restart: int) -> float:
+        """Seconds before the `restart`-th restart (1-based) within the window: 1, 2, 4, ... up to 30."""
+        return min(self.max_delay, self.first_delay * 2 ** (restart - 1))
+
+
 class Supervisor:
     """Child processes, each the leader of its own process group: a terminal's Ctrl-C reaches only
     the launcher, which then stops them (SIGTERM to each leader, then SIGKILL to whatever is left
-    of each group after the timeout)."""
+    of each group after the timeout). A child that exits on its own is restarted after a backoff;
+    one that would need more than `policy.max_restarts` restarts within `policy.window` seconds
+    stops the whole stack."""
 
-    def __init__(self, stop_timeout: float = STOP_TIMEOUT, cwd: Path = ROOT):
+    def __init__(self, stop_timeout: float = STOP_TIMEOUT, cwd: Path = ROOT, policy: RestartPolicy | None = None):
         self.stop_timeout, self.cwd = stop_timeout, cwd
-        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.policy = policy or RestartPolicy()
+        self.children: list[Child] = []
         self.signals = 0
 
     def install_signal_handlers(self) -> None:
@@ -83,45 +122,73 @@ class Supervisor:
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
 
-    def start(self, name: str, argv: list[str]) -> None:
-        process = subprocess.Popen(
+    def _spawn(self, argv: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(
             argv, cwd=self.cwd, stdin=subprocess.DEVNULL, process_group=0, preexec_fn=_die_with_parent
         )
-        self.children.append((name, process))
+
+    def start(self, name: str, argv: list[str]) -> None:
+        self.children.append(Child(name, argv, self._spawn(argv)))
 
     def dead(self) -> tuple[str, int] | None:
-        for name, process in self.children:
-            if process.poll() is not None:
-                return name, process.returncode
+        for child in self.children:
+            if child.process.poll() is not None:
+                return child.name, child.process.returncode
         return None
 
     def wait(self) -> int:
-        """Until a signal (0) or a child's exit (1)."""
+        """Restarts children that exit, until a signal (0) or a child that exits too often (1)."""
         while not self.signals:
-            dead = self.dead()
-            if dead is not None:
-                print(
-                    f"charlstm: the {dead[0]} {describe_exit(dead[1])}; stopping the others",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                return 1
+            now = time.monotonic()
+            for child in self.children:
+                if child.due is not None:
+                    if now >= child.due:
+                        self._restart(child, now)
+                elif child.process.poll() is not None and not self._schedule_restart(child, now):
+                    return 1
             time.sleep(0.2)
-        return 0
+        return 0  # a restart still pending is dropped: stop() stops what runs
+
+    def _schedule_restart(self, child: Child, now: float) -> bool:
+        """Plan the restart of `child`, which has exited; False when it exited too often."""
+        _signal_group(child.process, signal.SIGKILL)  # what its leader left behind (a pool process)
+        exited = describe_exit(child.process.returncode)
+        child.restarts = [t for t in child.restarts if now - t < self.policy.window]
+        if len(child.restarts) >= self.policy.max_restarts:
+            _say(
+                f"the {child.name} {exited}; it was restarted {len(child.restarts)} times in the last "
+                f"{self.policy.window:g} s: giving up, stopping the others"
+            )
+            return False
+        delay = self.policy.delay(len(child.restarts) + 1)
+        _say(f"the {child.name} {exited}; restarting it in {delay:g} s (restart {len(child.restarts) + 1})")
+        child.due = now + delay
+        return True
+
+    def _restart(self, child: Child, now: float) -> None:
+        child.due = None
+        child.restarts.append(now)
+        child.process = self._spawn(child.argv)
+        _say(f"restarted the {child.name} (pid {child.process.pid})")
 
     def stop(self) -> None:
         signals_before = self.signals
-        for _, process in self.children:
+        processes = [child.process for child in self.children]
+        for process in processes:
             if process.poll() is None:
                 process.terminate()  # the leader stops its own workers (celery)
         deadline = time.monotonic() + self.stop_timeout
-        for _, process in self.children:
+        for process in processes:
             while process.poll() is None and time.monotonic() < deadline and self.signals == signals_before:
                 time.sleep(0.05)  # a second Ctrl-C while stopping kills at once
-        for _, process in self.children:
+        for process in processes:
             _signal_group(process, signal.SIGKILL)  # the leader if still there, and any stragglers
             process.wait()
         self.children.clear()
+
+
+def _say(message: str) -> None:
+    print(f"charlstm: {message}", file=sys.stderr, flush=True)
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
@@ -176,7 +243,7 @@ def supervise(
         if problem is not None:
             print(f"charlstm: the service did not start: {problem}", file=sys.stderr, flush=True)
             return 1
-        pids = " ".join(f"{name}={process.pid}" for name, process in supervisor.children)
+        pids = " ".join(f"{child.name}={child.process.pid}" for child in supervisor.children)
         print(f"processes: {pids}", *ready_lines, "Press Ctrl-C to stop.", sep="\n", flush=True)
         return supervisor.wait()
     finally:

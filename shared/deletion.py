@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from sqlalchemy.orm import Session
 
 from . import lifecycle
+from .lifecycle import objects
 from .lifecycle.deletion import (
     corpus_object_keys,
     mark_corpus_deleting,
@@ -25,6 +26,7 @@ from .lifecycle.deletion import (
     remove_job,
 )
 from .storage import ObjectStore
+from .storage.keys import ATTEMPT_PREFIXES
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +100,19 @@ def finish_deletions(steps: Steps, store: ObjectStore) -> list[str]:
         except LookupError:
             continue
     return done
+
+
+def sweep_orphans(steps: Steps, store: ObjectStore, grace: float) -> list[str]:
+    """Delete the objects under the attempts' folders that no record references and that were
+    last written more than `grace` seconds ago (shared.lifecycle.objects: an attempt that lost its
+    claim wrote them); returns their keys. The store is listed before the records are read, so an
+    object written after the listing waits for the next sweep."""
+    modified: dict = {}
+    for prefix in ATTEMPT_PREFIXES:
+        modified.update(store.retrying(functools.partial(store.list_modified, prefix), f"list {prefix}"))
+    with steps() as session:
+        referenced = objects.referenced_keys(session)
+    doomed = objects.orphans(modified, referenced, grace)
+    for key in doomed:
+        store.retrying(functools.partial(store.delete, key), f"delete {key}")
+    return doomed

@@ -32,24 +32,30 @@ QUEUES = (TRAINING_QUEUE, SAMPLING_QUEUE)
 VISIBILITY_TIMEOUT = 7 * 24 * 3600
 CONNECT_TIMEOUT = 2.0  # seconds: a broker that does not answer by then is down
 FILESYSTEM_POLLING_INTERVAL = 0.1  # seconds between two reads of the filesystem broker's folders
+FILESYSTEM_TRANSPORT = "shared.broker_fs:Transport"  # kombu's, with atomic writes and malformed files skipped
+
+
+def uses_filesystem_broker(settings: Settings) -> bool:
+    return settings.resolved_broker_url.startswith("filesystem")
 
 
 def transport_options(settings: Settings) -> dict:
     """Broker transport options: the visibility timeout, and the folders of the filesystem
-    broker (the embedded default), created here."""
+    broker (the embedded default), created here; malformed message files go to its bad/ folder."""
     options: dict = {"visibility_timeout": VISIBILITY_TIMEOUT}
-    if settings.resolved_broker_url.startswith("filesystem"):
+    if uses_filesystem_broker(settings):
         folder = settings.broker_folder
-        for sub in ("out", "processed", "control"):
+        for sub in ("out", "processed", "control", "bad"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         options.update(
             data_folder_in=str(folder / "out"),
             data_folder_out=str(folder / "out"),
             processed_folder=str(folder / "processed"),
             control_folder=str(folder / "control"),
+            quarantine_folder=str(folder / "bad"),
             store_processed=False,
             # the folder is read every polling_interval (kombu's default: 1 s): messages and the
-            # admin page's broadcasts waited up to that long at every hop
+            # control broadcasts (celery inspect) waited up to that long at every hop
             polling_interval=FILESYSTEM_POLLING_INTERVAL,
         )
     return options
@@ -57,10 +63,12 @@ def transport_options(settings: Settings) -> dict:
 
 def make_celery(settings: Settings) -> Celery:
     """A new Celery app on the broker of `settings`, with the routes and delivery guarantees of
-    the contract. Workers register their tasks on it (workers/app.py); senders use it as is."""
+    the contract. Workers register their tasks on it (workers/app.py); senders use it as is.
+    A filesystem:// broker runs on shared.broker_fs's transport, never kombu's own."""
     app = Celery("charlstm", set_as_current=False)
     app.conf.update(
         broker_url=settings.resolved_broker_url,
+        broker_transport=FILESYSTEM_TRANSPORT if uses_filesystem_broker(settings) else None,
         broker_transport_options=transport_options(settings),
         broker_connection_retry_on_startup=True,
         task_routes={

@@ -56,6 +56,20 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(
         30.0, alias="RECONCILE_INTERVAL", gt=0, description="seconds between the reconciler's rounds"
     )
+    idle_transaction_timeout: float = Field(
+        60.0,
+        alias="IDLE_TRANSACTION_TIMEOUT",
+        gt=0,
+        description="PostgreSQL ends a worker's or the reconciler's transaction idle this long (its process cut off"
+        " mid-transaction), releasing its row locks; keep it below HEARTBEAT_TIMEOUT",
+    )
+    orphan_grace: float = Field(
+        3600.0,
+        alias="ORPHAN_GRACE",
+        ge=0,
+        description="seconds an object no record references (written by an attempt that lost its claim) is kept;"
+        " the reconciler sweeps them at most every tenth of this (and not more often than its rounds)",
+    )
     redispatch_after: float = Field(
         60.0,
         alias="REDISPATCH_AFTER",

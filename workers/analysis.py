@@ -5,6 +5,7 @@ change goes through shared.lifecycle."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
@@ -53,7 +54,8 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
         return "skipped"
     settings = get_settings()
     try:
-        with Heartbeat(lifecycle.analysis_heartbeat, analysis_id, worker, settings.heartbeat_interval) as heartbeat:
+        interval = settings.heartbeat_interval
+        with Heartbeat(lifecycle.analysis_heartbeat, analysis_id, worker, interval, lease=work.lease) as heartbeat:
             done = _analyze(work, store or get_store(), heartbeat)
     except Exception as exc:
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
@@ -64,17 +66,24 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
             error,
             exc_info=not expected,
         )
-        run_in_session(lambda s: lifecycle.finish_analysis(s, analysis_id, error=error), "recording the failure")
-        return "failed"
+        failure = functools.partial(lifecycle.finish_analysis, analysis_id=analysis_id, error=error, lease=work.lease)
+        return "failed" if run_in_session(failure, "recording the failure") else "lost"
     if done is None:
-        log.info("analysis %s: cancelled; nothing stored", analysis_id)
+        log.info("analysis %s: cancelled or found lost; nothing stored", analysis_id)
         return "cancelled"
     result, key = done
     top = {"features": result["features"], "layers": result["layers"], "units": result["units"], "top": result["top"]}
-    run_in_session(
-        lambda s: lifecycle.finish_analysis(s, analysis_id, object_key=key, top=top, chars=len(result["text"])),
-        "finishing the analysis",
+    finish = functools.partial(
+        lifecycle.finish_analysis,
+        analysis_id=analysis_id,
+        object_key=key,
+        top=top,
+        chars=len(result["text"]),
+        lease=work.lease,
     )
+    if not run_in_session(finish, "finishing the analysis"):
+        log.warning("analysis %s: no longer held by this attempt; nothing recorded", analysis_id)
+        return "lost"
     log.info("analysis %s: stored %s (%d characters)", analysis_id, key, len(result["text"]))
     return "succeeded"
 
@@ -92,9 +101,9 @@ def _analyze(work: lifecycle.AnalysisWork, store: ObjectStore, heartbeat: Heartb
     sampler = model_cache().get(work.checkpoint_key)
     result = analyze(sampler, text, top=settings.analysis_top_cells)
     heartbeat.beat()
-    if heartbeat.cancelled:
+    if heartbeat.cancelled or heartbeat.lost:
         return None
-    key = analysis_key(work.analysis_id)
+    key = analysis_key(work.analysis_id, work.lease)
     data = json.dumps(result, separators=(",", ":")).encode("utf-8")
     store.retrying(lambda: store.put_bytes(key, data), f"upload {key}")
     return result, key

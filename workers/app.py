@@ -1,7 +1,7 @@
 """The workers' Celery app: the queue contract's app (shared.queue.make_celery) with the training
 and sampling tasks (and the neuron analysis task, on the sampling queue) registered, and the
-graceful-stop hook connected. Built by `python -m workers ...` from the settings; nothing is
-configured at import.
+graceful-stop and worker-registry hooks connected. Built by `python -m workers ...` from the
+settings; nothing is configured at import.
 
 This module imports no TensorFlow: training workers import it only inside the task, after the
 worker process has forked.
@@ -12,7 +12,7 @@ from celery import Celery
 from shared.queue import ANALYSIS_TASK, SAMPLE_TASK, TRAIN_TASK, make_celery
 from shared.settings import Settings
 
-from . import analysis, sampling, shutdown, training
+from . import analysis, registration, sampling, shutdown, training
 
 
 def create_worker_app(settings: Settings) -> Celery:
@@ -21,4 +21,5 @@ def create_worker_app(settings: Settings) -> Celery:
     app.task(name=SAMPLE_TASK, bind=True)(sampling.sample_task)
     app.task(name=ANALYSIS_TASK, bind=True)(analysis.analysis_task)
     shutdown.connect()
+    registration.connect()
     return app

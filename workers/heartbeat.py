@@ -22,18 +22,20 @@ log = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    """`write(session, record_id, progress, worker) -> "ok" | "cancel" | "lost"` (a shared.lifecycle
-    heartbeat function) runs every `interval` seconds while the `with` block runs."""
+    """`write(session, record_id, progress, worker, lease) -> "ok" | "cancel" | "lost"` (a
+    shared.lifecycle heartbeat function) runs every `interval` seconds while the `with` block runs.
+    `lease` is the attempt's fencing token (the claim's): "lost" once another attempt holds the record."""
 
     def __init__(
         self,
-        write: Callable[[Session, int, float | None, str], str],
+        write: Callable[[Session, int, float | None, str, str | None], str],
         record_id: int,
         worker: str,
         interval: float,
         db_url: str | None = None,
+        lease: str | None = None,
     ):
-        self.write, self.record_id, self.worker = write, record_id, worker
+        self.write, self.record_id, self.worker, self.lease = write, record_id, worker, lease
         self.interval, self.db_url = interval, db_url
         self.progress: float | None = None
         self.cancelled = self.lost = False
@@ -57,7 +59,7 @@ class Heartbeat:
         is logged, never raised (the work goes on, and the next beat tries again)."""
         try:
             verdict = run_in_session(
-                lambda s: self.write(s, self.record_id, self.progress, self.worker),
+                lambda s: self.write(s, self.record_id, self.progress, self.worker, self.lease),
                 "writing a heartbeat",
                 self.db_url,
                 seconds=self.interval,

@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 
 
 class LiveLoss:
-    def __init__(self, job_id: int, worker: str, interval: float, db_url: str | None = None):
+    def __init__(self, job_id: int, worker: str, interval: float, db_url: str | None = None, lease: str | None = None):
         self.job_id, self.worker, self.interval, self.db_url = job_id, worker, max(interval, 0.05), db_url
+        self.lease = lease
         self._latest: tuple[int, int, int, float] | None = None
         self._written: tuple[int, int, int, float] | None = None
         self._stop = threading.Event()
@@ -45,7 +46,7 @@ class LiveLoss:
         self._written = point
         try:
             run_in_session(
-                lambda s: lifecycle.record_batch_loss(s, self.job_id, *point, worker=self.worker),
+                lambda s: lifecycle.record_batch_loss(s, self.job_id, *point, worker=self.worker, lease=self.lease),
                 "recording the live loss",
                 self.db_url,
                 seconds=self.interval,

@@ -8,6 +8,8 @@ RECONCILE_INTERVAL seconds (`python -m workers reconciler`, or `--once` from cro
   new one).
 - A user with queued jobs (or samples) waiting undispatched and none in the broker gets their
   next one dispatched (fair queues: normally whoever took the previous one off the queue does).
+- Objects that no record references (written by an attempt that lost its claim: the fencing rule
+  of shared.storage.keys) are deleted once older than ORPHAN_GRACE (shared.lifecycle.objects).
 - Queued jobs, samples and analyses dispatched more than REDISPATCH_AFTER seconds ago whose message
   the broker no longer holds lost it (a broker restarted without persistence): they are sent again with
   a new token. On Redis the reconciler reads the messages themselves, waiting or delivered to a
@@ -54,6 +56,8 @@ from shared.queue import (
 )
 from shared.settings import Settings, get_settings
 from shared.storage import get_store
+
+from .registration import Registration
 
 log = logging.getLogger("workers.reconciler")
 
@@ -165,7 +169,27 @@ def run_once(settings: Settings, celery: Celery, judge_heartbeats: bool = True) 
         except Exception as exc:  # noqa: BLE001  still queued: sent again once its queue is empty
             log.warning("%s %s: could not send its message (%s); next round", kind, record_id, exc)
     _finish_deletions(settings)
+    _sweep_orphans(settings)
     return sends
+
+
+_last_sweep = [float("-inf")]  # monotonic time of the last sweep in this process
+
+
+def _sweep_orphans(settings: Settings, clock=time.monotonic) -> None:
+    """Objects written by attempts that lost their claim: deleted once older than ORPHAN_GRACE
+    (at most every tenth of it, since a sweep lists the attempts' folders)."""
+    if clock() - _last_sweep[0] < settings.orphan_grace / 10:
+        return
+    _last_sweep[0] = clock()
+    url = settings.resolved_database_url
+    try:
+        swept = deletion.sweep_orphans(lambda: session_scope(url), get_store(settings), settings.orphan_grace)
+    except Exception as exc:  # noqa: BLE001  next round
+        log.warning("could not sweep unreferenced objects (%s); next round", exc)
+        return
+    if swept:
+        log.info("deleted %d object(s) no record references: %s", len(swept), ", ".join(swept[:20]))
 
 
 def _finish_deletions(settings: Settings) -> None:
@@ -237,4 +261,5 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    run_forever(settings, stop=stop)
+    with Registration(role="reconciler"):  # the fleet's registry shows it alive or lost
+        run_forever(settings, stop=stop)

@@ -10,6 +10,7 @@ TensorFlow/Keras are imported inside the task only (to read a checkpoint's weigh
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import socket
@@ -76,9 +77,9 @@ def model_cache() -> ModelCache:
         return _cache
 
 
-def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: list[str]) -> str:
-    """Upload the result (retried through a storage outage); returns its key."""
-    key = sample_key(sample_id, len(texts))
+def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: list[str], lease: str) -> str:
+    """Upload the result under the attempt's `lease` (retried through a storage outage); returns its key."""
+    key = sample_key(sample_id, len(texts), lease)
     if len(texts) == 1:
         data = texts[0].encode("utf-8")
         store.retrying(lambda: store.put_bytes(key, data), f"upload {key}")
@@ -93,14 +94,15 @@ def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: lis
 
 
 class Stop:
-    """should_stop for sample_texts: the sample was cancelled, or the worker is stopping. Remembers
-    that it stopped the generation (the texts are then short and are not stored)."""
+    """should_stop for sample_texts: the sample was cancelled or found lost, or the worker is
+    stopping. Remembers that it stopped the generation (the texts are then short and are not stored)."""
 
     def __init__(self, heartbeat: Heartbeat):
         self.heartbeat, self.stopped = heartbeat, False
 
     def __call__(self) -> bool:
-        self.stopped = self.stopped or self.heartbeat.cancelled or shutdown.requested()
+        beat = self.heartbeat
+        self.stopped = self.stopped or beat.cancelled or beat.lost or shutdown.requested()
         return self.stopped
 
 
@@ -120,7 +122,8 @@ def run_sampling(
         log.info("sample %s: nothing to do", sample_id)
         return "skipped"
     try:
-        with Heartbeat(lifecycle.sample_heartbeat, sample_id, worker, get_settings().heartbeat_interval) as heartbeat:
+        interval = get_settings().heartbeat_interval
+        with Heartbeat(lifecycle.sample_heartbeat, sample_id, worker, interval, lease=work.lease) as heartbeat:
             store = store or get_store()
             sampler = model_cache().get(work.checkpoint_key)
             from shared.engine.sample import sample_names, sample_texts
@@ -140,23 +143,31 @@ def run_sampling(
                 precision=work.precision,
             )
             if stop.stopped:
-                return _stopped(sample_id, worker, heartbeat, celery)
+                return _stopped(sample_id, worker, work.lease, heartbeat, celery)
             names = sample_names(work.temperatures, work.count)
-            key = store_texts(store, sample_id, texts, names)
+            key = store_texts(store, sample_id, texts, names, work.lease)
             quality, novelty = safe_figures(work, sampler, texts, names)
     except Exception as exc:
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
         log.log(
             logging.INFO if expected else logging.ERROR, "sample %s failed: %s", sample_id, error, exc_info=not expected
         )
-        run_in_session(lambda s: lifecycle.finish_sample(s, sample_id, error=error), "recording the failure")
-        return "failed"
-    run_in_session(
-        lambda s: lifecycle.finish_sample(s, sample_id, object_key=key, quality=quality, novelty=novelty),
-        "finishing the sample",
+        failure = functools.partial(lifecycle.finish_sample, sample_id=sample_id, error=error, lease=work.lease)
+        return "failed" if run_in_session(failure, "recording the failure") else _lost(sample_id)
+    finish = functools.partial(
+        lifecycle.finish_sample, sample_id=sample_id, object_key=key, quality=quality, novelty=novelty, lease=work.lease
     )
+    if not run_in_session(finish, "finishing the sample"):
+        return _lost(sample_id)
     log.info("sample %s: stored %s", sample_id, key)
     return "succeeded"
+
+
+def _lost(sample_id: int) -> str:
+    """This attempt no longer holds the sample (found lost and failed, or cancelled): it recorded
+    nothing; what it stored is unreferenced and the reconciler sweeps it."""
+    log.warning("sample %s: no longer held by this attempt (found lost or cancelled); nothing recorded", sample_id)
+    return "lost"
 
 
 def safe_figures(
@@ -209,13 +220,15 @@ def text_figures(
     return quality, (novelty if reference is not None else None)
 
 
-def _stopped(sample_id: int, worker: str, heartbeat: Heartbeat, celery: Celery | None) -> str:
+def _stopped(sample_id: int, worker: str, lease: str, heartbeat: Heartbeat, celery: Celery | None) -> str:
     """Generation stopped early: the sample was cancelled (nothing stored), or the worker is
     stopping and hands it back to the queue to be generated again from the start."""
     if heartbeat.cancelled:
         log.info("sample %s: cancelled; stopped", sample_id)
         return "cancelled"
-    token = run_in_session(lambda s: lifecycle.requeue_sample(s, sample_id, worker), "handing the sample back")
+    if heartbeat.lost:
+        return _lost(sample_id)
+    token = run_in_session(lambda s: lifecycle.requeue_sample(s, sample_id, worker, lease), "handing the sample back")
     if token is None:
         return "skipped"
     try:

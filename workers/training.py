@@ -67,13 +67,13 @@ class JobCallbacks(TrainingCallbacks):
         live: LiveLoss | None = None,
     ):
         self.job_id, self.store, self.heartbeat, self.db_url = job_id, store, heartbeat, db_url
-        self.worker = heartbeat.worker
+        self.worker, self.lease = heartbeat.worker, heartbeat.lease or ""
         self.live = live
 
     def on_train_begin(self, plan: TrainingPlan) -> None:
         characters = plan.vocabulary.to_json()
         run_in_session(
-            lambda s: lifecycle.record_vocabulary(s, self.job_id, characters, self.worker),
+            lambda s: lifecycle.record_vocabulary(s, self.job_id, characters, self.worker, self.lease or None),
             "recording the vocabulary",
             self.db_url,
         )
@@ -93,14 +93,19 @@ class JobCallbacks(TrainingCallbacks):
         return self.heartbeat.cancelled or self.heartbeat.lost or shutdown.requested()
 
     def on_epoch_end(self, report, checkpoint_dir: Path) -> None:
-        key = checkpoint_key(self.job_id, report.epoch)
+        if self.heartbeat.lost:  # another attempt holds the job: write nothing (the loop stops at its next batch)
+            raise lifecycle.JobLost(f"job {self.job_id} was given to another worker")
+        # under this attempt's lease: never a key another attempt wrote or recorded
+        key = checkpoint_key(self.job_id, report.epoch, self.lease)
         try:
             self.store.put_dir(key, checkpoint_dir)  # upload first: a recorded epoch always has its files
         except StorageError as exc:
             raise JobError(f"could not upload the checkpoint of epoch {report.epoch}: {exc}") from exc
         size = sum(p.stat().st_size for p in Path(checkpoint_dir).rglob("*") if p.is_file())
         run_in_session(
-            lambda s: lifecycle.record_epoch(s, self.job_id, report, key, self.worker, checkpoint_bytes=size),
+            lambda s: lifecycle.record_epoch(
+                s, self.job_id, report, key, self.worker, checkpoint_bytes=size, lease=self.lease or None
+            ),
             f"recording epoch {report.epoch}",
             self.db_url,
         )
@@ -140,15 +145,17 @@ def run_training(
     fair.send_next(celery, Job, job_id)  # its message left the broker: the owner's next job's turn
     if work is None:
         return SKIPPED
-    with Heartbeat(lifecycle.job_heartbeat, job_id, worker, settings.heartbeat_interval) as heartbeat:
+    interval = settings.heartbeat_interval
+    with Heartbeat(lifecycle.job_heartbeat, job_id, worker, interval, lease=work.lease) as heartbeat:
         try:
             status, error = _attempt(work, store, heartbeat, settings.scratch_dir)
         except lifecycle.JobLost:
             return _lost(job_id)
     if status is None:
-        return _hand_back(job_id, worker, celery)
+        return _hand_back(job_id, worker, work.lease, celery)
     finished = run_in_session(
-        lambda s: lifecycle.finish_job(s, job_id, status, error, worker), f"finishing the job ({status.value})"
+        lambda s: lifecycle.finish_job(s, job_id, status, error, worker, work.lease),
+        f"finishing the job ({status.value})",
     )
     if not finished:
         return _lost(job_id)
@@ -218,9 +225,9 @@ def _claim(job_id: int, token: str | None, worker: str, settings: Settings) -> l
     return None
 
 
-def _hand_back(job_id: int, worker: str, celery: Celery | None) -> str:
+def _hand_back(job_id: int, worker: str, lease: str, celery: Celery | None) -> str:
     """The worker is stopping: put the job back in the queue to resume from its last checkpoint."""
-    token = run_in_session(lambda s: lifecycle.requeue_job(s, job_id, worker), "handing the job back")
+    token = run_in_session(lambda s: lifecycle.requeue_job(s, job_id, worker, lease), "handing the job back")
     if token is None:
         return SKIPPED
     try:
@@ -264,7 +271,7 @@ def _train(work: lifecycle.TrainingWork, store: ObjectStore, scratch: Path, hear
             store.get_dir(work.resume_key, epoch_dir(run_dir, work.resume_epoch))
         except NotFound:
             raise JobError(f"cannot resume: the checkpoint of epoch {work.resume_epoch} is missing") from None
-    with LiveLoss(work.job_id, heartbeat.worker, get_settings().live_loss_interval) as live:
+    with LiveLoss(work.job_id, heartbeat.worker, get_settings().live_loss_interval, lease=work.lease) as live:
         callbacks = JobCallbacks(work.job_id, store, heartbeat, live=live)
         result = train(
             text,

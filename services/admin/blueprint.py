@@ -1,12 +1,13 @@
 """The admin blueprint: its guard (CSRF, then authentication) on every route, its security
 headers and its error pages. The routes are in views.py; `services.admin.init_app` registers both.
 
-Optional config: ADMIN_INSPECT_TIMEOUT (seconds, default 1.0), ADMIN_SESSION_MAX_AGE (seconds,
-default 12 h), ADMIN_POLL_MS (default 2000). Sessions are signed with SECRET_KEY: outside embedded
-mode (DATABASE_URL set) the app refuses to start without a strong one; embedded, a missing key
-becomes a random key per process (sessions then do not survive a restart or span several
-processes). The cookie's Secure flag follows SESSION_COOKIE_SECURE, and TRUSTED_PROXIES reverse
-proxies' X-Forwarded-* headers are believed (werkzeug's ProxyFix).
+Optional config: ADMIN_BROKER_TIMEOUT (seconds the workers page waits for the broker's queue
+depths, default 1.0), ADMIN_SESSION_MAX_AGE (seconds, default 12 h), ADMIN_POLL_MS (default
+2000). Sessions are signed with SECRET_KEY: outside embedded mode (DATABASE_URL set) the app
+refuses to start without a strong one; embedded, a missing key becomes a random key per process
+(sessions then do not survive a restart or span several processes). The cookie's Secure flag
+follows SESSION_COOKIE_SECURE, and TRUSTED_PROXIES reverse proxies' X-Forwarded-* headers are
+believed (werkzeug's ProxyFix).
 """
 
 from __future__ import annotations

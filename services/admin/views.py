@@ -14,10 +14,12 @@ from shared.db.models import Corpus, Job, JobStatus, Sample
 from shared.queue import send_message
 
 from ..context import get_celery, get_db
+from ..context import settings as app_settings
 from ..downloads import sample_download
 from .blueprint import admin_bp
-from .broker import broker_status
+from .broker import broker_label
 from .charts import loss_chart_svg
+from .fleet import workers_page
 from .presenters import chart_points, corpus_row, job_detail, job_labels, job_summary, live_points
 from .security import Refused, admin_for_token, end_session, safe_next, session_admin, start_session
 
@@ -206,23 +208,19 @@ WORKERS_REFRESH_SECONDS = 5  # the workers page reloads itself (a meta refresh: 
 
 @admin_bp.get("/workers")
 def workers():
-    timeout = float(current_app.config.get("ADMIN_INSPECT_TIMEOUT", 1.0))
-    status = broker_status(get_celery(), timeout=timeout)
+    """The worker registry (no broadcast to the workers) and the queue depths: the database's
+    records and the broker's messages, the broker given ADMIN_BROKER_TIMEOUT seconds at most."""
+    settings = app_settings()
+    timeout = float(current_app.config.get("ADMIN_BROKER_TIMEOUT", 1.0))
     db = get_db()
-    counts = {
-        JobStatus(s).value: n
-        for s, n in db.execute(
-            select(Job.status, func.count())
-            .where(Job.status.in_([JobStatus.queued, JobStatus.running]))
-            .group_by(Job.status)
-        )
-    }
+    fleet = lifecycle.registry.fleet(db, lost_after_seconds=settings.heartbeat_timeout)
+    depths = lifecycle.registry.queue_depths(db, get_celery(), broker_timeout=timeout)
     return render_template(
         "admin/workers.html",
-        broker=status,
-        db_counts=counts,
-        inspect_timeout=timeout,
+        broker=broker_label(get_celery()),
+        lost_after=settings.heartbeat_timeout,
         refresh_seconds=WORKERS_REFRESH_SECONDS,
+        **workers_page(fleet, depths, _now()),
     )
 
 

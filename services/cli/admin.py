@@ -1,6 +1,7 @@
 """`charlstm admin create-token NAME [--admin]`: issue an API token, straight against the database.
 `charlstm admin set-quota NAME [--max-jobs N] ... [--reset]`: set (or show) a user's own limits.
 `charlstm admin migrate`: create the database or bring it to the latest revision.
+`charlstm admin workers`: the worker processes from the registry, and the queue depths (fleet.py).
 
 The database is DATABASE_URL, else the embedded SQLite file CHARLSTM_VAR_DIR/charlstm.db
 (CHARLSTM_VAR_DIR: ./var of the current folder unless set; `make up` uses the repository's var/).
@@ -13,6 +14,8 @@ import argparse
 import sys
 
 from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from . import fleet
 
 
 def register(subparsers) -> None:
@@ -39,6 +42,14 @@ def register(subparsers) -> None:
         "migrate", help="create the database (or bring it up to date): DATABASE_URL or CHARLSTM_VAR_DIR/charlstm.db"
     )
     migrate.set_defaults(run=run_migrate)
+    workers = commands.add_parser(
+        "workers",
+        help="list the worker processes (the registry in the database) and the queue depths",
+        description="The worker processes from the registry (alive, lost or stopped; what each runs) and the "
+        "queue depths: queued and running records, and the broker's messages. Asks no worker anything.",
+    )
+    fleet.add_arguments(workers)
+    workers.set_defaults(run=run_workers)
 
 
 def database_label() -> str:
@@ -142,6 +153,16 @@ def run_set_quota(args: argparse.Namespace) -> int:
         where = "set for this user" if limit in own else "default"
         print(f"  {limit}: {'no limit' if value is None else value} ({where})")
     return 0
+
+
+def run_workers(args: argparse.Namespace) -> int:
+    if (problem := missing_database()) is not None:
+        print(f"charlstm: error: {problem}", file=sys.stderr)
+        return 1
+    try:
+        return fleet.show(args, database_label())
+    except (OperationalError, ProgrammingError) as exc:
+        return not_ready(exc)
 
 
 def run(args: argparse.Namespace) -> int:

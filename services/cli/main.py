@@ -26,12 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from shared.version import package_version
 
-    try:
-        return version("charlstm")
-    except PackageNotFoundError:  # running from a checkout that was not installed
-        return "unknown"
+    return package_version()
 
 
 def main(argv: list[str] | None = None) -> int:

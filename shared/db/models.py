@@ -38,6 +38,12 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def new_lease() -> str:
+    """The fencing token of one claim of a job, sample or analysis: the claim's holder writes
+    objects only under keys that name it and records only while the record still holds it."""
+    return secrets.token_hex(8)
+
+
 def new_dispatch_token() -> str:
     """Names one queue message of a job or sample; a message whose token is not the record's
     current one was superseded (requeued by the reconciler or a worker) and is skipped."""
@@ -183,6 +189,9 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dispatch_token: Mapped[str | None] = mapped_column(String(32), default=new_dispatch_token)
+    lease: Mapped[str | None] = mapped_column(
+        String(32), doc="fencing token of the current claim: only its holder records, and its objects go under it"
+    )
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
     requeues: Mapped[int] = mapped_column(Integer, default=0, doc="times a stopping worker handed it back")
     vocabulary: Mapped[list | None] = mapped_column(JSON, doc="the model's characters, known once training starts")
@@ -289,6 +298,9 @@ class Sample(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0, doc="fraction of the characters generated")
     worker: Mapped[str | None] = mapped_column(String(255))
     dispatch_token: Mapped[str | None] = mapped_column(String(32), default=new_dispatch_token)
+    lease: Mapped[str | None] = mapped_column(
+        String(32), doc="fencing token of the current claim: only its holder records, and its objects go under it"
+    )
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
     # sampling options (migration 0005): the checkpoint's epoch, the weights' precision, top-k/top-p
     epoch: Mapped[int | None] = mapped_column(Integer, doc="the checkpoint epoch the text comes from")
@@ -342,6 +354,9 @@ class Analysis(Base):
     worker: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dispatch_token: Mapped[str | None] = mapped_column(String(32), default=new_dispatch_token)
+    lease: Mapped[str | None] = mapped_column(
+        String(32), doc="fencing token of the current claim: only its holder records, and its objects go under it"
+    )
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -385,3 +400,28 @@ class BatchLoss(Base):
     batches: Mapped[int] = mapped_column(Integer, doc="batches per epoch")
     loss: Mapped[float] = mapped_column(Float, doc="nats per character")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WorkerProcess(Base):
+    """One worker process of the fleet (a Celery worker node, the reconciler), registered when it
+    starts and heartbeating while it runs (shared.lifecycle.registry). The admin workers page and
+    `charlstm admin workers` read these rows; a row whose heartbeat is older than
+    HEARTBEAT_TIMEOUT is a lost worker. What it runs is read from the running jobs, samples and
+    analyses whose `worker` is its `name`."""
+
+    __tablename__ = "worker_processes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance: Mapped[str] = mapped_column(String(32), unique=True, doc="random id of this process start")
+    name: Mapped[str] = mapped_column(String(255), index=True, doc="the node name jobs record as their worker")
+    hostname: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32), doc="training, sampling or reconciler")
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(64))
+    backend: Mapped[str | None] = mapped_column(String(32), doc="the Keras backend (training workers)")
+    devices: Mapped[str | None] = mapped_column(String(255), doc="what it computes on, in words")
+    queues: Mapped[list | None] = mapped_column(JSON)
+    concurrency: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), doc="a clean stop")

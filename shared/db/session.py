@@ -57,7 +57,12 @@ def _engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A process cut off inside a transaction keeps its row locks until the server ends the
+    # session; the reconciler skips locked rows, so a job its worker locked would never be judged.
+    idle = int(get_settings().idle_transaction_timeout * 1000)
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"options": f"-c idle_in_transaction_session_timeout={idle}"}
+    )
 
 
 @lru_cache

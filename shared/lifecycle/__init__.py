@@ -15,10 +15,11 @@ An analysis: queued -> running -> succeeded | failed | cancelled, queued -> canc
 
 Continued and forked jobs (lineage.py), checkpoint retention (retention.py), and the database
 side of deletes (deletion.py: a `deleting_at` mark, then the rows once the objects are gone;
-shared/deletion.py runs the steps).
+shared/deletion.py runs the steps). The worker registry (registry.py: which worker processes
+run, which are lost, what each holds, and the queue depths).
 """
 
-from . import deletion, lineage, retention
+from . import deletion, lineage, registry, retention
 from .analyses import (
     LOST_ANALYSIS,
     AnalysisFinished,
@@ -92,6 +93,7 @@ __all__ = [
     "finish_analysis",
     "deletion",
     "lineage",
+    "registry",
     "retention",
     "CANCELLED",
     "CANCEL_REQUESTED",

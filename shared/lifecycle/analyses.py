@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..db.models import Analysis, AnalysisStatus, Epoch, Job, utcnow
-from .dispatch import beat_or_cancel, cancel_now, clip, superseded
+from ..db.models import Analysis, AnalysisStatus, Epoch, Job, new_lease, utcnow
+from .dispatch import beat_or_cancel, cancel_now, clip, holds, superseded
 from .quotas import check_analysis_quota, lock_user
 
 LOST_ANALYSIS = "the sampling worker stopped while running this analysis (crashed or killed); request it again"
@@ -30,6 +30,7 @@ class AnalysisWork:
     corpus_key: str
     checkpoint_key: str
     text: str | None  # None: the tail of the corpus
+    lease: str = ""  # this attempt's fencing token: its result goes under it, and it records only while it holds it
 
 
 def create_analysis(session: Session, owner_id: int, job: Job, epoch: Epoch, text: str | None) -> Analysis:
@@ -78,7 +79,7 @@ def claim_analysis(
     if job.deleting_at is not None:  # its objects are being deleted: write none
         analysis.status, analysis.finished_at, analysis.error = AnalysisStatus.failed, utcnow(), "the job was deleted"
         return None
-    analysis.status, analysis.worker = AnalysisStatus.running, worker
+    analysis.status, analysis.worker, analysis.lease = AnalysisStatus.running, worker, new_lease()
     analysis.attempts += 1
     analysis.started_at = analysis.heartbeat_at = utcnow()
     return AnalysisWork(
@@ -87,13 +88,16 @@ def claim_analysis(
         corpus_key=job.corpus.object_key,
         checkpoint_key=analysis.checkpoint_key,
         text=analysis.text,
+        lease=analysis.lease,
     )
 
 
-def analysis_heartbeat(session: Session, analysis_id: int, progress: float | None, worker: str) -> str:
+def analysis_heartbeat(
+    session: Session, analysis_id: int, progress: float | None, worker: str, lease: str | None = None
+) -> str:
     """Write a running analysis's heartbeat: "cancel" once it was cancelled (its worker stores
-    nothing), else "ok"."""
-    return beat_or_cancel(session, Analysis, analysis_id, progress, worker)
+    nothing), "lost" once the attempt holding `lease` no longer holds it, else "ok"."""
+    return beat_or_cancel(session, Analysis, analysis_id, progress, worker, lease)
 
 
 class AnalysisFinished(Exception):
@@ -119,15 +123,21 @@ def finish_analysis(
     top: dict | None = None,
     chars: int | None = None,
     error: str | None = None,
-) -> None:
+    lease: str | None = None,
+) -> bool:
     """Succeeded with the stored result's key, its top cells and the characters read; or failed
-    with the reason; a cancelled analysis stays cancelled."""
+    with the reason; a cancelled analysis stays cancelled. With `lease` (a worker's attempt), only
+    while that attempt holds the analysis (an attempt found lost records nothing). False when
+    nothing changed."""
     analysis = session.get(Analysis, analysis_id, with_for_update=True)
     if analysis is None or analysis.status == AnalysisStatus.cancelled:
-        return
+        return False
+    if lease is not None and not holds(analysis, lease):
+        return False
     analysis.finished_at = utcnow()
     if error:
         analysis.status, analysis.error = AnalysisStatus.failed, clip(error)
-        return
+        return True
     analysis.status, analysis.error = AnalysisStatus.succeeded, None
     analysis.object_key, analysis.top, analysis.chars = object_key, top, chars
+    return True

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..db.models import Analysis, AnalysisStatus, Corpus, Job, JobStatus, Sample, SampleStatus, utcnow
-from ..storage.keys import analysis_key, corpus_index_key, sample_key
+from ..storage.keys import corpus_index_key, job_prefix, legacy_analysis_key, legacy_sample_keys
 from .jobs import request_cancel
 from .samples import cancel_sample
 
@@ -37,10 +37,18 @@ class JobDeletion:
 
 
 def _sample_keys(sample: Sample) -> list[str]:
-
-    keys = {sample_key(sample.id, 1), sample_key(sample.id, 2)}  # written under either name
+    """Its recorded text, and the names samples had before leases (an attempt's text that was never
+    recorded is swept by the reconciler as unreferenced)."""
+    keys = set(legacy_sample_keys(sample.id))
     if sample.object_key:
         keys.add(sample.object_key)
+    return sorted(keys)
+
+
+def _analysis_keys(analysis: Analysis) -> list[str]:
+    keys = {legacy_analysis_key(analysis.id)}
+    if analysis.object_key:
+        keys.add(analysis.object_key)
     return sorted(keys)
 
 
@@ -72,8 +80,8 @@ def mark_job_deleting(session: Session, job_id: int, cancel: bool = False, with_
     analysing = any(a.status == AnalysisStatus.running for a in analyses)  # queued ones will not start
     ready = JobStatus(job.status).finished and not analysing
     keys = [key for sample in samples for key in _sample_keys(sample)]
-    keys += [analysis_key(analysis.id) for analysis in analyses]
-    return JobDeletion(job_id, ready, (f"jobs/{job_id}/",), tuple(keys))
+    keys += [key for analysis in analyses for key in _analysis_keys(analysis)]
+    return JobDeletion(job_id, ready, (job_prefix(job_id),), tuple(keys))
 
 
 def remove_job(session: Session, job_id: int) -> bool:

@@ -54,6 +54,7 @@ def redispatch(record: Job | Sample | Analysis) -> str:
     """Give a queued job, sample or analysis a new dispatch token (its old messages become superseded);
     returns the token for the message the caller sends after committing."""
     record.dispatch_token, record.dispatched_at = new_dispatch_token(), utcnow()
+    record.lease = None  # the attempt that held it (if any) may record nothing more
     return record.dispatch_token
 
 
@@ -69,26 +70,47 @@ def beat(
     record_id: int,
     progress: float | None,
     worker: str,
+    lease: str | None = None,
 ) -> bool:
-    """Write the heartbeat (and progress) of a record running on `worker`; False when it is not
-    (any longer) running there."""
+    """Write the heartbeat (and progress) of a record running on `worker` (under `lease`, when
+    given: the claim's fencing token); False when it is not (any longer) running there."""
     values: dict = {"heartbeat_at": utcnow()}
     if progress is not None:
         values["progress"] = max(0.0, min(1.0, progress))
-    mine = (table.id == record_id, table.status == "running", table.worker == worker)
+    mine = [table.id == record_id, table.status == "running", table.worker == worker]
+    if lease is not None:
+        mine.append(table.lease == lease)
     result = cast(CursorResult, session.execute(update(table).where(*mine).values(**values)))
     return result.rowcount > 0
 
 
 def beat_or_cancel(
-    session: Session, table: type[Sample] | type[Analysis], record_id: int, progress: float | None, worker: str
+    session: Session,
+    table: type[Sample] | type[Analysis],
+    record_id: int,
+    progress: float | None,
+    worker: str,
+    lease: str | None = None,
 ) -> str:
     """The heartbeat of a running sample or analysis: "cancel" once it was cancelled (its worker
-    stores nothing), else "ok" (one marked lost that still finishes is stored all the same)."""
-    if beat(session, table, record_id, progress, worker):
+    stores nothing); "lost" when the attempt holding `lease` no longer holds the record (found lost
+    and failed, handed back, claimed again: its worker stops and records nothing); else "ok"."""
+    if beat(session, table, record_id, progress, worker, lease):
         return HEARTBEAT_OK
     status = session.scalar(select(table.status).where(table.id == record_id))
-    return HEARTBEAT_CANCEL if status == "cancelled" else HEARTBEAT_OK
+    if status == "cancelled":
+        return HEARTBEAT_CANCEL
+    return HEARTBEAT_OK if lease is None else HEARTBEAT_LOST
+
+
+def holds(record: Job | Sample | Analysis | None, lease: str | None) -> bool:
+    """Whether the attempt holding `lease` may still record on `record`: it is running under that
+    lease (None: the caller is not a worker's attempt, and only needs it running)."""
+    return (
+        record is not None
+        and getattr(record.status, "value", record.status) == "running"
+        and (lease is None or record.lease == lease)
+    )
 
 
 Cancellable = TypeVar("Cancellable", Sample, Analysis)

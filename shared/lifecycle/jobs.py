@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import Analysis, Epoch, Job, JobStatus, Sample, as_utc, utcnow
+from ..db.models import Analysis, Epoch, Job, JobStatus, Sample, as_utc, new_lease, utcnow
 from ..engine.config import Hyperparameters, describe_validation_error
 from ..engine.train import best_epoch as best_of
 from ..settings import get_settings
@@ -24,6 +24,7 @@ from .dispatch import (
     dispatch_for_new,
     fresh,
     hold,
+    holds,
     redispatch,
     superseded,
 )
@@ -53,6 +54,7 @@ class TrainingWork:
     resume_epoch: int | None  # latest recorded epoch, resumed from its checkpoint
     resume_key: str | None
     parent_epoch: int | None = None  # a continued or forked job: the parent's epoch it starts from
+    lease: str = ""  # this attempt's fencing token: its objects go under it, and it records only while it holds it
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ def claim_job(
     job.attempts += 1
     job.started_at = job.started_at or now
     job.heartbeat_at, job.finished_at = now, None
+    job.lease = new_lease()
     latest = session.scalars(select(Epoch).where(Epoch.job_id == job_id).order_by(Epoch.epoch.desc()).limit(1)).first()
     if latest is None and job.parent_id is not None:  # a continued or forked job's first start
         latest = session.scalars(
@@ -181,34 +184,38 @@ def claim_job(
         resume_epoch=latest.epoch if latest else None,
         resume_key=latest.checkpoint_key if latest else None,
         parent_epoch=job.parent_epoch,
+        lease=job.lease,
     )
 
 
-def owns(session: Session, job_id: int, worker: str) -> Job | None:
-    """The job, locked for the caller's transaction, while it runs on `worker`; else None."""
+def owns(session: Session, job_id: int, worker: str, lease: str | None = None) -> Job | None:
+    """The job, locked for the caller's transaction, while it runs on `worker` (and under `lease`,
+    the attempt's fencing token, when given); else None."""
     job = session.get(Job, job_id, with_for_update=True)
-    return job if job is not None and job.status == JobStatus.running and job.worker == worker else None
+    return job if job is not None and holds(job, lease) and job.worker == worker else None
 
 
-def _owned(session: Session, job_id: int, worker: str | None) -> Job:
-    job = session.get(Job, job_id, with_for_update=True) if worker is None else owns(session, job_id, worker)
+def _owned(session: Session, job_id: int, worker: str | None, lease: str | None = None) -> Job:
+    job = session.get(Job, job_id, with_for_update=True) if worker is None else owns(session, job_id, worker, lease)
     if job is None:
         raise JobLost(f"job {job_id} is no longer running on {worker}")
     return job
 
 
-def job_heartbeat(session: Session, job_id: int, progress: float | None, worker: str) -> str:
+def job_heartbeat(session: Session, job_id: int, progress: float | None, worker: str, lease: str | None = None) -> str:
     """Record that `worker` is alive on the job (and its progress). Returns "cancel" when the job
-    was asked to stop, "lost" when it is no longer running on this worker (the reconciler gave
-    it to another one), else "ok"."""
-    if not beat(session, Job, job_id, progress, worker):
+    was asked to stop, "lost" when this attempt no longer holds it (the reconciler gave it to
+    another one), else "ok"."""
+    if not beat(session, Job, job_id, progress, worker, lease):
         return HEARTBEAT_LOST
     return HEARTBEAT_CANCEL if cancel_requested(session, job_id) else HEARTBEAT_OK
 
 
-def record_vocabulary(session: Session, job_id: int, characters: list[str], worker: str | None = None) -> None:
+def record_vocabulary(
+    session: Session, job_id: int, characters: list[str], worker: str | None = None, lease: str | None = None
+) -> None:
     """The model's characters, known once the engine has prepared the corpus."""
-    _owned(session, job_id, worker).vocabulary = list(characters)
+    _owned(session, job_id, worker, lease).vocabulary = list(characters)
 
 
 def record_epoch(
@@ -218,11 +225,12 @@ def record_epoch(
     checkpoint_key: str,
     worker: str | None = None,
     checkpoint_bytes: int | None = None,
+    lease: str | None = None,
 ) -> None:
     """Insert (or replace) the Epoch row of `report` (an engine EpochReport) and advance the job:
-    epoch, best_val_loss, train_seconds, storage_bytes, progress. With `worker`, raises JobLost unless the job
-    is still running on it."""
-    job = _owned(session, job_id, worker)
+    epoch, best_val_loss, train_seconds, storage_bytes, progress. With `worker` (and `lease`),
+    raises JobLost unless that attempt still holds the job."""
+    job = _owned(session, job_id, worker, lease)
     row = session.scalars(select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == report.epoch)).first()
     if row is None:
         row = Epoch(job_id=job_id, epoch=report.epoch, seconds=0.0)
@@ -241,12 +249,17 @@ def record_epoch(
 
 
 def finish_job(
-    session: Session, job_id: int, status: JobStatus, error: str | None = None, worker: str | None = None
+    session: Session,
+    job_id: int,
+    status: JobStatus,
+    error: str | None = None,
+    worker: str | None = None,
+    lease: str | None = None,
 ) -> bool:
     """End the job (succeeded, failed or cancelled; a run that completed while a cancel was
-    requested ends cancelled). With `worker`, only while it runs there (False when another worker
-    owns it now)."""
-    job = session.get(Job, job_id, with_for_update=True) if worker is None else owns(session, job_id, worker)
+    requested ends cancelled). With `worker` (and `lease`), only while that attempt holds it
+    (False when another one does now)."""
+    job = session.get(Job, job_id, with_for_update=True) if worker is None else owns(session, job_id, worker, lease)
     if job is None:
         return False
     if status == JobStatus.cancelled or (status == JobStatus.succeeded and job.cancel_requested):
@@ -265,11 +278,11 @@ def _requeue(job: Job) -> str:
     return redispatch(job)
 
 
-def requeue_job(session: Session, job_id: int, worker: str) -> str | None:
+def requeue_job(session: Session, job_id: int, worker: str, lease: str | None = None) -> str | None:
     """Hand a running job back to the queue (its worker is stopping gracefully): counted in
     `requeues`, not as an attempt. Returns the new dispatch token to send, or None when the job
-    is no longer running there."""
-    job = owns(session, job_id, worker)
+    is no longer running there (under `lease`, when given)."""
+    job = owns(session, job_id, worker, lease)
     if job is None:
         return None
     job.attempts = max(0, job.attempts - 1)

@@ -15,15 +15,24 @@ MAX_POINTS = 2000  # points one read returns at most (evenly thinned beyond it)
 
 
 def record_batch_loss(
-    session: Session, job_id: int, epoch: int, batch: int, batches: int, loss: float, worker: str | None = None
+    session: Session,
+    job_id: int,
+    epoch: int,
+    batch: int,
+    batches: int,
+    loss: float,
+    worker: str | None = None,
+    lease: str | None = None,
 ) -> bool:
-    """Add one point while the job runs (on `worker`, when given); False (nothing written) when it
-    does not, or the loss is not a finite number."""
+    """Add one point while the job runs (on `worker` under `lease`, when given); False (nothing
+    written) when it does not, or the loss is not a finite number."""
     if not math.isfinite(loss):
         return False
     mine = [Job.id == job_id, Job.status == JobStatus.running]
     if worker is not None:
         mine.append(Job.worker == worker)
+    if lease is not None:
+        mine.append(Job.lease == lease)
     if session.scalar(select(Job.id).where(*mine)) is None:
         return False
     session.add(BatchLoss(job_id=job_id, epoch=epoch, batch=batch, batches=max(1, batches), loss=float(loss)))

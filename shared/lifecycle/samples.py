@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..db.models import Epoch, Job, Sample, SampleStatus, utcnow
-from .dispatch import beat_or_cancel, cancel_now, clip, dispatch_for_new, hold, redispatch, superseded
+from ..db.models import Epoch, Job, Sample, SampleStatus, new_lease, utcnow
+from .dispatch import beat_or_cancel, cancel_now, clip, dispatch_for_new, hold, holds, redispatch, superseded
 from .quotas import check_sample_quota, lock_user
 
 LOST_SAMPLE = "the sampling worker stopped while generating this sample (crashed or killed); request it again"
@@ -35,6 +35,7 @@ class SamplingWork:
     top_p: float | None = None
     corpus_key: str | None = None  # the job's training corpus: novelty is measured against it
     lowercase: bool = False  # the model was trained on the lowercased corpus
+    lease: str = ""  # this attempt's fencing token: its text goes under it, and it records only while it holds it
 
 
 def create_sample(
@@ -94,7 +95,7 @@ def claim_sample(session: Session, sample_id: int, worker: str = "", token: str 
     if sample.status == SampleStatus.running:
         fail_lost_sample(sample)
         return None
-    sample.status, sample.worker = SampleStatus.running, worker
+    sample.status, sample.worker, sample.lease = SampleStatus.running, worker, new_lease()
     sample.attempts += 1
     sample.started_at = sample.heartbeat_at = utcnow()
     sample.progress, sample.error = 0.0, None
@@ -113,12 +114,16 @@ def claim_sample(session: Session, sample_id: int, worker: str = "", token: str 
         top_p=sample.top_p,
         corpus_key=sample.job.corpus.object_key,
         lowercase=sample.job.hyperparameters.lowercase,
+        lease=sample.lease,
     )
 
 
-def sample_heartbeat(session: Session, sample_id: int, progress: float | None, worker: str) -> str:
-    """ "cancel" once the sample was cancelled (its worker stops at its next chunk), else "ok"."""
-    return beat_or_cancel(session, Sample, sample_id, progress, worker)
+def sample_heartbeat(
+    session: Session, sample_id: int, progress: float | None, worker: str, lease: str | None = None
+) -> str:
+    """ "cancel" once the sample was cancelled (its worker stops at its next chunk), "lost" once the
+    attempt holding `lease` no longer holds it, else "ok"."""
+    return beat_or_cancel(session, Sample, sample_id, progress, worker, lease)
 
 
 class SampleFinished(Exception):
@@ -135,12 +140,12 @@ def cancel_sample(session: Session, sample_id: int) -> tuple[Sample, bool]:
     return cancel_now(session, Sample, sample_id, SampleFinished)
 
 
-def requeue_sample(session: Session, sample_id: int, worker: str) -> str | None:
+def requeue_sample(session: Session, sample_id: int, worker: str, lease: str | None = None) -> str | None:
     """Hand a running sample back to the queue (its worker is stopping gracefully): not counted as
     an attempt. Returns the new dispatch token to send after commit, or None when the sample is no
-    longer running on `worker` (cancelled meanwhile, or found lost)."""
+    longer running on `worker` under `lease` (cancelled meanwhile, or found lost)."""
     sample = session.get(Sample, sample_id, with_for_update=True)
-    if sample is None or sample.status != SampleStatus.running or sample.worker != worker:
+    if sample is None or not holds(sample, lease) or sample.worker != worker:
         return None
     sample.status, sample.worker, sample.progress = SampleStatus.queued, None, 0.0
     sample.attempts = max(0, sample.attempts - 1)
@@ -156,12 +161,17 @@ def finish_sample(
     *,
     quality: list[dict] | None = None,
     novelty: list[dict] | None = None,
-) -> None:
+    lease: str | None = None,
+) -> bool:
     """Succeeded with the stored text's key (and its texts' quality and novelty figures, one dict
-    per text), or failed with the reason; a cancelled sample stays cancelled."""
+    per text), or failed with the reason; a cancelled sample stays cancelled. With `lease` (a
+    worker's attempt), only while that attempt holds the sample: a sample ends once, and an attempt
+    found lost records nothing (its text is swept as unreferenced). False when nothing changed."""
     sample = session.get(Sample, sample_id, with_for_update=True)
     if sample is None or sample.status == SampleStatus.cancelled:
-        return
+        return False
+    if lease is not None and not holds(sample, lease):
+        return False
     sample.status = SampleStatus.failed if error else SampleStatus.succeeded
     sample.object_key = object_key
     sample.error = clip(error) if error else None
@@ -169,3 +179,4 @@ def finish_sample(
     if not error:
         sample.progress = 1.0
         sample.quality, sample.novelty = quality, novelty
+    return True

@@ -18,6 +18,7 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -138,6 +139,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> list[str]:
         """Sorted keys starting with prefix (a plain string prefix, as in S3)."""
+
+    @abstractmethod
+    def list_modified(self, prefix: str = "") -> dict[str, datetime]:
+        """Keys starting with prefix, each with when it was last written (aware UTC)."""
 
     @abstractmethod
     def delete(self, key: str) -> None:

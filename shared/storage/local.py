@@ -6,8 +6,10 @@ Writes are atomic: a temp file in the target's directory, then os.replace. Temp 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .base import CHUNK_SIZE, NotFound, ObjectReader, ObjectStore, Readable, StorageError, validate_key, validate_prefix
@@ -88,6 +90,13 @@ class LocalStore(ObjectStore):
                 if key.startswith(prefix):
                     keys.append(key)
         return sorted(keys)
+
+    def list_modified(self, prefix: str = "") -> dict[str, datetime]:
+        modified = {}
+        for key in self.list(prefix):
+            with contextlib.suppress(FileNotFoundError):  # deleted since the listing
+                modified[key] = datetime.fromtimestamp(self._path(key).stat().st_mtime, UTC)
+        return modified
 
     def delete(self, key: str) -> None:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -216,6 +217,17 @@ class S3Store(ObjectStore):
         except (ClientError, BotoCoreError) as exc:
             raise _map_error(exc, f"list {prefix!r}") from exc
         return sorted(keys)
+
+    def list_modified(self, prefix: str = "") -> dict[str, datetime]:
+        validate_prefix(prefix)
+        self.ensure_bucket()
+        modified: dict[str, datetime] = {}
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                modified.update((obj["Key"], obj["LastModified"].astimezone(UTC)) for obj in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise _map_error(exc, f"list {prefix!r}") from exc
+        return modified
 
     def delete(self, key: str) -> None:
         validate_key(key)

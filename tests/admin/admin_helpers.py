@@ -23,7 +23,7 @@ def build_app(db_url: str, celery, tmp_dir):
             SECRET_KEY="admin-test-secret-" + "0123456789abcdef" * 2,
         )
     )
-    app.config.update(TESTING=True, ADMIN_INSPECT_TIMEOUT=0.3)
+    app.config.update(TESTING=True, ADMIN_BROKER_TIMEOUT=1.0)
     app.extensions["celery"] = celery
     return app
 

@@ -1,7 +1,7 @@
 """Admin pages: login (session + CSRF, or Bearer), jobs table, job page with its SVG loss chart,
-JSON endpoints for live updates, workers and queue depths, corpora; and the chart function."""
+JSON endpoints for live updates, corpora; and the chart function. The workers page is in
+test_workers_page.py."""
 
-import json
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from services.admin.charts import loss_chart_svg
-from tests.admin.admin_helpers import ADMIN_REDIS_URL, DEAD_REDIS_URL, make_corpus, make_job, make_user
+from tests.admin.admin_helpers import make_corpus, make_job, make_user
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 PAGES = ["/admin/", "/admin/jobs/1", "/admin/workers", "/admin/corpora", "/admin/?status=running"]
@@ -261,126 +261,7 @@ def test_cancel_button(admin_client, admin_db):
     assert admin_client.post(f"/admin/jobs/{other.id}/cancel", headers=bearer(token)).status_code == 302
 
 
-# ---- workers, corpora -------------------------------------------------------------------------
-
-
-def test_workers_page_without_workers_shows_queue_depths(admin_client, admin_db, redis13):
-    token = make_user(admin_db, "root", admin=True)
-    redis13.lpush("training", json.dumps({"fake": 1}), json.dumps({"fake": 2}))
-    response = admin_client.get("/admin/workers", headers=bearer(token))
-    assert response.status_code == 200
-    html = response.get_data(as_text=True)
-    assert re.search(r'data-queue="training">\s*2\s*<', html)
-    assert re.search(r'data-queue="sampling">\s*0\s*<', html)
-    assert "No workers answered" in html
-    assert ADMIN_REDIS_URL in html
-
-
-def test_workers_page_lists_workers_and_active_tasks(admin_client, admin_db, redis13, monkeypatch):
-    from services.admin import broker
-
-    replies = {
-        "stats": {
-            "train@gpu1": {
-                "pid": 4242,
-                "uptime": 3725,
-                "prefetch_count": 1,
-                "total": {"charlstm.train": 3},
-                "pool": {"max-concurrency": 1, "implementation": "celery.concurrency.prefork:TaskPool"},
-            }
-        },
-        "active": {
-            "train@gpu1": [
-                {
-                    "id": "abc-123",
-                    "name": "charlstm.train",
-                    "args": [7],
-                    "time_start": 1.7e9,
-                    "delivery_info": {"routing_key": "training"},
-                }
-            ]
-        },
-        "active_queues": {"train@gpu1": [{"name": "training"}]},
-    }
-    asked = []
-
-    def fake_ask(celery, method, timeout, limit=None):
-        asked.append((method, limit))
-        return replies[method]
-
-    monkeypatch.setattr(broker, "_ask", fake_ask)
-    token = make_user(admin_db, "root", admin=True)
-    html = admin_client.get("/admin/workers", headers=bearer(token)).get_data(as_text=True)
-    assert sorted(asked) == [("active", None), ("active_queues", None), ("stats", None)]  # sent together
-    assert "train@gpu1" in html and "4242" in html and "1h 02m" in html and "TaskPool" in html
-    assert 'href="/admin/jobs/7">job #7</a>' in html and "abc-123" in html
-    assert "No workers answered" not in html
-
-
-def test_workers_page_asks_a_real_worker_once_and_refreshes(admin_client, admin_db, redis13, monkeypatch, tmp_path):
-    """A real sampling worker on the admin's broker: the page lists it, its three broadcasts are
-    in flight at the same time (the page waits one inspect timeout, not three: it took ~4 s), and
-    the page reloads itself."""
-    import os
-    import threading
-    import time
-
-    from services.admin import broker
-    from tests.workers.processes import WorkerProcess
-
-    env = {"BROKER_URL": ADMIN_REDIS_URL, "CHARLSTM_VAR_DIR": str(tmp_path / "var")}
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | env
-    worker = WorkerProcess("sampling", env, tmp_path / "sampling.log")
-    spans, real_ask, lock = {}, broker._ask, threading.Lock()
-
-    def timed_ask(celery, method, timeout, limit=None):
-        began = time.monotonic()
-        try:
-            return real_ask(celery, method, timeout, limit)
-        finally:
-            with lock:
-                spans[method] = (began, time.monotonic())
-
-    monkeypatch.setattr(broker, "_ask", timed_ask)
-    try:
-        worker.wait_ready()
-        token = make_user(admin_db, "root", admin=True)
-        html = admin_client.get("/admin/workers", headers=bearer(token)).get_data(as_text=True)
-    finally:
-        worker.stop()
-    assert worker.hostname in html and "No workers answered" not in html, html
-    assert set(spans) == {"stats", "active", "active_queues"}
-    assert max(began for began, _ in spans.values()) < min(ended for _, ended in spans.values())
-    assert re.search(r'<meta http-equiv="refresh" content="\d+">', html)
-
-
-def test_workers_page_with_broker_down(admin_app, admin_client, admin_db):
-    from celery import Celery
-
-    token = make_user(admin_db, "root", admin=True)
-    dead = Celery("dead", broker=DEAD_REDIS_URL)
-    admin_app.extensions["celery"] = dead
-    response = admin_client.get("/admin/workers", headers=bearer(token))
-    dead.close()
-    assert response.status_code == 200
-    html = response.get_data(as_text=True)
-    assert "Broker unreachable" in html and "Connection refused" in html
-    assert "broker unreachable" in html  # queue depths
-
-
-def test_queue_depth_of_the_embedded_filesystem_broker(admin_app, admin_client, admin_db, tmp_path):
-    from shared.queue import make_celery, send_training
-    from shared.settings import Settings
-
-    token = make_user(admin_db, "root", admin=True)
-    embedded = make_celery(Settings(BROKER_URL="", CHARLSTM_VAR_DIR=str(tmp_path)))  # what `make up` uses
-    send_training(embedded, 1, "t1")
-    send_training(embedded, 2, "t2")
-    admin_app.extensions["celery"] = embedded
-    html = admin_client.get("/admin/workers", headers=bearer(token)).get_data(as_text=True)
-    embedded.close()
-    assert re.search(r'data-queue="training">\s*2\s*<', html)
-    assert re.search(r'data-queue="sampling">\s*0\s*<', html)
+# ---- corpora (the workers page: test_workers_page.py) -----------------------------------------
 
 
 def test_corpora_page(admin_client, admin_db):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
 WORKER = "browser-test-worker"
+TEST_LEASE = "t35t1ea5e"  # the lease under which these helpers' objects are keyed (no claim made them)
 
 
 @dataclass
@@ -93,5 +94,5 @@ def record_epoch(session, job_id: int, epoch: int, loss: float, val_loss: float)
     from shared.storage.keys import checkpoint_key
 
     report = EpochReport(epoch=epoch, loss=loss, val_loss=val_loss, seconds=1.5, chars_per_second=40_000.0)
-    lifecycle.record_epoch(session, job_id, report, checkpoint_key(job_id, epoch), worker=WORKER)
+    lifecycle.record_epoch(session, job_id, report, checkpoint_key(job_id, epoch, TEST_LEASE), worker=WORKER)
     session.commit()

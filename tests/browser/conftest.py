@@ -31,7 +31,7 @@ def browser():
 @pytest.fixture
 def live_app(app):
     """The app, polling fast (the pages refresh every 300 ms instead of 2 s)."""
-    app.config.update(ADMIN_POLL_MS=300, ADMIN_INSPECT_TIMEOUT=0.3, SECRET_KEY="browser-test-secret")
+    app.config.update(ADMIN_POLL_MS=300, ADMIN_BROKER_TIMEOUT=0.3, SECRET_KEY="browser-test-secret")
     app.secret_key = "browser-test-secret"
     return app
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.browser.browser_helpers import (
+    TEST_LEASE,
     WORKER,
     horizontal_overflow,
     record_epoch,
@@ -105,10 +106,11 @@ def test_request_a_sample_from_the_page(page, server_url, user_token, db_session
     assert page.locator("#preview").count() == 0
 
     # a sampling worker's work, through the lifecycle
-    assert lifecycle.claim_sample(db_session, sample.id, WORKER, sample.dispatch_token) is not None
+    work = lifecycle.claim_sample(db_session, sample.id, WORKER, sample.dispatch_token)
+    assert work is not None
     db_session.commit()
     text = "".join(f"def line_{i}():\n    return {i}\n" for i in range(40))
-    key = sample_key(sample.id, 1)
+    key = sample_key(sample.id, 1, work.lease)
     store.put_bytes(key, text.encode())
     lifecycle.finish_sample(db_session, sample.id, key)
     db_session.commit()
@@ -154,7 +156,7 @@ def _finished_job_with_samples(db_session, owner_name: str) -> tuple[int, list[i
         )
         db_session.commit()
         ids.append(sample.id)
-    lifecycle.finish_sample(db_session, ids[0], sample_key(ids[0], 1))
+    lifecycle.finish_sample(db_session, ids[0], sample_key(ids[0], 1, TEST_LEASE))
     db_session.commit()
     return job_id, ids
 
@@ -164,7 +166,7 @@ def test_no_horizontal_scroll(page, server_url, admin_token, db_session, store, 
     from shared.storage.keys import sample_key
 
     job_id, sample_ids = _finished_job_with_samples(db_session, "root")
-    store.put_bytes(sample_key(sample_ids[0], 1), (("x" * 400 + "\n") * 30).encode())
+    store.put_bytes(sample_key(sample_ids[0], 1, TEST_LEASE), (("x" * 400 + "\n") * 30).encode())
     page.set_viewport_size({"width": width, "height": 900})
     sign_in(page, server_url, admin_token)
     paths = [

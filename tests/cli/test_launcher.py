@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 
 FAKE_CHILD = """
-import http.server, signal, subprocess, sys, time
+import http.server, os, signal, subprocess, sys, time
 role = sys.argv[1]
 if role == "api":
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -42,13 +42,17 @@ elif role == "stubborn":  # ignores SIGTERM: only the SIGKILL after the timeout 
 elif role == "crash":
     time.sleep(float(sys.argv[2]))
     sys.exit(3)
+elif role == "pid":  # a worker that says which pids it and its child have
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    print(f"pid {os.getpid()} {child.pid}", flush=True)
+    time.sleep(600)
 """
 
 RUN_SUPERVISE = """
 import json, sys
-from services.launcher import Supervisor, supervise
-children, url, stop_timeout, start_timeout = json.loads(sys.argv[1])
-supervisor = Supervisor(stop_timeout)
+from services.launcher import RestartPolicy, Supervisor, supervise
+children, url, stop_timeout, start_timeout, policy = json.loads(sys.argv[1])
+supervisor = Supervisor(stop_timeout, policy=RestartPolicy(**policy))
 supervisor.install_signal_handlers()
 sys.exit(supervise([tuple(c) for c in children], url, ["ready"], start_timeout, supervisor))
 """
@@ -132,9 +136,9 @@ def fake(tmp_path):
     env = {**os.environ, "LAUNCHER_TEST_TAG": tag}
     started = []
 
-    def run(children: list[tuple[str, list[str]]], port: int, stop_timeout=1.0, start_timeout=30.0):
+    def run(children: list[tuple[str, list[str]]], port: int, stop_timeout=1.0, start_timeout=30.0, policy=None):
         children = [(name, [sys.executable, str(script), *args]) for name, args in children]
-        config = json.dumps([children, f"http://127.0.0.1:{port}/healthz", stop_timeout, start_timeout])
+        config = json.dumps([children, f"http://127.0.0.1:{port}/healthz", stop_timeout, start_timeout, policy or {}])
         process = start([sys.executable, "-c", RUN_SUPERVISE, config], env, tmp_path / "out.txt")
         started.append(process)
         return process, tmp_path / "out.txt"
@@ -166,11 +170,51 @@ def test_a_signal_stops_every_child_and_exits_0(fake, signum):
     assert "ready" in out.read_text()
 
 
-def test_a_dead_child_stops_the_others_and_exits_1(fake):
+def test_a_dead_child_is_restarted_with_backoff_until_it_exits_too_often(fake):
     port = free_port()
-    process, out = fake([("api", ["api", str(port)]), ("worker", ["worker"]), ("crasher", ["crash", "1.5"])], port)
+    policy = {"first_delay": 0.2, "max_delay": 0.4, "max_restarts": 3, "window": 60}
+    children = [("api", ["api", str(port)]), ("worker", ["pid"]), ("crasher", ["crash", "1.5"])]
+    process, out = fake(children, port, policy=policy)
+    worker_pids = wait_for_line(out, "pid ", process, 30)
     assert finish(process, 30) == 1
-    assert "the crasher exited with status 3; stopping the others" in out.read_text()
+    text = out.read_text()
+    for restart, delay in ((1, 0.2), (2, 0.4), (3, 0.4)):  # doubling, capped at max_delay
+        assert f"the crasher exited with status 3; restarting it in {delay:g} s (restart {restart})" in text
+    assert text.count("restarted the crasher (pid ") == 3
+    assert "the crasher exited with status 3; it was restarted 3 times in the last 60 s: giving up" in text
+    assert text.count("pid ") - text.count("(pid ") == 1  # the other children ran on: never restarted
+    assert worker_pids in text
+    assert wait_gone("LAUNCHER_TEST_TAG", fake.tag) == []
+
+
+def test_a_restarted_childs_leftovers_are_killed_first(fake):
+    """A worker whose leader dies alone (SIGKILL to it only) leaves its pool child behind: killed
+    before the worker is started again."""
+    port = free_port()
+    process, out = fake([("api", ["api", str(port)]), ("worker", ["pid"])], port, policy={"first_delay": 0.1})
+    leader, grandchild = map(int, wait_for_line(out, "pid ", process, 30).split()[1:])
+    wait_for_line(out, "processes:", process, 30)  # a child that dies while starting is not restarted
+    os.kill(leader, signal.SIGKILL)
+    wait_for_line(out, "charlstm: restarted the worker (pid ", process, 30)
+    assert "the worker was killed by SIGKILL; restarting it in 0.1 s (restart 1)" in out.read_text()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{grandchild}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{grandchild}").exists()
+    process.send_signal(signal.SIGTERM)
+    assert finish(process, 30) == 0
+    assert wait_gone("LAUNCHER_TEST_TAG", fake.tag) == []
+
+
+def test_a_signal_while_a_restart_is_pending_stops_everything(fake):
+    port = free_port()
+    process, out = fake([("api", ["api", str(port)]), ("crasher", ["crash", "1.5"])], port, policy={"first_delay": 30})
+    wait_for_line(out, "charlstm: the crasher exited with status 3; restarting it in 30 s (restart 1)", process, 30)
+    asked = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    assert finish(process, 30) == 0
+    assert time.monotonic() - asked < 5
+    assert "restarted the crasher" not in out.read_text()
     assert wait_gone("LAUNCHER_TEST_TAG", fake.tag) == []
 
 

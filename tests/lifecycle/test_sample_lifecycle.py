@@ -121,3 +121,41 @@ def test_a_stopping_worker_hands_its_sample_back_without_counting_an_attempt(db,
     assert work is not None
     with db() as session:
         assert session.get(Sample, sample_id).attempts == 1
+
+
+def test_a_sample_ends_once_an_attempt_found_lost_records_nothing(db, owner, job_id):
+    """The reconciler failed the sample while its worker was cut off; the worker, healed, finishes:
+    its heartbeat says lost and its result is not recorded (the sample stays failed, no text)."""
+    sample_id = new_sample(db, owner, job_id, count=1, temperatures=[1])
+    with db() as session:
+        work = lifecycle.claim_sample(session, sample_id, "s@host")
+    assert work.lease
+    with db() as session:
+        assert lifecycle.sample_heartbeat(session, sample_id, 0.5, "s@host", work.lease) == "ok"
+        assert lifecycle.sample_heartbeat(session, sample_id, 0.5, "s@host", "another") == "lost"
+        lifecycle.fail_lost_sample(session.get(Sample, sample_id))
+    with db() as session:
+        assert lifecycle.sample_heartbeat(session, sample_id, 0.9, "s@host", work.lease) == "lost"
+        key = f"samples/{sample_id}-{work.lease}.txt"
+        assert lifecycle.finish_sample(session, sample_id, object_key=key, lease=work.lease) is False
+        assert lifecycle.requeue_sample(session, sample_id, "s@host", work.lease) is None
+    with db() as session:
+        sample = session.get(Sample, sample_id)
+        assert sample.status == SampleStatus.failed and sample.object_key is None
+        assert sample.error == lifecycle.samples.LOST_SAMPLE
+
+
+def test_a_claim_gets_a_new_lease_and_a_hand_back_drops_it(db, owner, job_id):
+    sample_id = new_sample(db, owner, job_id, count=1, temperatures=[1])
+    with db() as session:
+        first = lifecycle.claim_sample(session, sample_id, "s@host")
+    with db() as session:
+        token = lifecycle.requeue_sample(session, sample_id, "s@host", first.lease)
+        assert token is not None and session.get(Sample, sample_id).lease is None
+    with db() as session:
+        second = lifecycle.claim_sample(session, sample_id, "s@host", token)
+    assert second.lease and second.lease != first.lease
+    with db() as session:  # the first attempt may not finish what the second holds
+        assert lifecycle.finish_sample(session, sample_id, object_key="samples/x.txt", lease=first.lease) is False
+        assert lifecycle.finish_sample(session, sample_id, object_key="samples/y.txt", lease=second.lease) is True
+        assert session.get(Sample, sample_id).object_key == "samples/y.txt"

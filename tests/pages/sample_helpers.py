@@ -10,6 +10,7 @@ from shared import lifecycle
 from shared.db.models import Job
 from shared.engine.sample import sample_names
 from shared.storage.keys import sample_key
+from tests.browser.browser_helpers import TEST_LEASE
 
 COPIED = "def copied_from_the_corpus(x):\n    return x + 1\n"
 
@@ -47,7 +48,7 @@ def finished_sample(session, store, job_id: int, temperatures: list[float]) -> i
     session.commit()
     names = sample_names(temperatures, 1)
     texts = [sample_text(t) for t in temperatures]
-    key = sample_key(sample.id, len(texts))
+    key = sample_key(sample.id, len(texts), TEST_LEASE)
     if len(texts) == 1:
         store.put_bytes(key, texts[0].encode())
     else:

@@ -7,7 +7,7 @@ import io
 import os
 import zipfile
 
-from tests.browser.browser_helpers import record_epoch, running_job, user_id
+from tests.browser.browser_helpers import TEST_LEASE, record_epoch, running_job, user_id
 from tests.pages.test_pages import sign_in
 
 
@@ -19,8 +19,8 @@ def stored_checkpoint(db_session, store, owner: str = "alice") -> tuple[int, dic
     record_epoch(db_session, job_id, 2, loss=1.8, val_loss=2.0)
     files = {"model.keras": os.urandom(300_000), "checkpoint.json": b'{"epoch": 2}'}
     for name, data in files.items():
-        store.put_bytes(f"{checkpoint_key(job_id, 2)}/{name}", data)
-    store.put_bytes(f"{checkpoint_key(job_id, 1)}/model.keras", b"older")
+        store.put_bytes(f"{checkpoint_key(job_id, 2, TEST_LEASE)}/{name}", data)
+    store.put_bytes(f"{checkpoint_key(job_id, 1, TEST_LEASE)}/model.keras", b"older")
     return job_id, files
 
 

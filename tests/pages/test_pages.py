@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from tests.browser.browser_helpers import record_epoch, running_job, user_id
+from tests.browser.browser_helpers import TEST_LEASE, record_epoch, running_job, user_id
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -202,8 +202,8 @@ def test_sample_page_previews_a_zip_and_shows_a_failure(client, user_token, db_s
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("sample-1-t0.5.txt", "first <text>\n" * 30)
         archive.writestr("sample-1-t1.txt", "second\n")
-    store.put_bytes(sample_key(ids[0], 2), buffer.getvalue())
-    lifecycle.finish_sample(db_session, ids[0], sample_key(ids[0], 2))
+    store.put_bytes(sample_key(ids[0], 2, TEST_LEASE), buffer.getvalue())
+    lifecycle.finish_sample(db_session, ids[0], sample_key(ids[0], 2, TEST_LEASE))
     lifecycle.finish_sample(db_session, ids[1], error="the worker stopped")
     db_session.commit()
 

@@ -93,12 +93,12 @@ def test_worker_keys_are_built_from_ids_only(store):
     from workers.sampling import store_texts
     from workers.training import checkpoint_key
 
-    assert checkpoint_key(7, 3) == "jobs/7/epoch-0003"
-    assert store_texts(store, 42, ["one"], ["../../etc/passwd"]) == "samples/42.txt"
+    assert checkpoint_key(7, 3, "a1b2") == "jobs/7/a1b2/epoch-0003"
+    assert store_texts(store, 42, ["one"], ["../../etc/passwd"], "a1b2") == "samples/42-a1b2.txt"
     names = sample_names([0.5, 1.25], 2)
-    assert store_texts(store, 43, ["a", "b", "c", "d"], names) == "samples/43.zip"
+    assert store_texts(store, 43, ["a", "b", "c", "d"], names, "a1b2") == "samples/43-a1b2.zip"
     assert all(re.fullmatch(r"[\w.\-]+", n) for n in names), names
-    assert sorted(store.list("")) == ["samples/42.txt", "samples/43.zip"]
+    assert sorted(store.list("")) == ["samples/42-a1b2.txt", "samples/43-a1b2.zip"]
 
 
 @pytest.mark.parametrize("key", ["../x", "a/../../x", "/etc/passwd", "a//b", "./a", "a/.", "кор", "a\\b", "a b", ""])

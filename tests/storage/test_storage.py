@@ -107,6 +107,19 @@ def test_list_by_prefix(store):
     assert store.list() == ["ab/3", "b/4"]
 
 
+def test_list_modified_gives_each_keys_write_time(store):
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC) - timedelta(seconds=5)  # the store's clock may round down
+    for key in ["a/1", "a/2", "b/3"]:
+        store.put_bytes(key, b"x")
+    modified = store.list_modified("a/")
+    assert sorted(modified) == ["a/1", "a/2"]
+    assert all(before <= moment <= datetime.now(UTC) + timedelta(seconds=5) for moment in modified.values())
+    assert all(moment.tzinfo is not None for moment in modified.values())
+    assert store.list_modified("zzz/") == {}
+
+
 def test_missing_key(store, tmp_path):
     with pytest.raises(NotFound):
         store.get_bytes("nope.txt")

@@ -11,7 +11,6 @@ from sqlalchemy import update
 from shared import lifecycle
 from shared.db.models import AnalysisStatus, Job, JobStatus
 from shared.engine.train import EpochReport
-from shared.storage.keys import analysis_key
 from tests.analysis_helpers import python_text, tiny_checkpoint, vocabulary
 
 LONG = 60  # python_text() x 60: about 360,000 characters, several seconds of analysis
@@ -77,7 +76,7 @@ def test_a_running_analysis_cancelled_stores_nothing(cluster, analysed_job):
     cluster.wait(lambda: said in worker.log_text(), 120, "the worker to drop its result")
     analysis = cluster.get_analysis(analysis_id)
     assert analysis.status == AnalysisStatus.cancelled and analysis.object_key is None
-    assert not cluster.store.exists(analysis_key(analysis_id))
+    assert cluster.store.list(f"analyses/{analysis_id}-") == []  # under no attempt's lease
     after = cluster.finished_analysis(cluster.analysis(analysed_job, python_text()))  # the worker is free again
     assert after.status == AnalysisStatus.succeeded and after.worker == worker.hostname
     worker.stop()

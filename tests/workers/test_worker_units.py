@@ -37,6 +37,11 @@ def get_job(db, job_id):
         return session.get(Job, job_id)
 
 
+def epochs_of(db, job_id) -> list[tuple]:
+    with db() as session:
+        return [(e.epoch, e.loss, e.checkpoint_key) for e in session.get(Job, job_id).epochs]
+
+
 def test_no_tensorflow_when_importing_workers():
     code = (
         "import sys, workers.training, workers.sampling, workers.app, workers.reconciler, workers.__main__\n"
@@ -80,6 +85,39 @@ def test_a_worker_whose_job_was_given_away_stops_and_touches_nothing(db, job_id,
     assert job.status == JobStatus.running and job.worker == "w2" and job.epoch == 0
 
 
+def test_an_attempt_that_lost_its_claim_writes_beside_the_new_one_and_records_nothing(
+    db, job_id, worker_db_url, tmp_path
+):
+    """Fencing by lease, not by worker name: the same worker claims the job again (its earlier
+    attempt was paused past the heartbeat timeout); the earlier attempt, waking up, uploads under
+    its own lease and cannot record, so the new attempt's epoch and objects stay as they were."""
+    store = LocalStore(tmp_path / "objects")
+    folder = tmp_path / "epoch"
+    folder.mkdir()
+    (folder / "model.keras").write_bytes(b"old attempt")
+    with db() as session:
+        old = lifecycle.claim_job(session, job_id, "w").lease
+    with db() as session:
+        new = lifecycle.claim_job(session, job_id, "w", heartbeat_timeout=0).lease
+    assert old != new
+    current = JobCallbacks(
+        job_id, store, Heartbeat(lifecycle.job_heartbeat, job_id, "w", 1.0, lease=new), worker_db_url
+    )
+    stale = JobCallbacks(
+        job_id, store, Heartbeat(lifecycle.job_heartbeat, job_id, "w", 1.0, worker_db_url, old), worker_db_url
+    )
+    current.on_epoch_end(report(1, loss=1.0), folder)
+    recorded = epochs_of(db, job_id)[0][2]
+    with pytest.raises(lifecycle.JobLost):
+        stale.on_epoch_end(report(1, loss=9.0), folder)
+    assert epochs_of(db, job_id) == [(1, 1.0, recorded)]
+    assert recorded == f"jobs/{job_id}/{new}/epoch-0001"
+    assert store.list(f"jobs/{job_id}/{new}/") == [f"{recorded}/model.keras"]
+    assert store.list(f"jobs/{job_id}/{old}/") == [f"jobs/{job_id}/{old}/epoch-0001/model.keras"]  # an orphan
+    stale.heartbeat.beat()
+    assert stale.heartbeat.lost and not current.heartbeat.lost
+
+
 def test_a_stopping_worker_stops_the_job(job_id, worker_db_url, monkeypatch):
     callbacks = JobCallbacks(job_id, LocalStore("/nonexistent"), Heartbeat(lifecycle.job_heartbeat, job_id, "w", 1.0))
     assert callbacks.should_stop() is False
@@ -110,14 +148,15 @@ def test_epoch_end_uploads_then_records(db, job_id, worker_db_url, tmp_path):
     (folder / "model.keras").write_bytes(b"weights")
     (folder / "checkpoint.json").write_text("{}")
     with db() as session:
-        lifecycle.claim_job(session, job_id, "w")
-    cb = JobCallbacks(job_id, store, Heartbeat(lifecycle.job_heartbeat, job_id, "w", 1.0), db_url=worker_db_url)
+        lease = lifecycle.claim_job(session, job_id, "w").lease
+    heartbeat = Heartbeat(lifecycle.job_heartbeat, job_id, "w", 1.0, lease=lease)
+    cb = JobCallbacks(job_id, store, heartbeat, db_url=worker_db_url)
     cb.on_epoch_end(report(1), folder)
     assert store.list(f"jobs/{job_id}/") == [
-        f"jobs/{job_id}/epoch-0001/checkpoint.json",
-        f"jobs/{job_id}/epoch-0001/model.keras",
+        f"jobs/{job_id}/{lease}/epoch-0001/checkpoint.json",
+        f"jobs/{job_id}/{lease}/epoch-0001/model.keras",
     ]
-    assert get_job(db, job_id).epoch == 1
+    assert epochs_of(db, job_id) == [(1, 1.5, f"jobs/{job_id}/{lease}/epoch-0001")]
 
     class BrokenStore(LocalStore):
         def put_file(self, key, path):
