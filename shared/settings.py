@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         ge=0,
         description="characters per sample request: length x count x temperatures",
     )
+    quota_max_storage_bytes: int = Field(
+        20 * 1024**3,
+        alias="QUOTA_MAX_STORAGE_BYTES",
+        ge=0,
+        description="bytes a user stores: corpora and their novelty indexes, kept checkpoints, samples, analyses",
+    )
+    quota_max_corpora: int = Field(100, alias="QUOTA_MAX_CORPORA", ge=0, description="corpora per user")
 
     # serving
     host: str = Field("127.0.0.1", alias="HOST", description="address the API listens on")
@@ -172,6 +179,19 @@ class Settings(BaseSettings):
     )
     analysis_top_cells: int = Field(
         10, alias="ANALYSIS_TOP_CELLS", ge=1, le=100, description="cells listed per feature, activations kept"
+    )
+    # the next-character chart, computed on the API's threads: its bounds
+    next_char_threads: int = Field(
+        1, alias="NEXT_CHAR_THREADS", ge=1, description="API threads that may compute next-character charts at once"
+    )
+    next_char_per_user: int = Field(
+        1, alias="NEXT_CHAR_PER_USER", ge=1, description="next-character requests one user may run at once"
+    )
+    next_char_max_parameters: int = Field(
+        6_500_000,
+        alias="NEXT_CHAR_MAX_PARAMETERS",
+        ge=0,
+        description="largest model (layers x 4 x units x (2 x units + 1)) the chart runs in the web process",
     )
 
     # samples (the service's sampling options and per-sample figures)

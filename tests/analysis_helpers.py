@@ -11,6 +11,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from shared.storage.keys import checkpoint_key
+
 TINY = {"layers": 2, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1, "epochs": 1, "seed": 3}
 
 
@@ -40,9 +42,10 @@ def tiny_checkpoint() -> Path:
     return found
 
 
-def store_checkpoint(store, job_id: int, epoch: int = 1) -> str:
-    """Put the tiny checkpoint where the job's epoch `epoch` says it is; returns its key."""
-    key = f"jobs/{job_id}/epoch-{epoch:04d}"
+def store_checkpoint(store, job_id: int, epoch: int = 1, lease: str | None = None) -> str:
+    """Put the tiny checkpoint where the job's epoch `epoch` says it is (under `lease`, or where
+    epochs were written before leases); returns its key."""
+    key = checkpoint_key(job_id, epoch, lease) if lease else f"jobs/{job_id}/epoch-{epoch:04d}"
     store.put_dir(key, tiny_checkpoint())
     return key
 

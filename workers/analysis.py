@@ -69,14 +69,18 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
         failure = functools.partial(lifecycle.finish_analysis, analysis_id=analysis_id, error=error, lease=work.lease)
         return "failed" if run_in_session(failure, "recording the failure") else "lost"
     if done is None:
-        log.info("analysis %s: cancelled or found lost; nothing stored", analysis_id)
+        if heartbeat.lost:
+            log.warning("analysis %s: no longer held by this attempt (found lost); nothing stored", analysis_id)
+            return "lost"
+        log.info("analysis %s: cancelled; nothing stored", analysis_id)
         return "cancelled"
-    result, key = done
+    result, key, size = done
     top = {"features": result["features"], "layers": result["layers"], "units": result["units"], "top": result["top"]}
     finish = functools.partial(
         lifecycle.finish_analysis,
         analysis_id=analysis_id,
         object_key=key,
+        stored_bytes=size,
         top=top,
         chars=len(result["text"]),
         lease=work.lease,
@@ -88,8 +92,8 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
     return "succeeded"
 
 
-def _analyze(work: lifecycle.AnalysisWork, store: ObjectStore, heartbeat: Heartbeat) -> tuple[dict, str] | None:
-    """Read the text, run the model over it, store the result: (the result, its key); None when
+def _analyze(work: lifecycle.AnalysisWork, store: ObjectStore, heartbeat: Heartbeat) -> tuple[dict, str, int] | None:
+    """Read the text, run the model over it, store the result: (the result, its key, its bytes); None when
     the analysis was cancelled meanwhile (asked once more before storing: nothing is stored)."""
     from shared.engine.analysis import analyze, held_out
 
@@ -106,4 +110,4 @@ def _analyze(work: lifecycle.AnalysisWork, store: ObjectStore, heartbeat: Heartb
     key = analysis_key(work.analysis_id, work.lease)
     data = json.dumps(result, separators=(",", ":")).encode("utf-8")
     store.retrying(lambda: store.put_bytes(key, data), f"upload {key}")
-    return result, key
+    return result, key, len(data)

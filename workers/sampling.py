@@ -77,20 +77,21 @@ def model_cache() -> ModelCache:
         return _cache
 
 
-def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: list[str], lease: str) -> str:
-    """Upload the result under the attempt's `lease` (retried through a storage outage); returns its key."""
+def store_texts(store: ObjectStore, sample_id: int, texts: list[str], names: list[str], lease: str) -> tuple[str, int]:
+    """Upload the result under the attempt's `lease` (retried through a storage outage): its key and
+    its size in bytes (what its owner's storage quota counts)."""
     key = sample_key(sample_id, len(texts), lease)
     if len(texts) == 1:
         data = texts[0].encode("utf-8")
         store.retrying(lambda: store.put_bytes(key, data), f"upload {key}")
-        return key
+        return key, len(data)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "samples.zip"
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, text in zip(names, texts, strict=True):
                 archive.writestr(name, text)
         store.retrying(lambda: store.put_file(key, path), f"upload {key}")
-    return key
+        return key, path.stat().st_size
 
 
 class Stop:
@@ -145,7 +146,7 @@ def run_sampling(
             if stop.stopped:
                 return _stopped(sample_id, worker, work.lease, heartbeat, celery)
             names = sample_names(work.temperatures, work.count)
-            key = store_texts(store, sample_id, texts, names, work.lease)
+            key, size = store_texts(store, sample_id, texts, names, work.lease)
             quality, novelty = safe_figures(work, sampler, texts, names)
     except Exception as exc:
         error, expected = describe_error(exc), isinstance(exc, (JobError, ValueError))
@@ -155,7 +156,13 @@ def run_sampling(
         failure = functools.partial(lifecycle.finish_sample, sample_id=sample_id, error=error, lease=work.lease)
         return "failed" if run_in_session(failure, "recording the failure") else _lost(sample_id)
     finish = functools.partial(
-        lifecycle.finish_sample, sample_id=sample_id, object_key=key, quality=quality, novelty=novelty, lease=work.lease
+        lifecycle.finish_sample,
+        sample_id=sample_id,
+        object_key=key,
+        stored_bytes=size,
+        quality=quality,
+        novelty=novelty,
+        lease=work.lease,
     )
     if not run_in_session(finish, "finishing the sample"):
         return _lost(sample_id)

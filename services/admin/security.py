@@ -2,29 +2,38 @@
 (a signed session cookie then remembers which token) or sent as `Authorization: Bearer` on
 every request. CSRF (Flask-WTF) guards the forms of cookie sessions only: a Bearer header is
 never sent by a browser on its own.
+
+Sessions are kept on the server too: a login writes a `WebSession` row whose random sid the
+cookie carries, every request checks that row, and logout ends it, so a copied cookie stops
+working at logout (not only when it ages out).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect, generate_csrf
+from sqlalchemy import ColumnElement, delete, or_, select, update
 
-from shared.auth import find_token
-from shared.db.models import Token, User
+from shared.auth import BadToken, check_token, expiry_problem
+from shared.db.models import Token, User, WebSession
 from shared.settings import Settings
 
 from ..context import bearer_token, get_db
 
-# {"token_id", "user_id", "at", "proof"} in Flask's signed session cookie; `proof` is derived from
-# the token's stored hash, which a forger who knows SECRET_KEY (and the ids) still does not know
+# {"sid", "token_id", "user_id", "at", "proof"} in Flask's signed session cookie; `sid` names the
+# server's WebSession row; `proof` is derived from the token's stored hash, which a forger who
+# knows SECRET_KEY (and the ids) still does not know
 SESSION_KEY = "charlstm_admin"
 DEFAULT_MAX_AGE = 12 * 3600
+MAX_LIVE_SESSIONS = 20  # per user: a login beyond them ends the oldest
 
 MIN_SECRET_KEY_CHARS = 32
 MIN_SECRET_KEY_DISTINCT = 10
@@ -115,9 +124,10 @@ def csrf_token() -> str:
 
 def admin_for_token(token: str) -> tuple[User, Token]:
     """The admin user and token row for a plain token, or Refused(401/403)."""
-    row = find_token(get_db(), token)
-    if row is None:
-        raise Refused(401, "Unknown token.")
+    try:
+        row = check_token(get_db(), token)
+    except BadToken as bad:
+        raise Refused(401, f"This {bad.message}." if bad.expired else "Unknown token.") from None
     if not row.user.is_admin:
         raise Refused(403, f"User {row.user.name!r} is not an administrator.")
     return row.user, row
@@ -129,9 +139,37 @@ def session_proof(token: Token) -> str:
     return hmac.new(token.token_hash.encode(), message, hashlib.sha256).hexdigest()
 
 
+def _max_age() -> int:
+    return current_app.config.get("ADMIN_SESSION_MAX_AGE", DEFAULT_MAX_AGE)
+
+
+def _prune_sessions(user: User, now: datetime) -> None:
+    """Forget the user's ended and aged-out sessions; end the oldest beyond MAX_LIVE_SESSIONS - 1."""
+    db = get_db()
+    stale: list[ColumnElement[bool]] = [WebSession.ended_at.is_not(None)]
+    if _max_age():
+        stale.append(WebSession.created_at < now - timedelta(seconds=_max_age()))
+    db.execute(delete(WebSession).where(WebSession.user_id == user.id, or_(*stale)))
+    live = select(WebSession.id).where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))
+    keep = live.order_by(WebSession.id.desc()).limit(MAX_LIVE_SESSIONS - 1)
+    db.execute(
+        update(WebSession)
+        .where(WebSession.id.in_(live), WebSession.id.not_in(keep.scalar_subquery()))
+        .values(ended_at=now)
+    )
+
+
 def start_session(user: User, token: Token) -> None:
+    """A new server-side session (a WebSession row, committed) and the cookie that names it."""
     session.clear()  # no fixation: a fresh session (and CSRF secret) per login
+    db = get_db()
+    now = datetime.now(UTC)
+    _prune_sessions(user, now)
+    row = WebSession(sid=secrets.token_urlsafe(32), user_id=user.id, token_id=token.id, created_at=now)
+    db.add(row)
+    db.commit()
     session[SESSION_KEY] = {
+        "sid": row.sid,
         "token_id": token.id,
         "user_id": user.id,
         "at": int(time.time()),
@@ -140,6 +178,18 @@ def start_session(user: User, token: Token) -> None:
 
 
 def end_session() -> None:
+    """Sign out: the cookie's WebSession row ends (committed), so a copy of the cookie is refused
+    from now on, and the browser's cookie is cleared."""
+    data = session.get(SESSION_KEY)
+    sid = data.get("sid") if isinstance(data, dict) else None
+    if isinstance(sid, str):
+        db = get_db()
+        db.execute(
+            update(WebSession)
+            .where(WebSession.sid == sid, WebSession.ended_at.is_(None))
+            .values(ended_at=datetime.now(UTC))
+        )
+        db.commit()
     session.clear()
 
 
@@ -150,21 +200,29 @@ def session_admin() -> User | None:
 
 
 def session_user() -> User | None:
-    """The user remembered by the session cookie, while its token still exists (and the cookie
-    holds that token's proof) and the login is younger than ADMIN_SESSION_MAX_AGE seconds. The
-    admin pages and the user pages both read sessions through this one check."""
+    """The user remembered by the session cookie, while its WebSession row exists and has not
+    ended (logout ends it), its token still exists unexpired (and the cookie holds that token's
+    proof) and the login is younger than ADMIN_SESSION_MAX_AGE seconds. The admin pages and the
+    user pages both read sessions through this one check."""
     data = session.get(SESSION_KEY)
     if not isinstance(data, dict):
         return None
-    max_age = current_app.config.get("ADMIN_SESSION_MAX_AGE", DEFAULT_MAX_AGE)
-    at = data.get("at")
-    if not isinstance(at, int) or (max_age and time.time() - at > max_age):
+    max_age = _max_age()
+    at, sid = data.get("at"), data.get("sid")
+    if not isinstance(at, int) or (max_age and time.time() - at > max_age) or not isinstance(sid, str):
         return None
     token_id, proof = data.get("token_id"), data.get("proof")
     if not isinstance(token_id, int) or not isinstance(proof, str):
         return None
-    token = get_db().get(Token, token_id)
-    if token is None or token.user_id != data.get("user_id"):
+    db = get_db()
+    row = db.scalar(select(WebSession).where(WebSession.sid == sid))
+    if row is None or row.ended_at is not None or row.token_id != token_id or row.user_id != data.get("user_id"):
+        return None
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    if max_age and datetime.now(UTC) - created > timedelta(seconds=max_age):
+        return None
+    token = db.get(Token, token_id)
+    if token is None or token.user_id != data.get("user_id") or expiry_problem(token) is not None:
         return None
     if not hmac.compare_digest(session_proof(token).encode(), proof.encode()):
         return None
@@ -179,12 +237,15 @@ def authenticate() -> User:
         user, _ = admin_for_token(token)
         g.admin_auth = "bearer"
     else:
-        user = session_admin()
+        user = session_user()
         if user is None:
             if SESSION_KEY in session:
                 end_session()
                 raise Refused(401, "Your admin session has ended; please sign in again.", notify=True)
             raise Refused(401, "Please sign in.")
+        if not user.is_admin:  # signed in, but not an admin: refused, and still signed in (a link
+            # from another site must not sign users out)
+            raise Refused(403, f"User {user.name!r} is not an administrator.")
         g.admin_auth = "session"
     g.admin_user = user
     return user

@@ -20,8 +20,10 @@ from .blueprint import admin_bp
 from .broker import broker_label
 from .charts import loss_chart_svg
 from .fleet import workers_page
+from .paging import paging
 from .presenters import chart_points, corpus_row, job_detail, job_labels, job_summary, live_points
 from .security import Refused, admin_for_token, end_session, safe_next, session_admin, start_session
+from .users import users_page
 
 PER_PAGE = 50
 SAMPLES_SHOWN = 100
@@ -71,17 +73,16 @@ def logout():
 # ---- jobs -------------------------------------------------------------------------------------
 
 
-def _job_filters() -> tuple[str | None, int | None, int]:
+def _job_filters() -> tuple[str | None, int | None]:
     status = request.args.get("status") or None
     if status is not None and status not in JobStatus.__members__:
         abort(400, f"Unknown status {status!r}; one of: {', '.join(JobStatus.__members__)}.")
-    corpus = request.args.get("corpus", type=int)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    return status, corpus, page
+    return status, request.args.get("corpus", type=int)
 
 
 def _jobs_listing() -> dict:
-    status, corpus, page = _job_filters()
+    status, corpus = _job_filters()
+    pages = paging(PER_PAGE)
     db = get_db()
     stmt = select(Job).options(joinedload(Job.owner), joinedload(Job.corpus)).order_by(Job.id.desc())
     count_stmt = select(Job.status, func.count()).group_by(Job.status)
@@ -90,15 +91,16 @@ def _jobs_listing() -> dict:
         count_stmt = count_stmt.where(Job.corpus_id == corpus)
     if status is not None:
         stmt = stmt.where(Job.status == JobStatus(status))
-    rows = list(db.scalars(stmt.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)))
+    rows = list(db.scalars(stmt.limit(pages.per_page + 1).offset(pages.offset)))
     now = _now()
     counts = {JobStatus(s).value: n for s, n in db.execute(count_stmt)}
     return {
-        "jobs": [job_summary(job, now) for job in rows[:PER_PAGE]],
+        "jobs": [job_summary(job, now) for job in rows[: pages.per_page]],
         "status": status,
         "corpus": corpus,
-        "page": page,
-        "has_more": len(rows) > PER_PAGE,
+        "page": pages.page,
+        "per_page": pages.per_page,
+        "has_more": len(rows) > pages.per_page,
         "counts": {s: counts.get(s, 0) for s in JobStatus.__members__},
         "total": sum(counts.values()),
         "now": now.isoformat().replace("+00:00", "Z"),
@@ -109,6 +111,7 @@ def _jobs_listing() -> dict:
 def jobs():
     data = _jobs_listing()
     args = {k: v for k, v in (("status", data["status"]), ("corpus", data["corpus"])) if v is not None}
+    args |= paging(PER_PAGE).args()
     return render_template(
         "admin/jobs.html",
         **data,
@@ -200,7 +203,7 @@ def job_cancel(job_id: int):
     return redirect(url_for("admin.job_page", job_id=job_id))
 
 
-# ---- workers, corpora -------------------------------------------------------------------------
+# ---- workers, corpora, users -------------------------------------------------------------------
 
 
 WORKERS_REFRESH_SECONDS = 5  # the workers page reloads itself (a meta refresh: no script, any CSP)
@@ -227,14 +230,34 @@ def workers():
 @admin_bp.get("/corpora")
 def corpora():
     db = get_db()
+    pages = paging(PER_PAGE)
+    total = int(db.scalar(select(func.count(Corpus.id))) or 0)
     job_counts = select(Job.corpus_id, func.count().label("n")).group_by(Job.corpus_id).subquery()
     rows = db.execute(
         select(Corpus, func.coalesce(job_counts.c.n, 0))
         .outerjoin(job_counts, job_counts.c.corpus_id == Corpus.id)
         .options(joinedload(Corpus.owner))
         .order_by(Corpus.id.desc())
+        .limit(pages.per_page)
+        .offset(pages.offset)
     ).all()
-    return render_template("admin/corpora.html", corpora=[corpus_row(c, n) for c, n in rows])
+    return render_template(
+        "admin/corpora.html",
+        corpora=[corpus_row(c, n) for c, n in rows],
+        page=pages.page,
+        pages=pages.pages(total),
+        total=total,
+        has_more=pages.offset + len(rows) < total,
+        page_args=pages.args(),
+    )
+
+
+@admin_bp.get("/users")
+def users():
+    """Every user's stored bytes against their storage quota, their corpora and their work."""
+    pages = paging(PER_PAGE)
+    data = users_page(get_db(), pages, app_settings())
+    return render_template("admin/users.html", **data, page_args=pages.args())
 
 
 @admin_bp.get("/samples/<int:sample_id>/text")

@@ -15,7 +15,7 @@ from shared.storage import NotFound
 from ..context import get_celery, get_db, get_store, settings
 from ..downloads import analysis_download
 from ..errors import ApiError, field_error
-from ..nextchar import light_sampler
+from ..nextchar import check_model_size, gate, light_sampler
 from .analysis_schemas import (
     AnalysisCreate,
     AnalysisList,
@@ -153,11 +153,16 @@ def analysis_result(analysis: Analysis) -> bytes:
         raise ApiError(404, f"the result of analysis {analysis.id} is missing from storage") from exc
 
 
-@bp.get("/jobs/<int:job_id>/next-char", responses={200: NextCharOut, 409: ErrorBody})
+@bp.get(
+    "/jobs/<int:job_id>/next-char",
+    responses={200: NextCharOut, 409: ErrorBody, 429: ErrorBody, 503: ErrorBody},
+)
 def next_char(path: JobPath, query: NextCharQuery):
     """The model's next-character distribution after `prompt` at each temperature (the paper's
     figure 3): softmax(logits / T), the likeliest characters first. Answered at once from the
-    checkpoint's weights (no queue)."""
+    checkpoint's weights (no queue), within bounds: 422 for a model over NEXT_CHAR_MAX_PARAMETERS
+    (use a sampling job), 429 past NEXT_CHAR_PER_USER requests of the user at once, 503 with
+    Retry-After while NEXT_CHAR_THREADS requests are computing."""
     job = get_visible(Job, path.job_id)
     return next_char_data(job, query.prompt, query.temperature_list, query.top, query.epoch)
 
@@ -167,10 +172,12 @@ def next_char_data(job: Job, prompt: str, temperatures: list[float], top: int, e
 
     if not job.epochs:
         raise ApiError(409, "job has no checkpoint yet")
+    check_model_size(job.hyperparameters)
     row, _keys = checkpoint_files(job, epoch)
-    sampler = light_sampler(row.checkpoint_key)
-    try:
-        dist = next_char_distribution(sampler, prompt, temperatures, top=top)
-    except CorpusError as exc:
-        raise ApiError(422, str(exc), [field_error("prompt", str(exc))]) from exc
+    with gate().slot(g.user.id):
+        sampler = light_sampler(row.checkpoint_key)
+        try:
+            dist = next_char_distribution(sampler, prompt, temperatures, top=top)
+        except CorpusError as exc:
+            raise ApiError(422, str(exc), [field_error("prompt", str(exc))]) from exc
     return NextCharOut(job_id=job.id, epoch=row.epoch, **dist.to_dict()).model_dump(mode="json")

@@ -7,7 +7,7 @@ admins see everything.
 from flask import g
 from sqlalchemy import Select
 
-from shared.auth import user_for_token
+from shared.auth import BadToken, check_token
 
 from ..context import bearer_token, get_db
 from ..errors import ApiError
@@ -23,10 +23,11 @@ def require_user() -> None:
     token = bearer_token()
     if token is None:
         raise ApiError(401, "missing bearer token", headers=_CHALLENGE)
-    user = user_for_token(get_db(), token)
-    if user is None:
-        raise ApiError(401, "invalid token", headers=_CHALLENGE)
-    g.user = user
+    try:
+        row = check_token(get_db(), token)
+    except BadToken as bad:  # "invalid token", or "token expired at ..."
+        raise ApiError(401, bad.message, headers=_CHALLENGE) from None
+    g.user = row.user
 
 
 def visible(stmt: Select, model) -> Select:

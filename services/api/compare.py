@@ -31,20 +31,27 @@ bp = APIBlueprint(
 bp.before_request(require_user)
 
 
-def selected_jobs(job_ids: list[int] | None, sweep_id: int | None) -> list[Job]:
-    """The jobs to compare, in the order asked (a sweep: its jobs by id); 404 for one not yours."""
+def selected_jobs(job_ids: list[int] | None, sweep_id: int | None, epochs: bool = True) -> list[Job]:
+    """The jobs to compare, in the order asked (a sweep: its jobs by id), at most MAX_JOBS
+    whichever way they are named (422 past it); 404 for one not yours. `epochs`: with their
+    Epoch rows loaded."""
     db = get_db()
     if sweep_id is not None:
         sweep = get_visible(Sweep, sweep_id)
-        ids = [j.id for j in sweep.jobs]
+        ids = list(db.scalars(select(Job.id).where(Job.sweep_id == sweep.id).order_by(Job.id).limit(MAX_JOBS + 1)))
+        if len(ids) > MAX_JOBS:
+            msg = f"at most {MAX_JOBS} jobs; the sweep has more (compare some of its jobs with ?jobs=)"
+            raise ApiError(422, "too many jobs", [field_error("sweep", msg)])
     else:
         ids = list(dict.fromkeys(job_ids or []))
         if len(ids) > MAX_JOBS:
             raise ApiError(422, "too many jobs", [field_error("jobs", f"at most {MAX_JOBS} jobs, got {len(ids)}")])
-        for job_id in ids:
-            if not 1 <= job_id <= MAX_ID:
-                raise ApiError(404, f"job {job_id} not found")
-    stmt = visible(select(Job).where(Job.id.in_(ids)), Job).options(selectinload(Job.epochs))
+    for job_id in ids:
+        if not 1 <= job_id <= MAX_ID:
+            raise ApiError(404, f"job {job_id} not found")
+    stmt = visible(select(Job).where(Job.id.in_(ids)), Job)
+    if epochs:
+        stmt = stmt.options(selectinload(Job.epochs))
     found = {job.id: job for job in db.scalars(stmt)}
     missing = [i for i in ids if i not in found]
     if missing:

@@ -1,5 +1,5 @@
 """Corpora: upload a text (streamed to object storage, counted, hashed and checked in the same
-pass), list them, read one."""
+pass, within the user's corpora and storage quotas), list them, read one."""
 
 import os
 import unicodedata
@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from shared.db.models import Corpus
 from shared.engine.corpus import CorpusError, CorpusStatsBuilder
+from shared.lifecycle.quotas import check_corpus_quota, corpus_charge, lock_user
 from shared.storage.keys import new_corpus_key
 
 from ..context import get_db, get_store, settings
@@ -34,8 +35,11 @@ FORM_SLACK = 64 * 1024  # multipart boundaries and the name field, on top of the
 
 @bp.before_request
 def _upload_limit() -> None:
+    """An upload's size limit, and the user's quotas checked before the form is parsed: a user at
+    a limit, or whose body is larger than the storage left, is refused before anything is stored."""
     if request.endpoint == "corpora.upload_corpus":
         request.max_content_length = settings().max_upload_bytes + FORM_SLACK
+        check_corpus_quota(get_db(), g.user, adding=max(0, (request.content_length or 0) - FORM_SLACK))
 
 
 class UploadReader:
@@ -65,14 +69,19 @@ def _default_name(filename: str | None) -> str:
     return "".join(ch for ch in base if ch.isprintable()).strip()[:128] or "corpus"
 
 
-@bp.post("", responses={201: CorpusOut, 413: ErrorBody, 503: ErrorBody})
+@bp.post("", responses={201: CorpusOut, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody})
 def upload_corpus(form: CorpusForm, query: NoQuery):
     """Upload a corpus: multipart `file` (UTF-8 text) and an optional `name`.
 
     The file is streamed to object storage and, in the same pass, decoded strictly and cleaned for
     its statistics. Invalid UTF-8, binary data, an empty file or fewer than 2 distinct characters
-    after cleaning answer 422 and store nothing.
+    after cleaning answer 422 and store nothing. Past the user's corpora or storage quota (the
+    corpus counts its bytes and its novelty index's estimate) it is 429 and nothing is kept: a user
+    already at a limit, or whose body is larger than what is left, is refused before the upload is
+    stored, and the exact size is checked again, the user's row locked, before it is recorded.
     """
+    db, user_id = get_db(), g.user.id
+    db.rollback()  # no transaction stays open while the upload streams
     store = get_store()
     name = form.name or _default_name(form.file.filename)
     key = new_corpus_key()
@@ -81,8 +90,9 @@ def upload_corpus(form: CorpusForm, query: NoQuery):
     try:
         store.put_stream(key, reader)
         stats = builder.finish()
+        check_corpus_quota(db, lock_user(db, user_id), adding=corpus_charge(builder.bytes, stats.clean_chars))
         corpus = Corpus(
-            owner_id=g.user.id,
+            owner_id=user_id,
             name=name,
             object_key=key,
             bytes=builder.bytes,
@@ -93,7 +103,6 @@ def upload_corpus(form: CorpusForm, query: NoQuery):
             clean_unique=stats.clean_unique,
             vocabulary=stats.vocabulary,
         )
-        db = get_db()
         db.add(corpus)
         db.commit()
     except BaseException as exc:

@@ -82,6 +82,8 @@ def labels_of(job: Job) -> dict:
 
 
 def job_out(job: Job) -> dict:
+    from .lineage import visible_children  # not at the top: lineage.py imports this module
+
     history = [
         EpochOut(
             epoch=e.epoch,
@@ -97,7 +99,7 @@ def job_out(job: Job) -> dict:
     lineage = Lineage(
         parent_id=job.parent_id,
         parent_epoch=job.parent_epoch,
-        children=[c.id for c in lifecycle.lineage.children_of(get_db(), job.id)],
+        children=[c.id for c in visible_children(job)],
     )
     checkpoints = [e.epoch for e in lifecycle.stored_checkpoints(job)]
     out = JobOut(**summary(job), history=history, checkpoint_epochs=checkpoints, lineage=lineage)

@@ -77,15 +77,25 @@ def sweep_out(sweep: Sweep) -> dict:
 
 def _variants(body: SweepCreate) -> tuple[list[dict], list[Hyperparameters]]:
     """The sweep's variants (the grid expanded) and their validated hyperparameters; 422 naming
-    each bad field, or a sweep over the budget or SWEEP_MAX_VARIANTS."""
-    variants = sweep_lifecycle.expand_grid(body.grid) if body.grid is not None else list(body.variants or [])
+    each bad field, or a sweep over the budget or SWEEP_MAX_VARIANTS (a grid's size and keys are
+    checked before it is expanded)."""
     most = get_settings().sweep_max_variants
     budget = body.budget.max_jobs if body.budget else None
+    if body.grid is not None:
+        try:
+            sweep_lifecycle.check_grid(body.grid, most, "SWEEP_MAX_VARIANTS")
+        except sweep_lifecycle.InvalidSweep as exc:
+            detail = [{"loc": loc, "msg": msg, "type": "invalid_grid"} for loc, msg in exc.errors]
+            raise ApiError(422, str(exc), detail) from exc
+        count = sweep_lifecycle.grid_size(body.grid, most)
+    else:
+        count = len(body.variants or [])
     for limit, what in ((most, "SWEEP_MAX_VARIANTS"), (budget, "budget.max_jobs")):
-        if limit is not None and len(variants) > limit:
+        if limit is not None and count > limit:
             loc = ["budget", "max_jobs"] if what.startswith("budget") else ["grid" if body.grid else "variants"]
-            msg = f"the sweep has {len(variants)} variants; {what} allows {limit}"
+            msg = f"the sweep has {count} variants; {what} allows {limit}"
             raise ApiError(422, "too many variants", [{"loc": loc, "msg": msg, "type": "too_many_variants"}])
+    variants = sweep_lifecycle.expand_grid(body.grid) if body.grid is not None else list(body.variants or [])
     base = integral_floats_as_integers(Hyperparameters, body.base)
     exact = [integral_floats_as_integers(Hyperparameters, v) for v in variants]
     max_epochs = body.budget.max_epochs if body.budget else None
@@ -112,8 +122,8 @@ def create_sweep(body: SweepCreate, query: NoQuery):
     checked against the corpus; the jobs are created together within your quotas (429 and none
     created when they do not fit) and wait in the fair queue like any other job.
     """
+    variants, resolved = _variants(body)  # before any read: a bad grid costs nothing
     corpus = get_visible(Corpus, body.corpus_id)
-    variants, resolved = _variants(body)
     for hp in resolved:
         _check_length(corpus, hp)
     db = get_db()

@@ -1,4 +1,5 @@
-"""`charlstm admin create-token NAME [--admin]`: issue an API token, straight against the database.
+"""`charlstm admin create-token NAME [--admin] [--expires 30d|12h|90m]`: issue an API token, straight
+against the database (with --expires it answers 401 "token expired" after that lifetime).
 `charlstm admin set-quota NAME [--max-jobs N] ... [--reset]`: set (or show) a user's own limits.
 `charlstm admin migrate`: create the database or bring it to the latest revision.
 `charlstm admin workers`: the worker processes from the registry, and the queue depths (fleet.py).
@@ -24,6 +25,12 @@ def register(subparsers) -> None:
     create = commands.add_parser("create-token", help="create a user if missing and print a new API token")
     create.add_argument("name", help="user name (1-64 characters)")
     create.add_argument("--admin", action="store_true", help="the user sees every user's objects")
+    create.add_argument(
+        "--expires",
+        type=lifetime_value,
+        metavar="LIFETIME",
+        help="the token stops working after this long: a number and d, h or m (30d, 12h, 90m); default: never",
+    )
     create.set_defaults(run=run)
 
     quota = commands.add_parser(
@@ -104,6 +111,8 @@ QUOTA_FLAGS = {
     "--max-parameters": ("max_parameters", "model size: layers x 4 x units x (2 x units + 1)"),
     "--max-epochs": ("max_epochs", "epochs per job"),
     "--max-sample-chars": ("max_sample_chars", "characters per sample request (length x count x temperatures)"),
+    "--max-storage-bytes": ("max_storage_bytes", "bytes stored: corpora and their indexes, checkpoints, samples"),
+    "--max-corpora": ("max_corpora", "corpora kept"),
 }
 DEFAULT = "default"
 
@@ -165,7 +174,19 @@ def run_workers(args: argparse.Namespace) -> int:
         return not_ready(exc)
 
 
+def lifetime_value(text: str):
+    """--expires: shared.auth.parse_lifetime's timedelta, or argparse's usage error."""
+    from shared.auth import parse_lifetime
+
+    try:
+        return parse_lifetime(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from shared.auth import create_user_token
     from shared.db.session import session_scope
 
@@ -178,11 +199,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         with session_scope() as session:
-            token = create_user_token(session, name, admin=args.admin)
+            token = create_user_token(session, name, admin=args.admin, lifetime=args.expires)
     except (OperationalError, ProgrammingError) as exc:
         return not_ready(exc)
     role = "admin" if args.admin else "user"
     print(f"database: {database_label()}")
+    if args.expires is not None:
+        print(f"expires: {(datetime.now(UTC) + args.expires).strftime('%Y-%m-%d %H:%M')} UTC")
     print(f"token for {role} {name!r} (shown once; keep it secret):")
     print(token)
     return 0

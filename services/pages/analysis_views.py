@@ -117,5 +117,5 @@ def job_next_char(job_id: int):
         return jsonify(error="; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())), 422
     try:
         return jsonify(next_char_data(job, query.prompt, query.temperature_list, query.top, query.epoch))
-    except ApiError as exc:
-        return jsonify(error=exc.error), exc.status
+    except ApiError as exc:  # its headers too (a busy chart's Retry-After)
+        return jsonify(error=exc.error), exc.status, exc.headers or {}

@@ -47,6 +47,8 @@ def _guard():
     except SignedOut as out:
         if request.endpoint in PUBLIC_ENDPOINTS:
             return None
+        if out.refused is not None:  # a Bearer token, not a browser: no redirect, the reason
+            return error_page(401, "Unauthorized", sentence(out.refused), {"WWW-Authenticate": "Bearer"})
         if wants_json():
             return jsonify(error="signed out", login_url=url_for("pages.login")), 401
         if out.expired:

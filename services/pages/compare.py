@@ -7,14 +7,17 @@ running jobs: the page polls `/compare/live` and swaps in a fresh chart and tabl
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from shared import study
-from shared.db.models import Corpus, Job, JobStatus, Sweep
+from shared.db.models import BatchLoss, Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, Sweep
 from shared.lifecycle import sweeps as sweep_lifecycle
 
 from ..api.auth import visible
@@ -42,20 +45,87 @@ def _query() -> CompareQuery:
         raise ApiError(400, "; ".join(e["msg"] for e in exc.errors())) from exc
 
 
-def _compare() -> tuple[CompareQuery, dict, list[Job]]:
+class SharedResults:
+    """The comparisons last computed, by (jobs, smoothing, version): the page's polled chart and
+    table (fetched together when the version moves) share one computation, and a caller asking
+    for one being computed waits for it rather than computing it again. Callers check the jobs'
+    visibility before asking: the key only names what was computed."""
+
+    def __init__(self, size: int):
+        self.size, self.computed = size, 0
+        self._items: OrderedDict[tuple, dict] = OrderedDict()
+        self._lock = threading.Lock()
+        self._computing: dict[tuple, threading.Lock] = {}
+
+    def get(self, key: tuple, compute: Callable[[], dict]) -> dict:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            one = self._computing.setdefault(key, threading.Lock())
+        with one:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            try:
+                value = compute()
+                with self._lock:
+                    self.computed += 1
+                    self._items[key] = value
+                    while len(self._items) > self.size:
+                        self._items.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._computing.pop(key, None)
+            return value
+
+
+SHARED = SharedResults(8)  # a comparison of MAX_JOBS runs with live curves is a few MB
+
+
+def _selection() -> tuple[CompareQuery, list[Job], str]:
+    """The query, its jobs (each yours, without their epochs) and their version: a few grouped
+    counts, read without computing the comparison."""
     query = _query()
     ids = [int(part) for part in query.jobs.split(",")] if query.jobs else None
-    jobs = selected_jobs(ids, query.sweep)
-    return query, comparison(jobs, query.smoothing), jobs
+    jobs = selected_jobs(ids, query.sweep, epochs=False)
+    return query, jobs, _version(jobs)
 
 
-def _version(result: dict) -> str:
-    """Changes whenever an epoch or a live point lands, or a status changes."""
-    marks = [
-        (c["id"], len(c["val_bits"]), len(c["live_bits"]), c["live_bits"][-1][0] if c["live_bits"] else 0)
-        for c in result["curves"]
-    ]
-    return json.dumps([marks, [r["status"] for r in result["table"]]])
+def _compare() -> tuple[CompareQuery, dict, list[Job], str]:
+    """The query, its comparison (shared by every request of the same jobs at the same version),
+    its jobs and their version."""
+    query, jobs, version = _selection()
+    ids = [j.id for j in jobs]
+    key = (tuple(ids), query.smoothing, version)
+    result = SHARED.get(key, lambda: comparison(selected_jobs(ids, None), query.smoothing))
+    return query, result, jobs, version
+
+
+def _version(jobs: list[Job]) -> str:
+    """Changes whenever an epoch, a live point or a finished sample lands, or a status changes."""
+    ids = [j.id for j in jobs]
+    db = get_db()
+    marks: dict[int, list] = {j.id: [str(getattr(j.status, "value", j.status)), 0, 0, 0] for j in jobs}
+    reads = (
+        (1, select(Epoch.job_id, func.count()).where(Epoch.job_id.in_(ids)).group_by(Epoch.job_id)),
+        (
+            2,
+            select(BatchLoss.job_id, func.max(BatchLoss.id))
+            .where(BatchLoss.job_id.in_(ids))
+            .group_by(BatchLoss.job_id),
+        ),
+        (
+            3,
+            select(Sample.job_id, func.max(Sample.id))
+            .where(Sample.job_id.in_(ids), Sample.status == SampleStatus.succeeded)
+            .group_by(Sample.job_id),
+        ),
+    )
+    for place, stmt in reads:
+        for job_id, value in db.execute(stmt):
+            marks[job_id][place] = value
+    return json.dumps([[job_id, *mark] for job_id, mark in marks.items()])
 
 
 def _chart(query: CompareQuery, result: dict) -> str:
@@ -79,7 +149,7 @@ def _active(jobs: list[Job]) -> bool:
 
 @pages_bp.get("/compare")
 def compare_page():
-    query, result, jobs = _compare()
+    query, result, jobs, version = _compare()
     sweep = get_db().get(Sweep, query.sweep) if query.sweep else None
     counts = sweep_lifecycle.status_counts(jobs)
     return render_template(
@@ -88,7 +158,7 @@ def compare_page():
         sweep=sweep,
         counts=counts,
         chart=_chart(query, result),
-        version=_version(result),
+        version=version,
         live=_active(jobs),
         args=request.args.to_dict(),
         **_table_context(result),
@@ -97,19 +167,19 @@ def compare_page():
 
 @pages_bp.get("/compare/live")
 def compare_live():
-    _query_, result, jobs = _compare()
-    return jsonify(version=_version(result), live=_active(jobs))
+    _query_, jobs, version = _selection()
+    return jsonify(version=version, live=_active(jobs))
 
 
 @pages_bp.get("/compare/chart.svg")
 def compare_chart():
-    query, result, _jobs = _compare()
+    query, result, _jobs, _version_ = _compare()
     return Response(_chart(query, result), mimetype="image/svg+xml")
 
 
 @pages_bp.get("/compare/table")
 def compare_table():
-    _query_, result, _jobs = _compare()
+    _query_, result, _jobs, _version_ = _compare()
     return render_template("pages/compare_table.html", **_table_context(result))
 
 

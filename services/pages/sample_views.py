@@ -5,9 +5,6 @@ with its figures, so that a user can pick a temperature."""
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 from flask import render_template, request, url_for
 from sqlalchemy import select
 
@@ -18,37 +15,39 @@ from ..admin.sample_figures import options_label, segments, text_figures
 from ..api.auth import get_visible, visible
 from ..context import get_db, get_store
 from .blueprint import pages_bp
+from .zip_heads import zip_heads
 
 HIGHLIGHT_CHARS = 20_000  # characters of a text shown highlighted on its sample's page
 COMPARE_CHARS = 3_000  # characters of each text shown side by side
 COMPARE_TEXTS = 12  # texts side by side at most (the newest samples' first)
-COMPARE_SAMPLES = 50  # newest succeeded samples looked at
-MAX_ZIP_BYTES = 16 * 1024 * 1024  # a zip is read for its texts up to this size
+COMPARE_SAMPLES = 50  # newest succeeded samples looked at (their figures: database rows)
+COMPARE_SAMPLE_BYTES = 1024 * 1024  # bytes of one sample's object read for the side-by-side page
+MAX_ZIP_BYTES = 16 * 1024 * 1024  # bytes of a zip read to reach the chosen text on a sample's page
 
 
-def read_texts(sample: Sample, chars: int) -> list[tuple[str, str]] | None:
-    """(name, the first `chars` characters) of every text of a finished sample, in the download's
-    order; None when it cannot be read (not finished, missing from storage, too large a zip)."""
+def read_texts(
+    sample: Sample, chars: int, budget: int = MAX_ZIP_BYTES, only: int | None = None
+) -> list[tuple[str, str]] | None:
+    """(name, the first `chars` characters) of the texts of a finished sample, in the download's
+    order (`only`: that 0-based text's characters, the others' empty), having read at most `budget`
+    bytes of its object (the texts past it are left out); None when it cannot be read (not
+    finished, missing from storage)."""
     if sample.status != SampleStatus.succeeded or not sample.object_key:
         return None
     try:
         stream = get_store().open(sample.object_key)
     except NotFound:
         return None
+    head_bytes = chars * 4  # UTF-8: at most 4 bytes a character
     try:
         if sample.count * len(sample.temperatures) == 1:
-            head = stream.read(chars * 4)  # UTF-8: at most 4 bytes a character
+            head = stream.read(min(head_bytes, budget))
             return [("sample-1.txt", head.decode("utf-8", errors="ignore")[:chars])]
-        data = stream.read(MAX_ZIP_BYTES + 1)
-        if len(data) > MAX_ZIP_BYTES:
-            return None
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            texts = []
-            for name in archive.namelist():
-                with archive.open(name) as member:
-                    texts.append((name, member.read(chars * 4).decode("utf-8", errors="ignore")[:chars]))
-            return texts
-    except (zipfile.BadZipFile, OSError):
+        return [
+            (name, head.decode("utf-8", errors="ignore")[:chars])
+            for name, head in zip_heads(stream, head_bytes, budget, only)
+        ]
+    except OSError:
         return None
     finally:
         stream.close()
@@ -58,8 +57,8 @@ def sample_texts_view(sample: Sample) -> dict:
     """What the sample page adds: the figures of every text, and the chosen text (`?text=N`,
     1-based) cut into plain and copied segments."""
     figures = text_figures(sample)
-    texts = read_texts(sample, HIGHLIGHT_CHARS) if figures else None
     chosen = min(max(request.args.get("text", 1, type=int) or 1, 1), max(len(figures), 1))
+    texts = read_texts(sample, HIGHLIGHT_CHARS, only=chosen - 1) if figures else None
     for i, row in enumerate(figures, start=1):
         row["url"] = url_for("pages.sample_page", sample_id=sample.id, text=i) + "#highlighted"
         row["chosen"] = i == chosen
@@ -84,11 +83,15 @@ def compare_samples(job_id: int):
         .limit(COMPARE_SAMPLES)
     )
     columns: list[dict] = []
+    reads = 0  # samples' objects opened: one per column at most
     for sample in get_db().scalars(stmt):
         figures = text_figures(sample)
-        if not figures or len(columns) >= COMPARE_TEXTS:
+        if not figures:
             continue
-        texts = read_texts(sample, COMPARE_CHARS) or []
+        if len(columns) >= COMPARE_TEXTS or reads >= COMPARE_TEXTS:
+            break
+        reads += 1
+        texts = read_texts(sample, COMPARE_CHARS, COMPARE_SAMPLE_BYTES) or []
         for row, (_name, text) in zip(figures, texts, strict=False):
             if len(columns) >= COMPARE_TEXTS:
                 break

@@ -41,6 +41,7 @@ from ..admin.presenters import (
 from ..admin.security import end_session, start_session
 from ..api.auth import get_visible, visible
 from ..api.checkpoints import checkpoint_download
+from ..api.lineage import visible_children
 from ..api.samples import create_sample
 from ..api.schemas import TAG_PATTERN, JobPath, NoQuery, SampleCreate
 from ..context import get_db, get_store, settings
@@ -51,6 +52,8 @@ from .blueprint import pages_bp
 from .docs import DOCS_ENDPOINT
 from .sample_views import sample_texts_view
 
+# the admin presenters' keys that only the admin pages show: the worker's hostname, storage keys
+ADMIN_ONLY_KEYS = ("worker", "checkpoint_key", "object_key")
 PER_PAGE = 50
 SAMPLES_SHOWN = 100
 CHART_SIZE = (720, 340)
@@ -94,15 +97,17 @@ def login():
         if g.user is not None:
             return redirect(target)
         return render_template("pages/login.html", next=target, error=None)
-    from shared.auth import find_token
+    from shared.auth import BadToken, check_token
 
     token = request.form.get("token", "").strip()
-    row = find_token(get_db(), token) if token else None
-    if row is None:
-        error = "Enter your API token." if not token else "Unknown token."
-        if token:
-            current_app.logger.warning("sign-in refused from %s: unknown token", request.remote_addr)
-        return render_template("pages/login.html", next=target, error=error), 400 if not token else 401
+    if not token:
+        return render_template("pages/login.html", next=target, error="Enter your API token."), 400
+    try:
+        row = check_token(get_db(), token)
+    except BadToken as bad:
+        current_app.logger.warning("sign-in refused from %s: %s", request.remote_addr, bad.message)
+        error = f"This {bad.message}." if bad.expired else "Unknown token."
+        return render_template("pages/login.html", next=target, error=error), 401
     start_session(row.user, row)
     flash(f"Signed in as {row.user.name}.", "success")
     return redirect(target)
@@ -118,8 +123,13 @@ def logout():
 # ---- jobs -----------------------------------------------------------------------------------------
 
 
+def _for_user(row: dict) -> dict:
+    """An admin presenter's row without ADMIN_ONLY_KEYS (what the user pages send and show)."""
+    return {k: v for k, v in row.items() if k not in ADMIN_ONLY_KEYS}
+
+
 def _user_summary(job: Job, now: datetime) -> dict:
-    data = job_summary(job, now)
+    data = _for_user(job_summary(job, now))
     data["url"] = url_for("pages.job_page", job_id=job.id)
     return data
 
@@ -170,7 +180,9 @@ def _load_job(job_id: int) -> tuple[Job, list[Sample]]:
 
 def _user_detail(job: Job, samples: list[Sample]) -> dict:
     """The admin job page's data with this site's links (the page script reads the same keys)."""
-    data = job_detail(job, samples, _now())
+    data = _for_user(job_detail(job, samples, _now()))
+    data["epochs"] = [_for_user(row) for row in data["epochs"]]
+    data["samples"] = [_for_user(row) for row in data["samples"]]
     data["url"] = url_for("pages.job_page", job_id=job.id)
     data["chart_url"] = url_for("pages.job_chart", job_id=job.id)
     for row in data["epochs"]:
@@ -182,6 +194,14 @@ def _user_detail(job: Job, samples: list[Sample]) -> dict:
     return data
 
 
+def _user_labels(job: Job) -> dict:
+    """The job pages' shared facts, its children those the user may see (visible_children)."""
+    labels = job_labels(job, "pages.job_page")
+    shown = {c.id for c in visible_children(job)}
+    labels["children"] = [c for c in labels["children"] if c["id"] in shown]
+    return labels
+
+
 @pages_bp.get("/jobs/<int:job_id>")
 def job_page(job_id: int):
     job, samples = _load_job(job_id)
@@ -189,7 +209,7 @@ def job_page(job_id: int):
     return render_template(
         "pages/job.html",
         job=_user_detail(job, samples),
-        labels=job_labels(job, "pages.job_page"),
+        labels=_user_labels(job),
         chart=loss_chart_svg(chart_points(job), width, height, live=live_points(job)),
         poll_url=url_for("pages.job_live", job_id=job_id),
         poll_ms=_poll_ms(),
@@ -298,14 +318,14 @@ def _preview(sample: Sample) -> tuple[str | None, str | None]:
 
 
 def _sample_state(sample: Sample) -> dict:
-    row = sample_row(sample)
+    row = _for_user(sample_row(sample))
     return {"id": sample.id, "status": row["status"], "progress_label": row["progress_label"], "error": row["error"]}
 
 
 @pages_bp.get("/samples/<int:sample_id>")
 def sample_page(sample_id: int):
     sample = get_visible(Sample, sample_id)
-    row = sample_row(sample)
+    row = _for_user(sample_row(sample))
     preview, preview_name = _preview(sample)
     return render_template(
         "pages/sample.html",
@@ -349,5 +369,5 @@ def corpora():
     filters = _filters()
     if filters["tag"]:
         stmt = stmt.where(Corpus.tags_text.contains(f",{filters['tag']},", autoescape=True))
-    rows = [corpus_row(c, n) | _labels(c) for c, n in db.execute(stmt).all()]
+    rows = [_for_user(corpus_row(c, n)) | _labels(c) for c, n in db.execute(stmt).all()]
     return render_template("pages/corpora.html", corpora=rows, filters=filters)

@@ -119,8 +119,25 @@ class Token(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), doc="after this the token answers 401 saying it expired; null: never"
+    )
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class WebSession(Base):
+    """A browser sign-in, kept on the server: the session cookie names it, and signing out ends it
+    here, so a copied cookie stops working at logout (not only when it ages out)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True, doc="random id the cookie carries")
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), doc="signed out")
 
 
 class Corpus(Base):
@@ -291,6 +308,7 @@ class Sample(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     object_key: Mapped[str | None] = mapped_column(String(256), doc="the text (one sample) or a zip (several)")
+    stored_bytes: Mapped[int | None] = mapped_column(BigInteger, doc="size of its stored text or zip")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -351,6 +369,7 @@ class Analysis(Base):
     chars: Mapped[int | None] = mapped_column(Integer, doc="characters the model read")
     top: Mapped[dict | None] = mapped_column(JSON, doc="the top cells per feature (neurons.NeuronTable.to_dict)")
     object_key: Mapped[str | None] = mapped_column(String(256), doc="the result JSON")
+    stored_bytes: Mapped[int | None] = mapped_column(BigInteger, doc="size of its stored result")
     worker: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dispatch_token: Mapped[str | None] = mapped_column(String(32), default=new_dispatch_token)

@@ -321,7 +321,11 @@ class NumpyLSTM(Stepper):
     def __init__(self, lstm, dense, *, stateful: bool = True, seq_len: int | None = None):
         if not lstm:
             raise ValueError("at least one LSTM layer is needed")
-        wd, bd = (np.asarray(a, dtype=np.float64) for a in dense)
+        # assembled in the weights' own precision: float32 checkpoints never get float64 copies (the
+        # assembly only concatenates, scales by 0.5 and adds a bias: the same float32 result)
+        given = [*(w for layer in lstm for w in layer), *dense]
+        dt = np.result_type(*(np.asarray(w).dtype for w in given), _DT)
+        wd, bd = (np.asarray(a, dtype=dt) for a in dense)
         self.vocab_size = int(wd.shape[1])
         self.units = tuple(int(np.shape(u)[0]) for _, u, _ in lstm)
         self.stateful = bool(stateful)
@@ -331,7 +335,7 @@ class NumpyLSTM(Stepper):
         fused = []  # per layer: [W ; b ; U] with the gates reordered, (in + 1 + u, 4u)
         width_in = self.vocab_size
         for n, ((kernel, recurrent, bias), u) in enumerate(zip(lstm, self.units, strict=True)):
-            kernel, recurrent, bias = (np.asarray(a, dtype=np.float64) for a in (kernel, recurrent, bias))
+            kernel, recurrent, bias = (np.asarray(a, dtype=dt) for a in (kernel, recurrent, bias))
             if kernel.shape != (width_in, 4 * u) or recurrent.shape != (u, 4 * u) or bias.shape != (4 * u,):
                 raise ValueError(
                     f"LSTM layer {n}: unexpected weight shapes {kernel.shape}, {recurrent.shape}, {bias.shape}"

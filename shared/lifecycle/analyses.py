@@ -124,8 +124,9 @@ def finish_analysis(
     chars: int | None = None,
     error: str | None = None,
     lease: str | None = None,
+    stored_bytes: int | None = None,
 ) -> bool:
-    """Succeeded with the stored result's key, its top cells and the characters read; or failed
+    """Succeeded with the stored result's key and size, its top cells and the characters read; or failed
     with the reason; a cancelled analysis stays cancelled. With `lease` (a worker's attempt), only
     while that attempt holds the analysis (an attempt found lost records nothing). False when
     nothing changed."""
@@ -140,4 +141,5 @@ def finish_analysis(
         return True
     analysis.status, analysis.error = AnalysisStatus.succeeded, None
     analysis.object_key, analysis.top, analysis.chars = object_key, top, chars
+    analysis.stored_bytes = stored_bytes
     return True

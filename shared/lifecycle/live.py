@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import select
+from sqlalchemy import Float, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..db.models import BatchLoss, Job, JobStatus
@@ -42,15 +42,29 @@ def record_batch_loss(
 def batch_losses(session: Session, job_id: int, max_points: int = MAX_POINTS) -> list[tuple[float, float]]:
     """(position in epochs, loss in nats) of the job's recorded points, in order: position
     `epoch - 1 + batch / batches` (2.5: half way through epoch 3). A point recorded twice (an
-    epoch run again after a worker was lost) keeps its latest value."""
-    rows = session.execute(
-        select(BatchLoss.epoch, BatchLoss.batch, BatchLoss.batches, BatchLoss.loss)
+    epoch run again after a worker was lost) keeps its latest value. Past `max_points` the points
+    are thinned in the database (evenly spaced by rank, the first and the last kept): a read
+    fetches at most `max_points` rows however many were recorded."""
+    latest = (
+        select(func.max(BatchLoss.id).label("id"))
         .where(BatchLoss.job_id == job_id)
-        .order_by(BatchLoss.id)
-    ).all()
-    latest = {(epoch - 1 + batch / batches): loss for epoch, batch, batches, loss in rows}
-    points = sorted(latest.items())
-    if len(points) > max_points:
-        stride = len(points) / max_points
-        points = [points[int(i * stride)] for i in range(max_points - 1)] + [points[-1]]
-    return points
+        .group_by(BatchLoss.epoch, BatchLoss.batch, BatchLoss.batches)
+        .subquery()
+    )
+    position = BatchLoss.epoch - 1 + cast(BatchLoss.batch, Float) / BatchLoss.batches
+    ranked = (
+        select(
+            position.label("position"),
+            BatchLoss.loss,
+            (func.row_number().over(order_by=(position, BatchLoss.id)) - 1).label("n"),
+            func.count().over().label("total"),
+        )
+        .join(latest, latest.c.id == BatchLoss.id)
+        .subquery()
+    )
+    # buckets of ranks n * buckets // total: the first rank of each bucket, and the last rank
+    buckets = max(1, max_points - 1)
+    first_of_bucket = (ranked.c.n * buckets) // ranked.c.total != ((ranked.c.n - 1) * buckets) // ranked.c.total
+    keep = or_(ranked.c.total <= max_points, ranked.c.n == 0, ranked.c.n == ranked.c.total - 1, first_of_bucket)
+    rows = session.execute(select(ranked.c.position, ranked.c.loss).where(keep).order_by(ranked.c.n)).all()
+    return [(float(x), float(loss)) for x, loss in rows][-max_points:] if max_points > 0 else []

@@ -1,15 +1,24 @@
-"""Per-user quotas: the one place that decides whether a user may queue another job or sample.
+"""Per-user quotas: the one place that decides whether a user may queue another job or sample,
+or store another corpus.
 
 Limits (settings, QUOTA_*): queued + running jobs, sample requests and neuron analyses, model size
 (LSTM weights: layers x 4 x units x (2 x units + 1), the recurrent and input kernels as if every
 layer's input were `units` wide, plus biases; the vocabulary is not known before training starts),
-epochs a job trains (a continued job's inherited epochs do not count), and characters per sample
-request (length x count x temperatures).
+epochs a job trains (a continued job's inherited epochs do not count), characters per sample
+request (length x count x temperatures), corpora kept, and bytes stored (`storage_use`: corpora,
+their novelty indexes as estimated, jobs' kept checkpoints, samples' and analyses' stored results).
+
+Storage is checked when something new would store more: an upload is refused when the user's use
+plus the new corpus (and its index) goes past the limit; a job, sample or analysis is refused while
+the user is at or over it. What a running job or request stores is not cut short: a job's
+checkpoints are bounded by its retention policy and its epochs, and the overage then refuses the
+user's next creations until they delete something.
 
 A user's own `users.quotas` (a JSON object, `charlstm admin set-quota`) overrides any of them, a
 null value meaning "the default". Administrators are exempt from the defaults; only limits set
-on them apply. `create_job`, `create_sample` and `create_analysis` call the checks first, with the user's row locked
-(SELECT ... FOR UPDATE), so concurrent requests of one user cannot both take the last place.
+on them apply. `create_job`, `create_sample` and `create_analysis` call the checks first, and the
+corpus upload (services/api/corpora.py) before its commit, with the user's row locked (SELECT ...
+FOR UPDATE), so concurrent requests of one user cannot both take the last place.
 Functions take a session and do not commit.
 """
 
@@ -20,7 +29,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..db.models import Analysis, AnalysisStatus, Job, JobStatus, Sample, SampleStatus, User
+from ..db.models import Analysis, AnalysisStatus, Corpus, Job, JobStatus, Sample, SampleStatus, User
 from ..engine.config import Hyperparameters
 from ..settings import Settings, get_settings
 
@@ -32,7 +41,14 @@ LIMITS = {
     "max_parameters": "quota_max_parameters",
     "max_epochs": "quota_max_epochs",
     "max_sample_chars": "quota_max_sample_chars",
+    "max_storage_bytes": "quota_max_storage_bytes",
+    "max_corpora": "quota_max_corpora",
 }
+
+# A corpus's novelty index (shared.engine.novelty, built by the first sample of a job on it): the
+# cleaned text (1 byte per character) and its int32 suffix array (4). Counted from the upload on,
+# built or not, so that the quota does not move under a user when a sample builds it.
+INDEX_BYTES_PER_CHAR = 5
 
 
 @dataclass(frozen=True)
@@ -124,6 +140,90 @@ def _active_analyses(session: Session, user_id: int) -> int:
     return int(session.scalar(stmt) or 0)
 
 
+@dataclass(frozen=True)
+class StorageUse:
+    """What one user stores, in bytes (the index estimated: INDEX_BYTES_PER_CHAR per cleaned
+    character of each corpus), and their corpora (those being deleted left out of the count)."""
+
+    corpora: int = 0
+    corpus_bytes: int = 0
+    index_bytes: int = 0
+    checkpoint_bytes: int = 0
+    sample_bytes: int = 0
+    analysis_bytes: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.corpus_bytes + self.index_bytes + self.checkpoint_bytes + self.sample_bytes + self.analysis_bytes
+
+
+def corpus_charge(raw_bytes: int, clean_chars: int) -> int:
+    """The bytes a new corpus adds to its owner's use: its text and its novelty index."""
+    return raw_bytes + INDEX_BYTES_PER_CHAR * clean_chars
+
+
+def storage_use_of(session: Session, user_ids: list[int]) -> dict[int, StorageUse]:
+    """Each user's StorageUse (four grouped queries, whatever the number of users)."""
+    if not user_ids:
+        return {}
+    live = func.count(Corpus.id).filter(Corpus.deleting_at.is_(None))
+    corpora = select(Corpus.owner_id, live, func.sum(Corpus.bytes), func.sum(Corpus.clean_chars))
+    figures: dict[int, dict[str, int]] = {uid: {} for uid in user_ids}
+    for owner, count, raw, chars in session.execute(
+        corpora.where(Corpus.owner_id.in_(user_ids)).group_by(Corpus.owner_id)
+    ):
+        index = INDEX_BYTES_PER_CHAR * (chars or 0)
+        figures[owner].update(corpora=count or 0, corpus_bytes=raw or 0, index_bytes=index)
+    for name, model, column in (
+        ("checkpoint_bytes", Job, Job.storage_bytes),
+        ("sample_bytes", Sample, Sample.stored_bytes),
+        ("analysis_bytes", Analysis, Analysis.stored_bytes),
+    ):
+        stmt = select(model.owner_id, func.sum(column)).where(model.owner_id.in_(user_ids)).group_by(model.owner_id)
+        for owner, total in session.execute(stmt):
+            figures[owner][name] = int(total or 0)
+    return {uid: StorageUse(**{k: int(v) for k, v in f.items()}) for uid, f in figures.items()}
+
+
+def storage_use(session: Session, user_id: int) -> StorageUse:
+    return storage_use_of(session, [user_id])[user_id]
+
+
+def _storage_overage(session: Session, user: User, most: int | None, adding: int = 0) -> Overage | None:
+    """Past `most` stored bytes: with `adding` (an upload) when use + adding goes past it, without
+    (a new job, sample or analysis, whose size is not known yet) while the use is at or over it."""
+    if most is None:
+        return None
+    use = storage_use(session, user.id).total
+    if adding:
+        if use + adding <= most:
+            return None
+        message = f"{use + adding:,} bytes stored with this upload of {adding:,} (the limit is {most:,})"
+        return Overage("max_storage_bytes", "file", use + adding, most, message)
+    if use < most:
+        return None
+    return Overage("max_storage_bytes", "user", use, most, f"{use:,} bytes stored (the limit is {most:,})")
+
+
+def check_corpus_quota(session: Session, user: User | None, adding: int = 0, settings: Settings | None = None) -> None:
+    """Raise QuotaExceeded when `user` may not store a corpus that adds `adding` bytes (its
+    `corpus_charge`; 0 before the upload is read: then only a user already at a limit is refused)."""
+    if user is None:
+        return
+    limits = limits_for(user, settings)
+    overages = []
+    most = limits["max_corpora"]
+    if most is not None:
+        count = storage_use(session, user.id).corpora
+        if count >= most:
+            overages.append(Overage("max_corpora", "user", count, most, f"{count} corpora (the limit is {most})"))
+    overage = _storage_overage(session, user, limits["max_storage_bytes"], adding)
+    if overage is not None:
+        overages.append(overage)
+    if overages:
+        raise QuotaExceeded(overages)
+
+
 def check_job_quota(
     session: Session,
     user: User | None,
@@ -154,6 +254,9 @@ def check_job_quota(
             overages.append(
                 Overage("max_jobs", "user", active, most, f"{active} queued or running jobs (the limit is {most})")
             )
+    overage = _storage_overage(session, user, limits["max_storage_bytes"])
+    if overage is not None:
+        overages.append(overage)
     if overages:
         raise QuotaExceeded(overages)
 
@@ -193,6 +296,9 @@ def check_sample_quota(
                     "max_samples", "user", active, most, f"{active} queued or running samples (the limit is {most})"
                 )
             )
+    overage = _storage_overage(session, user, limits["max_storage_bytes"])
+    if overage is not None:
+        overages.append(overage)
     if overages:
         raise QuotaExceeded(overages)
 
@@ -201,10 +307,16 @@ def check_analysis_quota(session: Session, user: User | None, settings: Settings
     """Raise QuotaExceeded when `user` may not queue another neuron analysis."""
     if user is None:
         return
-    most = limits_for(user, settings)["max_analyses"]
-    if most is None:
-        return
-    active = _active_analyses(session, user.id)
-    if active >= most:
-        message = f"{active} queued or running analyses (the limit is {most})"
-        raise QuotaExceeded([Overage("max_analyses", "user", active, most, message)])
+    limits = limits_for(user, settings)
+    overages = []
+    most = limits["max_analyses"]
+    if most is not None:
+        active = _active_analyses(session, user.id)
+        if active >= most:
+            message = f"{active} queued or running analyses (the limit is {most})"
+            overages.append(Overage("max_analyses", "user", active, most, message))
+    overage = _storage_overage(session, user, limits["max_storage_bytes"])
+    if overage is not None:
+        overages.append(overage)
+    if overages:
+        raise QuotaExceeded(overages)

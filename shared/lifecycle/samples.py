@@ -162,9 +162,10 @@ def finish_sample(
     quality: list[dict] | None = None,
     novelty: list[dict] | None = None,
     lease: str | None = None,
+    stored_bytes: int | None = None,
 ) -> bool:
-    """Succeeded with the stored text's key (and its texts' quality and novelty figures, one dict
-    per text), or failed with the reason; a cancelled sample stays cancelled. With `lease` (a
+    """Succeeded with the stored text's key and size (and its texts' quality and novelty figures,
+    one dict per text), or failed with the reason; a cancelled sample stays cancelled. With `lease` (a
     worker's attempt), only while that attempt holds the sample: a sample ends once, and an attempt
     found lost records nothing (its text is swept as unreferenced). False when nothing changed."""
     sample = session.get(Sample, sample_id, with_for_update=True)
@@ -174,6 +175,7 @@ def finish_sample(
         return False
     sample.status = SampleStatus.failed if error else SampleStatus.succeeded
     sample.object_key = object_key
+    sample.stored_bytes = stored_bytes if object_key else None
     sample.error = clip(error) if error else None
     sample.finished_at = utcnow()
     if not error:

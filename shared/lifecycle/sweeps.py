@@ -26,9 +26,45 @@ class InvalidSweep(ValueError):
         self.errors = errors
 
 
+def grid_size(grid: dict[str, list], most: int) -> int:
+    """The number of variants the grid crosses (the product of its lists' lengths), counted
+    without expanding anything and stopped at `most + 1` (past it, the exact number is moot)."""
+    size = 1
+    for values in grid.values():
+        size *= len(values)
+        if size > most:
+            return most + 1
+    return size
+
+
+SHOWN_UNKNOWN = 5  # unknown grid keys named one by one at most
+
+
+def check_grid(grid: dict[str, list], most: int, limit_name: str) -> None:
+    """A grid's shape before it is expanded: at most one key per hyperparameter, each key a
+    hyperparameter's name, and at most `most` (`limit_name`) combinations; InvalidSweep naming
+    the unknown keys and the size. Cheap whatever the grid: no list is crossed with another."""
+    known = Hyperparameters.model_fields
+    errors: list[tuple[list, str]] = []
+    if len(grid) > len(known):
+        errors.append((["grid"], f"{len(grid)} keys: a grid varies at most the {len(known)} hyperparameters"))
+    unknown = [name for name in grid if name not in known]
+    errors += [
+        (["grid", name], f"{name} is not a hyperparameter (known: {', '.join(known)})")
+        for name in unknown[:SHOWN_UNKNOWN]
+    ]
+    size = grid_size(grid, most)
+    if size > most:
+        lengths = " x ".join(str(len(values)) for values in list(grid.values())[: len(known)])
+        lengths += " x ..." if len(grid) > len(known) else ""
+        errors.append((["grid"], f"the grid crosses {lengths} values: more variants than {limit_name} allows ({most})"))
+    if errors:
+        raise InvalidSweep(f"too many variants: {limit_name} allows {most}" if size > most else "invalid grid", errors)
+
+
 def expand_grid(grid: dict[str, list]) -> list[dict]:
     """Every combination of the grid's values, the first hyperparameter varying slowest
-    (`{"a": [1, 2], "b": [3, 4]}`: a1 b3, a1 b4, a2 b3, a2 b4)."""
+    (`{"a": [1, 2], "b": [3, 4]}`: a1 b3, a1 b4, a2 b3, a2 b4); check_grid it first."""
     names = list(grid)
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[n] for n in names))]
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from tests.analysis_helpers import python_text, store_checkpoint, tiny_checkpoint
-from tests.browser.browser_helpers import record_epoch, running_job, sign_in, user_id
+from tests.browser.browser_helpers import TEST_LEASE, record_epoch, running_job, sign_in, user_id
 
 TIMEOUT_MS = 10_000
 COLOURS = (
@@ -22,7 +22,7 @@ COLOURS = (
 def _trained_job(db_session, store) -> int:
     job_id = running_job(db_session, user_id(db_session, "alice"))
     record_epoch(db_session, job_id, 1, loss=2.8, val_loss=2.9)
-    store_checkpoint(store, job_id, 1)
+    store_checkpoint(store, job_id, 1, TEST_LEASE)
     return job_id
 
 

@@ -99,7 +99,7 @@ def test_request_a_sample_from_the_page(page, server_url, user_token, db_session
     sample = db_session.scalars(select(Sample)).one()
     assert (sample.job_id, sample.length, sample.temperatures, sample.count) == (job_id, 300, [0.5], 1)
     assert sample.status == SampleStatus.queued
-    assert sample.checkpoint_key == f"jobs/{job_id}/epoch-0001"
+    assert sample.checkpoint_key == f"jobs/{job_id}/{TEST_LEASE}/epoch-0001"  # the epoch's recorded key
     assert broker.llen(SAMPLING_QUEUE) == 1, "sent through the queue contract, as the API does"
     assert urlsplit(page.url).path == f"/samples/{sample.id}"
     assert page.inner_text("#sample-status") == "queued"

@@ -69,6 +69,53 @@ def test_cli_create_token(clean_db, db_session, monkeypatch, capsys):
     assert user.name == "dave" and user.is_admin
 
 
+def test_cli_create_token_with_a_lifetime(clean_db, db_session, monkeypatch, capsys):
+    """`--expires 30d` (also 12h, 90m) stores Token.expires_at; the token works until then, and
+    afterwards check_token refuses it saying it expired."""
+    from datetime import UTC, datetime, timedelta
+
+    import pytest
+
+    from shared.auth import BadToken, check_token
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", clean_db)
+    get_settings.cache_clear()
+    try:
+        for lifetime, expected in (
+            ("30d", timedelta(days=30)),
+            ("12h", timedelta(hours=12)),
+            ("90m", timedelta(minutes=90)),
+        ):
+            before = datetime.now(UTC)
+            assert run_cli(["admin", "create-token", "erin", "--expires", lifetime]) == 0
+            out = capsys.readouterr().out
+            assert "expires: " in out
+            row = check_token(db_session, out.strip().splitlines()[-1])
+            assert row.expires_at is not None
+            assert before + expected <= row.expires_at <= datetime.now(UTC) + expected
+        assert run_cli(["admin", "create-token", "erin"]) == 0
+        assert check_token(db_session, capsys.readouterr().out.strip().splitlines()[-1]).expires_at is None
+    finally:
+        get_settings.cache_clear()
+    row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    db_session.commit()
+    with pytest.raises(BadToken) as refused:
+        check_token(db_session, out.strip().splitlines()[-1])
+    assert refused.value.expired and refused.value.message.startswith("token expired at ")
+    assert user_for_token(db_session, out.strip().splitlines()[-1]) is None
+
+
+def test_cli_refuses_a_bad_lifetime(capsys):
+    import pytest
+
+    for bad in ("30", "0d", "1w", "-5m", "4000d", "d"):
+        with pytest.raises(SystemExit) as usage:
+            run_cli(["admin", "create-token", "erin", "--expires", bad])
+        assert usage.value.code == 2, bad
+        assert "--expires" in capsys.readouterr().err
+
+
 def test_cli_rejects_bad_names(capsys):
     assert run_cli(["admin", "create-token", " "]) == 2
     assert "user name" in capsys.readouterr().err

@@ -382,6 +382,14 @@ def test_set_quota_sets_shows_and_removes_limits(cli_db, db_session, user_token,
     assert run_cli(["admin", "set-quota", "alice", "--max-jobs", "default", "--max-epochs", "50"]) == 0
     db_session.expire_all()
     assert user(db_session, "alice").quotas == {"max_sample_chars": 1_000_000, "max_epochs": 50}
+    assert run_cli(["admin", "set-quota", "alice", "--max-storage-bytes", "5000", "--max-corpora", "3"]) == 0
+    db_session.expire_all()
+    assert user(db_session, "alice").quotas == {
+        "max_sample_chars": 1_000_000,
+        "max_epochs": 50,
+        "max_storage_bytes": 5000,
+        "max_corpora": 3,
+    }
     assert run_cli(["admin", "set-quota", "alice", "--reset"]) == 0
     db_session.expire_all()
     assert user(db_session, "alice").quotas is None

@@ -55,7 +55,9 @@ def test_api_streams_the_epochs_checkpoint_as_a_zip(client, user_token, other_to
     for query in ("?epoch=0", "?epoch=x", "?epoch=99999999999", "?x=1"):
         response = client.get(f"/api/v1/jobs/{job_id}/checkpoint{query}", headers=alice)
         assert response.status_code == 422, query
-    store.delete_prefix(f"jobs/{job_id}/epoch-0002/")
+    from shared.storage.keys import checkpoint_key
+
+    store.delete_prefix(f"{checkpoint_key(job_id, 2, TEST_LEASE)}/")
     response = client.get(f"/api/v1/jobs/{job_id}/checkpoint", headers=alice)
     assert response.status_code == 404 and "missing from storage" in response.json["error"]
 

@@ -94,9 +94,10 @@ def test_worker_keys_are_built_from_ids_only(store):
     from workers.training import checkpoint_key
 
     assert checkpoint_key(7, 3, "a1b2") == "jobs/7/a1b2/epoch-0003"
-    assert store_texts(store, 42, ["one"], ["../../etc/passwd"], "a1b2") == "samples/42-a1b2.txt"
+    assert store_texts(store, 42, ["one"], ["../../etc/passwd"], "a1b2") == ("samples/42-a1b2.txt", 3)
     names = sample_names([0.5, 1.25], 2)
-    assert store_texts(store, 43, ["a", "b", "c", "d"], names, "a1b2") == "samples/43-a1b2.zip"
+    key, size = store_texts(store, 43, ["a", "b", "c", "d"], names, "a1b2")
+    assert key == "samples/43-a1b2.zip" and size == store.size(key)
     assert all(re.fullmatch(r"[\w.\-]+", n) for n in names), names
     assert sorted(store.list("")) == ["samples/42-a1b2.txt", "samples/43-a1b2.zip"]
 

@@ -155,6 +155,12 @@ class Cluster:
             epochs = session.scalars(select(Epoch.epoch).where(Epoch.job_id == job_id).order_by(Epoch.epoch))
             return job, list(epochs)
 
+    def checkpoint_keys(self, job_id: int) -> dict[int, str]:
+        """Each recorded epoch's checkpoint key (under the lease of the attempt that wrote it)."""
+        with self.db() as session:
+            rows = session.execute(select(Epoch.epoch, Epoch.checkpoint_key).where(Epoch.job_id == job_id))
+            return dict(rows.tuples().all())
+
     def get_sample(self, sample_id: int) -> Sample:
         with self.db() as session:
             return session.get(Sample, sample_id)

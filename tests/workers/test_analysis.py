@@ -8,7 +8,7 @@ import pytest
 
 from shared import lifecycle
 from shared.auth import create_user_token, find_token
-from shared.db.models import Job
+from shared.db.models import Analysis, Job
 from shared.engine.train import EpochReport
 from tests.analysis_helpers import python_text, tiny_checkpoint, vocabulary
 
@@ -42,7 +42,7 @@ def trained(db, make_corpus, worker_store):
     return {"Authorization": f"Bearer {token}"}, job_id
 
 
-def test_an_analysis_runs_on_the_sampling_worker(worker_settings, trained, sampling_worker):
+def test_an_analysis_runs_on_the_sampling_worker(db, worker_settings, worker_store, trained, sampling_worker):
     from services.app import create_app
 
     headers, job_id = trained
@@ -64,6 +64,9 @@ def test_an_analysis_runs_on_the_sampling_worker(worker_settings, trained, sampl
     data = result.get_json()
     assert data["text"] and python_text().endswith(data["text"])  # the tail of the corpus, from a line start
     assert done["chars"] == len(data["text"]) and data["text"][0] != "\n"
+    with db() as session:  # the stored result's size: what the owner's storage quota counts
+        row = session.get(Analysis, done["id"])
+        assert row.stored_bytes == worker_store.size(row.object_key) > 0
     for feature, cells in data["top"].items():
         row = data["correlations"][data["features"].index(feature)]
         for cell in cells:

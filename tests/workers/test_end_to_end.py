@@ -59,7 +59,7 @@ def test_upload_train_sample_download(
     assert job["status"] == "succeeded", job["error"]
     assert [e["epoch"] for e in job["history"]] == [1, 2] and job["epoch"] == 2
     keys = worker_store.list(f"jobs/{job_id}/")
-    assert {k.split("/")[2] for k in keys} == {"epoch-0001", "epoch-0002"}
+    assert {k.split("/")[3] for k in keys} == {"epoch-0001", "epoch-0002"}  # jobs/ID/LEASE/epoch-N/...
     assert any(k.endswith("model.keras") for k in keys) and any(k.endswith("checkpoint.json") for k in keys)
 
     asked = client.post(
@@ -74,6 +74,8 @@ def test_upload_train_sample_download(
     text = client.get(f"/api/v1/samples/{sample_id}/text", headers=headers)
     assert text.status_code == 200 and text.mimetype == "text/plain"
     assert len(text.get_data(as_text=True)) == 50_000
+    key, stored = stored_of(worker_db_url, sample_id)  # what the owner's storage quota counts
+    assert stored == worker_store.size(key) == 50_000
 
     # the sample records its checkpoint epoch (the best) and precision (the fast path by default),
     # and every text's quality and novelty against the job's corpus
@@ -101,6 +103,8 @@ def test_upload_train_sample_download(
     assert (sample["epoch"], sample["precision"], sample["top_k"], sample["top_p"]) == (1, "float32", 5, 0.9)
     assert [q["name"] for q in sample["quality"]] == ["sample-1-t0.txt", "sample-1-t1.txt"]
     assert [n["temperature"] for n in sample["novelty"]] == [0.0, 1.0]
+    key, stored = stored_of(worker_db_url, sample["id"])
+    assert key and key.endswith(".zip") and stored == worker_store.size(key)
     refused = client.post(f"/api/v1/jobs/{job_id}/samples", headers=headers, json={"epoch": 3})
     assert refused.status_code == 422 and "no checkpoint of epoch 3" in refused.get_json()["error"]
 
@@ -110,3 +114,11 @@ def corpus_key(db_url, corpus_id):
 
     with session_scope(db_url) as session:
         return session.get(Corpus, corpus_id).object_key
+
+
+def stored_of(db_url, sample_id) -> tuple[str | None, int | None]:
+    from shared.db.models import Sample
+
+    with session_scope(db_url) as session:
+        sample = session.get(Sample, sample_id)
+        return sample.object_key, sample.stored_bytes

@@ -15,9 +15,11 @@ def whole_history(cluster, job_id, epochs):
     job, history = cluster.finished_job(job_id)
     assert job.status == JobStatus.succeeded, job.error
     assert history == list(range(1, epochs + 1)) and job.epoch == epochs  # none missing or repeated
-    for epoch in history:
-        assert cluster.store.exists(f"jobs/{job_id}/epoch-{epoch:04d}/model.keras")
-    meta = json.loads(cluster.store.get_bytes(f"jobs/{job_id}/epoch-{epochs:04d}/checkpoint.json"))
+    keys = cluster.checkpoint_keys(job_id)
+    for epoch in history:  # each under the lease of the attempt that recorded it
+        assert keys[epoch].startswith(f"jobs/{job_id}/") and keys[epoch].endswith(f"/epoch-{epoch:04d}")
+        assert cluster.store.exists(f"{keys[epoch]}/model.keras")
+    meta = json.loads(cluster.store.get_bytes(f"{keys[epochs]}/checkpoint.json"))
     assert [r["epoch"] for r in meta["history"]] == history  # the model's own history too
     return job
 

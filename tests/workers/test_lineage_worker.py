@@ -49,7 +49,7 @@ def poll(client, headers, job_id, done, timeout=240):
 
 
 def stored_epochs(store, job_id: int) -> set[int]:
-    return {int(key.split("/")[2].split("-")[1]) for key in store.list(f"jobs/{job_id}/")}
+    return {int(key.split("/")[3].split("-")[1]) for key in store.list(f"jobs/{job_id}/")}  # jobs/ID/LEASE/epoch-N/
 
 
 def expected_kept(history: list[dict], own_from: int) -> set[int]:
@@ -86,7 +86,9 @@ def test_a_continued_job_goes_on_with_no_gap_or_repeat(lineage, worker_store, db
         own = session.scalars(select(Epoch.epoch).where(Epoch.job_id == child["id"]).order_by(Epoch.epoch)).all()
     assert own == [5, 6]
     # the engine started from the parent's checkpoint: the child's checkpoint carries the whole history
-    meta = json.loads(worker_store.get_bytes(f"jobs/{child['id']}/epoch-0006/checkpoint.json"))
+    with db() as session:
+        key = session.scalar(select(Epoch.checkpoint_key).where(Epoch.job_id == child["id"], Epoch.epoch == 6))
+    meta = json.loads(worker_store.get_bytes(f"{key}/checkpoint.json"))
     assert [h["epoch"] for h in meta["history"]] == [1, 2, 3, 4, 5, 6]
     assert [h["val_loss"] for h in meta["history"][:4]] == [e["val_loss"] for e in parent["history"]]
 
@@ -129,7 +131,8 @@ def test_a_delete_killed_midway_is_finished_by_a_second_one(lineage, api, worker
     parent, child = lineage
     assert client.delete(f"/api/v1/jobs/{child['id']}", headers=headers).status_code == 200
     before = sorted(worker_store.list(f"jobs/{parent['id']}/"))
-    first = {k for k in before if k.split("/")[2] == before[0].split("/")[2]}  # the first kept epoch's objects
+    folder = before[0].rsplit("/", 1)[0]  # jobs/ID/LEASE/epoch-N: the first kept epoch's objects
+    first = {k for k in before if k.rsplit("/", 1)[0] == folder}
     killed = subprocess.run(
         [sys.executable, "-m", "tests.workers.kill_mid_delete", str(parent["id"]), str(len(first))],
         env={**os.environ, **worker_env, "S3_BUCKET": BUCKET},

@@ -70,7 +70,7 @@ def test_training_job_succeeds_with_checkpoints(trained_job, db, worker_store, t
     assert job.best_val_loss == min(e.val_loss for e in epochs)
     stored = worker_store.list(f"jobs/{trained_job}/")
     for e in epochs:
-        assert e.checkpoint_key == f"jobs/{trained_job}/epoch-{e.epoch:04d}"
+        assert e.checkpoint_key == f"jobs/{trained_job}/{job.lease}/epoch-{e.epoch:04d}"  # its one attempt's lease
         files = {k.rsplit("/", 1)[1] for k in stored if k.startswith(e.checkpoint_key + "/")}
         assert {"model.keras", "checkpoint.json"} <= files
         assert e.loss > 0 and e.val_loss > 0 and e.seconds > 0 and e.chars_per_second > 0
@@ -82,7 +82,7 @@ def test_sample_of_50000_characters(trained_job, sampling_worker, enqueue, make_
     enqueue.sampling(sample_id)
     sample = wait_for(lambda: _finished_sample(db, sample_id), 180, what=f"sample {sample_id}", worker=sampling_worker)
     assert sample.status == SampleStatus.succeeded, sample.error
-    assert sample.object_key == f"samples/{sample_id}.txt" and sample.finished_at is not None
+    assert sample.object_key == f"samples/{sample_id}-{sample.lease}.txt" and sample.finished_at is not None
     text = worker_store.get_bytes(sample.object_key).decode("utf-8")
     assert len(text) == 50_000
 
@@ -118,7 +118,7 @@ def test_several_samples_make_one_zip(trained_job, sampling_worker, enqueue, mak
     enqueue.sampling(sample_id)
     sample = wait_for(lambda: _finished_sample(db, sample_id), 120, what=f"sample {sample_id}", worker=sampling_worker)
     assert sample.status == SampleStatus.succeeded, sample.error
-    assert sample.object_key == f"samples/{sample_id}.zip"
+    assert sample.object_key == f"samples/{sample_id}-{sample.lease}.zip"
     with zipfile.ZipFile(io.BytesIO(worker_store.get_bytes(sample.object_key))) as archive:
         assert sorted(archive.namelist()) == [
             "sample-1-t0.5.txt",
