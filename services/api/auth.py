@@ -5,9 +5,10 @@ admins see everything.
 """
 
 from flask import g
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 
 from shared.auth import BadToken, check_token
+from shared.db.models import Job
 
 from ..context import bearer_token, get_db
 from ..errors import ApiError
@@ -33,6 +34,12 @@ def require_user() -> None:
 def visible(stmt: Select, model) -> Select:
     """Restrict a query on an owned model to what the current user may see."""
     return stmt if g.user.is_admin else stmt.where(model.owner_id == g.user.id)
+
+
+def visible_children(job: Job) -> list[Job]:
+    """The jobs continued or forked from `job` that the current user may see (another user's fork
+    of an admin's or a shared job is not theirs to know about)."""
+    return list(get_db().scalars(visible(select(Job).where(Job.parent_id == job.id), Job).order_by(Job.id)))
 
 
 def get_visible(model, object_id: int):

@@ -15,7 +15,7 @@ from shared.queue import send_message, send_training
 
 from ..context import get_celery, get_db
 from ..errors import ApiError, field_error
-from .auth import SECURITY, get_visible, require_user, visible
+from .auth import SECURITY, get_visible, require_user, visible, visible_children
 from .common import paginate, send_or_fail
 from .label_fields import apply_labels
 from .schemas import (
@@ -82,7 +82,6 @@ def labels_of(job: Job) -> dict:
 
 
 def job_out(job: Job) -> dict:
-    from .lineage import visible_children  # not at the top: lineage.py imports this module
 
     history = [
         EpochOut(

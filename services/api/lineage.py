@@ -4,7 +4,6 @@ current user may see them: their own only, every one for an admin."""
 
 from flask import g
 from flask_openapi3 import APIBlueprint, Tag
-from sqlalchemy import select
 
 from shared import lifecycle
 from shared.db.models import Job
@@ -12,7 +11,7 @@ from shared.queue import send_training
 
 from ..context import get_db
 from ..errors import ApiError, field_error
-from .auth import SECURITY, get_visible, require_user, visible
+from .auth import SECURITY, get_visible, require_user
 from .common import send_or_fail
 from .jobs import _check_length, job_out, send_dispatched
 from .schemas import ErrorBody, JobContinue, JobFork, JobOut, JobPath, NoQuery, json_body_on
@@ -37,12 +36,6 @@ RESPONSES: dict = {
     429: ErrorBody,
     503: ErrorBody,
 }
-
-
-def visible_children(job: Job) -> list[Job]:
-    """The jobs continued or forked from `job` that the current user may see (another user's fork
-    of an admin's or a shared job is not theirs to know about)."""
-    return list(get_db().scalars(visible(select(Job).where(Job.parent_id == job.id), Job).order_by(Job.id)))
 
 
 def _child(parent: Job, more_epochs: int, changes: dict):

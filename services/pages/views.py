@@ -4,9 +4,7 @@ first lines, a download) and a form to request a sample through the API's own co
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from datetime import UTC, datetime
 
 from flask import (
@@ -39,9 +37,8 @@ from ..admin.presenters import (
     sample_row,
 )
 from ..admin.security import end_session, start_session
-from ..api.auth import get_visible, visible
+from ..api.auth import get_visible, visible, visible_children
 from ..api.checkpoints import checkpoint_download
-from ..api.lineage import visible_children
 from ..api.samples import create_sample
 from ..api.schemas import TAG_PATTERN, JobPath, NoQuery, SampleCreate
 from ..context import get_db, get_store, settings
@@ -51,6 +48,7 @@ from .auth import safe_next
 from .blueprint import pages_bp
 from .docs import DOCS_ENDPOINT
 from .sample_views import sample_texts_view
+from .zip_heads import zip_heads
 
 # the admin presenters' keys that only the admin pages show: the worker's hostname, storage keys
 ADMIN_ONLY_KEYS = ("worker", "checkpoint_key", "object_key")
@@ -59,7 +57,7 @@ SAMPLES_SHOWN = 100
 CHART_SIZE = (720, 340)
 PREVIEW_LINES = 20
 PREVIEW_BYTES = 8 * 1024
-PREVIEW_ZIP_BYTES = 16 * 1024 * 1024  # a zip is previewed (its first text) up to this size
+PREVIEW_ZIP_BYTES = 1024 * 1024  # bytes of a zip read at most to preview its first text
 DEFAULT_LENGTH = 2000
 DEFAULT_TEMPERATURE = 0.75
 
@@ -299,17 +297,11 @@ def _preview(sample: Sample) -> tuple[str | None, str | None]:
         if sample.count * len(sample.temperatures) == 1:
             head = stream.read(PREVIEW_BYTES)
         else:
-            data = stream.read(PREVIEW_ZIP_BYTES + 1)
-            if len(data) > PREVIEW_ZIP_BYTES:
+            first = next(zip_heads(stream, PREVIEW_BYTES, PREVIEW_ZIP_BYTES, wanted=0), None)
+            if first is None:
                 return None, None
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                names = archive.namelist()
-                if not names:
-                    return None, None
-                name = names[0]
-                with archive.open(name) as member:
-                    head = member.read(PREVIEW_BYTES)
-    except (zipfile.BadZipFile, OSError):
+            name, head = first
+    except OSError:
         return None, None
     finally:
         stream.close()
