@@ -26,7 +26,7 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks
 
-# the paper's run on this machine's accelerator, for BENCH_GPU_BUDGET seconds (README: "GPU benchmark")
+# the paper's run on this machine's accelerator, for BENCH_GPU_BUDGET seconds (docs/benchmarks.md: "GPU benchmark")
 bench-gpu: install
 	$(BIN)/python -m benchmarks.paper_run
 

@@ -47,7 +47,7 @@ def read_texts(
             (name, head.decode("utf-8", errors="ignore")[:chars])
             for name, head in zip_heads(stream, head_bytes, budget, only)
         ]
-    except OSError:
+    except OSError:  # the store failed mid-read: no texts, as for a missing object
         return None
     finally:
         stream.close()

@@ -301,7 +301,7 @@ def _preview(sample: Sample) -> tuple[str | None, str | None]:
             if first is None:
                 return None, None
             name, head = first
-    except OSError:
+    except OSError:  # a preview is a courtesy: a store that fails here leaves the page without one
         return None, None
     finally:
         stream.close()

@@ -37,7 +37,7 @@ def product(x, w, w_t):
     Backpropagating x @ w asks for upstream @ transpose(w). On CPUs, TensorFlow multiplies by a
     transposed operand 1.9-2.9x slower than by a stored one for the LSTM's per-step shapes (batch
     64-128 x 2048 by 2048 x 512: 60-96 GFLOP/s against 178-188 on 2 cores), and that product is a
-    third of a training step's arithmetic (README, Benchmarks: 3 x 512 trains 1.4-1.5x faster).
+    third of a training step's arithmetic (docs/benchmarks.md: 3 x 512 trains 1.4-1.5x faster).
     w_t gets no gradient: it is w's copy.
     """
 

@@ -45,9 +45,10 @@ def superseded(record: Job | Sample | Analysis, token: str | None) -> bool:
     return token is not None and record.dispatch_token is not None and token != record.dispatch_token
 
 
-def fresh(heartbeat_at: datetime | None, timeout: float) -> bool:
+def fresh(heartbeat_at: datetime | None, timeout: float, now: datetime | None = None) -> bool:
+    """A heartbeat younger than `timeout` seconds (at `now`); older, or none, is a lost worker."""
     moment = as_utc(heartbeat_at)
-    return moment is not None and utcnow() - moment < timedelta(seconds=timeout)
+    return moment is not None and (now or utcnow()) - moment < timedelta(seconds=timeout)
 
 
 def redispatch(record: Job | Sample | Analysis) -> str:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Analysis, Job, Sample, WorkerProcess, as_utc, new_dispatch_token, utcnow
 from ..queue import QUEUES, SAMPLING_QUEUE, TRAINING_QUEUE, queue_depth
+from .dispatch import fresh
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -117,10 +118,7 @@ def state(row: WorkerProcess, lost_after: float, now: datetime | None = None) ->
     """alive, lost (silent for `lost_after` seconds or more) or stopped."""
     if row.stopped_at is not None:
         return STOPPED
-    heartbeat = as_utc(row.heartbeat_at)
-    if heartbeat is None or (now or utcnow()) - heartbeat >= timedelta(seconds=lost_after):
-        return LOST
-    return ALIVE
+    return ALIVE if fresh(row.heartbeat_at, lost_after, now) else LOST  # the jobs' rule for a lost worker
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ class Agent:
             try:
                 if requests.get(self.apis[api] + "/healthz", timeout=2).status_code == 200:
                     return time.monotonic() - began
-            except requests.RequestException:
+            except requests.RequestException:  # not listening yet: asked again until the timeout
                 pass
             if time.monotonic() - began > timeout:
                 raise TimeoutError(f"{api} not answering after {timeout} s")

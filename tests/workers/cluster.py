@@ -159,7 +159,7 @@ class Cluster:
         """Each recorded epoch's checkpoint key (under the lease of the attempt that wrote it)."""
         with self.db() as session:
             rows = session.execute(select(Epoch.epoch, Epoch.checkpoint_key).where(Epoch.job_id == job_id))
-            return dict(rows.tuples().all())
+            return {row.epoch: row.checkpoint_key for row in rows}
 
     def get_sample(self, sample_id: int) -> Sample:
         with self.db() as session:

@@ -259,7 +259,7 @@ def test_worker_argv():
     argv = worker_argv("training")
     assert argv[:7] == ["worker", "-Q", "training", "--concurrency", "1", "-P", "prefork"]
     assert "training@%h" in argv
-    # several sample requests at once by default (README: threads sharing one model cache)
+    # several sample requests at once by default (docs/operations.md: threads sharing one model cache)
     assert worker_argv("sampling")[:7] == ["worker", "-Q", "sampling", "--concurrency", "4", "-P", "threads"]
     assert worker_argv("sampling", concurrency=3, pool="solo", hostname="s@x", extra=["-E"])[-1] == "-E"
     assert worker_argv("sampling", quiet=True)[:2] == ["--quiet", "worker"]  # make up: no banner
