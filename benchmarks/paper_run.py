@@ -22,9 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared.engine import corpus, devices
 from shared.engine.config import Hyperparameters
-from shared.engine.train import EpochReport, TrainingCallbacks, TrainingPlan, train
+from shared.engine.data import corpus
+from shared.engine.training import devices
+from shared.engine.training.train import EpochReport, TrainingCallbacks, TrainingPlan, train
 
 from .common import print_table, write_results
 
@@ -74,9 +75,9 @@ class Budget(TrainingCallbacks):
 def sample_seconds(run_dir: Path, model, length: int) -> tuple[float, str]:
     """Seconds to sample `length` characters (temperature 1) from the best checkpoint, or from the
     weights as they ended when no epoch finished; and where the weights came from."""
-    from shared.engine import checkpoint as ckpt
-    from shared.engine.numpy_lstm import NumpyLSTM
-    from shared.engine.sample import generate
+    from shared.engine.inference.numpy_lstm import NumpyLSTM
+    from shared.engine.inference.sample import generate
+    from shared.engine.training import checkpoint as ckpt
 
     if ckpt.latest_checkpoint(run_dir) is not None:
         saved = ckpt.load(run_dir, compile=False)

@@ -29,14 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared.engine.activations import record_text
 from shared.engine.config import Hyperparameters
-from shared.engine.corpus import build_from_folder, clean
-from shared.engine.neurons import FEATURES, discover, text_features
-from shared.engine.novelty import CorpusIndex
-from shared.engine.quality import char_counts, measure_quality, python_measures
-from shared.engine.sample import encode_seed, load_sampler, sample_texts
-from shared.engine.train import TrainingCallbacks, train
+from shared.engine.data.corpus import build_from_folder, clean
+from shared.engine.inference.sample import encode_seed, load_sampler, sample_texts
+from shared.engine.inspection.activations import record_text
+from shared.engine.inspection.neurons import FEATURES, discover, text_features
+from shared.engine.measures.novelty import CorpusIndex
+from shared.engine.measures.quality import char_counts, measure_quality, python_measures
+from shared.engine.training.train import TrainingCallbacks, train
 
 from .common import RESULTS_DIR, print_table, quick, write_results
 

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.engine.corpus import Vocabulary, builtin_python_corpus, clean
-from shared.engine.lowp import QuantizedLSTM
-from shared.engine.novelty import CorpusIndex
-from shared.engine.numpy_lstm import NumpyLSTM
-from shared.engine.quality import measure_quality
-from shared.engine.sample import Sampler, sample_texts
-from shared.engine.sample_report import BITS_CHARS, cap_spans, counts_of_bytes, looks_like_python, text_figures
+from shared.engine.data.corpus import Vocabulary, builtin_python_corpus, clean
+from shared.engine.inference.lowp import QuantizedLSTM
+from shared.engine.inference.numpy_lstm import NumpyLSTM
+from shared.engine.inference.sample import Sampler, sample_texts
+from shared.engine.measures.novelty import CorpusIndex
+from shared.engine.measures.quality import measure_quality
+from shared.engine.measures.sample_report import BITS_CHARS, cap_spans, counts_of_bytes, looks_like_python, text_figures
 
 from .common import machine, print_table, quick, write_results
 
@@ -38,7 +38,7 @@ TEMPERATURE = 0.75
 
 def sampler_for(layers: int, units: int, vocabulary: Vocabulary, warmup: str) -> Sampler:
     from shared.engine.config import Hyperparameters
-    from shared.engine.model import build_model
+    from shared.engine.training.model import build_model
 
     hp = Hyperparameters(mode="stateful", layers=layers, units=units, batch_size=1, seq_len=100, seed=0)
     model = build_model(hp, len(vocabulary))

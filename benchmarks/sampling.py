@@ -36,9 +36,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from shared.engine.lowp import QuantizedLSTM
-from shared.engine.numpy_lstm import NumpyLSTM
-from shared.engine.sample import generate, predict_loop_generate
+from shared.engine.inference.lowp import QuantizedLSTM
+from shared.engine.inference.numpy_lstm import NumpyLSTM
+from shared.engine.inference.sample import generate, predict_loop_generate
 
 from . import targets
 from .common import best_time, blas_threads, limit_blas_threads, measure_gemm_flops, print_table, quick, write_results
@@ -57,7 +57,7 @@ class Threads:
 
 def build_model():
     from shared.engine.config import Hyperparameters
-    from shared.engine.model import build_model as build
+    from shared.engine.training.model import build_model as build
 
     hp = Hyperparameters(mode="stateful", layers=LAYERS, units=UNITS, batch_size=1, seq_len=100, seed=0)
     model = build(hp, VOCAB)
@@ -95,9 +95,9 @@ def quantization_quality(short: bool) -> dict:
     from pathlib import Path
 
     from shared.engine.config import Hyperparameters
-    from shared.engine.corpus import build_from_folder, clean
-    from shared.engine.sample import PRECISIONS, encode_seed, load_sampler
-    from shared.engine.train import train
+    from shared.engine.data.corpus import build_from_folder, clean
+    from shared.engine.inference.sample import PRECISIONS, encode_seed, load_sampler
+    from shared.engine.training.train import train
 
     from .quality import PACKAGE, Deadline, package_folder
 

@@ -7,10 +7,10 @@
 
 One factor at a time from a base (RMSprop, spaces, length 100, 2 layers), each variant with two
 seeds, trained by the engine on the built-in corpus (this machine's Python standard library). The
-scales, seeds and variants are shared/study.py's (no Keras there: the service's sweep of the same
+scales, seeds and variants are shared/research/study.py's (no Keras there: the service's sweep of the same
 study, `charlstm sweep CORPUS --study SCALE` or the sweeps page's study preset, reads them too).
 Written to bench-results/: study.md (the answers, one SVG of overlaid validation curves per
-question, the comparison table of shared/comparison.py), study.json, the SVGs, and
+question, the comparison table of shared/research/comparison.py), study.json, the SVGs, and
 study-variants.json (the sweep's variants; `python -m benchmarks.study --sweep-body CORPUS_ID`
 prints POST /api/v1/sweeps's body).
 
@@ -30,10 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared.comparison import Run, compare, figures, mean_quality
 from shared.engine.config import Hyperparameters
-from shared.engine.train import TrainingCallbacks, TrainingPlan
-from shared.study import QUESTIONS, SCALES, SEEDS, Scale, parameters, runs_of, sweep_body, sweep_variants
+from shared.engine.training.train import TrainingCallbacks, TrainingPlan
+from shared.research.comparison import Run, compare, figures, mean_quality
+from shared.research.study import QUESTIONS, SCALES, SEEDS, Scale, parameters, runs_of, sweep_body, sweep_variants
 
 from .common import RESULTS_DIR, machine, write_results
 
@@ -46,9 +46,9 @@ class _Plan(TrainingCallbacks):
 
 
 def train_one(text: str, hp: Hyperparameters, scale: Scale, folder: Path) -> dict:
-    from shared.engine.quality import measure_quality
-    from shared.engine.sample import load_sampler, sample_texts
-    from shared.engine.train import train
+    from shared.engine.inference.sample import load_sampler, sample_texts
+    from shared.engine.measures.quality import measure_quality
+    from shared.engine.training.train import train
 
     callbacks = _Plan()
     began = time.perf_counter()
@@ -73,7 +73,7 @@ def main() -> None:
     if argv[:1] == ["--sweep-body"]:
         print(json.dumps(sweep_body(scale_name, int(argv[1])), indent=2))
         return
-    from shared.engine.corpus import builtin_python_corpus
+    from shared.engine.data.corpus import builtin_python_corpus
 
     text = builtin_python_corpus(max_chars=scale.corpus_chars)
     print(f"study ({scale_name}: {scale.note}): {len(text):,} characters, {len(runs_of(scale))} runs", flush=True)
@@ -98,7 +98,7 @@ def main() -> None:
 
 
 def to_run(index: int, result: dict) -> Run:
-    from shared.engine.train import EpochReport
+    from shared.engine.training.train import EpochReport
 
     reports = [EpochReport.from_dict(r) for r in result["history"]]
     quality, count = mean_quality([result["quality"]])
@@ -123,7 +123,7 @@ def _mean_spread(values: list[float]) -> str:
 
 
 def write_report(scale_name: str, scale: Scale, results: list[dict], total: float, chars: int) -> Path:
-    from services.pages.overlay import overlay_chart_svg
+    from services.web.pages.overlay import overlay_chart_svg
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     base_chars = next((r["corpus_chars"] for r in results if r["variant"] == "base"), None)
@@ -182,7 +182,7 @@ def write_report(scale_name: str, scale: Scale, results: list[dict], total: floa
         lines.append(f"![{question}]({file})")
         lines.append("")
     lines += [
-        "## Every run (shared/comparison.py's table, best validation first)",
+        "## Every run (shared/research/comparison.py's table, best validation first)",
         "",
         "| run | best val bits/char | at epoch | epochs | s/epoch | chars/s | parse rate | balanced lines |",
         "|---|---|---|---|---|---|---|---|",
@@ -197,7 +197,7 @@ def write_report(scale_name: str, scale: Scale, results: list[dict], total: floa
     lines += [
         "",
         "Parse rate and balanced lines: one sample per run of "
-        f"{scale.sample_chars:,} characters at temperature 0.75 (shared/engine/quality.py).",
+        f"{scale.sample_chars:,} characters at temperature 0.75 (shared/engine/measures/quality.py).",
         f"As a sweep on the service: `charlstm sweep CORPUS_ID --study {scale_name}` (or the sweeps page's preset).",
         "",
     ]

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from shared.engine import corpus
 from shared.engine.config import Hyperparameters
-from shared.engine.numpy_lstm import NumpyLSTM
-from shared.engine.train import TrainingCallbacks, TrainingPlan, train
+from shared.engine.data import corpus
+from shared.engine.inference.numpy_lstm import NumpyLSTM
+from shared.engine.training.train import TrainingCallbacks, TrainingPlan, train
 
 from . import targets
 from .common import measure_gemm_flops, print_table, quick, write_results

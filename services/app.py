@@ -10,7 +10,9 @@ from werkzeug.routing import IntegerConverter
 
 from shared.settings import Settings, get_settings
 
-from . import admin, api, context, pages
+from . import api
+from .plumbing import context
+from .web import admin, pages
 
 API_PREFIX = "/api/v1"
 JSON_BODY_LIMIT = 1024 * 1024  # uploads get their own limit, MAX_UPLOAD_BYTES

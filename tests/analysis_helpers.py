@@ -27,7 +27,7 @@ def python_text() -> str:
 def tiny_run() -> Path:
     """A run folder with one checkpoint (epoch 1), trained on python_text()."""
     from shared.engine.config import Hyperparameters
-    from shared.engine.train import train
+    from shared.engine.training.train import train
 
     folder = Path(tempfile.mkdtemp(prefix="charlstm-analysis-"))
     train(python_text(), Hyperparameters(**TINY), folder)
@@ -35,7 +35,7 @@ def tiny_run() -> Path:
 
 
 def tiny_checkpoint() -> Path:
-    from shared.engine.checkpoint import latest_checkpoint
+    from shared.engine.training.checkpoint import latest_checkpoint
 
     found = latest_checkpoint(tiny_run())
     assert found is not None

@@ -23,7 +23,7 @@ TEST_VAR_DIR = Path(tempfile.mkdtemp(prefix="charlstm-test-"))
 
 os.environ["BROKER_URL"] = TEST_BROKER_URL
 os.environ["CHARLSTM_VAR_DIR"] = str(TEST_VAR_DIR)
-# outside embedded mode the app refuses to start without a strong key (services/admin/security.py)
+# outside embedded mode the app refuses to start without a strong key (services/web/admin/security.py)
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
 # a test may hold its session's transaction open while it waits for workers; PostgreSQL must not end it
 os.environ.setdefault("IDLE_TRANSACTION_TIMEOUT", "3600")

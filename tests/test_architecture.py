@@ -72,7 +72,7 @@ def test_no_import_cycles():
         "shared.queue",
         "services.app",
         "services.api",
-        "services.admin",
+        "services.web.admin",
         "services.cli.main",
         "services.launcher",
         "workers.app",

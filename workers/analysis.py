@@ -1,6 +1,6 @@
 """The neuron analysis task (on the sampling queue): get the model through the sampling workers'
 model cache, read the text (the user's, or the tail of the job's corpus), run
-`shared.engine.analysis.analyze` and store the result as JSON at `analyses/{id}.json`. Every state
+`shared.engine.inspection.analysis.analyze` and store the result as JSON at `analyses/{id}.json`. Every state
 change goes through shared.lifecycle."""
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
 def _analyze(work: lifecycle.AnalysisWork, store: ObjectStore, heartbeat: Heartbeat) -> tuple[dict, str, int] | None:
     """Read the text, run the model over it, store the result: (the result, its key, its bytes); None when
     the analysis was cancelled meanwhile (asked once more before storing: nothing is stored)."""
-    from shared.engine.analysis import analyze, held_out
+    from shared.engine.inspection.analysis import analyze, held_out
 
     settings = get_settings()
     text = work.text

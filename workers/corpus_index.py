@@ -1,5 +1,5 @@
 """What the sampling worker compares samples with: a corpus's novelty index (a suffix array,
-`shared.engine.novelty.CorpusIndex`), its character counts and whether it is Python-like.
+`shared.engine.measures.novelty.CorpusIndex`), its character counts and whether it is Python-like.
 
 The index is built once per corpus (and case) by the first sampling worker that needs it, from the
 cleaned corpus (lowercased when the model was trained so), and stored in object storage next to
@@ -27,7 +27,7 @@ from .errors import JobError
 from .model_cache import ModelCache
 
 if TYPE_CHECKING:
-    from shared.engine.novelty import CorpusIndex
+    from shared.engine.measures.novelty import CorpusIndex
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class CorpusReference:
 
 
 def _reference(index: CorpusIndex, data: np.ndarray, build_seconds: float | None) -> CorpusReference:
-    from shared.engine.sample_report import counts_of_bytes, looks_like_python
+    from shared.engine.measures.sample_report import counts_of_bytes, looks_like_python
 
     text = data.tobytes().decode("ascii", errors="replace")  # a cleaned corpus is ASCII
     return CorpusReference(index, counts_of_bytes(data), looks_like_python(text), build_seconds)
@@ -54,8 +54,8 @@ def _reference(index: CorpusIndex, data: np.ndarray, build_seconds: float | None
 
 def build_reference(store: ObjectStore, corpus_key: str, lowercase: bool, folder: Path) -> CorpusReference:
     """Download the corpus, clean it as training did, build its index and store it."""
-    from shared.engine.corpus import apply_transforms, clean, decode_bytes
-    from shared.engine.novelty import CorpusIndex
+    from shared.engine.data.corpus import apply_transforms, clean, decode_bytes
+    from shared.engine.measures.novelty import CorpusIndex
 
     path = folder / "corpus.txt"
     try:
@@ -80,7 +80,7 @@ def build_reference(store: ObjectStore, corpus_key: str, lowercase: bool, folder
 
 def load_reference(cache_key: str, store: ObjectStore | None = None) -> CorpusReference:
     """The reference of `corpus_key[#lower]`: the stored index, or a new one built and stored."""
-    from shared.engine.novelty import CorpusIndex
+    from shared.engine.measures.novelty import CorpusIndex
 
     store = store or get_store()
     corpus_key, lowercase = cache_key.removesuffix(_LOWER), cache_key.endswith(_LOWER)

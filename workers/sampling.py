@@ -52,7 +52,7 @@ def sample_task(self, sample_id: int, token: str | None = None) -> str:
 def load_from_store(key: str, store: ObjectStore | None = None):
     """Download a checkpoint folder into scratch space and load its sampling model (the files are
     removed after: the model keeps only its fused numpy weights)."""
-    from shared.engine.sample import PRECISIONS, load_sampler
+    from shared.engine.inference.sample import PRECISIONS, load_sampler
 
     store = store or get_store()
     root = get_settings().scratch_dir
@@ -127,7 +127,7 @@ def run_sampling(
         with Heartbeat(lifecycle.sample_heartbeat, sample_id, worker, interval, lease=work.lease) as heartbeat:
             store = store or get_store()
             sampler = model_cache().get(work.checkpoint_key)
-            from shared.engine.sample import sample_names, sample_texts
+            from shared.engine.inference.sample import sample_names, sample_texts
 
             stop = Stop(heartbeat)
             texts = sample_texts(
@@ -196,8 +196,8 @@ def text_figures(
     Python-like, character divergence from the corpus) and novelty against the job's corpus, one
     dict per text. Without the corpus's index (its corpus gone from storage, ...) the quality
     figures that need no corpus are still given, and novelty is None."""
-    from shared.engine.sample_report import looks_like_python
-    from shared.engine.sample_report import text_figures as figures_of
+    from shared.engine.measures.sample_report import looks_like_python
+    from shared.engine.measures.sample_report import text_figures as figures_of
 
     began = time.perf_counter()
     reference = None

@@ -25,8 +25,8 @@ from shared import deletion, lifecycle
 from shared.db.models import Job, JobStatus
 from shared.db.retry import run_in_session
 from shared.db.session import session_scope
-from shared.engine import devices
-from shared.engine.train import TrainingCallbacks, TrainingPlan
+from shared.engine.training import devices
+from shared.engine.training.train import TrainingCallbacks, TrainingPlan
 from shared.queue import send_training
 from shared.settings import Settings, get_settings
 from shared.storage import NotFound, ObjectStore, StorageError, get_store
@@ -251,10 +251,10 @@ def _free_keras_memory() -> None:
 
 def _train(work: lifecycle.TrainingWork, store: ObjectStore, scratch: Path, heartbeat: Heartbeat) -> JobStatus | None:
     """Train to the end: succeeded; cancelled; None when stopped because the worker is stopping."""
-    from shared.engine.checkpoint import epoch_dir
     from shared.engine.config import FORKABLE
-    from shared.engine.corpus import decode_bytes
-    from shared.engine.train import train
+    from shared.engine.data.corpus import decode_bytes
+    from shared.engine.training.checkpoint import epoch_dir
+    from shared.engine.training.train import train
 
     corpus_path = scratch / "corpus.txt"
     try:

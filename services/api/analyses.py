@@ -8,14 +8,13 @@ from sqlalchemy import select
 
 from shared import lifecycle
 from shared.db.models import Analysis, AnalysisStatus, Job
-from shared.engine.corpus import CorpusError
+from shared.engine.data.corpus import CorpusError
 from shared.queue import send_analysis
 from shared.storage import NotFound
 
-from ..context import get_celery, get_db, get_store, settings
-from ..downloads import analysis_download
-from ..errors import ApiError, field_error
-from ..nextchar import check_model_size, gate, light_sampler
+from ..plumbing.context import get_celery, get_db, get_store, settings
+from ..plumbing.downloads import analysis_download
+from ..plumbing.errors import ApiError, field_error
 from .analysis_schemas import (
     AnalysisCreate,
     AnalysisList,
@@ -27,6 +26,7 @@ from .analysis_schemas import (
 from .auth import SECURITY, get_visible, require_user, visible
 from .checkpoints import checkpoint_files
 from .common import paginate
+from .nextchar import check_model_size, gate, light_sampler
 from .schemas import ErrorBody, JobPath, NoQuery, PageQuery, json_body_on
 
 bp = APIBlueprint(
@@ -168,7 +168,7 @@ def next_char(path: JobPath, query: NextCharQuery):
 
 
 def next_char_data(job: Job, prompt: str, temperatures: list[float], top: int, epoch: int | None = None) -> dict:
-    from shared.engine.temperature import next_char_distribution
+    from shared.engine.inference.temperature import next_char_distribution
 
     if not job.epochs:
         raise ApiError(409, "job has no checkpoint yet")

@@ -10,8 +10,8 @@ from sqlalchemy import Select, select
 from shared.auth import BadToken, check_token
 from shared.db.models import Job
 
-from ..context import bearer_token, get_db
-from ..errors import ApiError
+from ..plumbing.context import bearer_token, get_db
+from ..plumbing.errors import ApiError
 
 SECURITY_SCHEMES: dict = {"bearer": {"type": "http", "scheme": "bearer", "description": "an API token"}}
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]

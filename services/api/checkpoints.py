@@ -13,9 +13,9 @@ from shared import lifecycle
 from shared.db.models import Epoch, Job
 from shared.storage import NotFound
 
-from ..context import get_store
-from ..downloads import attachment, read_chunks
-from ..errors import ApiError
+from ..plumbing.context import get_store
+from ..plumbing.downloads import attachment, read_chunks
+from ..plumbing.errors import ApiError
 from .auth import MAX_ID, SECURITY, get_visible, require_user
 from .schemas import ErrorBody, JobPath, NoQuery
 

@@ -9,8 +9,8 @@ from sqlalchemy import Select, func, select
 from shared import lifecycle
 from shared.db.models import Job, Sample
 
-from ..context import get_celery, get_db
-from ..errors import ApiError
+from ..plumbing.context import get_celery, get_db
+from ..plumbing.errors import ApiError
 
 
 def paginate(stmt: Select, page: int, per_page: int) -> tuple[list, int]:

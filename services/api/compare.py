@@ -1,19 +1,19 @@
 """Run comparison: the validation curves of a set of jobs (or a sweep's) in bits/char, optionally
 smoothed, and a table of the varied hyperparameters, best validation bits/char and its epoch,
-speed and sample quality (shared/comparison.py). Also a running job's live training loss."""
+speed and sample quality (shared/research/comparison.py). Also a running job's live training loss."""
 
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from shared import lifecycle
-from shared.comparison import compare, run_from_job
 from shared.db.models import Job, Sample, SampleStatus, Sweep
-from shared.engine.train import LN2
+from shared.engine.training.train import LN2
+from shared.research.comparison import compare, run_from_job
 from shared.settings import get_settings
 
-from ..context import get_db
-from ..errors import ApiError, field_error
+from ..plumbing.context import get_db
+from ..plumbing.errors import ApiError, field_error
 from .auth import MAX_ID, SECURITY, get_visible, require_user, visible
 from .schemas import ErrorBody, JobPath, NoQuery
 from .sweep_schemas import CompareOut, CompareQuery, LiveLossOut
@@ -60,7 +60,7 @@ def selected_jobs(job_ids: list[int] | None, sweep_id: int | None, epochs: bool 
 
 
 def comparison(jobs: list[Job], smoothing: float) -> dict:
-    """shared.comparison.compare of these jobs, with their succeeded samples' quality figures and
+    """shared.research.comparison.compare of these jobs, with their succeeded samples' quality figures and
     their live training loss."""
     db = get_db()
     samples: dict[int, list[Sample]] = {job.id: [] for job in jobs}

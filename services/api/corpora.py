@@ -10,12 +10,12 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from shared.db.models import Corpus
-from shared.engine.corpus import CorpusError, CorpusStatsBuilder
+from shared.engine.data.corpus import CorpusError, CorpusStatsBuilder
 from shared.lifecycle.quotas import check_corpus_quota, corpus_charge, lock_user
 from shared.storage.keys import new_corpus_key
 
-from ..context import get_db, get_store, settings
-from ..errors import ApiError, field_error
+from ..plumbing.context import get_db, get_store, settings
+from ..plumbing.errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate
 from .schemas import CorpusForm, CorpusList, CorpusOut, CorpusPath, CorpusQuery, ErrorBody, NoQuery

@@ -9,8 +9,8 @@ from shared import deletion
 from shared.db.models import Corpus, Job, Sample
 from shared.lifecycle.deletion import Refused
 
-from ..context import get_db, get_store
-from ..errors import ApiError
+from ..plumbing.context import get_db, get_store
+from ..plumbing.errors import ApiError
 from .auth import SECURITY, get_visible, require_user
 from .schemas import CorpusPath, DeleteCorpusQuery, Deleted, DeleteJobQuery, ErrorBody, JobPath, NoQuery, SamplePath
 

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.storage import StorageError
 
-from ..errors import ApiError
+from ..plumbing.errors import ApiError
 
 
 def error_response(status: int, error: str, detail: list | None = None, headers: dict | None = None):

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from shared.queue import check_broker
 
-from ..context import get_celery, get_db, get_store, settings
+from ..plumbing.context import get_celery, get_db, get_store, settings
 from .schemas import Health, Liveness
 
 bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])

@@ -7,14 +7,14 @@ from sqlalchemy import select
 
 from shared import lifecycle
 from shared.db.models import Corpus, Job, JobStatus
-from shared.engine.batching import min_corpus_chars
 from shared.engine.config import Hyperparameters
-from shared.engine.sizing import advice
-from shared.engine.train import LN2
+from shared.engine.data.batching import min_corpus_chars
+from shared.engine.training.sizing import advice
+from shared.engine.training.train import LN2
 from shared.queue import send_message, send_training
 
-from ..context import get_celery, get_db
-from ..errors import ApiError, field_error
+from ..plumbing.context import get_celery, get_db
+from ..plumbing.errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible, visible_children
 from .common import paginate, send_or_fail
 from .label_fields import apply_labels

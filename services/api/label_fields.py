@@ -3,7 +3,7 @@ corpus or a job (issue 12): used by job creation, continue/fork and the PATCH en
 
 from shared.db.models import Corpus, Job
 
-from ..errors import ApiError, field_error
+from ..plumbing.errors import ApiError, field_error
 
 
 def apply_labels(record: Corpus | Job, body) -> None:

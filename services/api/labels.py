@@ -6,7 +6,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from shared.db.models import Corpus, Job
 
-from ..context import get_db
+from ..plumbing.context import get_db
 from .auth import SECURITY, get_visible, require_user
 from .jobs import job_out
 from .label_fields import apply_labels

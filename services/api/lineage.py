@@ -9,8 +9,8 @@ from shared import lifecycle
 from shared.db.models import Job
 from shared.queue import send_training
 
-from ..context import get_db
-from ..errors import ApiError, field_error
+from ..plumbing.context import get_db
+from ..plumbing.errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user
 from .common import send_or_fail
 from .jobs import _check_length, job_out, send_dispatched

@@ -6,13 +6,13 @@ from sqlalchemy import select
 
 from shared import lifecycle
 from shared.db.models import Epoch, Job, Sample
-from shared.engine.corpus import CorpusError, Vocabulary
-from shared.engine.sample import encode_seed
+from shared.engine.data.corpus import CorpusError, Vocabulary
+from shared.engine.inference.sample import encode_seed
 from shared.queue import send_sampling
 
-from ..context import get_db, settings
-from ..downloads import sample_download
-from ..errors import ApiError, field_error
+from ..plumbing.context import get_db, settings
+from ..plumbing.downloads import sample_download
+from ..plumbing.errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate, send_or_fail
 from .jobs import send_dispatched
@@ -41,7 +41,7 @@ bp.before_request(json_body_on("samples.create_sample"))
 
 
 def _check_seed(job: Job, seed_text: str | None) -> None:
-    """The sampler's own seed rule (shared.engine.sample.encode_seed) on the model's vocabulary,
+    """The sampler's own seed rule (shared.engine.inference.sample.encode_seed) on the model's vocabulary,
     which the job records when training starts: a seed with nothing left is a 422."""
     if seed_text is None or not job.vocabulary:
         return

@@ -19,7 +19,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from shared.db.models import JobStatus, SampleStatus, as_utc
 from shared.engine.config import Hyperparameters
 
-from ..errors import ApiError, field_error
+from ..plumbing.errors import ApiError, field_error
 
 # ---- common -------------------------------------------------------------------------------
 
@@ -295,7 +295,7 @@ class JobList(Page):
 
 class JobCreated(JobOut):
     warnings: list[str] = Field(
-        description="sizing advice before training (shared.engine.sizing, as `charlstm train` prints it): few "
+        description="sizing advice before training (shared.engine.training.sizing, as `charlstm train` prints it): few "
         "batches per epoch for this corpus, batch size and length, or more weights than the corpus can "
         "teach, each with a setting that helps; empty when all is well"
     )
@@ -357,7 +357,7 @@ class SamplePath(BaseModel):
 
 
 class TextQuality(BaseModel):
-    """The quality figures of one text (shared.engine.quality): a figure is null where it does not
+    """The quality figures of one text (shared.engine.measures.quality): a figure is null where it does not
     apply (the Python measures of a corpus that is not Python-like)."""
 
     name: str = Field(description="the text's file name, as in the download's zip")
@@ -381,7 +381,7 @@ class TextQuality(BaseModel):
 
 
 class TextNovelty(BaseModel):
-    """How much of one text is copied from the training corpus (shared.engine.novelty)."""
+    """How much of one text is copied from the training corpus (shared.engine.measures.novelty)."""
 
     name: str
     temperature: float

@@ -6,16 +6,16 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
 from shared import lifecycle
-from shared.comparison import varying
 from shared.db.models import Corpus, Job, Sweep
 from shared.engine.config import Hyperparameters
-from shared.engine.train import LN2
+from shared.engine.training.train import LN2
 from shared.lifecycle import sweeps as sweep_lifecycle
 from shared.queue import send_training
+from shared.research.comparison import varying
 from shared.settings import get_settings
 
-from ..context import get_db
-from ..errors import ApiError
+from ..plumbing.context import get_db
+from ..plumbing.errors import ApiError
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate, send_or_fail
 from .jobs import _check_length, send_dispatched

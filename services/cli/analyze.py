@@ -1,5 +1,5 @@
 """`charlstm analyze RUN|JOB`: the neuron analysis and the temperature chart of a model, written as
-one HTML report that opens offline (services/report.py, the same view as the user pages).
+one HTML report that opens offline (services/web/report.py, the same view as the user pages).
 
 A local run or checkpoint folder is analysed here; a job id on the service (the same resolution
 rule as `charlstm sample`) is analysed by a sampling worker, and its result downloaded.
@@ -44,7 +44,7 @@ def register(sub) -> None:
 
 
 def run_analyze(args) -> int:
-    from ..report import DEFAULT_PROMPT, standalone
+    from ..web.report import DEFAULT_PROMPT, standalone
 
     prompt = args.prompt or DEFAULT_PROMPT
     text = args.text.read_text(encoding="utf-8") if args.text else None
@@ -65,11 +65,11 @@ def run_analyze(args) -> int:
 
 
 def _local(args, text: str | None, prompt: str):
-    from shared.engine.analysis import analyze, held_out
-    from shared.engine.checkpoint import resolve
-    from shared.engine.corpus import read_text
-    from shared.engine.sample import load_sampler
-    from shared.engine.temperature import next_char_distribution
+    from shared.engine.data.corpus import read_text
+    from shared.engine.inference.sample import load_sampler
+    from shared.engine.inference.temperature import next_char_distribution
+    from shared.engine.inspection.analysis import analyze, held_out
+    from shared.engine.training.checkpoint import resolve
 
     folder = resolve(Path(args.target))
     sampler = load_sampler(folder)

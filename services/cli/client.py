@@ -361,7 +361,7 @@ def run_remote_sample(args) -> int:
 
 def print_figures(sample: dict) -> None:
     """The quality (and novelty) figures the service measured for each text, on stderr."""
-    from shared.engine.sample_report import summary
+    from shared.engine.measures.sample_report import summary
 
     novelty = {n["name"]: n for n in sample.get("novelty") or []}
     for quality in sample.get("quality") or []:

@@ -4,9 +4,9 @@ from pydantic import ValidationError
 
 
 def describe(exc: Exception) -> str | None:
-    from shared.engine.checkpoint import CheckpointError
     from shared.engine.config import describe_validation_error
-    from shared.engine.corpus import CorpusError
+    from shared.engine.data.corpus import CorpusError
+    from shared.engine.training.checkpoint import CheckpointError
 
     if isinstance(exc, ValidationError):
         return describe_validation_error(exc)

@@ -35,7 +35,7 @@ def register(sub) -> None:
 
 
 def run_corpus_build(args) -> int:
-    from shared.engine import corpus
+    from shared.engine.data import corpus
 
     if args.builtin:
         text = corpus.builtin_python_corpus(strip_docs=args.strip_docs, max_chars=args.max_chars)
@@ -49,7 +49,7 @@ def run_corpus_build(args) -> int:
 
 
 def run_corpus_stats(args) -> int:
-    from shared.engine import corpus
+    from shared.engine.data import corpus
 
     raw = corpus.read_text(args.file)
     stats = corpus.corpus_stats(raw, lowercase=args.lowercase, tabs=args.tabs, raw_bytes=args.file.stat().st_size)
@@ -59,8 +59,8 @@ def run_corpus_stats(args) -> int:
 
 def run_train(args) -> int:
     from shared.engine.config import Hyperparameters
-    from shared.engine.corpus import read_text
-    from shared.engine.train import resume_hyperparameters, train
+    from shared.engine.data.corpus import read_text
+    from shared.engine.training.train import resume_hyperparameters, train
 
     given = hyperparameters_from_args(args)
     # a resumed run keeps its architecture: flags not given come from the run's latest checkpoint
@@ -76,7 +76,7 @@ def run_train(args) -> int:
 def run_local_sample(args) -> int:
     """`charlstm sample DIR ...`: sample from a checkpoint or run folder (`--epoch`: that epoch's
     checkpoint of a run folder); to --out or stdout, then the figures of every text on stderr."""
-    from shared.engine.sample import load_sampler, sample_names, sample_texts
+    from shared.engine.inference.sample import load_sampler, sample_names, sample_texts
 
     from .output import write_texts
 
@@ -99,7 +99,7 @@ def run_local_sample(args) -> int:
 
 def checkpoint_folder(target: Path, epoch: int | None) -> Path:
     """The folder to load: `target` itself, or with --epoch that epoch's checkpoint of a run folder."""
-    from shared.engine.checkpoint import epoch_dir, is_checkpoint
+    from shared.engine.training.checkpoint import epoch_dir, is_checkpoint
 
     if epoch is None:
         return target
@@ -111,10 +111,10 @@ def checkpoint_folder(target: Path, epoch: int | None) -> Path:
 
 def print_local_figures(texts: list[str], names: list[str], sampler, corpus: Path | None) -> None:
     """The quality figures of every text (and with --corpus the novelty and divergence), on stderr."""
-    from shared.engine.corpus import apply_transforms, clean, read_text
-    from shared.engine.novelty import CorpusIndex
-    from shared.engine.quality import char_counts
-    from shared.engine.sample_report import looks_like_python, summary, text_figures
+    from shared.engine.data.corpus import apply_transforms, clean, read_text
+    from shared.engine.measures.novelty import CorpusIndex
+    from shared.engine.measures.quality import char_counts
+    from shared.engine.measures.sample_report import looks_like_python, summary, text_figures
 
     index = counts = None
     python = looks_like_python(sampler.warmup_text)

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 from tqdm import tqdm
 
-from shared.engine.train import TrainingCallbacks, TrainingPlan
+from shared.engine.training.train import TrainingCallbacks, TrainingPlan
 
 
 def bar(**kwargs) -> tqdm:
@@ -46,7 +46,7 @@ class ProgressCallbacks(TrainingCallbacks):
             self._bar.close()
 
     def on_train_begin(self, plan):
-        from shared.engine.sizing import advice
+        from shared.engine.training.sizing import advice
 
         self._epochs = plan.epochs
         tqdm.write(plan_line(plan))

@@ -3,7 +3,7 @@ from a job on the service (client.py)."""
 
 from pathlib import Path
 
-from shared.engine.sample import PRECISIONS
+from shared.engine.inference.sample import PRECISIONS
 
 from .client import run_remote_sample
 from .flags import positive_float, positive_int, probability

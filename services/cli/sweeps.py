@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from shared import study
+from shared.research import study
 
 from .client import make_client
 from .flags import add_sweep_flags, positive_int, sweep_from_args

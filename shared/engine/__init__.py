@@ -1,8 +1,13 @@
 """charlstm's ML engine: a plain library (keras + keras.ops, no web or queue code).
 
-Modules: config (Hyperparameters), corpus (cleaning, vocabulary, built-in corpora), batching
-(windows and interleaved stateful batches), model (the network), train (training loop, callbacks,
-checkpoints, resume), sample (fast generation).
+Parts, each resting only on those listed before it (.importlinter's engine-roles contract):
+- `config`: Hyperparameters, the one validated object of a training run (engine root: every part reads it).
+- `data/`: the corpus (cleaning, vocabulary), the built-in corpus, batching (windows and the
+  paper's interleaved stateful batches).
+- `training/`: the network, the training loop, checkpoints, devices, sizing advice.
+- `inference/`: sampling (Keras, fused numpy, int8, light), the next-character distribution.
+- `measures/`: sample quality, novelty against the corpus, the figures stored with each sample.
+- `inspection/`: neuron activations, features of Python text, the neuron analysis.
 """
 
 import os

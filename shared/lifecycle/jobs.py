@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Analysis, Epoch, Job, JobStatus, Sample, as_utc, new_lease, utcnow
 from ..engine.config import Hyperparameters, describe_validation_error
-from ..engine.train import best_epoch as best_of
+from ..engine.training.train import best_epoch as best_of
 from ..settings import get_settings
 from .dispatch import (
     HEARTBEAT_CANCEL,

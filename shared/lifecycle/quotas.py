@@ -45,7 +45,7 @@ LIMITS = {
     "max_corpora": "quota_max_corpora",
 }
 
-# A corpus's novelty index (shared.engine.novelty, built by the first sample of a job on it): the
+# A corpus's novelty index (shared.engine.measures.novelty, built by the first sample of a job on it): the
 # cleaned text (1 byte per character) and its int32 suffix array (4). Counted from the upload on,
 # built or not, so that the quota does not move under a user when a sample builds it.
 INDEX_BYTES_PER_CHAR = 5

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Epoch, Job, utcnow
-from ..engine.train import best_epoch
+from ..engine.training.train import best_epoch
 from ..settings import get_settings
 
 

@@ -70,7 +70,7 @@ def record_epochs(db_session):
     vocabulary (the corpus's characters), then one epoch per value, checkpoint `jobs/<id>/epoch-NNNN`."""
     from shared import lifecycle
     from shared.db.models import Job
-    from shared.engine.train import EpochReport
+    from shared.engine.training.train import EpochReport
 
     def record(job_id: int, val_losses, loss: float = 1.5) -> int:
         job = db_session.get(Job, job_id)

@@ -31,7 +31,7 @@ def test_create_job_queues_a_training_message(client, user_headers, make_corpus,
 
 
 def test_sizing_warnings_come_with_the_new_job(client, user_headers, make_corpus):
-    """The same advice as `charlstm train` (shared.engine.sizing): 72,000 characters at the
+    """The same advice as `charlstm train` (shared.engine.training.sizing): 72,000 characters at the
     default batch 128 x 100 are 4 training batches an epoch, with a batch size that gives 200."""
     corpus = make_corpus(text="abcdefghij klmnop\n" * 4000)  # 72,000 characters
     warnings = post_job(client, user_headers, corpus["id"], {"layers": 1, "units": 16}).get_json()["warnings"]
@@ -221,7 +221,7 @@ class QueryCounter:
 
 def test_listing_jobs_costs_a_constant_number_of_queries_and_loads_no_epoch(client, user_headers, make_job, db_session):
     from shared import lifecycle
-    from shared.engine.train import EpochReport
+    from shared.engine.training.train import EpochReport
 
     first = db_session.get(Job, make_job()["id"])
     jobs = [first] + [

@@ -1,4 +1,4 @@
-"""The next-character chart's bounds through the API (services.nextchar): a model over
+"""The next-character chart's bounds through the API (services.api.nextchar): a model over
 NEXT_CHAR_MAX_PARAMETERS is 422 before any download, a user past NEXT_CHAR_PER_USER running
 requests gets the quotas' 429, every slot busy (NEXT_CHAR_THREADS) is 503 with Retry-After, and
 concurrent requests for one checkpoint download and parse it once. The attack with real processes
@@ -33,7 +33,7 @@ def user_id(db_session, name: str) -> int:
 
 
 def next_char_gate(app):
-    from services.nextchar import gate
+    from services.api.nextchar import gate
 
     with app.app_context():
         return gate()
@@ -78,8 +78,8 @@ def test_every_slot_busy_is_503_with_retry_after(app, client, user_headers, trai
 
 
 def test_concurrent_requests_for_one_checkpoint_load_it_once(app, trained_job, monkeypatch):
-    from services.context import get_store
-    from services.nextchar import light_sampler
+    from services.api.nextchar import light_sampler
+    from services.plumbing.context import get_store
 
     with app.app_context():
         store = get_store()  # the app's own store, its downloads counted

@@ -137,7 +137,7 @@ def test_cancelling_a_sweep_dispatches_the_owners_next_job(client, user_headers,
 
 
 def test_the_study_is_a_valid_sweep_on_the_service(client, user_headers, make_corpus):
-    from shared.study import sweep_body
+    from shared.research.study import sweep_body
 
     corpus = make_corpus(text="def f(x):\n    return x * 2\n\n" * 2500)  # 75,000 characters
     response = client.post("/api/v1/sweeps", headers=user_headers, json=sweep_body("tiny", corpus["id"]))

@@ -90,7 +90,7 @@ def running_job(session, owner_id: int, epochs: int = 5):
 def record_epoch(session, job_id: int, epoch: int, loss: float, val_loss: float) -> None:
     """An epoch recorded through the lifecycle, as a training worker does."""
     from shared import lifecycle
-    from shared.engine.train import EpochReport
+    from shared.engine.training.train import EpochReport
     from shared.storage.keys import checkpoint_key
 
     report = EpochReport(epoch=epoch, loss=loss, val_loss=val_loss, seconds=1.5, chars_per_second=40_000.0)

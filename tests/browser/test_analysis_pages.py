@@ -30,8 +30,8 @@ def _finished_analysis(db_session, store, job_id: int, text: str) -> int:
     """An analysis run as the worker runs it (the engine on the light sampler), stored."""
     from shared import lifecycle
     from shared.db.models import Job
-    from shared.engine.analysis import analyze
-    from shared.engine.light import load_light_sampler
+    from shared.engine.inference.light import load_light_sampler
+    from shared.engine.inspection.analysis import analyze
 
     job = db_session.get(Job, job_id)
     analysis = lifecycle.create_analysis(db_session, job.owner_id, job, job.epochs[0], text)

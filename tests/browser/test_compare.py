@@ -72,7 +72,7 @@ def test_launch_a_sweep_and_watch_the_comparison(page, server_url, user_token, d
 def test_the_study_preset_launches_the_studys_sweep(page, server_url, user_token, db_session, broker):
     import json
 
-    from shared.study import SCALES, sweep_variants
+    from shared.research.study import SCALES, sweep_variants
 
     corpus = make_corpus(db_session, user_id(db_session, "alice"))
     sign_in(page, server_url, user_token, next_path="/sweeps")

@@ -5,7 +5,7 @@ highlighted; rendered with no console error and no horizontal scroll at 1280 px.
 from __future__ import annotations
 
 from tests.browser.browser_helpers import horizontal_overflow, record_epoch, running_job, sign_in, user_id
-from tests.pages.sample_helpers import COPIED, finished_sample
+from tests.web.pages.sample_helpers import COPIED, finished_sample
 
 
 def test_side_by_side_and_highlighted_sample(page, server_url, user_token, db_session, store):

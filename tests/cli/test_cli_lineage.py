@@ -3,7 +3,7 @@ against the real API served over HTTP (issue 12)."""
 
 from shared import lifecycle
 from shared.db.models import Job
-from shared.engine.train import EpochReport
+from shared.engine.training.train import EpochReport
 from tests.cli.test_cli_client_api import SMALL, run, service  # noqa: F401  (a fixture)
 
 

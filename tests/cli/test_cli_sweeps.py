@@ -67,7 +67,7 @@ def test_variants_file_and_errors(corpus_id, capsys, tmp_path, db_session):
 
 def test_the_study_as_a_sweep(service, capsys, tmp_path, db_session):  # noqa: F811
     from shared.db.models import Sweep
-    from shared.study import SCALES, runs_of
+    from shared.research.study import SCALES, runs_of
 
     path = tmp_path / "code.py"
     path.write_text("def f(x):\n    return x * 2\n\n" * 2500)  # 75,000 characters: the tiny scale's rows fit

@@ -37,9 +37,9 @@ def probabilities(path: Path) -> dict[str, Any]:
     backend, and through the sampler's numpy network built from the weights loaded here."""
     import keras
 
-    from shared.engine import checkpoint as ckpt
-    from shared.engine.model import reset_states
-    from shared.engine.numpy_lstm import NumpyLSTM, softmax
+    from shared.engine.inference.numpy_lstm import NumpyLSTM, softmax
+    from shared.engine.training import checkpoint as ckpt
+    from shared.engine.training.model import reset_states
 
     saved = ckpt.load(path, compile=False)
     hp = saved.hyperparameters
@@ -58,7 +58,7 @@ def main(given: str, out: str) -> int:
     import pytest
 
     from shared.engine.config import Hyperparameters
-    from shared.engine.train import train
+    from shared.engine.training.train import train
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.engine.numpy_lstm import NumpyLSTM
+from shared.engine.inference.numpy_lstm import NumpyLSTM
 from tests.engine.tiny_models import stateful, stateless
 
 

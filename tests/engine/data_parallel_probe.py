@@ -32,10 +32,10 @@ def main(out: str) -> int:
     import jax
     import keras
 
-    from shared.engine import devices
     from shared.engine.config import Hyperparameters
-    from shared.engine.model import lstm_layers
-    from shared.engine.train import TrainingCallbacks, train
+    from shared.engine.training import devices
+    from shared.engine.training.model import lstm_layers
+    from shared.engine.training.train import TrainingCallbacks, train
 
     class Mesh(TrainingCallbacks):
         """Records how many devices the distribution active during training spans."""

@@ -27,7 +27,7 @@ def start_probes(tmp: Path) -> dict:
     """Train a tiny TensorFlow checkpoint in `tmp`, then start both other backends' probes
     (subprocesses, running while the caller goes on); returns them by backend."""
     from shared.engine.config import Hyperparameters
-    from shared.engine.train import train
+    from shared.engine.training.train import train
 
     train(tiny_text(), Hyperparameters(**TINY, epochs=1), tmp / "tensorflow")
     return {

@@ -3,7 +3,7 @@
 import numpy as np
 
 from shared.engine.config import Hyperparameters
-from shared.engine.model import build_model, lstm_layers
+from shared.engine.training.model import build_model, lstm_layers
 
 VOCAB = 11
 TOL = 1e-4
@@ -29,7 +29,7 @@ def stateful(batch_size, seq_len, weights_from=None):
     if seq_len == 1:  # Hyperparameters needs seq_len >= 2: rebuild the same stack with (1, 1)
         import keras
 
-        from shared.engine.model import OneHot
+        from shared.engine.training.model import OneHot
 
         inputs = keras.Input(batch_shape=(batch_size, 1), dtype="int32")
         x = OneHot(VOCAB)(inputs)

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from shared import lifecycle
 from shared.db.models import Epoch, Job, JobStatus, utcnow
-from shared.engine.train import EpochReport
+from shared.engine.training.train import EpochReport
 from shared.lifecycle.dispatch import MAX_ERROR_CHARS
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from shared import deletion, lifecycle
 from shared.db.models import Analysis, AnalysisStatus, Sample, SampleStatus, utcnow
-from shared.engine.train import EpochReport
+from shared.engine.training.train import EpochReport
 from shared.lifecycle import objects
 from shared.storage.keys import analysis_key, checkpoint_key, sample_key
 from shared.storage.local import LocalStore

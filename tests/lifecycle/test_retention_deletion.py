@@ -8,7 +8,7 @@ import pytest
 
 from shared import deletion, lifecycle
 from shared.db.models import Corpus, Job, JobStatus
-from shared.engine.train import EpochReport
+from shared.engine.training.train import EpochReport
 from shared.lifecycle.retention import RetentionPolicy, kept_epochs
 from shared.storage.local import LocalStore
 

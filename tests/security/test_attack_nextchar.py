@@ -39,9 +39,9 @@ BUILD = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from shared.engine import checkpoint
+    from shared.engine.training import checkpoint
     from shared.engine.config import Hyperparameters
-    from shared.engine.model import build_model
+    from shared.engine.training.model import build_model
 
     hp = Hyperparameters(**json.loads(sys.argv[1]))
     vocabulary = sorted(set(sys.argv[3]))
@@ -73,7 +73,7 @@ def make_world(url: str, store, hp: dict, folder: Path) -> tuple[list[tuple[str,
     from shared.auth import create_user_token
     from shared.db.models import Corpus, Job, JobStatus, User
     from shared.db.session import session_scope
-    from shared.engine.train import EpochReport
+    from shared.engine.training.train import EpochReport
 
     built = subprocess.run(
         [sys.executable, "-c", BUILD, json.dumps(hp), str(folder), TEXT],

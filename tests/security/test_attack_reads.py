@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from shared import lifecycle
 from shared.db.models import Base, BatchLoss, Sample, User
 from tests.browser.browser_helpers import WORKER, make_corpus, record_epoch, running_job, user_id
-from tests.pages.sample_helpers import finished_sample
-from tests.pages.test_pages import sign_in
+from tests.web.pages.sample_helpers import finished_sample
+from tests.web.pages.test_pages import sign_in
 
 RECORDED = 5_000
 
@@ -96,7 +96,7 @@ def test_a_sweeps_comparison_obeys_the_job_cap(client, user_headers, db_session,
 
 
 def test_the_comparison_pages_polls_compute_it_once_per_version(client, user_token, db_session, monkeypatch):
-    from services.pages import compare as page
+    from services.web.pages import compare as page
 
     computed: list[int] = []
     real = page.comparison
@@ -137,7 +137,7 @@ def big_zip(names: list[str], chars: int) -> bytes:
 
 
 def test_the_side_by_side_samples_page_reads_a_bounded_amount(client, user_token, db_session, store, monkeypatch):
-    from services.pages import sample_views
+    from services.web.pages import sample_views
 
     job_id = running_job(db_session, user_id(db_session, "alice"))
     record_epoch(db_session, job_id, 1, loss=2.0, val_loss=2.1)

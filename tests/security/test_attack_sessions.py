@@ -282,7 +282,7 @@ def test_lineage_children_of_another_users_fork_are_not_listed(server_url, db_se
 def test_one_user_cannot_pile_up_sessions(app, client, db_session):
     """Figure: WebSession rows of a user after 30 sign-ins and a sign-out each (ended rows are
     deleted at the next sign-in), and after 30 sign-ins kept open (the oldest end beyond 20)."""
-    from services.admin.security import MAX_LIVE_SESSIONS
+    from services.web.admin.security import MAX_LIVE_SESSIONS
     from shared.db.models import WebSession
     from tests.security.security_helpers import csrf_from
 

@@ -89,7 +89,7 @@ def test_sample_keys_come_from_the_record_not_the_request(client, world, db_sess
 
 
 def test_worker_keys_are_built_from_ids_only(store):
-    from shared.engine.sample import sample_names
+    from shared.engine.inference.sample import sample_names
     from workers.sampling import store_texts
     from workers.training import checkpoint_key
 

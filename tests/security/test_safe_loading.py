@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.engine import checkpoint as ckpt
-from shared.engine.checkpoint import CheckpointError
-from shared.engine.checkpoint import load as load_checkpoint
 from shared.engine.config import Hyperparameters
+from shared.engine.training import checkpoint as ckpt
+from shared.engine.training.checkpoint import CheckpointError
+from shared.engine.training.checkpoint import load as load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 HP = Hyperparameters(mode="stateless", layers=1, units=4, seq_len=5, batch_size=2)
@@ -64,7 +64,7 @@ def rewrite_config(path: Path, change) -> None:
 def test_a_real_checkpoint_loads_in_keras_safe_mode(tmp_path, monkeypatch):
     import keras
 
-    from shared.engine.model import build_model
+    from shared.engine.training.model import build_model
 
     folder = save(build_model(HP, len(VOCAB)), tmp_path)
     seen = []

@@ -8,7 +8,7 @@ import time
 import pytest
 from kombu.exceptions import OperationalError
 
-from services.context import CELERY
+from services.plumbing.context import CELERY
 from shared.queue import CONNECT_TIMEOUT, make_celery, send_sampling, send_training
 from shared.settings import Settings
 from tests.workers.processes import free_port

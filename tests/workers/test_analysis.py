@@ -9,7 +9,7 @@ import pytest
 from shared import lifecycle
 from shared.auth import create_user_token, find_token
 from shared.db.models import Analysis, Job
-from shared.engine.train import EpochReport
+from shared.engine.training.train import EpochReport
 from tests.analysis_helpers import python_text, tiny_checkpoint, vocabulary
 
 

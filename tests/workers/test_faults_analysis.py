@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from shared import lifecycle
 from shared.db.models import AnalysisStatus, Job, JobStatus
-from shared.engine.train import EpochReport
+from shared.engine.training.train import EpochReport
 from tests.analysis_helpers import python_text, tiny_checkpoint, vocabulary
 
 LONG = 60  # python_text() x 60: about 360,000 characters, several seconds of analysis

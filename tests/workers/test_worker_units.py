@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from shared import lifecycle
 from shared.db.models import Job, JobStatus
-from shared.engine.sample import sample_names
-from shared.engine.train import EpochReport, TrainingCallbacks
+from shared.engine.inference.sample import sample_names
+from shared.engine.training.train import EpochReport, TrainingCallbacks
 from shared.storage import LocalStore, NotFound, StorageError
 from workers import shutdown
 from workers.__main__ import main, worker_argv

@@ -1,0 +1,121 @@
+"""The user pages of issue 11's neuron analyses and temperature chart: a job's analyses with a
+form to request one (the API's own code path), an analysis's page (the neuron table and the
+coloured text with its cell picker, drawn by services/web/report.py's view) and the temperature chart
+with a prompt box (its numbers from the API's next-char code, read with the page's session)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import flash, jsonify, redirect, render_template, request, url_for
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from shared.db.models import Analysis, AnalysisStatus, Job
+
+from ...api.analyses import analysis_out, analysis_result, create_analysis, next_char_data
+from ...api.analysis_schemas import AnalysisCreate, NextCharQuery
+from ...api.auth import get_visible, visible
+from ...api.schemas import JobPath, NoQuery
+from ...plumbing.context import get_db
+from ...plumbing.downloads import analysis_download
+from ...plumbing.errors import ApiError
+from ..report import DEFAULT_PROMPT, DEFAULT_TEMPERATURES, view
+from .blueprint import pages_bp
+
+ANALYSES_SHOWN = 50
+CHART_TOP = 40
+
+
+@pages_bp.get("/jobs/<int:job_id>/analyses")
+def job_analyses(job_id: int):
+    job: Job = get_visible(Job, job_id)
+    stmt = visible(select(Analysis).where(Analysis.job_id == job.id), Analysis).order_by(Analysis.id.desc())
+    rows = [analysis_out(a) for a in get_db().scalars(stmt.limit(ANALYSES_SHOWN))]
+    for row in rows:
+        row["url"] = url_for("pages.analysis_page", analysis_id=row["id"])
+    return render_template(
+        "pages/analyses.html",
+        job=job,
+        analyses=rows,
+        epochs=[e.epoch for e in job.epochs],
+        can_analyze=bool(job.epochs),
+    )
+
+
+@pages_bp.post("/jobs/<int:job_id>/analyses")
+def request_analysis(job_id: int):
+    """The API's POST /jobs/{id}/analyses with the form's fields."""
+    back = redirect(url_for("pages.job_analyses", job_id=job_id))
+    raw: dict[str, object] = {}
+    text = request.form.get("text", "")
+    if text.strip():
+        raw["text"] = text.replace("\r\n", "\n")
+    epoch = request.form.get("epoch", "").strip()
+    if epoch:
+        raw["epoch"] = int(epoch) if epoch.isdigit() else epoch
+    try:
+        body = AnalysisCreate.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            flash(f"{'.'.join(str(p) for p in err['loc'][:1]) or 'form'}: {err['msg']}", "error")
+        return back
+    try:
+        out, _status = create_analysis(path=JobPath(job_id=job_id), body=body, query=NoQuery())
+    except ApiError as exc:
+        if exc.status == 404 and exc.error == f"job {job_id} not found":
+            raise
+        flash(f"No analysis: {exc.error}.", "error")
+        return back
+    flash(f"Analysis {out['id']} queued.", "success")
+    return redirect(url_for("pages.analysis_page", analysis_id=out["id"]))
+
+
+@pages_bp.get("/analyses/<int:analysis_id>")
+def analysis_page(analysis_id: int):
+    analysis: Analysis = get_visible(Analysis, analysis_id)
+    body = None
+    if analysis.status == AnalysisStatus.succeeded:
+        result = json.loads(analysis_result(analysis))
+        body = view(result, None)
+    return render_template(
+        "pages/analysis.html",
+        analysis=analysis_out(analysis),
+        live=not AnalysisStatus(analysis.status).finished,
+        body=body,
+        result_url=url_for("pages.analysis_result_json", analysis_id=analysis.id),
+    )
+
+
+@pages_bp.get("/analyses/<int:analysis_id>/result.json")
+def analysis_result_json(analysis_id: int):
+    """The stored result (the activations download) with the page's session."""
+    return analysis_download(get_visible(Analysis, analysis_id))
+
+
+@pages_bp.get("/jobs/<int:job_id>/temperature")
+def temperature_page(job_id: int):
+    job: Job = get_visible(Job, job_id)
+    distribution = None
+    error = None
+    if job.epochs:
+        try:
+            distribution = next_char_data(job, DEFAULT_PROMPT, list(DEFAULT_TEMPERATURES), CHART_TOP)
+        except ApiError as exc:
+            error = exc.error
+    body = view(None, distribution, url_for("pages.job_next_char", job_id=job.id), DEFAULT_PROMPT)
+    return render_template("pages/temperature.html", job=job, body=body if job.epochs else None, error=error)
+
+
+@pages_bp.get("/jobs/<int:job_id>/next-char")
+def job_next_char(job_id: int):
+    """The API's GET /jobs/{id}/next-char with the page's session (the chart's script reads it)."""
+    job: Job = get_visible(Job, job_id)
+    try:
+        query = NextCharQuery.model_validate({"top": CHART_TOP, **request.args.to_dict()})
+    except ValidationError as exc:
+        return jsonify(error="; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())), 422
+    try:
+        return jsonify(next_char_data(job, query.prompt, query.temperature_list, query.top, query.epoch))
+    except ApiError as exc:  # its headers too (a busy chart's Retry-After)
+        return jsonify(error=exc.error), exc.status, exc.headers or {}

@@ -1,0 +1,110 @@
+"""The user pages' blueprint: CSRF (the admin's check) then sign-in on every route but the public
+ones, the admin's security headers, error pages."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from shared.lifecycle.quotas import QuotaExceeded
+
+from ...plumbing.errors import ApiError
+from ..admin.security import check_csrf, csrf_token, end_session, security_headers
+from .auth import SignedOut, authenticate
+
+_HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+pages_bp = Blueprint(
+    "pages",
+    __name__,
+    template_folder=str(_HERE / "templates"),
+    static_folder=str(_HERE / "static"),
+    static_url_path="/assets",
+)
+
+PUBLIC_ENDPOINTS = {"pages.static", "pages.index", "pages.welcome", "pages.login"}
+FETCHED_ENDPOINTS = {"pages.job_live", "pages.job_chart", "pages.sample_live"}  # read by the scripts
+FETCHED_ENDPOINTS |= {"pages.job_next_char", "pages.analysis_result_json"}  # issue 11: the chart, a download
+
+
+def wants_json() -> bool:
+    return request.endpoint in FETCHED_ENDPOINTS
+
+
+@pages_bp.before_request
+def _guard():
+    g.user = None
+    if request.endpoint == "pages.static":
+        return None
+    check_csrf()
+    try:
+        authenticate()
+    except SignedOut as out:
+        if request.endpoint in PUBLIC_ENDPOINTS:
+            return None
+        if out.refused is not None:  # a Bearer token, not a browser: no redirect, the reason
+            return error_page(401, "Unauthorized", sentence(out.refused), {"WWW-Authenticate": "Bearer"})
+        if wants_json():
+            return jsonify(error="signed out", login_url=url_for("pages.login")), 401
+        if out.expired:
+            end_session()
+            flash("Your session has ended; please sign in again.", "warning")
+        target = request.full_path if request.query_string else request.path
+        return redirect(url_for("pages.login", next=target))
+    return None
+
+
+@pages_bp.after_request
+def _headers(response):
+    return security_headers(response, "pages.static")
+
+
+@pages_bp.context_processor
+def _template_globals():
+    return {"csrf_token": csrf_token, "user": g.get("user"), "pages_auth": g.get("pages_auth")}
+
+
+def sentence(text: str) -> str:
+    """An API error message as a sentence of a page: capitalised, with a full stop."""
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def error_page(status: int, title: str, message: str, headers=None):
+    if wants_json():
+        return jsonify(error=message), status, headers or {}
+    return render_template("pages/error.html", status=status, title=title, message=message), status, headers or {}
+
+
+@pages_bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    if exc.response is not None:
+        return exc.response
+    if isinstance(exc, CSRFError):
+        return error_page(400, "Form expired", f"{exc.description} Reload the page and submit the form again.")
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+    return error_page(exc.code or 500, exc.name, exc.description or "", headers)
+
+
+@pages_bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    message = sentence(exc.error)
+    return error_page(exc.status, "Not found" if exc.status == 404 else "Error", message, exc.headers)
+
+
+@pages_bp.errorhandler(QuotaExceeded)
+def _quota_exceeded(exc: QuotaExceeded):
+    """A form past the user's quota (a sample, an analysis, a sweep, a continued job): the API's
+    429 and message, as a page; nothing is stored (the answer's status rolls the request back)."""
+    message = sentence(exc.message) + " Wait for your queued work to finish, or ask an admin."
+    return error_page(429, "Quota exceeded", message)
+
+
+@pages_bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    log.exception("page failed", exc_info=exc)
+    return error_page(500, "Internal server error", "The page failed; the error is in the server log.")

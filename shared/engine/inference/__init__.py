@@ -1,0 +1,1 @@
+"""The engine's inference part (see shared/engine/__init__.py)."""

@@ -1,0 +1,1 @@
+"""The engine's inspection part (see shared/engine/__init__.py)."""
