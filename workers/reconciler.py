@@ -41,7 +41,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from shared import deletion, lifecycle
-from shared.db.models import Analysis, AnalysisStatus, Job, JobStatus, Sample, SampleStatus, utcnow
+from shared.db.models import Analysis, Job, Sample, WorkStatus, utcnow
 from shared.db.retry import DatabaseUnreachable, is_disconnect, run_in_session
 from shared.db.session import session_scope
 from shared.queue import (
@@ -90,9 +90,9 @@ def reconcile(
                 log.warning("%s %s: its owner had nothing in the %s queue; dispatched", kind, dispatch.record_id, queue)
                 sends.append((kind, dispatch.record_id, dispatch.token))
     for kind, table, status, queue in (
-        ("job", Job, JobStatus.queued, TRAINING_QUEUE),
-        ("sample", Sample, SampleStatus.queued, SAMPLING_QUEUE),
-        ("analysis", Analysis, AnalysisStatus.queued, SAMPLING_QUEUE),
+        ("job", Job, WorkStatus.queued, TRAINING_QUEUE),
+        ("sample", Sample, WorkStatus.queued, SAMPLING_QUEUE),
+        ("analysis", Analysis, WorkStatus.queued, SAMPLING_QUEUE),
     ):
         held = (messages or {}).get(queue)
         if held is None and queue_sizes.get(queue) != 0:
@@ -113,7 +113,7 @@ def _lost_workers(session: Session, settings: Settings, now) -> list[tuple]:
     messages to send."""
     silent = now - timedelta(seconds=settings.heartbeat_timeout)
     sends: list[tuple] = []
-    for job in _locked(session, Job, JobStatus.running, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < silent)):
+    for job in _locked(session, Job, WorkStatus.running, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < silent)):
         worker = job.worker
         token = lifecycle.worker_lost(job, settings.heartbeat_timeout, settings.max_attempts)
         if token is not None:
@@ -124,16 +124,16 @@ def _lost_workers(session: Session, settings: Settings, now) -> list[tuple]:
                 "job %s: worker %s lost; %s%s",
                 job.id,
                 worker,
-                JobStatus(job.status).value,
+                WorkStatus(job.status).value,
                 f": {job.error}" if job.error else "",
             )
     for sample in _locked(
-        session, Sample, SampleStatus.running, or_(Sample.heartbeat_at.is_(None), Sample.heartbeat_at < silent)
+        session, Sample, WorkStatus.running, or_(Sample.heartbeat_at.is_(None), Sample.heartbeat_at < silent)
     ):
         lifecycle.fail_lost_sample(sample)
         log.warning("sample %s: worker %s lost; failed", sample.id, sample.worker)
     for analysis in _locked(
-        session, Analysis, AnalysisStatus.running, or_(Analysis.heartbeat_at.is_(None), Analysis.heartbeat_at < silent)
+        session, Analysis, WorkStatus.running, or_(Analysis.heartbeat_at.is_(None), Analysis.heartbeat_at < silent)
     ):
         lifecycle.fail_lost_analysis(analysis)
         log.warning("analysis %s: worker %s lost; failed", analysis.id, analysis.worker)

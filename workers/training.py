@@ -22,7 +22,7 @@ from celery.exceptions import Reject
 from sqlalchemy import select
 
 from shared import deletion, lifecycle
-from shared.db.models import Job, JobStatus
+from shared.db.models import Job, WorkStatus
 from shared.db.retry import run_in_session
 from shared.db.session import session_scope
 from shared.engine.training import devices
@@ -184,7 +184,7 @@ def _lost(job_id: int) -> str:
 
 def _attempt(
     work: lifecycle.TrainingWork, store: ObjectStore | None, heartbeat: Heartbeat, scratch_root: Path
-) -> tuple[JobStatus | None, str | None]:
+) -> tuple[WorkStatus | None, str | None]:
     """One attempt in a scratch folder: (status, error); status None: the worker is stopping.
     Raises JobLost when the job was given to another worker."""
     scratch = None
@@ -200,7 +200,7 @@ def _attempt(
         log.log(
             logging.INFO if expected else logging.ERROR, "job %s failed: %s", work.job_id, error, exc_info=not expected
         )
-        return JobStatus.failed, error
+        return WorkStatus.failed, error
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -249,7 +249,7 @@ def _free_keras_memory() -> None:
             log.warning("clear_session failed: %s", exc)
 
 
-def _train(work: lifecycle.TrainingWork, store: ObjectStore, scratch: Path, heartbeat: Heartbeat) -> JobStatus | None:
+def _train(work: lifecycle.TrainingWork, store: ObjectStore, scratch: Path, heartbeat: Heartbeat) -> WorkStatus | None:
     """Train to the end: succeeded; cancelled; None when stopped because the worker is stopping."""
     from shared.engine.config import FORKABLE
     from shared.engine.data.corpus import decode_bytes
@@ -283,8 +283,8 @@ def _train(work: lifecycle.TrainingWork, store: ObjectStore, scratch: Path, hear
             patience_from=work.parent_epoch or 0,
         )
     if result.stopped != "callback":
-        return JobStatus.succeeded
+        return WorkStatus.succeeded
     heartbeat.beat()  # read the flags now: a cancel wins over a shutdown
     if heartbeat.lost:
         raise lifecycle.JobLost(f"job {work.job_id} was given to another worker")
-    return JobStatus.cancelled if heartbeat.cancelled else None
+    return WorkStatus.cancelled if heartbeat.cancelled else None

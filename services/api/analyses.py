@@ -7,7 +7,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
 from shared import lifecycle
-from shared.db.models import Analysis, AnalysisStatus, Job
+from shared.db.models import Analysis, Job, WorkStatus
 from shared.engine.data.corpus import CorpusError
 from shared.queue import send_analysis
 from shared.storage import NotFound
@@ -42,7 +42,7 @@ bp.before_request(json_body_on("analyses.create_analysis"))
 
 
 def analysis_out(analysis: Analysis) -> dict:
-    succeeded = analysis.status == AnalysisStatus.succeeded
+    succeeded = analysis.status == WorkStatus.succeeded
     return AnalysisOut(
         id=analysis.id,
         job_id=analysis.job_id,
@@ -145,8 +145,8 @@ def get_analysis_result(path: AnalysisPath, query: NoQuery):
 
 def analysis_result(analysis: Analysis) -> bytes:
     """The stored result's bytes (for the pages, which embed it)."""
-    if analysis.status != AnalysisStatus.succeeded or not analysis.object_key:
-        raise ApiError(409, f"analysis {analysis.id} is {AnalysisStatus(analysis.status).value}, not succeeded")
+    if analysis.status != WorkStatus.succeeded or not analysis.object_key:
+        raise ApiError(409, f"analysis {analysis.id} is {WorkStatus(analysis.status).value}, not succeeded")
     try:
         return get_store().get_bytes(analysis.object_key)
     except NotFound as exc:

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from shared.db.models import AnalysisStatus
+from shared.db.models import WorkStatus
 
 from .auth import MAX_ID
 from .schemas import NoQuery, Page, UtcDatetime, _text, integral_floats_as_integers
@@ -58,7 +58,7 @@ class AnalysisOut(BaseModel):
     id: int
     job_id: int
     epoch: int = Field(description="the checkpoint's epoch")
-    status: AnalysisStatus
+    status: WorkStatus
     error: str | None
     source: str = Field(description='"text" (the request\'s) or "corpus" (the tail of the job\'s corpus)')
     chars: int | None = Field(description="characters the model read, once finished")

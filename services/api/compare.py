@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from shared import lifecycle
-from shared.db.models import Job, Sample, SampleStatus, Sweep
+from shared.db.models import Job, Sample, Sweep, WorkStatus
 from shared.engine.training.train import LN2
 from shared.research.comparison import compare, run_from_job
 from shared.settings import get_settings
@@ -64,7 +64,7 @@ def comparison(jobs: list[Job], smoothing: float) -> dict:
     their live training loss."""
     db = get_db()
     samples: dict[int, list[Sample]] = {job.id: [] for job in jobs}
-    stmt = select(Sample).where(Sample.job_id.in_(list(samples)), Sample.status == SampleStatus.succeeded)
+    stmt = select(Sample).where(Sample.job_id.in_(list(samples)), Sample.status == WorkStatus.succeeded)
     for sample in db.scalars(stmt):
         samples[sample.job_id].append(sample)
     runs = [run_from_job(job, samples[job.id], lifecycle.batch_losses(db, job.id)) for job in jobs]

@@ -6,7 +6,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
 from shared import lifecycle
-from shared.db.models import Corpus, Job, JobStatus
+from shared.db.models import Corpus, Job, WorkStatus
 from shared.engine.config import Hyperparameters
 from shared.engine.data.batching import min_corpus_chars
 from shared.engine.training.sizing import advice
@@ -179,7 +179,7 @@ def cancel_job(path: JobPath, query: NoQuery):
     dispatch = lifecycle.dispatch_after(db, Job, job.id) if outcome == lifecycle.CANCELLED else None
     db.commit()
     send_dispatched(dispatch)
-    return job_out(job), 202 if job.status == JobStatus.running else 200
+    return job_out(job), 202 if job.status == WorkStatus.running else 200
 
 
 def send_dispatched(dispatch: lifecycle.Dispatch | None) -> None:

@@ -16,7 +16,7 @@ from flask_openapi3 import FileStorage
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from shared.db.models import JobStatus, SampleStatus, as_utc
+from shared.db.models import WorkStatus, as_utc
 from shared.engine.config import Hyperparameters
 
 from ..plumbing.errors import ApiError, field_error
@@ -239,7 +239,7 @@ class JobPath(BaseModel):
 
 
 class JobQuery(PageQuery):
-    status: JobStatus | None = None
+    status: WorkStatus | None = None
     tag: "Tag | None" = Field(None, description="only jobs with this tag")
 
 
@@ -256,7 +256,7 @@ class EpochOut(BaseModel):
 class JobSummary(BaseModel):
     id: int
     corpus_id: int
-    status: JobStatus
+    status: WorkStatus
     hyperparameters: Hyperparameters
     attempts: int = Field(
         description="starts that count toward MAX_ATTEMPTS (a lost worker counts; a graceful stop does not)"
@@ -402,7 +402,7 @@ class SampleOut(BaseModel):
 
     id: int
     job_id: int
-    status: SampleStatus
+    status: WorkStatus
     error: str | None
     progress: float = Field(description="fraction of the characters generated")
     length: int

@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.db.models import JobStatus
+from shared.db.models import WorkStatus
 
 from .schemas import CorpusName, Page, PageQuery, UtcDatetime
 
@@ -77,7 +77,7 @@ class SweepSummary(BaseModel):
 
 class SweepJob(BaseModel):
     id: int
-    status: JobStatus
+    status: WorkStatus
     variant: dict[str, Any] = Field(description="what this job changes from the base")
     epoch: int
     epochs: int
@@ -155,6 +155,6 @@ class CompareOut(BaseModel):
 
 class LiveLossOut(BaseModel):
     job_id: int
-    status: JobStatus
+    status: WorkStatus
     interval_seconds: float = Field(description="LIVE_LOSS_INTERVAL: points are at least this far apart")
     points: list[list[float]] = Field(description="[[position in epochs, training bits/char], ...]")

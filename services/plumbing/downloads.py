@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from flask import Response, stream_with_context
 
-from shared.db.models import Analysis, AnalysisStatus, Sample, SampleStatus
+from shared.db.models import Analysis, Sample, WorkStatus
 from shared.storage import NotFound, ObjectReader
 
 from .context import get_store
@@ -44,8 +44,8 @@ def attachment(filename: str) -> dict[str, str]:
 
 def sample_download(sample: Sample) -> Response:
     """A finished sample: one text (text/plain) or a zip of texts."""
-    if sample.status != SampleStatus.succeeded or not sample.object_key:
-        raise ApiError(409, f"sample {sample.id} is {SampleStatus(sample.status).value}, not succeeded")
+    if sample.status != WorkStatus.succeeded or not sample.object_key:
+        raise ApiError(409, f"sample {sample.id} is {WorkStatus(sample.status).value}, not succeeded")
     missing = f"the text of sample {sample.id} is missing from storage"
     if sample.count * len(sample.temperatures) == 1:
         return stream_object(sample.object_key, "text/plain; charset=utf-8", missing)
@@ -54,7 +54,7 @@ def sample_download(sample: Sample) -> Response:
 
 def analysis_download(analysis: Analysis) -> Response:
     """A finished analysis's result (JSON)."""
-    if analysis.status != AnalysisStatus.succeeded or not analysis.object_key:
-        raise ApiError(409, f"analysis {analysis.id} is {AnalysisStatus(analysis.status).value}, not succeeded")
+    if analysis.status != WorkStatus.succeeded or not analysis.object_key:
+        raise ApiError(409, f"analysis {analysis.id} is {WorkStatus(analysis.status).value}, not succeeded")
     missing = f"the result of analysis {analysis.id} is missing from storage"
     return stream_object(analysis.object_key, "application/json", missing)

@@ -1,6 +1,6 @@
 """Database: SQLAlchemy 2 models and sessions (PostgreSQL in production, SQLite embedded)."""
 
-from .models import Base, Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, Token, User
+from .models import Base, Corpus, Epoch, Job, Sample, Token, User, WorkStatus
 from .session import get_engine, session_scope, sessionmaker_for
 
 __all__ = [
@@ -8,9 +8,9 @@ __all__ = [
     "Corpus",
     "Epoch",
     "Job",
-    "JobStatus",
+    "WorkStatus",
     "Sample",
-    "SampleStatus",
+    "WorkStatus",
     "Token",
     "User",
     "get_engine",

@@ -64,7 +64,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class JobStatus(str, enum.Enum):
+class WorkStatus(str, enum.Enum):
+    """The states of queued work, one set for jobs, samples and analyses alike (shared/lifecycle/work.py
+    owns the moves between them): queued, running, then succeeded, failed or cancelled."""
+
     queued = "queued"
     running = "running"
     succeeded = "succeeded"
@@ -73,23 +76,11 @@ class JobStatus(str, enum.Enum):
 
     @property
     def finished(self) -> bool:
-        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+        return self in (WorkStatus.succeeded, WorkStatus.failed, WorkStatus.cancelled)
 
     @property
     def active(self) -> bool:
-        return self in (JobStatus.queued, JobStatus.running)
-
-
-class SampleStatus(str, enum.Enum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (SampleStatus.succeeded, SampleStatus.failed, SampleStatus.cancelled)
+        return self in (WorkStatus.queued, WorkStatus.running)
 
 
 def _enum(cls, name):
@@ -193,7 +184,7 @@ class Job(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="RESTRICT"), index=True)
     hyperparameters_json: Mapped[dict] = mapped_column("hyperparameters", JSON)
-    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"), default=JobStatus.queued, index=True)
+    status: Mapped[WorkStatus] = mapped_column(_enum(WorkStatus, "job_status"), default=WorkStatus.queued, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[float] = mapped_column(Float, default=0.0, doc="fraction of the current epoch done")
@@ -304,7 +295,7 @@ class Sample(Base):
     count: Mapped[int] = mapped_column(Integer, default=1)
     seed_text: Mapped[str | None] = mapped_column(Text)
     random_seed: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[SampleStatus] = mapped_column(_enum(SampleStatus, "sample_status"), default=SampleStatus.queued)
+    status: Mapped[WorkStatus] = mapped_column(_enum(WorkStatus, "sample_status"), default=WorkStatus.queued)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     object_key: Mapped[str | None] = mapped_column(String(256), doc="the text (one sample) or a zip (several)")
@@ -336,18 +327,6 @@ class Sample(Base):
     job: Mapped[Job] = relationship()
 
 
-class AnalysisStatus(str, enum.Enum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (AnalysisStatus.succeeded, AnalysisStatus.failed, AnalysisStatus.cancelled)
-
-
 class Analysis(Base):
     """A neuron analysis of a job's model over a text (the user's, or the tail of the corpus): run
     by a sampling worker, its result (activations of the top cells, the full correlation table)
@@ -361,9 +340,7 @@ class Analysis(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     checkpoint_key: Mapped[str] = mapped_column(String(256))
     text: Mapped[str | None] = mapped_column(Text, doc="the user's text; null: the tail of the job's corpus")
-    status: Mapped[AnalysisStatus] = mapped_column(
-        _enum(AnalysisStatus, "analysis_status"), default=AnalysisStatus.queued
-    )
+    status: Mapped[WorkStatus] = mapped_column(_enum(WorkStatus, "analysis_status"), default=WorkStatus.queued)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     chars: Mapped[int | None] = mapped_column(Integer, doc="characters the model read")

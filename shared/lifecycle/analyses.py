@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..db.models import Analysis, AnalysisStatus, Epoch, Job, new_lease, utcnow
+from ..db.models import Analysis, Epoch, Job, WorkStatus, new_lease, utcnow
 from .dispatch import beat_or_cancel, cancel_now, clip, holds, superseded
 from .quotas import check_analysis_quota, lock_user
 
@@ -44,7 +44,7 @@ def create_analysis(session: Session, owner_id: int, job: Job, epoch: Epoch, tex
         epoch=epoch.epoch,
         checkpoint_key=epoch.checkpoint_key,
         text=text,
-        status=AnalysisStatus.queued,
+        status=WorkStatus.queued,
     )
     session.add(analysis)
     session.flush()
@@ -53,13 +53,13 @@ def create_analysis(session: Session, owner_id: int, job: Job, epoch: Epoch, tex
 
 def fail_unsent_analysis(analysis: Analysis, error: str) -> None:
     """Its message could not be sent: it must not stay queued forever."""
-    analysis.status, analysis.finished_at = AnalysisStatus.failed, utcnow()
+    analysis.status, analysis.finished_at = WorkStatus.failed, utcnow()
     analysis.error = clip(f"could not queue: {error}")
 
 
 def fail_lost_analysis(analysis: Analysis) -> None:
     """Its worker stopped while running it (found by the reconciler, or by a redelivery)."""
-    analysis.status, analysis.finished_at, analysis.error = AnalysisStatus.failed, utcnow(), LOST_ANALYSIS
+    analysis.status, analysis.finished_at, analysis.error = WorkStatus.failed, utcnow(), LOST_ANALYSIS
 
 
 def claim_analysis(
@@ -69,17 +69,17 @@ def claim_analysis(
     message superseded by a newer one; or found running: its worker was lost, and it fails with
     that reason)."""
     analysis = session.get(Analysis, analysis_id, with_for_update=True)
-    if analysis is None or AnalysisStatus(analysis.status).finished or superseded(analysis, token):
+    if analysis is None or WorkStatus(analysis.status).finished or superseded(analysis, token):
         return None
-    if analysis.status == AnalysisStatus.running:
+    if analysis.status == WorkStatus.running:
         fail_lost_analysis(analysis)
         return None
     job = session.get(Job, analysis.job_id)
     assert job is not None  # the analysis row cascades with its job
     if job.deleting_at is not None:  # its objects are being deleted: write none
-        analysis.status, analysis.finished_at, analysis.error = AnalysisStatus.failed, utcnow(), "the job was deleted"
+        analysis.status, analysis.finished_at, analysis.error = WorkStatus.failed, utcnow(), "the job was deleted"
         return None
-    analysis.status, analysis.worker, analysis.lease = AnalysisStatus.running, worker, new_lease()
+    analysis.status, analysis.worker, analysis.lease = WorkStatus.running, worker, new_lease()
     analysis.attempts += 1
     analysis.started_at = analysis.heartbeat_at = utcnow()
     return AnalysisWork(
@@ -104,7 +104,7 @@ class AnalysisFinished(Exception):
     """A succeeded or failed analysis cannot be cancelled."""
 
     def __init__(self, analysis: Analysis):
-        status = AnalysisStatus(analysis.status).value
+        status = WorkStatus(analysis.status).value
         super().__init__(f"analysis {analysis.id} already {status}; nothing to cancel")
         self.analysis = analysis
 
@@ -131,15 +131,15 @@ def finish_analysis(
     while that attempt holds the analysis (an attempt found lost records nothing). False when
     nothing changed."""
     analysis = session.get(Analysis, analysis_id, with_for_update=True)
-    if analysis is None or analysis.status == AnalysisStatus.cancelled:
+    if analysis is None or analysis.status == WorkStatus.cancelled:
         return False
     if lease is not None and not holds(analysis, lease):
         return False
     analysis.finished_at = utcnow()
     if error:
-        analysis.status, analysis.error = AnalysisStatus.failed, clip(error)
+        analysis.status, analysis.error = WorkStatus.failed, clip(error)
         return True
-    analysis.status, analysis.error = AnalysisStatus.succeeded, None
+    analysis.status, analysis.error = WorkStatus.succeeded, None
     analysis.object_key, analysis.top, analysis.chars = object_key, top, chars
     analysis.stored_bytes = stored_bytes
     return True

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..db.models import Analysis, AnalysisStatus, Corpus, Job, JobStatus, Sample, SampleStatus, utcnow
+from ..db.models import Analysis, Corpus, Job, Sample, WorkStatus, utcnow
 from ..storage.keys import corpus_index_key, job_prefix, legacy_analysis_key, legacy_sample_keys
 from .jobs import request_cancel
 from .samples import cancel_sample
@@ -66,19 +66,19 @@ def mark_job_deleting(session: Session, job_id: int, cancel: bool = False, with_
         children = [c.id for c in session.scalars(select(Job).where(Job.parent_id == job_id)) if c.deleting_at is None]
         if children and not with_children:
             raise Refused(f"job {job_id} was continued or forked as job(s) {children}; delete those first")
-        if JobStatus(job.status).active:
+        if WorkStatus(job.status).active:
             if not cancel:
-                status = JobStatus(job.status).value
+                status = WorkStatus(job.status).value
                 raise Refused(f"job {job_id} is {status}; cancel it first, or delete with ?cancel=true")
             request_cancel(session, job_id)
         job.deleting_at = utcnow()
     samples = list(session.scalars(select(Sample).where(Sample.job_id == job_id).order_by(Sample.id)))
     for sample in samples:
-        if not SampleStatus(sample.status).finished:
+        if not WorkStatus(sample.status).finished:
             cancel_sample(session, sample.id)
     analyses = list(session.scalars(select(Analysis).where(Analysis.job_id == job_id).order_by(Analysis.id)))
-    analysing = any(a.status == AnalysisStatus.running for a in analyses)  # queued ones will not start
-    ready = JobStatus(job.status).finished and not analysing
+    analysing = any(a.status == WorkStatus.running for a in analyses)  # queued ones will not start
+    ready = WorkStatus(job.status).finished and not analysing
     keys = [key for sample in samples for key in _sample_keys(sample)]
     keys += [key for analysis in analyses for key in _analysis_keys(analysis)]
     return JobDeletion(job_id, ready, (job_prefix(job_id),), tuple(keys))
@@ -90,11 +90,11 @@ def remove_job(session: Session, job_id: int) -> bool:
     job = session.get(Job, job_id, with_for_update=True)
     if job is None:
         return True
-    if job.deleting_at is None or not JobStatus(job.status).finished:
+    if job.deleting_at is None or not WorkStatus(job.status).finished:
         return False
     if session.scalar(select(Job.id).where(Job.parent_id == job_id).limit(1)) is not None:
         return False
-    if session.scalar(select(Analysis.id).where(Analysis.job_id == job_id, Analysis.status == AnalysisStatus.running)):
+    if session.scalar(select(Analysis.id).where(Analysis.job_id == job_id, Analysis.status == WorkStatus.running)):
         return False  # its worker may still write the result
     session.execute(delete(Sample).where(Sample.job_id == job_id))
     session.execute(delete(Analysis).where(Analysis.job_id == job_id))
@@ -152,10 +152,10 @@ def sample_for_delete(session: Session, sample_id: int) -> list[str]:
     sample = session.get(Sample, sample_id, with_for_update=True)
     if sample is None:
         raise LookupError(f"sample {sample_id} not found")
-    status = SampleStatus(sample.status)
-    if status == SampleStatus.running:
+    status = WorkStatus(sample.status)
+    if status == WorkStatus.running:
         raise Refused(f"sample {sample_id} is running; cancel it first")
-    if status == SampleStatus.queued:
+    if status == WorkStatus.queued:
         cancel_sample(session, sample_id)
     return _sample_keys(sample)
 

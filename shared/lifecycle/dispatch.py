@@ -18,18 +18,7 @@ from typing import TypeVar, cast
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from ..db.models import (
-    Analysis,
-    AnalysisStatus,
-    Job,
-    JobStatus,
-    Sample,
-    SampleStatus,
-    User,
-    as_utc,
-    new_dispatch_token,
-    utcnow,
-)
+from ..db.models import Analysis, Job, Sample, User, WorkStatus, as_utc, new_dispatch_token, utcnow
 
 MAX_ERROR_CHARS = 2000
 HEARTBEAT_OK, HEARTBEAT_CANCEL, HEARTBEAT_LOST = "ok", "cancel", "lost"
@@ -61,7 +50,7 @@ def redispatch(record: Job | Sample | Analysis) -> str:
 
 def fail_unsent(record: Job | Sample, error: str) -> None:
     """The message of a new job or sample could not be sent: it must not stay queued forever."""
-    record.status = JobStatus.failed if isinstance(record, Job) else SampleStatus.failed
+    record.status = WorkStatus.failed
     record.error, record.finished_at = clip(f"could not queue: {error}"), utcnow()
 
 
@@ -127,14 +116,12 @@ def cancel_now(
     record = session.scalar(stmt)
     if record is None:
         raise LookupError(f"{table.__name__.lower()} {record_id} not found")
-    statuses = SampleStatus if table is Sample else AnalysisStatus
-    status = statuses(record.status)
-    if status == statuses.cancelled:
+    status = WorkStatus(record.status)
+    if status == WorkStatus.cancelled:
         return record, False
     if status.finished:
         raise finished(record)
-    # the table's own enum: mypy cannot pair the TypeVar's table with its status class
-    record.status = statuses.cancelled  # type: ignore[assignment]
+    record.status = WorkStatus.cancelled
     record.finished_at = utcnow()
     return record, True
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import Analysis, Epoch, Job, JobStatus, Sample, as_utc, new_lease, utcnow
+from ..db.models import Analysis, Epoch, Job, Sample, WorkStatus, as_utc, new_lease, utcnow
 from ..engine.config import Hyperparameters, describe_validation_error
 from ..engine.training.train import best_epoch as best_of
 from ..settings import get_settings
@@ -39,7 +39,7 @@ class AlreadyFinished(Exception):
     """A succeeded or failed job cannot be cancelled."""
 
     def __init__(self, job: Job):
-        super().__init__(f"job {job.id} already {JobStatus(job.status).value}; nothing to cancel")
+        super().__init__(f"job {job.id} already {WorkStatus(job.status).value}; nothing to cancel")
         self.job = job
 
 
@@ -78,7 +78,7 @@ def create_job(
     `take_dispatches` returns after commit."""
     check_job_quota(session, lock_user(session, owner_id), hyperparameters, start_epoch=start_epoch)
     job = Job(
-        owner_id=owner_id, corpus_id=corpus_id, hyperparameters=hyperparameters, status=JobStatus.queued, epochs=[]
+        owner_id=owner_id, corpus_id=corpus_id, hyperparameters=hyperparameters, status=WorkStatus.queued, epochs=[]
     )
     session.add(job)
     session.flush()
@@ -89,7 +89,7 @@ def create_job(
 
 def _cancel(job: Job) -> None:
     """The one transition to `cancelled`."""
-    job.status, job.finished_at, job.cancel_requested = JobStatus.cancelled, utcnow(), True
+    job.status, job.finished_at, job.cancel_requested = WorkStatus.cancelled, utcnow(), True
 
 
 CANCELLED, CANCEL_REQUESTED, UNCHANGED = "cancelled", "cancel requested", "unchanged"
@@ -103,13 +103,13 @@ def request_cancel(session: Session, job_id: int) -> tuple[Job, str]:
     job = session.scalar(stmt)  # locked: a worker may be starting or finishing this job right now
     if job is None:
         raise LookupError(f"job {job_id} not found")
-    status = JobStatus(job.status)
-    if status in (JobStatus.succeeded, JobStatus.failed):
+    status = WorkStatus(job.status)
+    if status in (WorkStatus.succeeded, WorkStatus.failed):
         raise AlreadyFinished(job)
-    if status == JobStatus.queued:
+    if status == WorkStatus.queued:
         _cancel(job)
         return job, CANCELLED
-    if status == JobStatus.running and not job.cancel_requested:
+    if status == WorkStatus.running and not job.cancel_requested:
         job.cancel_requested = True
         return job, CANCEL_REQUESTED
     return job, UNCHANGED
@@ -126,7 +126,7 @@ def _out_of_attempts(job: Job, max_attempts: int, detail: str = "") -> bool:
     """Fail a job whose worker kept stopping, once it has used all its attempts."""
     if job.attempts < max_attempts:
         return False
-    job.status, job.finished_at = JobStatus.failed, utcnow()
+    job.status, job.finished_at = WorkStatus.failed, utcnow()
     job.error = clip(f"gave up after {job.attempts} attempts: the worker running this job stopped each time{detail}")
     return True
 
@@ -149,12 +149,12 @@ def claim_job(
     max_attempts = max_attempts or settings.max_attempts
     heartbeat_timeout = settings.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
     job = session.get(Job, job_id, with_for_update=True)
-    if job is None or JobStatus(job.status).finished or superseded(job, token):
+    if job is None or WorkStatus(job.status).finished or superseded(job, token):
         return None
     if job.cancel_requested:
         _cancel(job)
         return None
-    if job.status == JobStatus.running:
+    if job.status == WorkStatus.running:
         if job.worker != worker and fresh(job.heartbeat_at, heartbeat_timeout):
             return Busy(job.worker, as_utc(job.heartbeat_at))
         if _out_of_attempts(job, max_attempts):
@@ -162,11 +162,11 @@ def claim_job(
     try:
         hyperparameters = job.hyperparameters
     except ValidationError as exc:
-        job.status, job.finished_at = JobStatus.failed, utcnow()
+        job.status, job.finished_at = WorkStatus.failed, utcnow()
         job.error = clip(f"invalid hyperparameters: {describe_validation_error(exc)}")
         return None
     now = utcnow()
-    job.status, job.worker, job.progress, job.error = JobStatus.running, worker, 0.0, None
+    job.status, job.worker, job.progress, job.error = WorkStatus.running, worker, 0.0, None
     job.attempts += 1
     job.started_at = job.started_at or now
     job.heartbeat_at, job.finished_at = now, None
@@ -251,7 +251,7 @@ def record_epoch(
 def finish_job(
     session: Session,
     job_id: int,
-    status: JobStatus,
+    status: WorkStatus,
     error: str | None = None,
     worker: str | None = None,
     lease: str | None = None,
@@ -262,19 +262,19 @@ def finish_job(
     job = session.get(Job, job_id, with_for_update=True) if worker is None else owns(session, job_id, worker, lease)
     if job is None:
         return False
-    if status == JobStatus.cancelled or (status == JobStatus.succeeded and job.cancel_requested):
+    if status == WorkStatus.cancelled or (status == WorkStatus.succeeded and job.cancel_requested):
         _cancel(job)
     else:
         job.status, job.finished_at = status, utcnow()
     job.heartbeat_at = utcnow()
     job.error = clip(error) if error else None
-    if job.status == JobStatus.succeeded:
+    if job.status == WorkStatus.succeeded:
         job.progress = 1.0
     return True
 
 
 def _requeue(job: Job) -> str:
-    job.status, job.worker, job.progress = JobStatus.queued, None, 0.0
+    job.status, job.worker, job.progress = WorkStatus.queued, None, 0.0
     return redispatch(job)
 
 
@@ -361,10 +361,10 @@ def eta_seconds(job: Job) -> float | None:
     """Seconds until a queued or running job has run all its epochs: the mean seconds of its
     recorded epochs x the epochs left, the running epoch counted by its progress. An upper bound
     (early stopping may end sooner); None before the first epoch or once finished."""
-    status = JobStatus(job.status)
+    status = WorkStatus(job.status)
     if not status.active or not job.epoch:
         return None
-    progress = min(max(job.progress or 0.0, 0.0), 1.0) if status == JobStatus.running else 0.0
+    progress = min(max(job.progress or 0.0, 0.0), 1.0) if status == WorkStatus.running else 0.0
     remaining = max(job.hyperparameters.epochs - job.epoch - progress, 0.0)
     own = job.epoch - (job.parent_epoch or 0)  # a continued job's epochs start after its parent's
     return (job.train_seconds or 0.0) / own * remaining if own > 0 else None

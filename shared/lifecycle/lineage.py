@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import Epoch, Job, JobStatus
+from ..db.models import Epoch, Job, WorkStatus
 from ..engine.config import FORKABLE, Hyperparameters, fork_hyperparameters
 from .jobs import create_job
 
@@ -22,8 +22,8 @@ def continue_point(session: Session, job: Job) -> Epoch:
     """The parent's epoch a child starts from: its latest one, with its checkpoint in storage."""
     if job.deleting_at is not None:
         raise NotContinuable(f"job {job.id} is being deleted")
-    if not JobStatus(job.status).finished:
-        raise NotContinuable(f"job {job.id} is {JobStatus(job.status).value}; continue or fork it once it has ended")
+    if not WorkStatus(job.status).finished:
+        raise NotContinuable(f"job {job.id} is {WorkStatus(job.status).value}; continue or fork it once it has ended")
     latest = session.scalars(select(Epoch).where(Epoch.job_id == job.id).order_by(Epoch.epoch.desc()).limit(1)).first()
     if latest is None or latest.pruned_at is not None:
         raise NotContinuable(f"job {job.id} has no checkpoint to continue from")

@@ -9,7 +9,7 @@ import math
 from sqlalchemy import Float, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..db.models import BatchLoss, Job, JobStatus
+from ..db.models import BatchLoss, Job, WorkStatus
 
 MAX_POINTS = 2000  # points one read returns at most (evenly thinned beyond it)
 
@@ -28,7 +28,7 @@ def record_batch_loss(
     written) when it does not, or the loss is not a finite number."""
     if not math.isfinite(loss):
         return False
-    mine = [Job.id == job_id, Job.status == JobStatus.running]
+    mine = [Job.id == job_id, Job.status == WorkStatus.running]
     if worker is not None:
         mine.append(Job.worker == worker)
     if lease is not None:

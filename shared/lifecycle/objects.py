@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import Analysis, AnalysisStatus, Epoch, Job, JobStatus, Sample, SampleStatus, utcnow
+from ..db.models import Analysis, Epoch, Job, Sample, WorkStatus, utcnow
 from ..storage.keys import ATTEMPT_PREFIXES, analysis_lease_prefix, lease_prefix, sample_lease_prefix
 
 PREFIX_ENDS = ("/", ".")
@@ -39,9 +39,9 @@ def running_leases(session: Session) -> set[str]:
     """Prefixes of what running attempts may be writing now."""
     prefixes: set[str] = set()
     for table, running, prefix in (
-        (Job, JobStatus.running, lease_prefix),
-        (Sample, SampleStatus.running, sample_lease_prefix),
-        (Analysis, AnalysisStatus.running, analysis_lease_prefix),
+        (Job, WorkStatus.running, lease_prefix),
+        (Sample, WorkStatus.running, sample_lease_prefix),
+        (Analysis, WorkStatus.running, analysis_lease_prefix),
     ):
         rows = session.execute(select(table.id, table.lease).where(table.status == running, table.lease.is_not(None)))
         prefixes.update(prefix(record_id, lease) for record_id, lease in rows if lease)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..db.models import Analysis, AnalysisStatus, Corpus, Job, JobStatus, Sample, SampleStatus, User
+from ..db.models import Analysis, Corpus, Job, Sample, User, WorkStatus
 from ..engine.config import Hyperparameters
 from ..settings import Settings, get_settings
 
@@ -121,21 +121,21 @@ def lock_user(session: Session, user_id: int) -> User | None:
 
 def _active_jobs(session: Session, user_id: int) -> int:
     stmt = select(func.count(Job.id)).where(
-        Job.owner_id == user_id, Job.status.in_([JobStatus.queued, JobStatus.running])
+        Job.owner_id == user_id, Job.status.in_([WorkStatus.queued, WorkStatus.running])
     )
     return int(session.scalar(stmt) or 0)
 
 
 def _active_samples(session: Session, user_id: int) -> int:
     stmt = select(func.count(Sample.id)).where(
-        Sample.owner_id == user_id, Sample.status.in_([SampleStatus.queued, SampleStatus.running])
+        Sample.owner_id == user_id, Sample.status.in_([WorkStatus.queued, WorkStatus.running])
     )
     return int(session.scalar(stmt) or 0)
 
 
 def _active_analyses(session: Session, user_id: int) -> int:
     stmt = select(func.count(Analysis.id)).where(
-        Analysis.owner_id == user_id, Analysis.status.in_([AnalysisStatus.queued, AnalysisStatus.running])
+        Analysis.owner_id == user_id, Analysis.status.in_([WorkStatus.queued, WorkStatus.running])
     )
     return int(session.scalar(stmt) or 0)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..db.models import Epoch, Job, Sample, SampleStatus, new_lease, utcnow
+from ..db.models import Epoch, Job, Sample, WorkStatus, new_lease, utcnow
 from .dispatch import beat_or_cancel, cancel_now, clip, dispatch_for_new, hold, holds, redispatch, superseded
 from .quotas import check_sample_quota, lock_user
 
@@ -68,7 +68,7 @@ def create_sample(
         count=count,
         seed_text=seed_text,
         random_seed=random_seed,
-        status=SampleStatus.queued,
+        status=WorkStatus.queued,
         epoch=epoch.epoch,
         precision=precision,
         top_k=top_k,
@@ -83,19 +83,19 @@ def create_sample(
 
 def fail_lost_sample(sample: Sample) -> None:
     """Its worker stopped while generating it (found by the reconciler, or by a redelivery)."""
-    sample.status, sample.finished_at, sample.error = SampleStatus.failed, utcnow(), LOST_SAMPLE
+    sample.status, sample.finished_at, sample.error = WorkStatus.failed, utcnow(), LOST_SAMPLE
 
 
 def claim_sample(session: Session, sample_id: int, worker: str = "", token: str | None = None) -> SamplingWork | None:
     """Mark the sample running; None when there is nothing to do. A sample found `running` when its
     message arrives again was on a worker that crashed: it fails with that reason."""
     sample = session.get(Sample, sample_id, with_for_update=True)
-    if sample is None or SampleStatus(sample.status).finished or superseded(sample, token):
+    if sample is None or WorkStatus(sample.status).finished or superseded(sample, token):
         return None
-    if sample.status == SampleStatus.running:
+    if sample.status == WorkStatus.running:
         fail_lost_sample(sample)
         return None
-    sample.status, sample.worker, sample.lease = SampleStatus.running, worker, new_lease()
+    sample.status, sample.worker, sample.lease = WorkStatus.running, worker, new_lease()
     sample.attempts += 1
     sample.started_at = sample.heartbeat_at = utcnow()
     sample.progress, sample.error = 0.0, None
@@ -130,7 +130,7 @@ class SampleFinished(Exception):
     """A succeeded or failed sample cannot be cancelled."""
 
     def __init__(self, sample: Sample):
-        super().__init__(f"sample {sample.id} already {SampleStatus(sample.status).value}; nothing to cancel")
+        super().__init__(f"sample {sample.id} already {WorkStatus(sample.status).value}; nothing to cancel")
         self.sample = sample
 
 
@@ -147,7 +147,7 @@ def requeue_sample(session: Session, sample_id: int, worker: str, lease: str | N
     sample = session.get(Sample, sample_id, with_for_update=True)
     if sample is None or not holds(sample, lease) or sample.worker != worker:
         return None
-    sample.status, sample.worker, sample.progress = SampleStatus.queued, None, 0.0
+    sample.status, sample.worker, sample.progress = WorkStatus.queued, None, 0.0
     sample.attempts = max(0, sample.attempts - 1)
     sample.started_at = sample.heartbeat_at = None
     return redispatch(sample)
@@ -169,11 +169,11 @@ def finish_sample(
     worker's attempt), only while that attempt holds the sample: a sample ends once, and an attempt
     found lost records nothing (its text is swept as unreferenced). False when nothing changed."""
     sample = session.get(Sample, sample_id, with_for_update=True)
-    if sample is None or sample.status == SampleStatus.cancelled:
+    if sample is None or sample.status == WorkStatus.cancelled:
         return False
     if lease is not None and not holds(sample, lease):
         return False
-    sample.status = SampleStatus.failed if error else SampleStatus.succeeded
+    sample.status = WorkStatus.failed if error else WorkStatus.succeeded
     sample.object_key = object_key
     sample.stored_bytes = stored_bytes if object_key else None
     sample.error = clip(error) if error else None

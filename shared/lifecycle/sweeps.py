@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from ..db.models import Job, JobStatus, Sweep
+from ..db.models import Job, Sweep, WorkStatus
 from ..engine.config import Hyperparameters
 from .dispatch import dispatch_next
 from .jobs import CANCEL_REQUESTED, CANCELLED, AlreadyFinished, create_job, request_cancel
@@ -149,12 +149,12 @@ def cancel_sweep(session: Session, sweep: Sweep) -> SweepCancel:
     return SweepCancel(cancelled, requested, dispatch)
 
 
-STATUSES = [s.value for s in JobStatus]
+STATUSES = [s.value for s in WorkStatus]
 
 
 def status_counts(jobs: list[Job]) -> dict[str, int]:
     """Jobs per status (every status named, zeros included)."""
-    counts = Counter(JobStatus(j.status).value for j in jobs)
+    counts = Counter(WorkStatus(j.status).value for j in jobs)
     return {status: counts.get(status, 0) for status in STATUSES}
 
 

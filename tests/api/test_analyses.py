@@ -8,7 +8,7 @@ import json
 import pytest
 
 from shared import lifecycle
-from shared.db.models import Analysis, AnalysisStatus
+from shared.db.models import Analysis, WorkStatus
 from tests.analysis_helpers import store_checkpoint
 
 
@@ -110,7 +110,7 @@ def test_a_message_that_comes_again_for_a_running_analysis_fails_it(client, user
     assert lifecycle.claim_analysis(db_session, analysis_id, "w2") is None  # its worker was lost
     db_session.commit()
     row = db_session.get(Analysis, analysis_id)
-    assert row.status == AnalysisStatus.failed and row.error == lifecycle.LOST_ANALYSIS
+    assert row.status == WorkStatus.failed and row.error == lifecycle.LOST_ANALYSIS
     assert lifecycle.claim_analysis(db_session, analysis_id, "w3") is None  # finished: nothing to do
 
 
@@ -139,7 +139,7 @@ def test_cancel_a_queued_or_running_analysis(client, user_headers, other_headers
     db_session.commit()
     db_session.expire_all()
     row = db_session.get(Analysis, running)
-    assert row.status == AnalysisStatus.cancelled and row.object_key is None
+    assert row.status == WorkStatus.cancelled and row.object_key is None
 
     done = post(client, user_headers, trained_job, {}).get_json()["id"]
     lifecycle.claim_analysis(db_session, done, "w1")

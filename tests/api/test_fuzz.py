@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shared.db.models import Sample, SampleStatus
+from shared.db.models import Sample, WorkStatus
 
 CHECKS = [
     not_a_server_error,
@@ -33,7 +33,7 @@ def seeded(client, user_headers, make_job, record_epochs, db_session, store):
     job_id = record_epochs(make_job()["id"], [1.2, 1.2])
     sample_id = client.post(f"/api/v1/jobs/{job_id}/samples", headers=user_headers, json={}).get_json()["id"]
     sample = db_session.get(Sample, sample_id)
-    sample.status, sample.object_key = SampleStatus.succeeded, f"samples/{sample_id}/result"
+    sample.status, sample.object_key = WorkStatus.succeeded, f"samples/{sample_id}/result"
     store.put_bytes(sample.object_key, b"def f():\n    pass\n")
     db_session.commit()
     assert (job_id, sample_id) == (1, 1)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.db.models import Epoch, Job, JobStatus
+from shared.db.models import Epoch, Job, WorkStatus
 
 
 def post_job(client, headers, corpus_id, fields: dict | None = None):
@@ -27,7 +27,7 @@ def test_create_job_queues_a_training_message(client, user_headers, make_corpus,
     assert message["headers"]["task"] == "charlstm.train"
     row = db_session.get(Job, job["id"])
     assert json.loads(base64.b64decode(message["body"]))[0] == [job["id"], row.dispatch_token]
-    assert row.status == JobStatus.queued and len(row.dispatch_token) == 32
+    assert row.status == WorkStatus.queued and len(row.dispatch_token) == 32
 
 
 def test_sizing_warnings_come_with_the_new_job(client, user_headers, make_corpus):
@@ -101,7 +101,7 @@ def test_unknown_or_foreign_corpus_is_404(client, user_headers, other_headers, m
 def test_list_filter_and_paginate(client, user_headers, other_headers, make_job, db_session):
     ids = [make_job()["id"] for _ in range(3)]
     make_job(headers=other_headers)
-    db_session.get(Job, ids[0]).status = JobStatus.running
+    db_session.get(Job, ids[0]).status = WorkStatus.running
     db_session.commit()
     page = client.get("/api/v1/jobs?per_page=2", headers=user_headers).get_json()
     assert page["total"] == 3 and [j["id"] for j in page["items"]] == [ids[2], ids[1]]
@@ -126,7 +126,7 @@ def test_other_users_job_is_404_admin_sees_it(client, other_headers, admin_heade
 def test_history_checkpoints_and_eta(client, user_headers, make_job, db_session):
     job_id = make_job(epochs=10)["id"]
     job = db_session.get(Job, job_id)
-    job.status, job.epoch, job.progress, job.best_val_loss = JobStatus.running, 2, 0.5, 1.2
+    job.status, job.epoch, job.progress, job.best_val_loss = WorkStatus.running, 2, 0.5, 1.2
     job.train_seconds = 11.0 + 12.0
     for n, (loss, val) in enumerate([(2.0, 1.5), (1.4, 1.2)], start=1):
         db_session.add(
@@ -161,7 +161,7 @@ def test_cancel_queued_job_is_immediate_and_idempotent(client, user_headers, mak
 
 def test_cancel_running_job_sets_the_flag(client, user_headers, make_job, db_session):
     job_id = make_job()["id"]
-    db_session.get(Job, job_id).status = JobStatus.running
+    db_session.get(Job, job_id).status = WorkStatus.running
     db_session.commit()
     response = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=user_headers)
     assert response.status_code == 202
@@ -170,7 +170,7 @@ def test_cancel_running_job_sets_the_flag(client, user_headers, make_job, db_ses
     assert db_session.get(Job, job_id).cancel_requested is True
 
 
-@pytest.mark.parametrize("status", [JobStatus.succeeded, JobStatus.failed])
+@pytest.mark.parametrize("status", [WorkStatus.succeeded, WorkStatus.failed])
 def test_cancel_finished_job_is_409(client, user_headers, make_job, db_session, status):
     job_id = make_job()["id"]
     job = db_session.get(Job, job_id)
@@ -195,7 +195,7 @@ def test_broker_down_fails_the_job_with_503(app, client, user_headers, make_corp
     response = post_job(client, user_headers, corpus["id"], small_job)
     assert response.status_code == 503
     [job] = db_session.query(Job).all()
-    assert job.status == JobStatus.failed and "could not queue" in job.error and "Connection refused" in job.error
+    assert job.status == WorkStatus.failed and "could not queue" in job.error and "Connection refused" in job.error
 
 
 class QueryCounter:

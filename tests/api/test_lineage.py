@@ -3,7 +3,7 @@ fork (the child's hyperparameters, link and history; architectural changes refus
 jobs and corpora (refused while in use or running, with its objects)."""
 
 from shared import lifecycle
-from shared.db.models import Analysis, AnalysisStatus, Corpus, Job
+from shared.db.models import Analysis, Corpus, Job, WorkStatus
 from shared.storage.keys import corpus_index_key, legacy_analysis_key
 from tests.api.conftest import SMALL_JOB
 
@@ -120,7 +120,7 @@ def test_delete_refuses_active_jobs_and_used_corpora_and_removes_objects(
     for lowercase in (False, True):  # the novelty indexes sampling workers build next to the corpus
         store.put_bytes(corpus_index_key(corpus.object_key, lowercase), b"index")
     analysis = Analysis(owner_id=corpus.owner_id, job_id=job["id"], epoch=2, checkpoint_key="k", text="x")
-    analysis.status = AnalysisStatus.failed  # finished: its result object is deleted with the job
+    analysis.status = WorkStatus.failed  # finished: its result object is deleted with the job
     db_session.add(analysis)
     db_session.commit()
     analysis_id = analysis.id

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from shared import lifecycle
-from shared.db.models import Epoch, Sample, SampleStatus
+from shared.db.models import Epoch, Sample, WorkStatus
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_text_before_success_is_409(client, user_headers, trained_job):
 
 def _finish(db_session, store, sample_id, data: bytes) -> None:
     sample = db_session.get(Sample, sample_id)
-    sample.status, sample.object_key = SampleStatus.succeeded, f"samples/{sample_id}/result"
+    sample.status, sample.object_key = WorkStatus.succeeded, f"samples/{sample_id}/result"
     store.put_bytes(sample.object_key, data)
     db_session.commit()
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from shared.db.models import Analysis, AnalysisStatus, Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, User
+from shared.db.models import Analysis, Corpus, Epoch, Job, Sample, User, WorkStatus
 from shared.lifecycle import quotas
 from shared.lifecycle.quotas import INDEX_BYTES_PER_CHAR, check_overrides, storage_use
 from shared.storage.local import LocalStore
@@ -48,7 +48,7 @@ def add_corpus(db_session, owner: User, raw: int, clean: int, deleting: bool = F
 
 def trained_job(db_session, owner: User, checkpoint_bytes: int) -> Job:
     corpus = add_corpus(db_session, owner, 1000, 1000)
-    job = Job(owner=owner, corpus=corpus, status=JobStatus.succeeded, hyperparameters=SMALL, epoch=1)
+    job = Job(owner=owner, corpus=corpus, status=WorkStatus.succeeded, hyperparameters=SMALL, epoch=1)
     job.storage_bytes, job.vocabulary = checkpoint_bytes, list("abcde")
     job.epochs.append(
         Epoch(epoch=1, loss=1.0, val_loss=1.1, seconds=1.0, chars_per_second=10.0, checkpoint_key="jobs/x/epoch-0001")
@@ -81,10 +81,10 @@ def test_storage_use_counts_every_part_of_one_user(db_session, user_token, other
     db_session.add_all(
         [
             Sample(owner_id=alice.id, job_id=job.id, checkpoint_key="k", length=5, temperatures=[0.5], count=1,
-                   status=SampleStatus.succeeded, object_key="samples/1.txt", stored_bytes=3000),
+                   status=WorkStatus.succeeded, object_key="samples/1.txt", stored_bytes=3000),
             Sample(owner_id=alice.id, job_id=job.id, checkpoint_key="k", length=5, temperatures=[0.5], count=1,
-                   status=SampleStatus.queued),
-            Analysis(owner=alice, job=job, epoch=1, checkpoint_key="k", text="ab", status=AnalysisStatus.succeeded,
+                   status=WorkStatus.queued),
+            Analysis(owner=alice, job=job, epoch=1, checkpoint_key="k", text="ab", status=WorkStatus.succeeded,
                      stored_bytes=200),
         ]
     )  # fmt: skip

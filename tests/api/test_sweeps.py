@@ -3,7 +3,7 @@ and fair queues (one message in the broker for the whole sweep), listed, read, c
 
 import pytest
 
-from shared.db.models import Job, JobStatus
+from shared.db.models import Job, WorkStatus
 
 SMALL = {"layers": 1, "units": 8, "batch_size": 2, "seq_len": 10, "epochs": 3}
 
@@ -120,7 +120,7 @@ def test_another_users_sweep_is_404_and_cancel_cancels_the_jobs(
     db_session.expire_all()
     assert db_session.get(Job, first.id).cancel_requested is True
     assert client.post(f"/api/v1/sweeps/{sweep['id']}/cancel", headers=user_headers).status_code == 200
-    lifecycle.finish_job(db_session, first.id, JobStatus.cancelled)
+    lifecycle.finish_job(db_session, first.id, WorkStatus.cancelled)
     db_session.commit()
     done = client.get(f"/api/v1/sweeps/{sweep['id']}", headers=user_headers).get_json()
     assert done["status"] == "finished" and done["counts"]["cancelled"] == 3

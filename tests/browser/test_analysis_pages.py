@@ -103,7 +103,7 @@ def test_the_temperature_chart_redraws_after_typing_a_prompt(page, server_url, u
 
 
 def test_request_an_analysis_from_the_page(page, server_url, user_token, db_session, store, broker):
-    from shared.db.models import Analysis, AnalysisStatus
+    from shared.db.models import Analysis, WorkStatus
     from shared.queue import SAMPLING_QUEUE
 
     job_id = _trained_job(db_session, store)
@@ -115,6 +115,6 @@ def test_request_an_analysis_from_the_page(page, server_url, user_token, db_sess
     page.wait_for_url("**/analyses/*", timeout=TIMEOUT_MS)
     db_session.expire_all()
     analysis = db_session.scalars(select(Analysis)).one()
-    assert analysis.status == AnalysisStatus.queued and analysis.text == "def f(x):\n    return (x, [x])\n"
+    assert analysis.status == WorkStatus.queued and analysis.text == "def f(x):\n    return (x, [x])\n"
     assert broker.llen(SAMPLING_QUEUE) == 1
     assert page.inner_text("#analysis-status") == "queued"

@@ -8,7 +8,7 @@ import math
 from urllib.parse import parse_qs, urlsplit
 
 from shared import lifecycle
-from shared.db.models import Job, JobStatus, Sweep
+from shared.db.models import Job, Sweep, WorkStatus
 from tests.browser.browser_helpers import WORKER, make_corpus, record_epoch, sign_in, user_id
 
 TIMEOUT_MS = 10_000
@@ -39,7 +39,7 @@ def test_launch_a_sweep_and_watch_the_comparison(page, server_url, user_token, d
     page.wait_for_selector(f"#compare-chart .run[data-id='{first}'] .series.live", state="attached", timeout=TIMEOUT_MS)
     record_epoch(db_session, first, 1, loss=2.8, val_loss=2.9)
     record_epoch(db_session, first, 2, loss=2.2, val_loss=2.4)
-    lifecycle.finish_job(db_session, first, JobStatus.succeeded, worker=WORKER)
+    lifecycle.finish_job(db_session, first, WorkStatus.succeeded, worker=WORKER)
     assert lifecycle.claim_job(db_session, second, WORKER) is not None
     db_session.commit()
     record_epoch(db_session, second, 1, loss=2.6, val_loss=2.5)

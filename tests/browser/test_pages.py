@@ -81,7 +81,7 @@ def test_sign_in_as_user_and_watch_the_loss_curve(page, server_url, user_token, 
 
 def test_request_a_sample_from_the_page(page, server_url, user_token, db_session, broker, store):
     from shared import lifecycle
-    from shared.db.models import Sample, SampleStatus
+    from shared.db.models import Sample, WorkStatus
     from shared.queue import SAMPLING_QUEUE
     from shared.storage.keys import sample_key
 
@@ -98,7 +98,7 @@ def test_request_a_sample_from_the_page(page, server_url, user_token, db_session
     db_session.expire_all()
     sample = db_session.scalars(select(Sample)).one()
     assert (sample.job_id, sample.length, sample.temperatures, sample.count) == (job_id, 300, [0.5], 1)
-    assert sample.status == SampleStatus.queued
+    assert sample.status == WorkStatus.queued
     assert sample.checkpoint_key == f"jobs/{job_id}/{TEST_LEASE}/epoch-0001"  # the epoch's recorded key
     assert broker.llen(SAMPLING_QUEUE) == 1, "sent through the queue contract, as the API does"
     assert urlsplit(page.url).path == f"/samples/{sample.id}"
@@ -130,13 +130,13 @@ def test_request_a_sample_from_the_page(page, server_url, user_token, db_session
 
 def _finished_job_with_samples(db_session, owner_name: str) -> tuple[int, list[int]]:
     from shared import lifecycle
-    from shared.db.models import Job, JobStatus
+    from shared.db.models import Job, WorkStatus
     from shared.storage.keys import sample_key
 
     job_id = running_job(db_session, user_id(db_session, owner_name), epochs=12)
     for epoch in range(1, 13):
         record_epoch(db_session, job_id, epoch, loss=3.0 - 0.1 * epoch, val_loss=3.1 - 0.09 * epoch)
-    lifecycle.finish_job(db_session, job_id, JobStatus.succeeded, worker=WORKER)
+    lifecycle.finish_job(db_session, job_id, WorkStatus.succeeded, worker=WORKER)
     db_session.commit()
     job = db_session.get(Job, job_id)
     best = lifecycle.best_epoch(job)

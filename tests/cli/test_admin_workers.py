@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import update
 
 from services.cli.main import main
-from shared.db.models import Corpus, Job, JobStatus, User, WorkerProcess, utcnow
+from shared.db.models import Corpus, Job, User, WorkerProcess, WorkStatus, utcnow
 from shared.lifecycle import registry
 from tests.conftest import TEST_BROKER_URL
 
@@ -38,7 +38,7 @@ def fleet(db_session):
         owner=user, name="c", object_key="corpora/c.txt", bytes=1, sha256="0" * 64,
         raw_chars=1, raw_unique=1, clean_chars=1, clean_unique=1, vocabulary="a",
     )  # fmt: skip
-    job = Job(owner=user, corpus=corpus, hyperparameters_json={"epochs": 3}, status=JobStatus.running)
+    job = Job(owner=user, corpus=corpus, hyperparameters_json={"epochs": 3}, status=WorkStatus.running)
     job.worker = "training@gpu1"
     queued = Job(owner=user, corpus=corpus, hyperparameters_json={"epochs": 3})
     db_session.add_all([job, queued])

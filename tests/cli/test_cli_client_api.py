@@ -7,7 +7,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from services.cli.main import main
-from shared.db.models import Epoch, Job, Sample, SampleStatus
+from shared.db.models import Epoch, Job, Sample, WorkStatus
 
 SMALL = ["--layers", "1", "--units", "8", "--seq-len", "10", "--batch-size", "4", "--epochs", "3"]
 
@@ -91,7 +91,7 @@ def test_sample_downloads_a_finished_sample(service, tmp_path, capsys, db_sessio
             sample = db_session.query(Sample).filter_by(job_id=job_id).one_or_none()
             if sample is not None:
                 store.put_bytes(f"samples/{sample.id}.txt", b"generated " * 5000)
-                sample.status, sample.object_key = SampleStatus.succeeded, f"samples/{sample.id}.txt"
+                sample.status, sample.object_key = WorkStatus.succeeded, f"samples/{sample.id}.txt"
                 db_session.commit()
                 return
             db_session.rollback()

@@ -2,7 +2,7 @@
 in the broker; the rest wait undispatched, and each claim, cancel or failure dispatches the next."""
 
 from shared import lifecycle
-from shared.db.models import Job, JobStatus, User
+from shared.db.models import Job, User, WorkStatus
 from shared.engine.config import Hyperparameters
 from tests.lifecycle.conftest import TINY_HP
 
@@ -47,7 +47,7 @@ def test_cancelling_the_dispatched_job_dispatches_the_next_and_the_reconciler_is
     ids = create(db, owner, corpus_id, 3)
     with db() as session:
         job, outcome = lifecycle.request_cancel(session, ids[0])
-        assert outcome == lifecycle.CANCELLED and job.status == JobStatus.cancelled
+        assert outcome == lifecycle.CANCELLED and job.status == WorkStatus.cancelled
         assert lifecycle.dispatch_after(session, Job, ids[0]).record_id == ids[1]
     with db() as session:  # the next one's send failed: its job failed; nothing of theirs in flight now
         lifecycle.fail_unsent(session.get(Job, ids[1]), "broker down")

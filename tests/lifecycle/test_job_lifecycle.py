@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from shared import lifecycle
-from shared.db.models import Epoch, Job, JobStatus, utcnow
+from shared.db.models import Epoch, Job, WorkStatus, utcnow
 from shared.engine.training.train import EpochReport
 from shared.lifecycle.dispatch import MAX_ERROR_CHARS
 
@@ -21,7 +21,7 @@ def test_claim_marks_running_and_counts_attempts(db, job_id, get_job):
     assert work.job_id == job_id and work.attempts == 1 and work.resume_key is None
     assert work.corpus_key.startswith("corpora/") and work.hyperparameters.units == 16
     job = get_job(job_id)
-    assert job.status == JobStatus.running and job.worker == "w1@host" and job.started_at and job.heartbeat_at
+    assert job.status == WorkStatus.running and job.worker == "w1@host" and job.started_at and job.heartbeat_at
     first_start = job.started_at
     with db() as session:
         lifecycle.record_epoch(session, job_id, report(1), f"jobs/{job_id}/epoch-0001")
@@ -37,7 +37,7 @@ def test_claim_marks_running_and_counts_attempts(db, job_id, get_job):
     with db() as session:
         assert lifecycle.claim_job(session, job_id, "w3@host") is None
     job = get_job(job_id)
-    assert job.status == JobStatus.failed and "gave up after 3 attempts" in job.error
+    assert job.status == WorkStatus.failed and "gave up after 3 attempts" in job.error
 
 
 def test_superseded_message_is_skipped(db, job_id, get_job):
@@ -45,7 +45,7 @@ def test_superseded_message_is_skipped(db, job_id, get_job):
     assert token and len(token) == 32
     with db() as session:
         assert lifecycle.claim_job(session, job_id, "w", token="0" * 32) is None
-    assert get_job(job_id).status == JobStatus.queued
+    assert get_job(job_id).status == WorkStatus.queued
     with db() as session:
         assert lifecycle.claim_job(session, job_id, "w", token=token).attempts == 1
 
@@ -56,7 +56,7 @@ def test_invalid_stored_hyperparameters_fail_the_job_with_the_reason(db, job_id,
     with db() as session:
         assert lifecycle.claim_job(session, job_id, "w") is None
     job = get_job(job_id)
-    assert job.status == JobStatus.failed and job.error.startswith("invalid hyperparameters: units")
+    assert job.status == WorkStatus.failed and job.error.startswith("invalid hyperparameters: units")
 
 
 def test_requeue_hands_the_job_back_without_counting_an_attempt(db, job_id, get_job):
@@ -68,7 +68,7 @@ def test_requeue_hands_the_job_back_without_counting_an_attempt(db, job_id, get_
         assert lifecycle.requeue_job(session, job_id, "another worker") is None
         new_token = lifecycle.requeue_job(session, job_id, "w")
     job = get_job(job_id)
-    assert job.status == JobStatus.queued and (job.attempts, job.requeues) == (0, 1) and job.worker is None
+    assert job.status == WorkStatus.queued and (job.attempts, job.requeues) == (0, 1) and job.worker is None
     assert job.progress == 0.0 and new_token == job.dispatch_token != token
     with db() as session:
         assert lifecycle.claim_job(session, job_id, "w", token=token) is None  # the old message
@@ -83,14 +83,14 @@ def test_a_lost_worker_requeues_counted_cancels_or_gives_up(db, job_id, get_job)
     with db() as session:
         token = lifecycle.worker_lost(session.get(Job, job_id), heartbeat_timeout=5, max_attempts=2)
     job = get_job(job_id)  # the same requeue as a graceful hand-back, but the attempt counts
-    assert job.status == JobStatus.queued and token == job.dispatch_token and job.progress == 0.0
+    assert job.status == WorkStatus.queued and token == job.dispatch_token and job.progress == 0.0
     assert (job.attempts, job.requeues, job.worker) == (1, 0, None)
     with db() as session:
         lifecycle.claim_job(session, job_id, "w")
     with db() as session:
         assert lifecycle.worker_lost(session.get(Job, job_id), heartbeat_timeout=5, max_attempts=2) is None
     job = get_job(job_id)
-    assert job.status == JobStatus.failed and job.error.startswith("gave up after 2 attempts")
+    assert job.status == WorkStatus.failed and job.error.startswith("gave up after 2 attempts")
     assert "(last one w, silent for over 5 s)" in job.error
 
 
@@ -100,13 +100,13 @@ def test_a_lost_worker_of_a_job_being_cancelled_ends_it_cancelled(db, job_id, ge
         lifecycle.request_cancel(session, job_id)
     with db() as session:
         assert lifecycle.worker_lost(session.get(Job, job_id), heartbeat_timeout=5, max_attempts=3) is None
-    assert get_job(job_id).status == JobStatus.cancelled
+    assert get_job(job_id).status == WorkStatus.cancelled
 
 
 def test_request_cancel_outcomes(db, job_id, get_job, owner, corpus_id):
     with db() as session:
         _, outcome = lifecycle.request_cancel(session, job_id)
-    assert outcome == lifecycle.CANCELLED and get_job(job_id).status == JobStatus.cancelled
+    assert outcome == lifecycle.CANCELLED and get_job(job_id).status == WorkStatus.cancelled
     with db() as session:
         assert lifecycle.request_cancel(session, job_id)[1] == lifecycle.UNCHANGED
         running = lifecycle.create_job(session, owner, corpus_id, get_job(job_id).hyperparameters).id
@@ -114,13 +114,13 @@ def test_request_cancel_outcomes(db, job_id, get_job, owner, corpus_id):
     with db() as session:
         assert lifecycle.request_cancel(session, running)[1] == lifecycle.CANCEL_REQUESTED
         assert lifecycle.request_cancel(session, running)[1] == lifecycle.UNCHANGED
-    assert get_job(running).status == JobStatus.running and get_job(running).cancel_requested
+    assert get_job(running).status == WorkStatus.running and get_job(running).cancel_requested
     with db() as session:  # the run completed before the worker read the flag: the cancel wins
-        assert lifecycle.finish_job(session, running, JobStatus.succeeded, worker="w")
-    assert get_job(running).status == JobStatus.cancelled
+        assert lifecycle.finish_job(session, running, WorkStatus.succeeded, worker="w")
+    assert get_job(running).status == WorkStatus.cancelled
     with db() as session:
         done = lifecycle.create_job(session, owner, corpus_id, get_job(job_id).hyperparameters).id
-        lifecycle.finish_job(session, done, JobStatus.succeeded)
+        lifecycle.finish_job(session, done, WorkStatus.succeeded)
     with db() as session, pytest.raises(lifecycle.AlreadyFinished, match="already succeeded"):
         lifecycle.request_cancel(session, done)
     with db() as session, pytest.raises(LookupError):
@@ -133,7 +133,7 @@ def test_claim_skips_finished_and_cancelled_jobs(db, job_id, get_job):
     with db() as session:
         assert lifecycle.claim_job(session, job_id, "w") is None
     job = get_job(job_id)
-    assert job.status == JobStatus.cancelled and job.attempts == 0 and job.finished_at
+    assert job.status == WorkStatus.cancelled and job.attempts == 0 and job.finished_at
     with db() as session:
         assert lifecycle.claim_job(session, job_id, "w") is None
         assert lifecycle.claim_job(session, 10**9, "w") is None
@@ -181,15 +181,15 @@ def test_eta_is_mean_epoch_seconds_times_epochs_left(db, job_id, get_job):
         lifecycle.requeue_job(session, job_id, "w")
     assert lifecycle.eta_seconds(get_job(job_id)) == pytest.approx(20 * 3)  # queued: no epoch under way
     with db() as session:
-        lifecycle.finish_job(session, job_id, JobStatus.failed, "x")
+        lifecycle.finish_job(session, job_id, WorkStatus.failed, "x")
     assert lifecycle.eta_seconds(get_job(job_id)) is None
 
 
 def test_finish_job_clips_long_errors(db, job_id, get_job):
     with db() as session:
-        lifecycle.finish_job(session, job_id, JobStatus.failed, "x" * 10_000)
+        lifecycle.finish_job(session, job_id, WorkStatus.failed, "x" * 10_000)
     job = get_job(job_id)
-    assert job.status == JobStatus.failed and len(job.error) == MAX_ERROR_CHARS and job.finished_at
+    assert job.status == WorkStatus.failed and len(job.error) == MAX_ERROR_CHARS and job.finished_at
 
 
 def test_a_worker_whose_job_was_given_away_touches_nothing(db, job_id, get_job):
@@ -203,10 +203,10 @@ def test_a_worker_whose_job_was_given_away_touches_nothing(db, job_id, get_job):
             lifecycle.record_epoch(session, job_id, report(1), "k", worker="w1")
         with pytest.raises(lifecycle.JobLost):
             lifecycle.record_vocabulary(session, job_id, ["a", "b"], worker="w1")
-        assert lifecycle.finish_job(session, job_id, JobStatus.failed, "x", worker="w1") is False
+        assert lifecycle.finish_job(session, job_id, WorkStatus.failed, "x", worker="w1") is False
         assert lifecycle.requeue_job(session, job_id, "w1") is None
     job = get_job(job_id)
-    assert job.status == JobStatus.running and job.worker == "w2" and job.epoch == 0 and job.vocabulary is None
+    assert job.status == WorkStatus.running and job.worker == "w2" and job.epoch == 0 and job.vocabulary is None
 
 
 def test_heartbeat_reads_the_cancel_flag_and_records_the_vocabulary(db, job_id, get_job):
@@ -233,4 +233,4 @@ def test_a_lost_message_is_sent_again_or_the_pending_cancel_ends_the_job(db, job
         session.get(Job, job_id).cancel_requested = True
     with db() as session:
         assert lifecycle.message_lost(session.get(Job, job_id)) is None
-    assert get_job(job_id).status == JobStatus.cancelled
+    assert get_job(job_id).status == WorkStatus.cancelled

@@ -5,7 +5,7 @@ attempt is writing, and objects from before leases are never touched."""
 from datetime import timedelta
 
 from shared import deletion, lifecycle
-from shared.db.models import Analysis, AnalysisStatus, Sample, SampleStatus, utcnow
+from shared.db.models import Analysis, Sample, WorkStatus, utcnow
 from shared.engine.training.train import EpochReport
 from shared.lifecycle import objects
 from shared.storage.keys import analysis_key, checkpoint_key, sample_key
@@ -38,13 +38,13 @@ def test_objects_no_record_references_are_swept_after_the_grace(db, job_id, owne
         done = Sample(owner_id=owner, job_id=job_id, checkpoint_key="k", length=1, temperatures=[1.0])
         lost = Sample(owner_id=owner, job_id=job_id, checkpoint_key="k", length=1, temperatures=[1.0])
         legacy = Sample(owner_id=owner, job_id=job_id, checkpoint_key="k", length=1, temperatures=[1.0])
-        analysis = Analysis(owner_id=owner, job_id=job_id, epoch=1, checkpoint_key="k", status=AnalysisStatus.queued)
+        analysis = Analysis(owner_id=owner, job_id=job_id, epoch=1, checkpoint_key="k", status=WorkStatus.queued)
         session.add_all([done, lost, legacy, analysis])
         session.flush()
-        done.status, done.object_key = SampleStatus.succeeded, sample_key(done.id, 1, "l1")
-        lost.status, lost.lease = SampleStatus.failed, "l2"  # found lost: its late text is recorded by nobody
-        legacy.status, legacy.object_key = SampleStatus.succeeded, f"samples/{legacy.id}.txt"
-        analysis.status, analysis.lease = AnalysisStatus.running, "l3"
+        done.status, done.object_key = WorkStatus.succeeded, sample_key(done.id, 1, "l1")
+        lost.status, lost.lease = WorkStatus.failed, "l2"  # found lost: its late text is recorded by nobody
+        legacy.status, legacy.object_key = WorkStatus.succeeded, f"samples/{legacy.id}.txt"
+        analysis.status, analysis.lease = WorkStatus.running, "l3"
         ids = job.id, done.id, lost.id, legacy.id, analysis.id
     _, done_id, lost_id, legacy_id, analysis_id = ids
     for key in (

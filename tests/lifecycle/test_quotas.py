@@ -11,7 +11,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from shared.db.models import Analysis, AnalysisStatus, Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, User
+from shared.db.models import Analysis, Corpus, Epoch, Job, Sample, User, WorkStatus
 from shared.engine.config import Hyperparameters
 from shared.lifecycle import quotas
 from shared.lifecycle.quotas import QuotaExceeded, limits_for, model_parameters
@@ -45,7 +45,7 @@ def corpus_of(db_session, owner: User) -> Corpus:
     return corpus
 
 
-def add_jobs(db_session, owner: User, corpus: Corpus, n: int, status=JobStatus.queued) -> list[Job]:
+def add_jobs(db_session, owner: User, corpus: Corpus, n: int, status=WorkStatus.queued) -> list[Job]:
     jobs = [Job(owner=owner, corpus=corpus, status=status, hyperparameters=SMALL) for _ in range(n)]
     db_session.add_all(jobs)
     db_session.commit()
@@ -54,7 +54,7 @@ def add_jobs(db_session, owner: User, corpus: Corpus, n: int, status=JobStatus.q
 
 def trained_job(db_session, owner: User) -> Job:
     """A succeeded job of `owner` with one recorded epoch (a checkpoint to sample from)."""
-    job = add_jobs(db_session, owner, corpus_of(db_session, owner), 1, JobStatus.succeeded)[0]
+    job = add_jobs(db_session, owner, corpus_of(db_session, owner), 1, WorkStatus.succeeded)[0]
     job.vocabulary = list("abcde")
     job.epochs.append(
         Epoch(epoch=1, loss=1.0, val_loss=1.1, seconds=1.0, chars_per_second=10.0, checkpoint_key="jobs/x/epoch-0001")
@@ -63,7 +63,7 @@ def trained_job(db_session, owner: User) -> Job:
     return job
 
 
-def add_samples(db_session, owner: User, job: Job, n: int, status=SampleStatus.queued) -> None:
+def add_samples(db_session, owner: User, job: Job, n: int, status=WorkStatus.queued) -> None:
     db_session.add_all(
         Sample(
             owner_id=owner.id,
@@ -214,8 +214,8 @@ def test_queued_and_running_jobs_are_limited(client, db_session, user_headers, b
     alice = user(db_session, "alice")
     corpus = corpus_of(db_session, alice)
     queued = add_jobs(db_session, alice, corpus, 15)
-    running = add_jobs(db_session, alice, corpus, 5, JobStatus.running)
-    add_jobs(db_session, alice, corpus, 3, JobStatus.succeeded)  # finished jobs do not count
+    running = add_jobs(db_session, alice, corpus, 5, WorkStatus.running)
+    add_jobs(db_session, alice, corpus, 3, WorkStatus.succeeded)  # finished jobs do not count
     body = refused(post_job(client, user_headers, corpus, **SMALL), "max_jobs")
     assert body == {
         "error": "quota exceeded: 20 queued or running jobs (the limit is 20)",
@@ -300,8 +300,8 @@ def test_queued_and_running_samples_are_limited(client, db_session, user_headers
     alice = user(db_session, "alice")
     job = trained_job(db_session, alice)
     add_samples(db_session, alice, job, 19)
-    add_samples(db_session, alice, job, 1, SampleStatus.running)
-    add_samples(db_session, alice, job, 4, SampleStatus.succeeded)
+    add_samples(db_session, alice, job, 1, WorkStatus.running)
+    add_samples(db_session, alice, job, 4, WorkStatus.succeeded)
     body = refused(post_sample(client, user_headers, job, length=100), "max_samples")
     assert body["error"] == "quota exceeded: 20 queued or running samples (the limit is 20)"
     assert counts(db_session) == (1, 24) and broker.llen(SAMPLING_QUEUE) == 0
@@ -317,7 +317,7 @@ def test_queued_and_running_analyses_are_limited(client, db_session, user_header
     alice = user(db_session, "alice")
     job = trained_job(db_session, alice)
     store.put_bytes(f"{job.epochs[0].checkpoint_key}/model.keras", b"weights")  # its checkpoint is stored
-    statuses = [AnalysisStatus.queued] * 19 + [AnalysisStatus.running] + [AnalysisStatus.failed] * 3
+    statuses = [WorkStatus.queued] * 19 + [WorkStatus.running] + [WorkStatus.failed] * 3
     db_session.add_all(
         Analysis(owner=alice, job=job, epoch=1, checkpoint_key="k", text="ab", status=status) for status in statuses
     )

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from shared.db.models import Analysis, Epoch, Job, JobStatus, Sample, WorkerProcess, utcnow
+from shared.db.models import Analysis, Epoch, Job, Sample, WorkerProcess, WorkStatus, utcnow
 from shared.lifecycle import registry
 from shared.queue import SAMPLING_QUEUE, TRAINING_QUEUE
 
@@ -39,7 +39,7 @@ def make_job(db, owner, corpus_id, status="queued", worker=None, dispatched=True
             owner_id=owner,
             corpus_id=corpus_id,
             hyperparameters_json=TINY_HP,
-            status=JobStatus(status),
+            status=WorkStatus(status),
             worker=worker,
             started_at=utcnow() if status == "running" else None,
         )

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from shared import deletion, lifecycle
-from shared.db.models import Corpus, Job, JobStatus
+from shared.db.models import Corpus, Job, WorkStatus
 from shared.engine.training.train import EpochReport
 from shared.lifecycle.retention import RetentionPolicy, kept_epochs
 from shared.storage.local import LocalStore
@@ -54,7 +54,7 @@ def test_prune_plan_lists_what_is_left_and_a_childs_start_stays(db, job_id, owne
             (2, f"jobs/{job_id}/epoch-0002"),
         ]
         lifecycle.retention.mark_pruned(session, job_id, [1])
-        lifecycle.finish_job(session, job_id, JobStatus.succeeded, worker="w")
+        lifecycle.finish_job(session, job_id, WorkStatus.succeeded, worker="w")
         child = lifecycle.lineage.create_child_job(session, session.get(Job, job_id), owner, 2)
         assert child.parent_epoch == 3
         assert lifecycle.retention.storage_bytes(session.get(Job, job_id)) == 200
@@ -66,7 +66,7 @@ def test_a_delete_left_marked_is_finished_by_the_reconcilers_pass(db, job_id, co
     store = LocalStore(tmp_path)
     with db() as session:
         _trained(session, job_id, 2)
-        lifecycle.finish_job(session, job_id, JobStatus.cancelled, worker="w")
+        lifecycle.finish_job(session, job_id, WorkStatus.cancelled, worker="w")
     for epoch in (1, 2):
         store.put_bytes(f"jobs/{job_id}/epoch-{epoch:04d}/model.keras", b"w")
     store.put_bytes("corpora/c.txt", b"text")

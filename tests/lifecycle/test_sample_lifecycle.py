@@ -3,7 +3,7 @@
 from sqlalchemy import select
 
 from shared import lifecycle
-from shared.db.models import Epoch, Job, Sample, SampleStatus
+from shared.db.models import Epoch, Job, Sample, WorkStatus
 
 
 def new_sample(db, owner, job_id, **fields) -> int:
@@ -46,7 +46,7 @@ def test_claim_and_finish_sample(db, owner, job_id):
         assert lifecycle.claim_sample(session, sample_id) is None
     with db() as session:
         sample = session.get(Sample, sample_id)
-        assert sample.status == SampleStatus.succeeded and sample.object_key == "samples/1.zip"
+        assert sample.status == WorkStatus.succeeded and sample.object_key == "samples/1.zip"
         assert sample.progress == 1.0
 
 
@@ -58,7 +58,7 @@ def test_sample_found_running_again_fails_with_the_reason(db, owner, job_id):
         assert lifecycle.claim_sample(session, sample_id, "s@host") is None
     with db() as session:
         sample = session.get(Sample, sample_id)
-        assert sample.status == SampleStatus.failed and sample.error == lifecycle.LOST_SAMPLE
+        assert sample.status == WorkStatus.failed and sample.error == lifecycle.LOST_SAMPLE
 
 
 def test_an_unsent_message_fails_the_sample(db, owner, job_id):
@@ -67,7 +67,7 @@ def test_an_unsent_message_fails_the_sample(db, owner, job_id):
         lifecycle.fail_unsent(session.get(Sample, sample_id), "broker down")
     with db() as session:
         sample = session.get(Sample, sample_id)
-        assert sample.status == SampleStatus.failed and sample.error == "could not queue: broker down"
+        assert sample.status == WorkStatus.failed and sample.error == "could not queue: broker down"
 
 
 def test_cancel_a_queued_or_running_sample_and_its_worker_is_told(db, owner, job_id):
@@ -78,7 +78,7 @@ def test_cancel_a_queued_or_running_sample_and_its_worker_is_told(db, owner, job
         assert lifecycle.sample_heartbeat(session, running, 0.5, "s@host") == "ok"
         for sample_id in (queued, running):
             sample, changed = lifecycle.cancel_sample(session, sample_id)
-            assert changed and sample.status == SampleStatus.cancelled and sample.finished_at is not None
+            assert changed and sample.status == WorkStatus.cancelled and sample.finished_at is not None
         assert lifecycle.cancel_sample(session, queued)[1] is False  # cancelled twice: unchanged
     with db() as session:
         assert lifecycle.sample_heartbeat(session, running, 0.6, "s@host") == "cancel"
@@ -87,7 +87,7 @@ def test_cancel_a_queued_or_running_sample_and_its_worker_is_told(db, owner, job
     with db() as session:
         for sample_id in (queued, running):
             sample = session.get(Sample, sample_id)
-            assert sample.status == SampleStatus.cancelled and sample.object_key is None
+            assert sample.status == WorkStatus.cancelled and sample.object_key is None
 
 
 def test_a_finished_sample_cannot_be_cancelled(db, owner, job_id):
@@ -115,7 +115,7 @@ def test_a_stopping_worker_hands_its_sample_back_without_counting_an_attempt(db,
     assert token and token != old_token
     with db() as session:
         sample = session.get(Sample, sample_id)
-        assert sample.status == SampleStatus.queued and sample.attempts == 0 and sample.worker is None
+        assert sample.status == WorkStatus.queued and sample.attempts == 0 and sample.worker is None
         assert lifecycle.claim_sample(session, sample_id, "s2@host", old_token) is None  # superseded
         work = lifecycle.claim_sample(session, sample_id, "s2@host", token)
     assert work is not None
@@ -141,7 +141,7 @@ def test_a_sample_ends_once_an_attempt_found_lost_records_nothing(db, owner, job
         assert lifecycle.requeue_sample(session, sample_id, "s@host", work.lease) is None
     with db() as session:
         sample = session.get(Sample, sample_id)
-        assert sample.status == SampleStatus.failed and sample.object_key is None
+        assert sample.status == WorkStatus.failed and sample.object_key is None
         assert sample.error == lifecycle.samples.LOST_SAMPLE
 
 

@@ -24,18 +24,7 @@ def app(app):
 def world(db_session, store, user_headers, other_headers, admin_headers, user_token, admin_token):
     from sqlalchemy import select
 
-    from shared.db.models import (
-        Analysis,
-        AnalysisStatus,
-        Corpus,
-        Epoch,
-        Job,
-        JobStatus,
-        Sample,
-        SampleStatus,
-        Token,
-        User,
-    )
+    from shared.db.models import Analysis, Corpus, Epoch, Job, Sample, Token, User, WorkStatus
 
     alice = db_session.scalar(select(User).where(User.name == "alice"))
     corpus = Corpus(
@@ -54,7 +43,7 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
     job = Job(
         owner=alice,
         corpus=corpus,
-        status=JobStatus.running,
+        status=WorkStatus.running,
         hyperparameters=hp,
         epoch=1,
         epochs=[
@@ -63,7 +52,7 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
             )
         ],
     )
-    queued = Job(owner=alice, corpus=corpus, status=JobStatus.queued, hyperparameters=hp)
+    queued = Job(owner=alice, corpus=corpus, status=WorkStatus.queued, hyperparameters=hp)
     db_session.add_all([corpus, job, queued])
     db_session.flush()
     sample = Sample(
@@ -73,12 +62,12 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
         length=5,
         temperatures=[0.5],
         count=1,
-        status=SampleStatus.succeeded,
+        status=WorkStatus.succeeded,
         object_key="samples/1.txt",
     )
     db_session.add(sample)
     analysis = Analysis(  # issue 11: queued (its result would be one more object in the store)
-        owner_id=alice.id, job_id=job.id, epoch=1, checkpoint_key="jobs/1/epoch-0001", status=AnalysisStatus.queued
+        owner_id=alice.id, job_id=job.id, epoch=1, checkpoint_key="jobs/1/epoch-0001", status=WorkStatus.queued
     )
     db_session.add(analysis)
     from shared.db.models import Sweep

@@ -71,7 +71,7 @@ def make_world(url: str, store, hp: dict, folder: Path) -> tuple[list[tuple[str,
     user's token (with a few small jobs of their own)."""
     from shared import lifecycle
     from shared.auth import create_user_token
-    from shared.db.models import Corpus, Job, JobStatus, User
+    from shared.db.models import Corpus, Job, User, WorkStatus
     from shared.db.session import session_scope
     from shared.engine.training.train import EpochReport
 
@@ -105,7 +105,7 @@ def make_world(url: str, store, hp: dict, folder: Path) -> tuple[list[tuple[str,
                 clean_unique=len(set(TEXT)),
                 vocabulary="".join(sorted(set(TEXT))),
             )
-            jobs = [Job(owner=user, corpus=corpus, status=JobStatus.running, hyperparameters=hp) for _ in range(3)]
+            jobs = [Job(owner=user, corpus=corpus, status=WorkStatus.running, hyperparameters=hp) for _ in range(3)]
             session.add_all([corpus, *jobs])
             session.flush()
             if name == "victim":

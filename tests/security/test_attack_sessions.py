@@ -90,7 +90,7 @@ def answers(browser: requests.Session, url: str, job_id: int) -> dict[str, int]:
 
 
 def _job(db, owner_name: str, **fields):
-    from shared.db.models import Corpus, Epoch, Job, JobStatus, User
+    from shared.db.models import Corpus, Epoch, Job, User, WorkStatus
 
     owner = db.scalar(select(User).where(User.name == owner_name))
     corpus = Corpus(
@@ -106,7 +106,7 @@ def _job(db, owner_name: str, **fields):
         vocabulary="abcde",
     )
     hp = {"epochs": 3, "layers": 1, "units": 8, "seq_len": 10, "batch_size": 2}
-    defaults = {"status": JobStatus.running, "epoch": 1, "worker": f"{WORKER_HOST}:4242", "progress": 0.5}
+    defaults = {"status": WorkStatus.running, "epoch": 1, "worker": f"{WORKER_HOST}:4242", "progress": 0.5}
     job = Job(owner=owner, corpus=corpus, hyperparameters=hp, **(defaults | fields))
     job.epochs = [
         Epoch(epoch=1, loss=2.0, val_loss=2.1, seconds=1.0, chars_per_second=10.0, checkpoint_key=CHECKPOINT_KEY)
@@ -219,7 +219,7 @@ def test_a_user_opening_an_admin_url_stays_signed_in(server_url, db_session):
 def test_users_job_json_has_no_worker_hostname_or_storage_key(server_url, db_session):
     """Figure: the leaked strings found in alice's JSON (before: the hostname and the checkpoint
     key in the live JSON)."""
-    from shared.db.models import Sample, SampleStatus
+    from shared.db.models import Sample, WorkStatus
 
     alice_token = _user(db_session, "alice")
     root_token = _user(db_session, "root", admin=True)
@@ -231,7 +231,7 @@ def test_users_job_json_has_no_worker_hostname_or_storage_key(server_url, db_ses
         length=5,
         temperatures=[0.5],
         count=1,
-        status=SampleStatus.succeeded,
+        status=WorkStatus.succeeded,
         object_key=SAMPLE_KEY,
         worker=f"{WORKER_HOST}:4343",
     )
@@ -261,14 +261,14 @@ def test_users_job_json_has_no_worker_hostname_or_storage_key(server_url, db_ses
 
 def test_lineage_children_of_another_users_fork_are_not_listed(server_url, db_session):
     """Figure: the children alice sees of her job (before: bob's fork's id too)."""
-    from shared.db.models import JobStatus
+    from shared.db.models import WorkStatus
 
     alice_token = _user(db_session, "alice")
     _user(db_session, "bob")
     root_token = _user(db_session, "root", admin=True)
-    parent = _job(db_session, "alice", status=JobStatus.succeeded)
-    own = _job(db_session, "alice", status=JobStatus.queued, parent_id=parent.id, parent_epoch=1)
-    foreign = _job(db_session, "bob", status=JobStatus.queued, parent_id=parent.id, parent_epoch=1)
+    parent = _job(db_session, "alice", status=WorkStatus.succeeded)
+    own = _job(db_session, "alice", status=WorkStatus.queued, parent_id=parent.id, parent_epoch=1)
+    foreign = _job(db_session, "bob", status=WorkStatus.queued, parent_id=parent.id, parent_epoch=1)
 
     seen = requests.get(f"{server_url}/api/v1/jobs/{parent.id}", headers={"Authorization": f"Bearer {alice_token}"})
     everyone = requests.get(f"{server_url}/api/v1/jobs/{parent.id}", headers={"Authorization": f"Bearer {root_token}"})

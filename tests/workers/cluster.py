@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from shared.db.migrate import upgrade
-from shared.db.models import Analysis, AnalysisStatus, Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, User
+from shared.db.models import Analysis, Corpus, Epoch, Job, Sample, User, WorkStatus
 from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store
@@ -174,20 +174,20 @@ class Cluster:
 
     def finished_job(self, job_id: int, timeout: float = 120):
         return self.wait(
-            lambda: (r := self.get_job(job_id)) and JobStatus(r[0].status).finished and r,
+            lambda: (r := self.get_job(job_id)) and WorkStatus(r[0].status).finished and r,
             timeout,
             f"job {job_id} to finish",
         )
 
     def finished_analysis(self, analysis_id: int, timeout: float = 120) -> Analysis:
         return self.wait(
-            lambda: AnalysisStatus((a := self.get_analysis(analysis_id)).status).finished and a,
+            lambda: WorkStatus((a := self.get_analysis(analysis_id)).status).finished and a,
             timeout,
             f"analysis {analysis_id} to finish",
         )
 
     def finished_sample(self, sample_id: int, timeout: float = 120) -> Sample:
-        done = (SampleStatus.succeeded, SampleStatus.failed)
+        done = (WorkStatus.succeeded, WorkStatus.failed)
         return self.wait(
             lambda: (s := self.get_sample(sample_id)).status in done and s, timeout, f"sample {sample_id} to finish"
         )

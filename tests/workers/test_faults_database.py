@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import make_url
 
-from shared.db.models import JobStatus
+from shared.db.models import WorkStatus
 from tests.workers.processes import Reconciler, TcpProxy
 
 TIMEOUT = 6.0  # HEARTBEAT_TIMEOUT here
@@ -50,7 +50,7 @@ def test_a_database_outage_during_training_neither_fails_nor_requeues_the_job(pr
     time.sleep(2.0)
     proxied.proxies["worker"].up()
     job, epochs = proxied.finished_job(job_id, 180)
-    assert job.status == JobStatus.succeeded, job.error
+    assert job.status == WorkStatus.succeeded, job.error
     assert epochs == list(range(1, 5)) and job.epoch == 4  # every epoch recorded once
     assert job.attempts == 1 and job.requeues == 0 and job.worker == worker.hostname
     logs = worker.log_text()

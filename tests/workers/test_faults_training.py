@@ -7,13 +7,13 @@ import os
 import signal
 import time
 
-from shared.db.models import JobStatus
+from shared.db.models import WorkStatus
 from tests.workers.processes import Reconciler
 
 
 def whole_history(cluster, job_id, epochs):
     job, history = cluster.finished_job(job_id)
-    assert job.status == JobStatus.succeeded, job.error
+    assert job.status == WorkStatus.succeeded, job.error
     assert history == list(range(1, epochs + 1)) and job.epoch == epochs  # none missing or repeated
     keys = cluster.checkpoint_keys(job_id)
     for epoch in history:  # each under the lease of the attempt that recorded it
@@ -53,7 +53,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_for_good(cluster):
         (child,) = worker.pool_children()
         os.kill(child, signal.SIGKILL)  # redelivered at once to this worker (reject_on_worker_lost)
     job, _ = cluster.finished_job(job_id, 60)
-    assert job.status == JobStatus.failed and job.attempts == 3
+    assert job.status == WorkStatus.failed and job.attempts == 3
     assert "gave up after 3 attempts" in job.error
     worker.stop()
 
@@ -67,7 +67,7 @@ def test_graceful_stop_hands_the_job_back(cluster):
     assert first.proc.wait(30) == 0
     stopped_in = time.monotonic() - asked
     job, history = cluster.get_job(job_id)
-    assert job.status == JobStatus.queued and (job.attempts, job.requeues) == (0, 1) and job.error is None
+    assert job.status == WorkStatus.queued and (job.attempts, job.requeues) == (0, 1) and job.error is None
     assert f"job {job_id}: handed back to the queue" in first.log_text()
     second = cluster.worker("training")
     job = whole_history(cluster, job_id, 5)
@@ -83,14 +83,14 @@ def test_ctrl_c_while_the_job_starts_hands_it_back_once(cluster):
     trained, once, and the job keeps its first start time."""
     first = cluster.worker("training")
     job_id = cluster.job(epochs=2)
-    cluster.wait(lambda: cluster.get_job(job_id)[0].status == JobStatus.running, 60, "the claim")
+    cluster.wait(lambda: cluster.get_job(job_id)[0].status == WorkStatus.running, 60, "the claim")
     started_at = cluster.get_job(job_id)[0].started_at
     asked = time.monotonic()
     os.killpg(first.proc.pid, signal.SIGINT)
     assert first.proc.wait(30) == 0
     print(f"\nCtrl-C at the start: worker exited after {time.monotonic() - asked:.1f} s")
     job, history = cluster.get_job(job_id)
-    assert (job.status, job.attempts, job.requeues, history) == (JobStatus.queued, 0, 1, [])
+    assert (job.status, job.attempts, job.requeues, history) == (WorkStatus.queued, 0, 1, [])
     assert first.log_text().count(f"job {job_id}: handed back") == 1
     # stopped before an epoch ended (the signal may land before or just after training begins:
     # "epochs 1..2" in the log, then handed back at the first batch boundary)

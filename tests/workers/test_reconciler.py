@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from shared import lifecycle
-from shared.db.models import Analysis, AnalysisStatus, Job, JobStatus, Sample, SampleStatus, utcnow
+from shared.db.models import Analysis, Job, Sample, WorkStatus, utcnow
 from shared.settings import Settings
 from workers.reconciler import reconcile
 
@@ -41,25 +41,25 @@ def mine(sends, kind, record_id):
 
 def test_a_silent_running_job_is_requeued_with_a_new_token(db, job_id):
     set_job(
-        db, job_id, status=JobStatus.running, attempts=1, worker="w@x", heartbeat_at=utcnow() - timedelta(seconds=61)
+        db, job_id, status=WorkStatus.running, attempts=1, worker="w@x", heartbeat_at=utcnow() - timedelta(seconds=61)
     )
     old = get_job(db, job_id).dispatch_token
     (send,) = mine(run(db), "job", job_id)
     job = get_job(db, job_id)
-    assert job.status == JobStatus.queued and job.worker is None and job.attempts == 1
+    assert job.status == WorkStatus.queued and job.worker is None and job.attempts == 1
     assert send[2] == job.dispatch_token != old
 
 
 def test_a_live_running_job_is_left_alone(db, job_id):
-    set_job(db, job_id, status=JobStatus.running, attempts=1, heartbeat_at=utcnow() - timedelta(seconds=30))
-    assert mine(run(db), "job", job_id) == [] and get_job(db, job_id).status == JobStatus.running
+    set_job(db, job_id, status=WorkStatus.running, attempts=1, heartbeat_at=utcnow() - timedelta(seconds=30))
+    assert mine(run(db), "job", job_id) == [] and get_job(db, job_id).status == WorkStatus.running
 
 
 def test_a_job_that_keeps_losing_its_worker_fails_with_the_reason(db, job_id):
-    set_job(db, job_id, status=JobStatus.running, attempts=3, worker="w@x", heartbeat_at=utcnow() - timedelta(hours=1))
+    set_job(db, job_id, status=WorkStatus.running, attempts=3, worker="w@x", heartbeat_at=utcnow() - timedelta(hours=1))
     assert mine(run(db), "job", job_id) == []
     job = get_job(db, job_id)
-    assert job.status == JobStatus.failed and job.finished_at
+    assert job.status == WorkStatus.failed and job.finished_at
     assert "gave up after 3 attempts" in job.error and "w@x" in job.error
 
 
@@ -67,12 +67,12 @@ def test_a_lost_job_being_cancelled_ends_cancelled(db, job_id):
     set_job(
         db,
         job_id,
-        status=JobStatus.running,
+        status=WorkStatus.running,
         attempts=1,
         cancel_requested=True,
         heartbeat_at=utcnow() - timedelta(hours=1),
     )
-    assert mine(run(db), "job", job_id) == [] and get_job(db, job_id).status == JobStatus.cancelled
+    assert mine(run(db), "job", job_id) == [] and get_job(db, job_id).status == WorkStatus.cancelled
 
 
 def test_a_queued_job_is_sent_again_only_when_its_queue_is_empty_and_time_has_passed(db, job_id):
@@ -94,7 +94,7 @@ def test_a_silent_sample_fails_and_a_lost_queued_sample_is_sent_again(db, job_id
             checkpoint_key="k",
             length=10,
             temperatures=[1],
-            status=SampleStatus.running,
+            status=WorkStatus.running,
             heartbeat_at=old,
             worker="s@x",
         )
@@ -108,7 +108,7 @@ def test_a_silent_sample_fails_and_a_lost_queued_sample_is_sent_again(db, job_id
     assert mine(sends, "sample", running_id) == [] and len(mine(sends, "sample", queued_id)) == 1
     with db() as session:
         sample = session.get(Sample, running_id)
-        assert sample.status == SampleStatus.failed and sample.error == lifecycle.LOST_SAMPLE
+        assert sample.status == WorkStatus.failed and sample.error == lifecycle.LOST_SAMPLE
 
 
 def test_a_message_a_worker_already_holds_is_not_taken_for_lost(db, job_id, broker):
@@ -154,13 +154,13 @@ def get_analysis(db, analysis_id):
 
 
 def test_a_silent_running_analysis_fails_and_a_live_one_is_left_alone(db, job_id, test_user):
-    running = {"status": AnalysisStatus.running, "worker": "a@x"}
+    running = {"status": WorkStatus.running, "worker": "a@x"}
     silent, _ = add_analysis(db, job_id, test_user, heartbeat_at=utcnow() - timedelta(seconds=61), **running)
     live, _ = add_analysis(db, job_id, test_user, heartbeat_at=utcnow() - timedelta(seconds=30), **running)
     assert mine(run(db), "analysis", silent) == []
     lost = get_analysis(db, silent)
-    assert lost.status == AnalysisStatus.failed and lost.error == lifecycle.LOST_ANALYSIS and lost.finished_at
-    assert get_analysis(db, live).status == AnalysisStatus.running
+    assert lost.status == WorkStatus.failed and lost.error == lifecycle.LOST_ANALYSIS and lost.finished_at
+    assert get_analysis(db, live).status == WorkStatus.running
 
 
 def test_an_analysis_is_told_from_a_sample_of_the_same_id_in_the_sampling_queue(db, job_id, test_user, broker):
@@ -183,7 +183,7 @@ def test_an_analysis_is_told_from_a_sample_of_the_same_id_in_the_sampling_queue(
     (send,) = round_with_the_broker()  # lost: the message in the queue is not its own
     analysis = get_analysis(db, analysis_id)
     assert send == ("analysis", analysis_id, analysis.dispatch_token) and analysis.dispatch_token != token
-    assert analysis.status == AnalysisStatus.queued
+    assert analysis.status == WorkStatus.queued
     send_analysis(celery, analysis_id, analysis.dispatch_token)
     with db() as session:
         session.get(Analysis, analysis_id).dispatched_at = long_ago

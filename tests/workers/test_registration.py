@@ -13,7 +13,7 @@ import time
 import pytest
 from sqlalchemy import make_url
 
-from shared.db.models import JobStatus, utcnow
+from shared.db.models import WorkStatus, utcnow
 from shared.db.session import session_scope
 from shared.lifecycle import registry
 from shared.version import package_version
@@ -43,7 +43,7 @@ def test_a_worker_registers_heartbeats_runs_a_job_and_is_lost_after_sigkill(clus
     assert later.instance == first.instance  # the same row, beating
 
     job_id = cluster.job(epochs=500)
-    cluster.wait(lambda: cluster.get_job(job_id)[0].status == JobStatus.running, 120, "the job running")
+    cluster.wait(lambda: cluster.get_job(job_id)[0].status == WorkStatus.running, 120, "the job running")
     holding = cluster.wait(lambda: (v := view(cluster.db_url, worker.hostname)) and v.holds and v, 5, "the job held")
     assert [(h.kind, h.id) for h in holding.holds] == [("job", job_id)]
 

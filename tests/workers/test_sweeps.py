@@ -11,7 +11,7 @@ import time
 import pytest
 
 from shared.auth import create_user_token
-from shared.db.models import Job, JobStatus
+from shared.db.models import Job, WorkStatus
 from shared.db.session import session_scope
 from tests.workers.conftest import TINY_HP
 from tests.workers.processes import stdlib_text
@@ -62,7 +62,7 @@ def test_a_single_job_of_another_user_starts_before_the_sweeps_third(sweep_run, 
     a_jobs = [*sweep["job_ids"], a_single]
     with db() as session:
         jobs = {i: session.get(Job, i) for i in [*a_jobs, b_job]}
-        assert all(j.status == JobStatus.succeeded for j in jobs.values()), [j.error for j in jobs.values()]
+        assert all(j.status == WorkStatus.succeeded for j in jobs.values()), [j.error for j in jobs.values()]
         started = {i: j.started_at for i, j in jobs.items()}
     order = sorted(started, key=lambda i: started[i])
     print(f"\nfair queue: start order {['B' if i == b_job else 'A' for i in order]}")

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from sqlalchemy import select, update
 
-from shared.db.models import Epoch, Job, JobStatus, Sample, SampleStatus
+from shared.db.models import Epoch, Job, Sample, WorkStatus
 
 
 def _job(db, job_id):
@@ -21,13 +21,13 @@ def _job(db, job_id):
 
 def _finished_job(db, job_id):
     job, epochs = _job(db, job_id)
-    return (job, epochs) if JobStatus(job.status).finished else None
+    return (job, epochs) if WorkStatus(job.status).finished else None
 
 
 def _finished_sample(db, sample_id):
     with db() as session:
         sample = session.get(Sample, sample_id)
-        return sample if sample.status in (SampleStatus.succeeded, SampleStatus.failed) else None
+        return sample if sample.status in (WorkStatus.succeeded, WorkStatus.failed) else None
 
 
 @pytest.fixture
@@ -56,13 +56,13 @@ def trained_job(training_worker, enqueue, make_corpus, make_job, db, wait_for):
     job_id = make_job(make_corpus())
     enqueue.training(job_id)
     job, _ = wait_for(lambda: _finished_job(db, job_id), 120, what=f"job {job_id}", worker=training_worker)
-    assert job.status == JobStatus.succeeded, f"{job.error}\n{training_worker.log_text()[-4000:]}"
+    assert job.status == WorkStatus.succeeded, f"{job.error}\n{training_worker.log_text()[-4000:]}"
     return job_id
 
 
 def test_training_job_succeeds_with_checkpoints(trained_job, db, worker_store, training_worker):
     job, epochs = _job(db, trained_job)
-    assert job.status == JobStatus.succeeded and job.error is None
+    assert job.status == WorkStatus.succeeded and job.error is None
     assert job.epoch == 2 and [e.epoch for e in epochs] == [1, 2]
     assert job.attempts == 1 and job.worker == training_worker.hostname
     assert f"job {trained_job}: training with tensorflow on 1 device(s): cpu:0" in training_worker.log_text()
@@ -81,7 +81,7 @@ def test_sample_of_50000_characters(trained_job, sampling_worker, enqueue, make_
     sample_id = make_sample(trained_job, epochs[-1].checkpoint_key, length=50_000, temperatures=[0.75], count=1)
     enqueue.sampling(sample_id)
     sample = wait_for(lambda: _finished_sample(db, sample_id), 180, what=f"sample {sample_id}", worker=sampling_worker)
-    assert sample.status == SampleStatus.succeeded, sample.error
+    assert sample.status == WorkStatus.succeeded, sample.error
     assert sample.object_key == f"samples/{sample_id}-{sample.lease}.txt" and sample.finished_at is not None
     text = worker_store.get_bytes(sample.object_key).decode("utf-8")
     assert len(text) == 50_000
@@ -99,7 +99,7 @@ def test_one_sampling_worker_runs_two_requests_at_once(
     samples = [
         wait_for(lambda i=i: _finished_sample(db, i), 180, what=f"sample {i}", worker=sampling_worker) for i in ids
     ]
-    assert all(s.status == SampleStatus.succeeded for s in samples), [s.error for s in samples]
+    assert all(s.status == WorkStatus.succeeded for s in samples), [s.error for s in samples]
     assert samples[0].worker == samples[1].worker  # one worker process
     assert max(s.started_at for s in samples) < min(s.finished_at for s in samples)  # the two ran together
 
@@ -117,7 +117,7 @@ def test_several_samples_make_one_zip(trained_job, sampling_worker, enqueue, mak
     )
     enqueue.sampling(sample_id)
     sample = wait_for(lambda: _finished_sample(db, sample_id), 120, what=f"sample {sample_id}", worker=sampling_worker)
-    assert sample.status == SampleStatus.succeeded, sample.error
+    assert sample.status == WorkStatus.succeeded, sample.error
     assert sample.object_key == f"samples/{sample_id}-{sample.lease}.zip"
     with zipfile.ZipFile(io.BytesIO(worker_store.get_bytes(sample.object_key))) as archive:
         assert sorted(archive.namelist()) == [
@@ -133,7 +133,7 @@ def test_sample_of_missing_checkpoint_fails(trained_job, sampling_worker, enqueu
     sample_id = make_sample(trained_job, f"jobs/{trained_job}/epoch-0099", length=100)
     enqueue.sampling(sample_id)
     sample = wait_for(lambda: _finished_sample(db, sample_id), 60, what=f"sample {sample_id}", worker=sampling_worker)
-    assert sample.status == SampleStatus.failed and sample.object_key is None
+    assert sample.status == WorkStatus.failed and sample.object_key is None
     assert "epoch-0099" in sample.error and "missing" in sample.error
 
 
@@ -152,10 +152,10 @@ def test_resume_continues_from_the_latest_checkpoint(trained_job, training_worke
     with db() as session:
         job = session.get(Job, trained_job)
         job.hyperparameters = job.hyperparameters.model_copy(update={"epochs": 3})
-        job.status, job.finished_at = JobStatus.queued, None
+        job.status, job.finished_at = WorkStatus.queued, None
     enqueue.training(trained_job)
     job, epochs = wait_for(lambda: _finished_job(db, trained_job), 120, what="resumed job", worker=training_worker)
-    assert job.status == JobStatus.succeeded, job.error
+    assert job.status == WorkStatus.succeeded, job.error
     assert job.attempts == 2 and job.epoch == 3 and [e.epoch for e in epochs] == [1, 2, 3]
     assert "epochs 3..3" in training_worker.log_text()
 
@@ -170,7 +170,7 @@ def test_cancel_stops_a_running_job_and_keeps_its_epochs(
         session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
     asked = time.monotonic()
     job, epochs = wait_for(lambda: _finished_job(db, job_id), 30, interval=0.1, what="cancel", worker=training_worker)
-    assert job.status == JobStatus.cancelled and job.finished_at is not None
+    assert job.status == WorkStatus.cancelled and job.finished_at is not None
     assert time.monotonic() - asked < 10
     assert job.epoch >= 1 and len(epochs) == job.epoch < 500
     for e in epochs:
@@ -192,12 +192,12 @@ def test_lost_worker_process_resumes_from_the_latest_checkpoint(
         what="resumed attempt",
         worker=training_worker,
     )
-    assert job.status == JobStatus.running
+    assert job.status == WorkStatus.running
     assert f"job {job_id}: epochs {killed_at + 1}..500," in training_worker.log_text()
     with db() as session:
         session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
     job, epochs = wait_for(lambda: _finished_job(db, job_id), 30, what="cancel", worker=training_worker)
-    assert job.status == JobStatus.cancelled and job.attempts == 2
+    assert job.status == WorkStatus.cancelled and job.attempts == 2
     assert [e.epoch for e in epochs] == list(range(1, job.epoch + 1))
 
 
@@ -218,6 +218,6 @@ def test_bad_input_fails_with_a_reason(
     job_id = make_job(make_corpus(**corpus), **hp)
     enqueue.training(job_id)
     job, epochs = wait_for(lambda: _finished_job(db, job_id), 60, what=f"job {job_id}", worker=training_worker)
-    assert job.status == JobStatus.failed and epochs == []
+    assert job.status == WorkStatus.failed and epochs == []
     assert reason in job.error and "Traceback" not in job.error
     assert job.finished_at is not None and job.attempts == attempts

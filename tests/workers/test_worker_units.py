@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared import lifecycle
-from shared.db.models import Job, JobStatus
+from shared.db.models import Job, WorkStatus
 from shared.engine.inference.sample import sample_names
 from shared.engine.training.train import EpochReport, TrainingCallbacks
 from shared.storage import LocalStore, NotFound, StorageError
@@ -79,10 +79,10 @@ def test_a_worker_whose_job_was_given_away_stops_and_touches_nothing(db, job_id,
     with db() as session:
         with pytest.raises(lifecycle.JobLost):
             lifecycle.record_epoch(session, job_id, report(1), "k", worker="w1")
-        assert lifecycle.finish_job(session, job_id, JobStatus.failed, "x", worker="w1") is False
+        assert lifecycle.finish_job(session, job_id, WorkStatus.failed, "x", worker="w1") is False
         assert lifecycle.requeue_job(session, job_id, "w1") is None
     job = get_job(db, job_id)
-    assert job.status == JobStatus.running and job.worker == "w2" and job.epoch == 0
+    assert job.status == WorkStatus.running and job.worker == "w2" and job.epoch == 0
 
 
 def test_an_attempt_that_lost_its_claim_writes_beside_the_new_one_and_records_nothing(
@@ -138,7 +138,7 @@ def test_a_stopping_process_never_takes_a_job(db, job_id, monkeypatch):
         train_task(None, job_id)
     assert raised.value.requeue is True
     job = get_job(db, job_id)
-    assert (job.status, job.attempts, job.started_at) == (JobStatus.queued, 0, None)
+    assert (job.status, job.attempts, job.started_at) == (WorkStatus.queued, 0, None)
 
 
 def test_epoch_end_uploads_then_records(db, job_id, worker_db_url, tmp_path):

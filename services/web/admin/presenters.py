@@ -14,13 +14,13 @@ from flask import url_for
 from sqlalchemy.orm import object_session
 
 from shared import lifecycle
-from shared.db.models import Corpus, Epoch, Job, JobStatus, Sample, as_utc
+from shared.db.models import Corpus, Epoch, Job, Sample, WorkStatus, as_utc
 
 from .sample_figures import figure_labels
 
 LN2 = math.log(2)
 DASH = "\u2014"
-ACTIVE_STATUSES = (JobStatus.queued, JobStatus.running)
+ACTIVE_STATUSES = (WorkStatus.queued, WorkStatus.running)
 
 
 utc = as_utc
@@ -79,21 +79,21 @@ def fmt_bytes(n: int | None) -> str:
 
 def overall_fraction(job: Job) -> float | None:
     """(finished epochs + fraction of the current one) / total epochs, in [0, 1]."""
-    if job.status == JobStatus.succeeded:
+    if job.status == WorkStatus.succeeded:
         return 1.0
     total = job.hyperparameters.epochs
-    progress = job.progress if job.status == JobStatus.running else 0.0
+    progress = job.progress if job.status == WorkStatus.running else 0.0
     done = (job.epoch or 0) + min(max(progress or 0.0, 0.0), 1.0)
     return min(max(done / total, 0.0), 1.0)
 
 
 def job_summary(job: Job, now: datetime) -> dict:
     """What the jobs table shows for one job (does not load its epochs)."""
-    status = JobStatus(job.status)
+    status = WorkStatus(job.status)
     total = job.hyperparameters.epochs
     fraction = overall_fraction(job)
     current = min((job.epoch or 0) + 1, total or (job.epoch or 0) + 1)
-    if status == JobStatus.running:
+    if status == WorkStatus.running:
         progress_label = f"epoch {current}: {100 * min(max(job.progress or 0.0, 0.0), 1.0):.0f}%"
     elif fraction is not None:
         progress_label = f"{100 * fraction:.0f}%"
@@ -196,11 +196,11 @@ def job_detail(job: Job, samples: list[Sample], now: datetime) -> dict:
     live = live_points(job)
     data = job_summary(job, now)
     started = utc(job.started_at)
-    end = utc(job.finished_at) or (now if job.status == JobStatus.running else None)
+    end = utc(job.finished_at) or (now if job.status == WorkStatus.running else None)
     seconds = [e.seconds for e in epochs if e.seconds is not None and math.isfinite(e.seconds)]
     mean_epoch = sum(seconds) / len(seconds) if seconds else None
     eta = lifecycle.eta_seconds(job)
-    status_active = JobStatus(job.status) in ACTIVE_STATUSES
+    status_active = WorkStatus(job.status) in ACTIVE_STATUSES
     data.update(
         hyperparameters=job.hyperparameters.model_dump(),
         error=job.error or "",
@@ -223,7 +223,7 @@ def job_detail(job: Job, samples: list[Sample], now: datetime) -> dict:
         samples=[sample_row(s) for s in samples],
         # the page keeps polling while this is true
         live=status_active or any(getattr(s.status, "value", s.status) in ("queued", "running") for s in samples),
-        can_cancel=job.status in ACTIVE_STATUSES and not (job.status == JobStatus.running and job.cancel_requested),
+        can_cancel=job.status in ACTIVE_STATUSES and not (job.status == WorkStatus.running and job.cancel_requested),
     )
     return data
 

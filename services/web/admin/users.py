@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.db.models import Analysis, Job, JobStatus, Sample, User
+from shared.db.models import Analysis, Job, Sample, User, WorkStatus
 from shared.lifecycle.quotas import StorageUse, limits_for, storage_use_of
 from shared.settings import Settings
 
@@ -62,7 +62,7 @@ def users_page(session: Session, paging: Paging, settings: Settings) -> dict:
     ids = [u.id for u in users]
     use = storage_use_of(session, ids)
     jobs = _counts(session, Job, ids)
-    active = _counts(session, Job, ids, Job.status.in_([JobStatus.queued, JobStatus.running]))
+    active = _counts(session, Job, ids, Job.status.in_([WorkStatus.queued, WorkStatus.running]))
     samples, analyses = _counts(session, Sample, ids), _counts(session, Analysis, ids)
     rows = [
         user_row(

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from shared import lifecycle
-from shared.db.models import Corpus, Job, JobStatus, Sample
+from shared.db.models import Corpus, Job, Sample, WorkStatus
 from shared.queue import send_message
 
 from ...plumbing.context import get_celery, get_db
@@ -75,8 +75,8 @@ def logout():
 
 def _job_filters() -> tuple[str | None, int | None]:
     status = request.args.get("status") or None
-    if status is not None and status not in JobStatus.__members__:
-        abort(400, f"Unknown status {status!r}; one of: {', '.join(JobStatus.__members__)}.")
+    if status is not None and status not in WorkStatus.__members__:
+        abort(400, f"Unknown status {status!r}; one of: {', '.join(WorkStatus.__members__)}.")
     return status, request.args.get("corpus", type=int)
 
 
@@ -90,10 +90,10 @@ def _jobs_listing() -> dict:
         stmt = stmt.where(Job.corpus_id == corpus)
         count_stmt = count_stmt.where(Job.corpus_id == corpus)
     if status is not None:
-        stmt = stmt.where(Job.status == JobStatus(status))
+        stmt = stmt.where(Job.status == WorkStatus(status))
     rows = list(db.scalars(stmt.limit(pages.per_page + 1).offset(pages.offset)))
     now = _now()
-    counts = {JobStatus(s).value: n for s, n in db.execute(count_stmt)}
+    counts = {WorkStatus(s).value: n for s, n in db.execute(count_stmt)}
     return {
         "jobs": [job_summary(job, now) for job in rows[: pages.per_page]],
         "status": status,
@@ -101,7 +101,7 @@ def _jobs_listing() -> dict:
         "page": pages.page,
         "per_page": pages.per_page,
         "has_more": len(rows) > pages.per_page,
-        "counts": {s: counts.get(s, 0) for s in JobStatus.__members__},
+        "counts": {s: counts.get(s, 0) for s in WorkStatus.__members__},
         "total": sum(counts.values()),
         "now": now.isoformat().replace("+00:00", "Z"),
     }
@@ -115,7 +115,7 @@ def jobs():
     return render_template(
         "admin/jobs.html",
         **data,
-        statuses=list(JobStatus.__members__),
+        statuses=list(WorkStatus.__members__),
         filter_args=args,
         poll_url=url_for("admin.api_jobs", **args, page=data["page"]),
         poll_ms=_poll_ms(),
@@ -176,7 +176,7 @@ def job_cancel(job_id: int):
     except LookupError:
         abort(404, f"Job {job_id} does not exist.")
     except lifecycle.AlreadyFinished as exc:
-        flash(f"Job {job_id} is already {JobStatus(exc.job.status).value}; nothing to cancel.", "warning")
+        flash(f"Job {job_id} is already {WorkStatus(exc.job.status).value}; nothing to cancel.", "warning")
         return redirect(url_for("admin.job_page", job_id=job_id))
     messages = {
         lifecycle.CANCELLED: (f"Job {job_id} cancelled (it had not started).", "success"),
@@ -186,8 +186,8 @@ def job_cancel(job_id: int):
         ),
         lifecycle.UNCHANGED: (
             f"Cancellation of job {job_id} was already requested."
-            if job.cancel_requested and job.status == JobStatus.running
-            else f"Job {job_id} is already {JobStatus(job.status).value}; nothing to cancel.",
+            if job.cancel_requested and job.status == WorkStatus.running
+            else f"Job {job_id} is already {WorkStatus(job.status).value}; nothing to cancel.",
             "warning",
         ),
     }

@@ -11,7 +11,7 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from shared.db.models import Analysis, AnalysisStatus, Job
+from shared.db.models import Analysis, Job, WorkStatus
 
 from ...api.analyses import analysis_out, analysis_result, create_analysis, next_char_data
 from ...api.analysis_schemas import AnalysisCreate, NextCharQuery
@@ -75,13 +75,13 @@ def request_analysis(job_id: int):
 def analysis_page(analysis_id: int):
     analysis: Analysis = get_visible(Analysis, analysis_id)
     body = None
-    if analysis.status == AnalysisStatus.succeeded:
+    if analysis.status == WorkStatus.succeeded:
         result = json.loads(analysis_result(analysis))
         body = view(result, None)
     return render_template(
         "pages/analysis.html",
         analysis=analysis_out(analysis),
-        live=not AnalysisStatus(analysis.status).finished,
+        live=not WorkStatus(analysis.status).finished,
         body=body,
         result_url=url_for("pages.analysis_result_json", analysis_id=analysis.id),
     )

@@ -16,7 +16,7 @@ from flask import Response, flash, jsonify, redirect, render_template, request, 
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from shared.db.models import BatchLoss, Corpus, Epoch, Job, JobStatus, Sample, SampleStatus, Sweep
+from shared.db.models import BatchLoss, Corpus, Epoch, Job, Sample, Sweep, WorkStatus
 from shared.lifecycle import sweeps as sweep_lifecycle
 from shared.research import study
 
@@ -118,7 +118,7 @@ def _version(jobs: list[Job]) -> str:
         (
             3,
             select(Sample.job_id, func.max(Sample.id))
-            .where(Sample.job_id.in_(ids), Sample.status == SampleStatus.succeeded)
+            .where(Sample.job_id.in_(ids), Sample.status == WorkStatus.succeeded)
             .group_by(Sample.job_id),
         ),
     )
@@ -144,7 +144,7 @@ def _table_context(result: dict) -> dict:
 
 
 def _active(jobs: list[Job]) -> bool:
-    return any(JobStatus(j.status).active for j in jobs)
+    return any(WorkStatus(j.status).active for j in jobs)
 
 
 @pages_bp.get("/compare")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import render_template, request, url_for
 from sqlalchemy import select
 
-from shared.db.models import Job, Sample, SampleStatus
+from shared.db.models import Job, Sample, WorkStatus
 from shared.storage import NotFound
 
 from ...api.auth import get_visible, visible
@@ -32,7 +32,7 @@ def read_texts(
     order (`only`: that 0-based text's characters, the others' empty), having read at most `budget`
     bytes of its object (the texts past it are left out); None when it cannot be read (not
     finished, missing from storage)."""
-    if sample.status != SampleStatus.succeeded or not sample.object_key:
+    if sample.status != WorkStatus.succeeded or not sample.object_key:
         return None
     try:
         stream = get_store().open(sample.object_key)
@@ -78,7 +78,7 @@ def compare_samples(job_id: int):
     """The job's finished samples' texts side by side, ordered by temperature."""
     job: Job = get_visible(Job, job_id)
     stmt = (
-        visible(select(Sample).where(Sample.job_id == job.id, Sample.status == SampleStatus.succeeded), Sample)
+        visible(select(Sample).where(Sample.job_id == job.id, Sample.status == WorkStatus.succeeded), Sample)
         .order_by(Sample.id.desc())
         .limit(COMPARE_SAMPLES)
     )

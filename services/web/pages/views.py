@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from shared import lifecycle
-from shared.db.models import Corpus, Job, JobStatus, Sample, SampleStatus
+from shared.db.models import Corpus, Job, Sample, WorkStatus
 from shared.storage import NotFound
 
 from ...api.auth import get_visible, visible, visible_children
@@ -150,7 +150,7 @@ def jobs():
         page=page,
         has_more=len(rows) > PER_PAGE,
         filters=filters,
-        statuses=[s.value for s in JobStatus],
+        statuses=[s.value for s in WorkStatus],
     )
 
 
@@ -160,7 +160,7 @@ def _filters() -> dict:
     status = request.args.get("status", "").strip()
     return {
         "tag": tag if re.fullmatch(TAG_PATTERN, tag) else "",
-        "status": status if status in {s.value for s in JobStatus} else "",
+        "status": status if status in {s.value for s in WorkStatus} else "",
     }
 
 
@@ -286,7 +286,7 @@ def request_sample(job_id: int):
 
 def _preview(sample: Sample) -> tuple[str | None, str | None]:
     """(first lines of the (first) text, its name in a zip) of a finished sample."""
-    if sample.status != SampleStatus.succeeded or not sample.object_key:
+    if sample.status != WorkStatus.succeeded or not sample.object_key:
         return None, None
     try:
         stream = get_store().open(sample.object_key)

@@ -80,14 +80,14 @@ def make_job(
     **fields,
 ):
     """A job on a new corpus, with one Epoch row (and checkpoint key) per (loss, val_loss) in `history`."""
-    from shared.db.models import Epoch, Job, JobStatus
+    from shared.db.models import Epoch, Job, WorkStatus
 
     corpus = make_corpus(session, owner_name)
     now = datetime.now(UTC)
     job = Job(
         owner_id=corpus.owner_id,
         corpus=corpus,
-        status=JobStatus(status),
+        status=WorkStatus(status),
         hyperparameters={"epochs": epochs, "layers": 3, "units": 512, "seq_len": 50, "batch_size": 128},
         epoch=epoch or len(history),
         progress=progress,

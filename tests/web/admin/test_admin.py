@@ -170,7 +170,7 @@ def test_job_page_has_svg_with_both_loss_curves(admin_client, admin_db):
 
 
 def test_job_page_shows_samples_and_error(admin_client, admin_db):
-    from shared.db.models import Sample, SampleStatus
+    from shared.db.models import Sample, WorkStatus
 
     token = make_user(admin_db, "root", admin=True)
     job = make_job(
@@ -184,7 +184,7 @@ def test_job_page_shows_samples_and_error(admin_client, admin_db):
                 checkpoint_key="k1",
                 length=50_000,
                 temperatures=[0.5, 0.75],
-                status=SampleStatus.succeeded,
+                status=WorkStatus.succeeded,
                 object_key="samples/1.zip",
                 progress=1.0,
             ),
@@ -194,7 +194,7 @@ def test_job_page_shows_samples_and_error(admin_client, admin_db):
                 checkpoint_key="k1",
                 length=100,
                 temperatures=[1.0],
-                status=SampleStatus.running,
+                status=WorkStatus.running,
                 progress=0.42,
             ),
         ]
@@ -237,7 +237,7 @@ def test_json_endpoints_return_progress(admin_client, admin_db):
 
 
 def test_cancel_button(admin_client, admin_db):
-    from shared.db.models import Job, JobStatus
+    from shared.db.models import Job, WorkStatus
 
     token = make_user(admin_db, "root", admin=True)
     queued = make_job(admin_db, status="queued")
@@ -249,11 +249,11 @@ def test_cancel_button(admin_client, admin_db):
         response = admin_client.post(f"/admin/jobs/{job.id}/cancel", data={"csrf_token": csrf})
         assert response.status_code == 302 and response.headers["Location"] == f"/admin/jobs/{job.id}"
     admin_db.expire_all()
-    assert admin_db.get(Job, queued.id).status == JobStatus.cancelled
+    assert admin_db.get(Job, queued.id).status == WorkStatus.cancelled
     assert admin_db.get(Job, queued.id).finished_at is not None
-    assert admin_db.get(Job, running.id).status == JobStatus.running
+    assert admin_db.get(Job, running.id).status == WorkStatus.running
     assert admin_db.get(Job, running.id).cancel_requested is True
-    assert admin_db.get(Job, done.id).status == JobStatus.succeeded
+    assert admin_db.get(Job, done.id).status == WorkStatus.succeeded
     assert admin_db.get(Job, done.id).cancel_requested is False
     assert "already succeeded" in admin_client.get(f"/admin/jobs/{done.id}").get_data(as_text=True)
     # a Bearer request needs no CSRF token (a browser never sends that header by itself)
@@ -345,7 +345,7 @@ def test_chart_escapes_text_and_handles_flat_lines():
 
 
 def test_admin_downloads_a_sample_with_the_admin_session(admin_client, admin_db):
-    from shared.db.models import Sample, SampleStatus
+    from shared.db.models import Sample, WorkStatus
 
     token = make_user(admin_db, "root", admin=True)
     job = make_job(admin_db, status="succeeded", history=[(2.0, 1.9)])
@@ -355,7 +355,7 @@ def test_admin_downloads_a_sample_with_the_admin_session(admin_client, admin_db)
         checkpoint_key="k1",
         length=5,
         temperatures=[0.75],
-        status=SampleStatus.succeeded,
+        status=WorkStatus.succeeded,
         object_key="samples/77.txt",
     )
     admin_db.add(sample)

@@ -12,7 +12,7 @@ def test_the_comparison_polls_while_a_job_runs_and_stops_once_all_have_ended(cli
     owner = user_id(db_session, "alice")
     first, second = running_job(db_session, owner, epochs=2), running_job(db_session, owner, epochs=2)
     record_epoch(db_session, first, 1, 2.0, 2.1)
-    lifecycle.finish_job(db_session, first, lifecycle.jobs.JobStatus.succeeded, worker=WORKER)
+    lifecycle.finish_job(db_session, first, lifecycle.jobs.WorkStatus.succeeded, worker=WORKER)
     db_session.commit()
     sign_in(client, user_token)
     query = f"jobs={first},{second}"
@@ -27,7 +27,7 @@ def test_the_comparison_polls_while_a_job_runs_and_stops_once_all_have_ended(cli
     assert moved["version"] != live["version"]  # the page swaps in the chart with the live point
     assert 'class="series live"' in client.get(f"/compare/chart.svg?{query}").get_data(as_text=True)
 
-    lifecycle.finish_job(db_session, second, lifecycle.jobs.JobStatus.cancelled, worker=WORKER)
+    lifecycle.finish_job(db_session, second, lifecycle.jobs.WorkStatus.cancelled, worker=WORKER)
     db_session.commit()
     assert 'data-live="false"' in client.get(f"/compare?{query}").get_data(as_text=True)
     assert client.get(f"/compare/live?{query}").get_json()["live"] is False

@@ -16,7 +16,7 @@ def test_pages_show_labels_lineage_storage_and_filter(client, user_token, db_ses
     lifecycle.record_epoch(
         db_session, parent_id, EpochReport(2, 1.9, 2.0, 1.0, 9.0), f"jobs/{parent_id}/epoch-0002", WORKER, 123_456
     )
-    lifecycle.finish_job(db_session, parent_id, lifecycle.jobs.JobStatus.succeeded, worker=WORKER)
+    lifecycle.finish_job(db_session, parent_id, lifecycle.jobs.WorkStatus.succeeded, worker=WORKER)
     parent = db_session.get(Job, parent_id)
     parent.name, parent.tags, parent.notes = "baseline", ["paper", "rms"], "the paper's settings"
     db_session.get(Corpus, parent.corpus_id).tags = ["python"]
@@ -64,7 +64,7 @@ def test_the_admin_job_page_shares_the_user_pages_live_chart_sweep_link_and_line
     assert 'class="series live"' in client.get(f"/admin/jobs/{job_id}/chart.svg", headers=bearer(admin_token)).text
     assert f'<a href="/compare?sweep={sweep["id"]}">sweep #{sweep["id"]}</a>' in admin_page
 
-    lifecycle.finish_job(db_session, job_id, lifecycle.jobs.JobStatus.cancelled, worker=WORKER)
+    lifecycle.finish_job(db_session, job_id, lifecycle.jobs.WorkStatus.cancelled, worker=WORKER)
     child = lifecycle.lineage.create_child_job(db_session, db_session.get(Job, job_id), corpus.owner_id, 2)
     db_session.commit()
     parent_admin = client.get(f"/admin/jobs/{job_id}", headers=bearer(admin_token)).get_data(as_text=True)

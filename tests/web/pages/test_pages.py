@@ -223,7 +223,7 @@ def test_sample_page_previews_a_zip_and_shows_a_failure(client, user_token, db_s
 
 def test_users_cancel_their_own_jobs_through_the_api_rule(client, user_token, other_token, db_session, broker):
     from shared import lifecycle
-    from shared.db.models import Job, JobStatus
+    from shared.db.models import Job, WorkStatus
     from shared.engine.config import Hyperparameters
     from tests.browser.browser_helpers import WORKER, make_corpus
 
@@ -246,12 +246,12 @@ def test_users_cancel_their_own_jobs_through_the_api_rule(client, user_token, ot
         True,
     )
     done = running_job(db_session, alice)
-    lifecycle.finish_job(db_session, done, JobStatus.succeeded, worker=WORKER)
+    lifecycle.finish_job(db_session, done, WorkStatus.succeeded, worker=WORKER)
     db_session.commit()
     client.post(f"/jobs/{done}/cancel", data={"csrf_token": csrf(client, "/jobs")})
     assert "Nothing to cancel: " in client.get(f"/jobs/{done}").get_data(as_text=True)
     db_session.expire_all()
-    assert db_session.get(Job, done).status == JobStatus.succeeded
+    assert db_session.get(Job, done).status == WorkStatus.succeeded
 
 
 def test_every_unsafe_page_route_needs_the_csrf_token(app, client, user_token, db_session, broker):
