@@ -1,33 +1,44 @@
 # charlstm: `make up` runs the service on embedded defaults, `make test` runs the whole suite.
+# Two installs into one .venv, each with its stamp: `make up` installs what the service imports
+# (pyproject.toml's dependencies); `make test`, `make lint` and the benchmarks add the test tools and
+# the other Keras backends (the `test` and `backends` extras) on top, so `make test` after `make up`
+# installs only the extras.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+SERVICE_STAMP := $(VENV)/.installed-service
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install test lint bench bench-gpu up clean
+.PHONY: install install-dev test lint bench bench-gpu up clean
 
-install: $(STAMP)
+install: $(SERVICE_STAMP)
 
-$(STAMP): pyproject.toml
+install-dev: $(DEV_STAMP)
+
+$(SERVICE_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,backends]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(SERVICE_STAMP)
 
-test: install
+$(DEV_STAMP): $(SERVICE_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,backends]'
+	touch $(DEV_STAMP)
+
+test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: install
+bench: install-dev
 	$(BIN)/python -m benchmarks
 
 # the paper's run on this machine's accelerator, for BENCH_GPU_BUDGET seconds (docs/benchmarks.md: "GPU benchmark")
-bench-gpu: install
+bench-gpu: install-dev
 	$(BIN)/python -m benchmarks.paper_run
 
 up: install
@@ -36,7 +47,7 @@ up: install
 clean:
 	rm -rf $(VENV) var bench-results
 
-# issue 12: the paper's open questions (STUDY_SCALE=full|tiny|paper); report in bench-results/study.md
+# the paper's open questions (STUDY_SCALE=full|tiny|paper); report in bench-results/study.md
 .PHONY: study
-study: install
+study: install-dev
 	$(BIN)/python -m benchmarks.study

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from shared.engine.config import Hyperparameters
-from shared.engine.data import corpus
+from shared.engine.data.assembly import builtin_python_corpus
 from shared.engine.training import devices
 from shared.engine.training.train import EpochReport, TrainingCallbacks, TrainingPlan, train
 
@@ -102,7 +102,7 @@ def main() -> dict:
         patience=5,
     )
     print(f"paper run: {hp.layers} x {hp.units}, training with {devices.describe()}", flush=True)
-    text = corpus.builtin_python_corpus(max_chars=chars)
+    text = builtin_python_corpus(max_chars=chars)
     clock = Budget(budget)
     with tempfile.TemporaryDirectory() as tmp:
         result = train(text, hp, Path(tmp) / "run", clock)

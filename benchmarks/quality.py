@@ -30,12 +30,14 @@ import time
 from pathlib import Path
 
 from shared.engine.config import Hyperparameters
-from shared.engine.data.corpus import build_from_folder, clean
+from shared.engine.data.assembly import build_from_folder
+from shared.engine.data.corpus import clean
 from shared.engine.inference.sample import encode_seed, load_sampler, sample_texts
 from shared.engine.inspection.activations import record_text
 from shared.engine.inspection.neurons import FEATURES, discover, text_features
+from shared.engine.measures.corpus_profile import profile_corpus
 from shared.engine.measures.novelty import CorpusIndex
-from shared.engine.measures.quality import char_counts, measure_quality, python_measures
+from shared.engine.measures.quality import measure_quality, python_measures
 from shared.engine.training.train import TrainingCallbacks, train
 
 from .common import RESULTS_DIR, print_table, quick, write_results
@@ -85,7 +87,7 @@ def main() -> dict:
     heldout_bits = sampler.net.clone().cross_entropy(heldout_ids) / math.log(2)
 
     corpus = clean(train_text)
-    counts = char_counts(corpus)
+    profile = profile_corpus(corpus)
     began = time.perf_counter()
     index = CorpusIndex.build(corpus)
     index_seconds = time.perf_counter() - began
@@ -98,7 +100,7 @@ def main() -> dict:
     per_temperature = {}
     for temperature, text in zip(TEMPERATURES, texts, strict=True):
         (samples_dir / f"T{temperature}.py.txt").write_text(text)
-        quality = measure_quality(text, sampler=sampler, corpus_counts=counts).to_dict()
+        quality = measure_quality(text, sampler=sampler, corpus=profile).to_dict()
         began = time.perf_counter()
         novelty = index.novelty(text)
         quality["novelty_seconds"] = time.perf_counter() - began
@@ -131,7 +133,7 @@ def main() -> dict:
     header = ("figure", "paper", "corpus", *(f"T={t}" for t in TEMPERATURES))
     q = [per_temperature[str(t)] for t in TEMPERATURES]
     rows = [
-        ("sample bits/char (under the model)", "-", "-", *(f"{x['bits_per_char']:.3f}" for x in q)),
+        ("model's confidence, bits/char", "-", "-", *(f"{x['bits_per_char']:.3f}" for x in q)),
         (
             "top-level blocks parsing",
             _pct(PAPER["parse_rate"]),
@@ -158,6 +160,8 @@ def main() -> dict:
             *(_pct(x["identifiers_defined"]) for x in q),
         ),
         ("char divergence (JS, bits)", "-", "-", *(f"{x['char_divergence']:.4f}" for x in q)),
+        ("verdict", "-", "-", *(x["verdict"] for x in q)),
+        ("in repeated runs", "-", _pct(profile.repeated_share), *(_pct(x["repeated_share"]) for x in q)),
         ("lines (20+) copied from corpus", "-", "-", *(_pct(x["novelty"]["copied_lines"]) for x in q)),
         ("longest copy (chars)", "-", "-", *(str(x["novelty"]["longest_copy"]) for x in q)),
         ("chars in copies (20+ non-space)", "-", "-", *(_pct(x["novelty"]["copied_chars"] / x["chars"]) for x in q)),

@@ -1,5 +1,5 @@
 """Sample figures benchmark: what the sampling worker spends measuring a sample (quality and
-novelty, workers/sampling.py `text_figures`) against what it spends generating it.
+novelty, workers/sampling.py `measure_texts`) against what it spends generating it.
 
 Corpus: the built-in Python corpus, 10,000,000 characters (quick: 1,000,000), cleaned: the time to
 build its novelty index (`CorpusIndex.build`), to save and load it (as the worker stores it next
@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.engine.data.corpus import Vocabulary, builtin_python_corpus, clean
+from shared.engine.data.assembly import builtin_python_corpus
+from shared.engine.data.corpus import Vocabulary, clean
 from shared.engine.inference.lowp import QuantizedLSTM
 from shared.engine.inference.numpy_lstm import NumpyLSTM
 from shared.engine.inference.sample import Sampler, sample_texts
 from shared.engine.measures.novelty import CorpusIndex
 from shared.engine.measures.quality import measure_quality
-from shared.engine.measures.sample_report import BITS_CHARS, cap_spans, counts_of_bytes, looks_like_python, text_figures
+from shared.engine.measures.sample_report import BITS_CHARS, cap_spans, counts_of_bytes, looks_like_python, measure_text
 
 from .common import machine, print_table, quick, write_results
 
@@ -98,7 +99,7 @@ def main() -> dict:
         )
         _, whole = timed(lambda s=sampler, t=text: measure_quality(t, python=python, sampler=s, corpus_counts=counts))
         _, quality = timed(
-            lambda s=sampler, t=text: text_figures(t, sampler=s, python=python, corpus_counts=counts)
+            lambda s=sampler, t=text: measure_text(t, sampler=s, python=python, corpus_counts=counts)
         )  # what the worker does: bits/char over the first BITS_CHARS characters
         _, no_model = timed(lambda t=text: measure_quality(t, python=python, corpus_counts=counts))
         _, novelty = timed(lambda t=text: cap_spans(index.novelty(t).to_dict()))

@@ -11,7 +11,7 @@ warm-up seed of 100 characters, temperature 0.75.
 Also: 1 vs 2 BLAS threads on a short probe (the faster is used for (b) and (c)), the time of the
 float32 matrix products alone (the floor for this model), and the float32 GEMM peak.
 
-Reduced precision (issue 13 item 1), in the same run: the int8 net (`lowp.QuantizedLSTM`: int8
+Reduced precision, in the same run: the int8 net (`lowp.QuantizedLSTM`: int8
 weights with per-row scales times int8 inputs with per-vector scales, integer sums (AVX-512 VNNI
 where the CPU has it), one numba kernel call per chunk of sampled characters; 1 or 2 kernel
 threads probed like the BLAS threads) for (b) and (c), against float32:
@@ -95,7 +95,8 @@ def quantization_quality(short: bool) -> dict:
     from pathlib import Path
 
     from shared.engine.config import Hyperparameters
-    from shared.engine.data.corpus import build_from_folder, clean
+    from shared.engine.data.assembly import build_from_folder
+    from shared.engine.data.corpus import clean
     from shared.engine.inference.sample import PRECISIONS, encode_seed, load_sampler
     from shared.engine.training.train import train
 
@@ -136,26 +137,28 @@ def quantization_quality(short: bool) -> dict:
 def check_targets(
     one: float, overhead: float, peak_fraction: float, many: float, quality: dict, length: int, load: float
 ) -> None:
-    """Issue 13 item 1's comparisons of this run, each with its target (benchmarks/targets.py)."""
+    """The reduced-precision comparisons of this run, each with its target (benchmarks/targets.py)."""
     size, at = f"{LAYERS} x {UNITS}, {length:,} chars", f" (load {load:.1f})"
-    targets.check("sampling", f"{size}, 1 sample: int8 / float32 speed-up{at}", one, 3.0, issue=13)
+    targets.check("sampling", f"{size}, 1 sample: int8 / float32 speed-up{at}", one, 3.0, goal_of="int8 sampler")
     targets.check(
         "sampling", f"{size}, 1 sample: int8 step outside the products{at}", 100 * overhead, 10.0,
-        higher_is_better=False, unit="%", issue=13,
+        higher_is_better=False, unit="%", goal_of="int8 sampler",
     )  # fmt: skip
     targets.check(
         "sampling", f"{size}, {COUNT} samples together: int8 fraction of the GEMM peak{at}", peak_fraction, 0.5,
-        unit="", issue=13,
+        unit="", goal_of="int8 sampler",
     )  # fmt: skip
-    targets.check("sampling", f"{size}, {COUNT} samples together: int8 / float32 speed-up{at}", many, 3.0, issue=13)
+    targets.check(
+        "sampling", f"{size}, {COUNT} samples together: int8 / float32 speed-up{at}", many, 3.0, goal_of="int8 sampler"
+    )
     held_out = f"int8 vs float32 over {quality['chars']:,} teacher-forced chars ({quality['model']})"
     targets.check(
         "sampling", f"{held_out}: mean KL", quality["mean_kl_nats"], 0.01, higher_is_better=False, unit=" nats",
-        issue=13,
+        goal_of="int8 sampler",
     )  # fmt: skip
     targets.check(
         "sampling", f"{held_out}: bits/char difference", 100 * abs(quality["bits_relative_difference"]), 1.0,
-        higher_is_better=False, unit="%", issue=13,
+        higher_is_better=False, unit="%", goal_of="int8 sampler",
     )  # fmt: skip
 
 

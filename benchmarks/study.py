@@ -1,4 +1,4 @@
-"""The paper's open questions (issue 12 item 7), answered by one reproducible study:
+"""The paper's open questions, answered by one reproducible study:
 
 - RMSprop (the paper's) or Adam?
 - indentation as 4 spaces or as tabs (fewer characters to predict)?
@@ -73,7 +73,7 @@ def main() -> None:
     if argv[:1] == ["--sweep-body"]:
         print(json.dumps(sweep_body(scale_name, int(argv[1])), indent=2))
         return
-    from shared.engine.data.corpus import builtin_python_corpus
+    from shared.engine.data.assembly import builtin_python_corpus
 
     text = builtin_python_corpus(max_chars=scale.corpus_chars)
     print(f"study ({scale_name}: {scale.note}): {len(text):,} characters, {len(runs_of(scale))} runs", flush=True)
@@ -123,7 +123,7 @@ def _mean_spread(values: list[float]) -> str:
 
 
 def write_report(scale_name: str, scale: Scale, results: list[dict], total: float, chars: int) -> Path:
-    from services.web.pages.overlay import overlay_chart_svg
+    from services.web.overlay import overlay_chart_svg
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     base_chars = next((r["corpus_chars"] for r in results if r["variant"] == "base"), None)

@@ -1,7 +1,7 @@
-"""The issues' speed targets, checked where they are measured and summed up at the end of `make bench`.
+"""The product's speed targets, checked where they are measured and summed up at the end of `make bench`.
 
 A benchmark calls `check(...)` once per comparison, with the figure it measured in this run (a
-ratio against a baseline of the same run) and the issue's target. `write_results` stores the checks
+ratio against a baseline of the same run) and its target. `write_results` stores the checks
 with the benchmark's JSON under "targets"; `make bench` (benchmarks/__main__.py) reads them back
 from every benchmark's process (`stored`) and `summary(...)` prints them, met or missed.
 """
@@ -21,7 +21,7 @@ class Target:
     goal: float
     higher_is_better: bool = True
     unit: str = "x"
-    issue: int | None = None
+    goal_of: str | None = None  # what set the goal, e.g. "int8 sampler"
 
     @property
     def met(self) -> bool:
@@ -30,8 +30,8 @@ class Target:
     def line(self) -> str:
         sign = ">=" if self.higher_is_better else "<="
         verdict = "met" if self.met else "MISSED"
-        issue = f" (issue {self.issue})" if self.issue else ""
-        return f"{self.name}: {self.value:.3g}{self.unit} (target {sign} {self.goal:g}{self.unit}){issue}: {verdict}"
+        of = f" ({self.goal_of})" if self.goal_of else ""
+        return f"{self.name}: {self.value:.3g}{self.unit} (target {sign} {self.goal:g}{self.unit}){of}: {verdict}"
 
     def to_dict(self) -> dict:
         return {**asdict(self), "met": self.met}
@@ -52,10 +52,10 @@ def check(
     *,
     higher_is_better: bool = True,
     unit: str = "x",
-    issue: int | None = None,
+    goal_of: str | None = None,
 ) -> Target:
     """Record one comparison of this run against its target, print it, and return it."""
-    target = Target(benchmark, name, float(value), float(goal), higher_is_better, unit, issue)
+    target = Target(benchmark, name, float(value), float(goal), higher_is_better, unit, goal_of)
     _CHECKED.append(target)
     print(f"  target: {target.line()}", flush=True)
     return target

@@ -1,6 +1,7 @@
 """The web app: `create_app()` builds one Flask (flask-openapi3) app serving the JSON API under
-/api/v1 (its OpenAPI document at /api/v1/openapi.json) and the admin pages under /admin, with one
-database session per request, the object store and the Celery app on `app.extensions`.
+/api/v1 (its OpenAPI document at /api/v1/openapi.json) and the pages (services/web: the user pages,
+the admin pages under /admin), with one database session per request, the object store and the
+Celery app on `app.extensions`.
 
 services/serve.py (waitress) serves `create_app()`.
 """
@@ -10,9 +11,8 @@ from werkzeug.routing import IntegerConverter
 
 from shared.settings import Settings, get_settings
 
-from . import api
+from . import api, web
 from .plumbing import context
-from .web import admin, pages
 
 API_PREFIX = "/api/v1"
 JSON_BODY_LIMIT = 1024 * 1024  # uploads get their own limit, MAX_UPLOAD_BYTES
@@ -45,6 +45,5 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app.config.update(SECRET_KEY=settings.secret_key or None, MAX_CONTENT_LENGTH=JSON_BODY_LIMIT)
     context.init_app(app, settings)
     api.init_app(app)
-    admin.init_app(app)
-    pages.init_app(app)
+    web.init_app(app)
     return app

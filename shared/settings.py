@@ -18,32 +18,60 @@ VAR_DIR = Path("var")
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    # where the embedded defaults keep their files
-    var_dir: Path = Field(VAR_DIR, alias="CHARLSTM_VAR_DIR")
-
-    database_url: str = Field("", alias="DATABASE_URL", description="SQLAlchemy URL; default SQLite in var/")
-    broker_url: str = Field("", alias="BROKER_URL", description="Celery broker; default a filesystem broker in var/")
-
-    # object storage: S3 when S3_BUCKET is set, otherwise a local directory
-    s3_endpoint_url: str | None = Field(None, alias="S3_ENDPOINT_URL")
-    s3_bucket: str | None = Field(None, alias="S3_BUCKET")
-    s3_region: str = Field("us-east-1", alias="S3_REGION")
-    s3_access_key_id: str | None = Field(None, alias="S3_ACCESS_KEY_ID")
-    s3_secret_access_key: str | None = Field(None, alias="S3_SECRET_ACCESS_KEY")
-    s3_path_style: bool = Field(True, alias="S3_PATH_STYLE")
-    s3_max_attempts: int = Field(5, alias="S3_MAX_ATTEMPTS", description="botocore attempts per request")
-    # 8 attempts, 1 s doubling (at most 60 s): a worker rides out about two minutes of outage
-    storage_retries: int = Field(8, alias="STORAGE_RETRIES", description="attempts per object in worker transfers")
-    storage_retry_delay: float = Field(
-        1.0, alias="STORAGE_RETRY_DELAY", description="first backoff, doubled each retry"
+    var_dir: Path = Field(
+        VAR_DIR,
+        alias="CHARLSTM_VAR_DIR",
+        description="where the embedded defaults keep their files (SQLite, objects, broker, secret key, admin token)",
     )
 
-    max_upload_bytes: int = Field(200 * 1024 * 1024, alias="MAX_UPLOAD_BYTES")
-    secret_key: str = Field("", alias="SECRET_KEY", description="signs admin session cookies")
-    port: int = Field(8000, alias="PORT")
+    database_url: str = Field(
+        "",
+        alias="DATABASE_URL",
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db; unset: SQLite in the var dir",
+    )
+    broker_url: str = Field(
+        "",
+        alias="BROKER_URL",
+        description="Celery broker, e.g. redis://host:6379/0; unset: a filesystem broker in var/broker",
+    )
+
+    # object storage: S3 when S3_BUCKET is set, otherwise a local directory
+    s3_endpoint_url: str | None = Field(None, alias="S3_ENDPOINT_URL", description="S3 / MinIO endpoint; unset: AWS")
+    s3_bucket: str | None = Field(
+        None, alias="S3_BUCKET", description="set to keep objects in S3 / MinIO; unset: a local store in var/objects"
+    )
+    s3_region: str = Field("us-east-1", alias="S3_REGION", description="S3 region")
+    s3_access_key_id: str | None = Field(None, alias="S3_ACCESS_KEY_ID", description="S3 access key id")
+    s3_secret_access_key: str | None = Field(None, alias="S3_SECRET_ACCESS_KEY", description="S3 secret key")
+    s3_path_style: bool = Field(
+        True, alias="S3_PATH_STYLE", description="path-style bucket addressing (MinIO); false: botocore chooses"
+    )
+    s3_max_attempts: int = Field(5, alias="S3_MAX_ATTEMPTS", description="botocore attempts per request")
+    # 8 attempts, 1 s doubling (at most 60 s): a worker rides out about two minutes of outage
+    storage_retries: int = Field(
+        8,
+        alias="STORAGE_RETRIES",
+        description="attempts per object in worker transfers (8: about two minutes of outage)",
+    )
+    storage_retry_delay: float = Field(
+        1.0,
+        alias="STORAGE_RETRY_DELAY",
+        description="seconds before the first retry, doubled each retry (at most 60 s)",
+    )
+
+    max_upload_bytes: int = Field(200 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", description="corpus upload limit")
+    secret_key: str = Field(
+        "",
+        alias="SECRET_KEY",
+        description="signs session cookies; `make up` generates one (var/secret-key); required when DATABASE_URL is"
+        " set: at least 32 characters, not a placeholder, or the app does not start",
+    )
+    port: int = Field(8000, alias="PORT", description="port the API listens on (`make up --port`)")
 
     # workers
-    work_dir: Path | None = Field(None, alias="CHARLSTM_WORK_DIR", description="scratch space for workers")
+    work_dir: Path | None = Field(
+        None, alias="CHARLSTM_WORK_DIR", description="scratch space for workers; unset: var/work in the var dir"
+    )
     model_cache_size: int = Field(4, alias="MODEL_CACHE_SIZE", description="models kept by a sampling worker")
 
     # job lifecycle: heartbeats, the reconciler, retries
@@ -77,7 +105,7 @@ class Settings(BaseSettings):
         description="a queued record this old, with its queue empty, lost its message",
     )
     max_attempts: int = Field(
-        3, alias="MAX_ATTEMPTS", ge=1, description="starts of a job or sample before it fails for good"
+        3, alias="MAX_ATTEMPTS", ge=1, description="starts of a job, sample or analysis before it fails for good"
     )
 
     # security and quotas
@@ -92,20 +120,27 @@ class Settings(BaseSettings):
         ge=0,
         description="reverse proxies in front of the API whose X-Forwarded-For/-Proto/-Host/-Port are trusted",
     )
-    quota_max_jobs: int = Field(20, alias="QUOTA_MAX_JOBS", ge=0, description="queued and running jobs per user")
+    quota_max_jobs: int = Field(
+        20, alias="QUOTA_MAX_JOBS", ge=0, description="queued and running jobs per user (429 beyond)"
+    )
     quota_max_samples: int = Field(
-        20, alias="QUOTA_MAX_SAMPLES", ge=0, description="queued and running sample requests per user"
+        20, alias="QUOTA_MAX_SAMPLES", ge=0, description="queued and running sample requests per user (429 beyond)"
     )
     quota_max_analyses: int = Field(
-        20, alias="QUOTA_MAX_ANALYSES", ge=0, description="queued and running neuron analyses per user"
+        20, alias="QUOTA_MAX_ANALYSES", ge=0, description="queued and running neuron analyses per user (429 beyond)"
     )
     quota_max_parameters: int = Field(
         30_000_000,
         alias="QUOTA_MAX_PARAMETERS",
         ge=0,
-        description="model size: LSTM weights, layers x 4 x units x (2 x units + 1)",
+        description="model size: LSTM weights, layers x 4 x units x (2 x units + 1); the paper's 3 x 512 is 6.3 M",
     )
-    quota_max_epochs: int = Field(1000, alias="QUOTA_MAX_EPOCHS", ge=0, description="epochs per job")
+    quota_max_epochs: int = Field(
+        1000,
+        alias="QUOTA_MAX_EPOCHS",
+        ge=0,
+        description="epochs per job (a continued or forked job: the epochs it trains, not its parent's)",
+    )
     quota_max_sample_chars: int = Field(
         5_000_000,
         alias="QUOTA_MAX_SAMPLE_CHARS",
@@ -116,21 +151,29 @@ class Settings(BaseSettings):
         20 * 1024**3,
         alias="QUOTA_MAX_STORAGE_BYTES",
         ge=0,
-        description="bytes a user stores: corpora and their novelty indexes, kept checkpoints, samples, analyses",
+        description="bytes a user stores: corpora and their novelty indexes (estimated), kept checkpoints, samples,"
+        " analyses (429 for an upload past it, and for new jobs, samples, analyses while at or over it)",
     )
-    quota_max_corpora: int = Field(100, alias="QUOTA_MAX_CORPORA", ge=0, description="corpora per user")
+    quota_max_corpora: int = Field(
+        100, alias="QUOTA_MAX_CORPORA", ge=0, description="corpora per user (429 for the next upload)"
+    )
 
     # serving
-    host: str = Field("127.0.0.1", alias="HOST", description="address the API listens on")
+    host: str = Field(
+        "127.0.0.1", alias="HOST", description="address the API listens on (`make up --host`; 0.0.0.0: every interface)"
+    )
     serve_threads: int = Field(8, alias="SERVE_THREADS", ge=1, description="API threads that run requests")
     shed_after: float = Field(
-        0.5, alias="SHED_AFTER", gt=0, description="a request that waited this long for a thread is refused (503)"
+        0.5,
+        alias="SHED_AFTER",
+        gt=0,
+        description="a request that waited this long for a thread is refused (503, Retry-After: 1)",
     )
     shed_queue: int = Field(
         64,
         alias="SHED_QUEUE",
         ge=1,
-        description="a request that finds this many others waiting for a thread is refused",
+        description="a request that finds this many others waiting for a thread is refused (503, Retry-After: 1)",
     )
     connection_limit: int = Field(200, alias="CONNECTION_LIMIT", ge=1, description="open client connections at most")
     channel_timeout: int = Field(
@@ -143,10 +186,16 @@ class Settings(BaseSettings):
         description="seconds a request waits for the database, broker or storage before answering 503",
     )
     statement_timeout: float = Field(
-        10.0, alias="STATEMENT_TIMEOUT", gt=0, description="seconds one SQL statement of a request may run"
+        10.0,
+        alias="STATEMENT_TIMEOUT",
+        gt=0,
+        description="seconds one SQL statement of a web request may run (PostgreSQL)",
     )
     ready_cache_seconds: float = Field(
-        5.0, alias="READY_CACHE_SECONDS", ge=0, description="how long /readyz reuses its last answer"
+        5.0,
+        alias="READY_CACHE_SECONDS",
+        ge=0,
+        description="how long /readyz reuses its last answer (a failure 1 s at most)",
     )
 
     # workers
@@ -154,15 +203,17 @@ class Settings(BaseSettings):
         150.0,
         alias="DATABASE_RETRY_SECONDS",
         ge=0,
-        description="how long a worker's or the reconciler's database step retries through an outage",
+        description="how long a worker's or the reconciler's database step retries through an outage (0.2 s doubling,"
+        ' at most 5 s apart); past it the job fails with "database unreachable for N s while ..."',
     )
     sampling_concurrency: int = Field(
         4,
         alias="SAMPLING_CONCURRENCY",
         ge=1,
-        description="sample requests one sampling worker runs at once (threads sharing its model cache)",
+        description="sample requests one sampling worker runs at once (threads sharing its model cache; `make up` and"
+        " `python -m workers sampling` use it)",
     )
-    # sweeps and live curves (issue 12)
+    # sweeps and live curves
     live_loss_interval: float = Field(
         2.0, alias="LIVE_LOSS_INTERVAL", ge=0, description="seconds between a training job's recorded batch losses"
     )
@@ -170,9 +221,12 @@ class Settings(BaseSettings):
         256, alias="SWEEP_MAX_VARIANTS", ge=1, description="jobs one sweep may create at most (before quotas)"
     )
 
-    # neuron analyses (issue 11)
+    # neuron analyses
     analysis_max_chars: int = Field(
-        20_000, alias="ANALYSIS_MAX_CHARS", ge=2, description="characters of text an analysis reads at most"
+        20_000,
+        alias="ANALYSIS_MAX_CHARS",
+        ge=2,
+        description="characters of text an analysis reads at most (422 beyond)",
     )
     analysis_default_chars: int = Field(
         5_000, alias="ANALYSIS_DEFAULT_CHARS", ge=2, description="characters of the corpus's tail analysed by default"
@@ -182,16 +236,23 @@ class Settings(BaseSettings):
     )
     # the next-character chart, computed on the API's threads: its bounds
     next_char_threads: int = Field(
-        1, alias="NEXT_CHAR_THREADS", ge=1, description="API threads that may compute next-character charts at once"
+        1,
+        alias="NEXT_CHAR_THREADS",
+        ge=1,
+        description="API threads that may compute next-character charts at once (past it: 503)",
     )
     next_char_per_user: int = Field(
-        1, alias="NEXT_CHAR_PER_USER", ge=1, description="next-character requests one user may run at once"
+        1,
+        alias="NEXT_CHAR_PER_USER",
+        ge=1,
+        description="next-character requests one user may run at once (past it: 429)",
     )
     next_char_max_parameters: int = Field(
         6_500_000,
         alias="NEXT_CHAR_MAX_PARAMETERS",
         ge=0,
-        description="largest model (layers x 4 x units x (2 x units + 1)) the chart runs in the web process",
+        description="largest model (layers x 4 x units x (2 x units + 1)) the chart runs in the web process"
+        " (past it: 422)",
     )
 
     # samples (the service's sampling options and per-sample figures)
@@ -204,12 +265,13 @@ class Settings(BaseSettings):
         2, alias="SAMPLE_INDEX_CACHE_SIZE", ge=1, description="corpus novelty indexes a sampling worker keeps loaded"
     )
 
-    # checkpoint retention (issue 12): a job's own policy overrides these
+    # checkpoint retention: a job's own policy overrides these
     retention_keep_every: int = Field(
         10,
         alias="RETENTION_KEEP_EVERY",
         ge=0,
-        description="keep every Nth epoch's checkpoint (besides the best and the latest); 0: only those, 1: all",
+        description="keep every Nth epoch's checkpoint (besides the best and the latest); 0: only those, 1: all;"
+        " a job's `retention` overrides it",
     )
 
     @property

@@ -1,7 +1,9 @@
 """The import graph: no cycles anywhere (module level, function-level imports included), and every
 package imports on its own. The layering rules themselves are import-linter contracts
-(.importlinter, run by `make lint`)."""
+(.importlinter, run by `make lint`). Code and comments say the rule they keep, never the number of
+the issue that asked for it."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("shared", "services", "workers")
+CODE_FOLDERS = ("services", "shared", "workers", "tests", "benchmarks", "migrations")
+CODE_SUFFIXES = {".py", ".js", ".html", ".css"}
+ISSUE_NUMBER = re.compile(r"\bissues? #?\d+", re.IGNORECASE)
 
 
 def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
@@ -81,3 +86,31 @@ def test_no_import_cycles():
 )
 def test_each_package_imports_alone(package):
     subprocess.run([sys.executable, "-c", f"import {package}"], cwd=ROOT, check=True, timeout=120)
+
+
+def code_files() -> list[Path]:
+    return [
+        path
+        for folder in CODE_FOLDERS
+        for path in sorted((ROOT / folder).rglob("*"))
+        if path.suffix in CODE_SUFFIXES and "__pycache__" not in path.parts
+    ]
+
+
+def test_the_issue_number_pattern():
+    # the examples are split so that this file does not name one itself
+    assert ISSUE_NUMBER.search("the run comparison (Issue" + " 12 item 2)")
+    assert ISSUE_NUMBER.search("see issues" + " #9")
+    assert not ISSUE_NUMBER.search("issue an API token; the issue's example; issue=13")
+
+
+def test_no_code_names_an_issue_number():
+    files = code_files()
+    assert any(path.name == "test_architecture.py" for path in files)
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if ISSUE_NUMBER.search(line)
+    ]
+    assert found == []

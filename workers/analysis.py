@@ -75,7 +75,7 @@ def run_analysis(analysis_id: int, worker: str = "", store: ObjectStore | None =
         log.info("analysis %s: cancelled; nothing stored", analysis_id)
         return "cancelled"
     result, key, size = done
-    top = {"features": result["features"], "layers": result["layers"], "units": result["units"], "top": result["top"]}
+    top = {key: result[key] for key in ("features", "layers", "units", "top", "constant")}
     finish = functools.partial(
         lifecycle.finish_analysis,
         analysis_id=analysis_id,

@@ -28,6 +28,7 @@ from .model_cache import ModelCache
 
 if TYPE_CHECKING:
     from shared.engine.measures.novelty import CorpusIndex
+    from shared.engine.measures.verdict import CorpusProfile
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +43,17 @@ class CorpusReference:
     index: CorpusIndex
     counts: dict[str, int]
     python: bool
+    profile: CorpusProfile  # the corpus's own figures, what a sample's verdict compares it with
     build_seconds: float | None = None  # set when this worker built the index (None: downloaded)
 
 
 def _reference(index: CorpusIndex, data: np.ndarray, build_seconds: float | None) -> CorpusReference:
-    from shared.engine.measures.sample_report import counts_of_bytes, looks_like_python
+    from shared.engine.measures.corpus_profile import profile_corpus
+    from shared.engine.measures.sample_report import counts_of_bytes
 
     text = data.tobytes().decode("ascii", errors="replace")  # a cleaned corpus is ASCII
-    return CorpusReference(index, counts_of_bytes(data), looks_like_python(text), build_seconds)
+    profile = profile_corpus(text, counts_of_bytes(data))
+    return CorpusReference(index, profile.counts, profile.python, profile, build_seconds)
 
 
 def build_reference(store: ObjectStore, corpus_key: str, lowercase: bool, folder: Path) -> CorpusReference:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from shared.db.retry import run_in_session
-from shared.lifecycle.dispatch import HEARTBEAT_CANCEL, HEARTBEAT_LOST
+from shared.lifecycle.work import HEARTBEAT_CANCEL, HEARTBEAT_LOST
 
 log = logging.getLogger(__name__)
 

@@ -40,10 +40,12 @@ from celery import Celery
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from shared import deletion, lifecycle
+from shared import lifecycle
+from shared.actions import delete as deletion
 from shared.db.models import Analysis, Job, Sample, WorkStatus, utcnow
 from shared.db.retry import DatabaseUnreachable, is_disconnect, run_in_session
 from shared.db.session import session_scope
+from shared.lifecycle.work import fail_lost
 from shared.queue import (
     SAMPLING_QUEUE,
     TASK_OF_KIND,
@@ -127,16 +129,12 @@ def _lost_workers(session: Session, settings: Settings, now) -> list[tuple]:
                 WorkStatus(job.status).value,
                 f": {job.error}" if job.error else "",
             )
-    for sample in _locked(
-        session, Sample, WorkStatus.running, or_(Sample.heartbeat_at.is_(None), Sample.heartbeat_at < silent)
-    ):
-        lifecycle.fail_lost_sample(sample)
-        log.warning("sample %s: worker %s lost; failed", sample.id, sample.worker)
-    for analysis in _locked(
-        session, Analysis, WorkStatus.running, or_(Analysis.heartbeat_at.is_(None), Analysis.heartbeat_at < silent)
-    ):
-        lifecycle.fail_lost_analysis(analysis)
-        log.warning("analysis %s: worker %s lost; failed", analysis.id, analysis.worker)
+    for table in (Sample, Analysis):  # the same rule for both: a lost worker fails the record
+        for record in _locked(
+            session, table, WorkStatus.running, or_(table.heartbeat_at.is_(None), table.heartbeat_at < silent)
+        ):
+            fail_lost(record)
+            log.warning("%s %s: worker %s lost; failed", table.__name__.lower(), record.id, record.worker)
     return sends
 
 

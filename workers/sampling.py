@@ -180,24 +180,23 @@ def _lost(sample_id: int) -> str:
 def safe_figures(
     work: lifecycle.SamplingWork, sampler, texts: list[str], names: list[str]
 ) -> tuple[list[dict] | None, list[dict] | None]:
-    """`text_figures`, or (None, None) when measuring fails: the texts are stored, and a sample is
+    """`measure_texts`, or (None, None) when measuring fails: the texts are stored, and a sample is
     not failed for its figures."""
     try:
-        return text_figures(work, sampler, texts, names)
+        return measure_texts(work, sampler, texts, names)
     except Exception:
         log.exception("sample %s: its quality and novelty could not be measured", work.sample_id)
         return None, None
 
 
-def text_figures(
+def measure_texts(
     work: lifecycle.SamplingWork, sampler, texts: list[str], names: list[str]
 ) -> tuple[list[dict], list[dict] | None]:
     """Every text's quality (bits/char under the model, the Python measures when the corpus is
     Python-like, character divergence from the corpus) and novelty against the job's corpus, one
     dict per text. Without the corpus's index (its corpus gone from storage, ...) the quality
     figures that need no corpus are still given, and novelty is None."""
-    from shared.engine.measures.sample_report import looks_like_python
-    from shared.engine.measures.sample_report import text_figures as figures_of
+    from shared.engine.measures.sample_report import looks_like_python, measure_text
 
     began = time.perf_counter()
     reference = None
@@ -213,11 +212,12 @@ def text_figures(
     temperatures = [t for t in work.temperatures for _ in range(work.count)]
     quality, novelty = [], []
     for text, name, temperature in zip(texts, names, temperatures, strict=True):
-        q, n = figures_of(
+        q, n = measure_text(
             text,
             sampler=sampler,
             python=python,
             corpus_counts=reference.counts if reference is not None else None,
+            corpus=reference.profile if reference is not None else None,
             index=reference.index if reference is not None else None,
         )
         quality.append({"name": name, "temperature": temperature, **q})

@@ -21,7 +21,8 @@ from celery import Celery
 from celery.exceptions import Reject
 from sqlalchemy import select
 
-from shared import deletion, lifecycle
+from shared import lifecycle
+from shared.actions import delete as deletion
 from shared.db.models import Job, WorkStatus
 from shared.db.retry import run_in_session
 from shared.db.session import session_scope
@@ -73,7 +74,9 @@ class JobCallbacks(TrainingCallbacks):
     def on_train_begin(self, plan: TrainingPlan) -> None:
         characters = plan.vocabulary.to_json()
         run_in_session(
-            lambda s: lifecycle.record_vocabulary(s, self.job_id, characters, self.worker, self.lease or None),
+            lambda s: lifecycle.record_vocabulary(
+                s, self.job_id, characters, self.worker, self.lease or None, unigram_bits=plan.unigram_bits
+            ),
             "recording the vocabulary",
             self.db_url,
         )

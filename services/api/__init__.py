@@ -1,6 +1,7 @@
 """The HTTP API under /api/v1: one blueprint per resource, JSON errors everywhere. The app factory
 (services/app.py) calls `init_app`; requests are validated by the pydantic models in
-services/api/schemas.py, which also make the OpenAPI document. `GET /healthz` (liveness) and `GET /readyz`
+services/api/schemas/, which also make the OpenAPI document; each handler calls one action
+(shared/actions). `GET /healthz` (liveness) and `GET /readyz`
 (readiness) need no token."""
 
 from flask_openapi3 import OpenAPI, Response
@@ -10,19 +11,19 @@ from . import (
     checkpoints,
     compare,
     corpora,
-    deletion,
     errors,
     health,
     jobs,
     labels,
     lineage,
     quota_errors,
+    removals,
     samples,
     sweeps,
 )
 from .auth import SECURITY_SCHEMES
 from .errors import validation_error_response
-from .schemas import EVERY_OPERATION_RESPONSES, ErrorBody
+from .schemas.common import EVERY_OPERATION_RESPONSES, ErrorBody
 
 __all__ = ["SECURITY_SCHEMES", "ErrorBody", "init_app", "validation_error_response"]
 
@@ -32,9 +33,9 @@ def init_app(app: OpenAPI) -> None:
     quota_errors.init_app(app)
     for blueprint in (health.bp, corpora.bp, jobs.bp, samples.bp, checkpoints.bp, analyses.bp):
         app.register_api(blueprint)
-    for blueprint in (sweeps.bp, compare.bp):  # issue 12
+    for blueprint in (sweeps.bp, compare.bp):  # sweeps and run comparison
         app.register_api(blueprint)
-    for blueprint in (lineage.bp, labels.bp, deletion.bp):  # issue 12
+    for blueprint in (lineage.bp, labels.bp, removals.bp):  # lineage, labels, deletion
         app.register_api(blueprint)
     _document_every_operation(app)
 

@@ -1,23 +1,16 @@
 """Checkpoints: one epoch's checkpoint folder (model.keras, checkpoint.json) as a zip, streamed
-from object storage chunk by chunk (never whole in memory), like the samples' downloads."""
+from object storage chunk by chunk (services/plumbing/checkpoint_zip.py)."""
 
-import io
-import zipfile
-from collections.abc import Iterator
-
-from flask import Response, stream_with_context
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import Field
 
-from shared import lifecycle
-from shared.db.models import Epoch, Job
-from shared.storage import NotFound
+from shared.actions.inputs import NoQuery
+from shared.db.models import Job
 
-from ..plumbing.context import get_store
-from ..plumbing.downloads import attachment, read_chunks
-from ..plumbing.errors import ApiError
+from ..plumbing.checkpoint_zip import checkpoint_download
 from .auth import MAX_ID, SECURITY, get_visible, require_user
-from .schemas import ErrorBody, JobPath, NoQuery
+from .schemas.common import ErrorBody
+from .schemas.jobs import JobPath
 
 bp = APIBlueprint(
     "checkpoints",
@@ -33,71 +26,6 @@ bp.before_request(require_user)
 class CheckpointQuery(NoQuery):
     epoch: int | None = Field(
         None, ge=1, le=MAX_ID, description="the epoch (default: the best one, which samples are made from)"
-    )
-
-
-class _Sink(io.RawIOBase):
-    """A write-only, unseekable file whose bytes are taken out as they come (zipfile then
-    writes data descriptors instead of seeking back)."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def take(self) -> bytes:
-        data = b"".join(self._parts)
-        self._parts.clear()
-        return data
-
-
-def checkpoint_files(job: Job, epoch: int | None) -> tuple[Epoch, list[str]]:
-    """(the epoch's row, its stored object keys): the best epoch when `epoch` is None; ApiError
-    404 when there is no such checkpoint."""
-    try:
-        row = lifecycle.stored_checkpoint(job, epoch)
-    except lifecycle.NoCheckpoint as exc:
-        raise ApiError(404, exc.message) from None
-    keys = get_store().list(row.checkpoint_key.rstrip("/") + "/")
-    if not keys:
-        raise ApiError(404, f"the checkpoint of epoch {row.epoch} of job {job.id} is missing from storage")
-    return row, keys
-
-
-def checkpoint_download(job: Job, epoch: int | None = None) -> Response:
-    """The epoch's (default: the best) checkpoint folder as `job-<id>-epoch-NNNN.zip` (one folder
-    of that name inside)."""
-    row, keys = checkpoint_files(job, epoch)
-    prefix = row.checkpoint_key.rstrip("/")
-    folder = f"job-{job.id}-epoch-{row.epoch:04d}"
-    store = get_store()
-
-    def chunks() -> Iterator[bytes]:
-        sink = _Sink()
-        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-            for key in keys:
-                name = f"{folder}/{key[len(prefix) + 1 :]}"
-                try:
-                    stream = store.open(key)
-                except NotFound:
-                    continue  # deleted meanwhile: the zip has what is left
-                with archive.open(name, "w", force_zip64=True) as member:
-                    for data in read_chunks(stream):
-                        member.write(data)
-                        if part := sink.take():
-                            yield part
-                yield sink.take()
-        yield sink.take()
-
-    return Response(
-        stream_with_context(chunks()),
-        mimetype="application/zip",
-        headers=attachment(f"{folder}.zip"),
     )
 
 

@@ -1,24 +1,22 @@
 """Corpora: upload a text (streamed to object storage, counted, hashed and checked in the same
 pass, within the user's corpora and storage quotas), list them, read one."""
 
-import os
-import unicodedata
-
-from flask import current_app, g, request
+from flask import g, request
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from shared.actions import corpora as corpus_actions
+from shared.actions.errors import TooLarge
+from shared.actions.inputs import NoQuery
 from shared.db.models import Corpus
-from shared.engine.data.corpus import CorpusError, CorpusStatsBuilder
-from shared.lifecycle.quotas import check_corpus_quota, corpus_charge, lock_user
-from shared.storage.keys import new_corpus_key
+from shared.lifecycle.quotas import check_corpus_quota
 
 from ..plumbing.context import get_db, get_store, settings
-from ..plumbing.errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate
-from .schemas import CorpusForm, CorpusList, CorpusOut, CorpusPath, CorpusQuery, ErrorBody, NoQuery
+from .schemas.common import ErrorBody
+from .schemas.corpora import CorpusForm, CorpusList, CorpusOut, CorpusPath, CorpusQuery
 
 bp = APIBlueprint(
     "corpora",
@@ -42,33 +40,6 @@ def _upload_limit() -> None:
         check_corpus_quota(get_db(), g.user, adding=max(0, (request.content_length or 0) - FORM_SLACK))
 
 
-class UploadReader:
-    """The upload as object storage reads it: every chunk also goes through the engine's corpus
-    statistics (which count and hash it, and stop at NUL bytes or invalid UTF-8), and reading
-    past `limit` bytes is a 413."""
-
-    def __init__(self, stream, stats: CorpusStatsBuilder, limit: int):
-        self.stream, self.stats, self.limit = stream, stats, limit
-        self.refused: CorpusError | RequestEntityTooLarge | None = None  # why reading stopped
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self.stream.read(size)
-        try:
-            if self.stats.bytes + len(chunk) > self.limit:
-                raise RequestEntityTooLarge()
-            self.stats.feed(chunk)
-        except (CorpusError, RequestEntityTooLarge) as exc:
-            self.refused = exc
-            raise
-        return chunk
-
-
-def _default_name(filename: str | None) -> str:
-    base = os.path.basename((filename or "").replace("\\", "/"))
-    base = unicodedata.normalize("NFC", base)
-    return "".join(ch for ch in base if ch.isprintable()).strip()[:128] or "corpus"
-
-
 @bp.post("", responses={201: CorpusOut, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody})
 def upload_corpus(form: CorpusForm, query: NoQuery):
     """Upload a corpus: multipart `file` (UTF-8 text) and an optional `name`.
@@ -80,47 +51,18 @@ def upload_corpus(form: CorpusForm, query: NoQuery):
     already at a limit, or whose body is larger than what is left, is refused before the upload is
     stored, and the exact size is checked again, the user's row locked, before it is recorded.
     """
-    db, user_id = get_db(), g.user.id
-    db.rollback()  # no transaction stays open while the upload streams
-    store = get_store()
-    name = form.name or _default_name(form.file.filename)
-    key = new_corpus_key()
-    builder = CorpusStatsBuilder(name)
-    reader = UploadReader(form.file.stream, builder, settings().max_upload_bytes)
     try:
-        store.put_stream(key, reader)
-        stats = builder.finish()
-        check_corpus_quota(db, lock_user(db, user_id), adding=corpus_charge(builder.bytes, stats.clean_chars))
-        corpus = Corpus(
-            owner_id=user_id,
-            name=name,
-            object_key=key,
-            bytes=builder.bytes,
-            sha256=builder.sha256,
-            raw_chars=stats.raw_chars,
-            raw_unique=stats.raw_unique,
-            clean_chars=stats.clean_chars,
-            clean_unique=stats.clean_unique,
-            vocabulary=stats.vocabulary,
+        corpus = corpus_actions.upload_corpus(
+            get_db(),
+            get_store(),
+            g.user.id,
+            name=form.name or corpus_actions.default_name(form.file.filename),
+            stream=form.file.stream,
+            max_bytes=settings().max_upload_bytes,
         )
-        db.add(corpus)
-        db.commit()
-    except BaseException as exc:
-        _discard(store, key)
-        error = reader.refused or exc  # the store may have wrapped the reader's exception
-        if isinstance(error, CorpusError):
-            raise ApiError(422, str(error), [field_error("file", str(error), "corpus_error")]) from exc
-        if isinstance(error, RequestEntityTooLarge):
-            raise RequestEntityTooLarge() from None
-        raise
+    except TooLarge:
+        raise RequestEntityTooLarge() from None
     return CorpusOut.model_validate(corpus).model_dump(mode="json"), 201
-
-
-def _discard(store, key: str) -> None:
-    try:
-        store.delete(key)
-    except Exception:
-        current_app.logger.warning("could not delete %s", key, exc_info=True)
 
 
 @bp.get("", responses={200: CorpusList})

@@ -9,9 +9,10 @@ from sqlalchemy.exc import OperationalError as DatabaseError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from shared.actions import ActionError
 from shared.storage import StorageError
 
-from ..plumbing.errors import ApiError
+from ..plumbing.errors import ApiError, as_api_error
 
 
 def error_response(status: int, error: str, detail: list | None = None, headers: dict | None = None):
@@ -34,6 +35,10 @@ def validation_error_response(exc: ValidationError):
 
 def _api_error(exc: ApiError):
     return error_response(exc.status, exc.error, exc.detail, exc.headers)
+
+
+def _action_error(exc: ActionError):
+    return _api_error(as_api_error(exc))
 
 
 def _http_error(exc: HTTPException):
@@ -70,6 +75,7 @@ def _unexpected(exc: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(ActionError, _action_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StorageError, _storage_error)
     app.register_error_handler(DatabaseError, _database_error)

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from shared.queue import check_broker
 
 from ..plumbing.context import get_celery, get_db, get_store, settings
-from .schemas import Health, Liveness
+from .schemas.common import Health, Liveness
 
 bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])
 READY_CACHE = "charlstm.ready"

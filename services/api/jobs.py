@@ -1,37 +1,25 @@
 """Training jobs: create (queued for a training worker), list, read, cancel. Continue and fork
-(lineage.py), labels (labels.py) and delete (deletion.py) are their own modules."""
+(lineage.py), labels (labels.py) and delete (removals.py) are their own modules; each calls
+one action (shared/actions/jobs.py)."""
 
-from flask import current_app, g
+from flask import g
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
 from shared import lifecycle
-from shared.db.models import Corpus, Job, WorkStatus
-from shared.engine.config import Hyperparameters
-from shared.engine.data.batching import min_corpus_chars
+from shared.actions import jobs
+from shared.actions.inputs import NoQuery
+from shared.db.models import Job, WorkStatus
 from shared.engine.training.sizing import advice
 from shared.engine.training.train import LN2
-from shared.queue import send_message, send_training
 
 from ..plumbing.context import get_celery, get_db
-from ..plumbing.errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible, visible_children
-from .common import paginate, send_or_fail
-from .label_fields import apply_labels
-from .schemas import (
-    EpochOut,
-    ErrorBody,
-    JobCreate,
-    JobCreated,
-    JobList,
-    JobOut,
-    JobPath,
-    JobQuery,
-    JobSummary,
-    Lineage,
-    NoQuery,
-    json_body_on,
-)
+from .common import paginate
+from .hooks import json_body_on
+from .schemas.common import ErrorBody
+from .schemas.jobs import EpochOut, JobCreate, JobCreated, JobList, JobOut, JobPath, JobQuery, JobSummary
+from .schemas.lineage import Lineage
 
 bp = APIBlueprint(
     "jobs",
@@ -66,11 +54,12 @@ def summary(job: Job) -> dict:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "eta_seconds": lifecycle.eta_seconds(job),
+        "learning": learning.to_dict() if (learning := lifecycle.learning_of(job)) is not None else None,
     }
 
 
 def labels_of(job: Job) -> dict:
-    """Names, notes, tags, lineage, storage and deletion (issue 12)."""
+    """Names, notes, tags, lineage, storage and deletion."""
     return {
         "name": job.name,
         "notes": job.notes,
@@ -105,18 +94,6 @@ def job_out(job: Job) -> dict:
     return out.model_dump(mode="json")
 
 
-def _check_length(corpus: Corpus, hyperparameters: Hyperparameters) -> None:
-    need = min_corpus_chars(hyperparameters)
-    if corpus.clean_chars >= need:
-        return
-    fields = ["batch_size", "seq_len"] if hyperparameters.stateful else ["seq_len"]
-    msg = (
-        f"corpus {corpus.id} has {corpus.clean_chars} characters after cleaning; "
-        f"{' and '.join(f'{f} {getattr(hyperparameters, f)}' for f in fields)} need at least {need}"
-    )
-    raise ApiError(422, "corpus too short for these hyperparameters", [field_error(f, msg) for f in fields])
-
-
 @bp.post(
     "", responses={202: JobCreated, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody, 503: ErrorBody}
 )
@@ -127,20 +104,9 @@ def create_job(body: JobCreate, query: NoQuery):
     are rejected with 422. The corpus must hold at least one batch after cleaning. `warnings` in
     the answer: sizing advice (few batches per epoch, too many weights), each with what helps.
     """
-    corpus = get_visible(Corpus, body.corpus_id)
-    hyperparameters = body.hyperparameters
-    _check_length(corpus, hyperparameters)
-    db = get_db()
-    job = lifecycle.create_job(db, g.user.id, corpus.id, hyperparameters)
-    apply_labels(job, body)
-    dispatches = lifecycle.take_dispatches(db)
-    db.commit()
-    for dispatch in dispatches:  # none: it waits for its owner's turn (fair queues)
-        if dispatch.record_id == job.id:
-            send_or_fail(job, send_training, "job")
-        else:
-            send_dispatched(dispatch)  # an older job of theirs whose send had failed
-    warnings = advice(corpus.clean_chars, hyperparameters, corpus.clean_unique or 100)
+    job = jobs.create_job(get_db(), get_celery(), g.user, body.corpus_id, body.hyperparameters, labels=body)
+    corpus = job.corpus
+    warnings = advice(corpus.clean_chars, body.hyperparameters, corpus.clean_unique or 100)
     return {**job_out(job), "warnings": warnings}, 202
 
 
@@ -170,24 +136,5 @@ def cancel_job(path: JobPath, query: NoQuery):
 
     Cancelling a cancelled job is a no-op (200); a succeeded or failed job answers 409.
     """
-    get_visible(Job, path.job_id)
-    db = get_db()
-    try:
-        job, outcome = lifecycle.request_cancel(db, path.job_id)
-    except lifecycle.AlreadyFinished as exc:
-        raise ApiError(409, str(exc)) from exc
-    dispatch = lifecycle.dispatch_after(db, Job, job.id) if outcome == lifecycle.CANCELLED else None
-    db.commit()
-    send_dispatched(dispatch)
+    job = jobs.cancel_job(get_db(), get_celery(), g.user, path.job_id)
     return job_out(job), 202 if job.status == WorkStatus.running else 200
-
-
-def send_dispatched(dispatch: lifecycle.Dispatch | None) -> None:
-    """Send the owner's next record, dispatched (and committed) because one left the queue; if the
-    broker is down the reconciler sends it later (its message is missing from an empty queue)."""
-    if dispatch is None:
-        return
-    try:
-        send_message(get_celery(), dispatch.kind, dispatch.record_id, dispatch.token)
-    except Exception:  # noqa: BLE001
-        current_app.logger.warning("could not send %s %s; the reconciler will", dispatch.kind, dispatch.record_id)

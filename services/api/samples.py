@@ -4,29 +4,18 @@ from flask import g
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import select
 
-from shared import lifecycle
-from shared.db.models import Epoch, Job, Sample
-from shared.engine.data.corpus import CorpusError, Vocabulary
-from shared.engine.inference.sample import encode_seed
-from shared.queue import send_sampling
+from shared.actions import samples
+from shared.actions.inputs import NoQuery, SampleCreate
+from shared.db.models import Job, Sample
 
-from ..plumbing.context import get_db, settings
+from ..plumbing.context import get_celery, get_db, settings
 from ..plumbing.downloads import sample_download
-from ..plumbing.errors import ApiError, field_error
 from .auth import SECURITY, get_visible, require_user, visible
-from .common import paginate, send_or_fail
-from .jobs import send_dispatched
-from .schemas import (
-    ErrorBody,
-    JobPath,
-    NoQuery,
-    PageQuery,
-    SampleCreate,
-    SampleList,
-    SampleOut,
-    SamplePath,
-    json_body_on,
-)
+from .common import paginate
+from .hooks import json_body_on
+from .schemas.common import ErrorBody, PageQuery
+from .schemas.jobs import JobPath
+from .schemas.samples import SampleList, SampleOut, SamplePath
 
 bp = APIBlueprint(
     "samples",
@@ -38,28 +27,6 @@ bp = APIBlueprint(
 )
 bp.before_request(require_user)
 bp.before_request(json_body_on("samples.create_sample"))
-
-
-def _check_seed(job: Job, seed_text: str | None) -> None:
-    """The sampler's own seed rule (shared.engine.inference.sample.encode_seed) on the model's vocabulary,
-    which the job records when training starts: a seed with nothing left is a 422."""
-    if seed_text is None or not job.vocabulary:
-        return
-    try:
-        encode_seed(seed_text, Vocabulary.from_json(job.vocabulary), job.hyperparameters)
-    except CorpusError as exc:
-        raise ApiError(422, str(exc), [field_error("seed_text", str(exc))]) from exc
-
-
-def _checkpoint_epoch(job: Job, epoch: int | None) -> Epoch:
-    """The epoch to sample from: the best one (409 while the job has no checkpoint), or the one
-    asked for (422 naming `epoch` when it has no checkpoint, with the epochs that have one)."""
-    try:
-        return lifecycle.stored_checkpoint(job, epoch)
-    except lifecycle.NoCheckpoint as exc:
-        if epoch is None:
-            raise ApiError(409, "job has no checkpoint yet") from None
-        raise ApiError(422, exc.message, [field_error("epoch", exc.message)]) from None
 
 
 def sample_out(sample: Sample) -> dict:
@@ -85,34 +52,9 @@ def create_sample(path: JobPath, body: SampleCreate, query: NoQuery):
     The result is one text when count x temperatures is 1, otherwise one zip of texts. Once
     done, the sample carries each text's quality and novelty figures.
     """
-    job = get_visible(Job, path.job_id)
-    epoch = _checkpoint_epoch(job, body.epoch)
-    _check_seed(job, body.seed_text)
-    db = get_db()
-    try:
-        sample = lifecycle.create_sample(
-            db,
-            g.user.id,
-            job,
-            epoch,
-            length=body.length,
-            temperatures=body.temperatures,
-            count=body.count,
-            seed_text=body.seed_text,
-            random_seed=body.random_seed,
-            precision=body.precision or settings().sample_precision,
-            top_k=body.top_k,
-            top_p=body.top_p,
-        )
-    except LookupError as exc:  # the job is being deleted
-        raise ApiError(404, str(exc)) from None
-    dispatches = lifecycle.take_dispatches(db)
-    db.commit()
-    for dispatch in dispatches:  # none: it waits for its owner's turn (fair queues)
-        if dispatch.record_id == sample.id:
-            send_or_fail(sample, send_sampling, "sample")
-        else:
-            send_dispatched(dispatch)  # an older sample of theirs whose send had failed
+    sample = samples.create_sample(
+        get_db(), get_celery(), g.user, path.job_id, body, default_precision=settings().sample_precision
+    )
     return sample_out(sample), 202
 
 
@@ -138,16 +80,7 @@ def cancel_sample(path: SamplePath, query: NoQuery):
     """Cancel a sample request: a queued one at once, a running one too (its worker stops within
     a chunk of text and stores nothing). Cancelling a cancelled sample is a no-op (200); a
     succeeded or failed one answers 409."""
-    get_visible(Sample, path.sample_id)
-    db = get_db()
-    try:
-        sample, changed = lifecycle.cancel_sample(db, path.sample_id)
-    except lifecycle.SampleFinished as exc:
-        raise ApiError(409, str(exc)) from exc
-    dispatch = lifecycle.dispatch_after(db, Sample, sample.id) if changed else None
-    db.commit()
-    send_dispatched(dispatch)
-    return sample_out(sample)
+    return sample_out(samples.cancel_sample(get_db(), get_celery(), g.user, path.sample_id))
 
 
 @bp.get(

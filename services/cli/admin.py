@@ -114,10 +114,11 @@ QUOTA_FLAGS = {
     "--max-storage-bytes": ("max_storage_bytes", "bytes stored: corpora and their indexes, checkpoints, samples"),
     "--max-corpora": ("max_corpora", "corpora kept"),
 }
-DEFAULT = "default"
 
 
 def quota_value(text: str) -> int | str:
+    from shared.actions.users import DEFAULT
+
     if text.strip().lower() == DEFAULT:
         return DEFAULT
     try:
@@ -130,36 +131,25 @@ def quota_value(text: str) -> int | str:
 
 
 def run_set_quota(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from shared.db.models import User
+    from shared.actions.errors import ActionError
+    from shared.actions.users import set_quotas
     from shared.db.session import session_scope
-    from shared.lifecycle.quotas import check_overrides, limits_for
 
     if (problem := missing_database()) is not None:
         print(f"charlstm: error: {problem}", file=sys.stderr)
         return 1
+    changes = {limit: getattr(args, limit) for limit, _ in QUOTA_FLAGS.values()}
     try:
         with session_scope() as session:
-            user = session.scalar(select(User).where(User.name == args.name.strip()))
-            if user is None:
-                print(f"charlstm: error: no user {args.name.strip()!r}", file=sys.stderr)
-                return 1
-            quotas = {} if args.reset else dict(user.quotas or {})
-            for limit, _ in QUOTA_FLAGS.values():
-                value = getattr(args, limit)
-                if value == DEFAULT:
-                    quotas.pop(limit, None)
-                elif value is not None:
-                    quotas[limit] = value
-            user.quotas = check_overrides(quotas) or None
-            limits = limits_for(user)
-            own, role = dict(user.quotas or {}), "admin" if user.is_admin else "user"
+            result = set_quotas(session, args.name, changes, reset=args.reset)
+    except ActionError as refused:
+        print(f"charlstm: error: {refused.message}", file=sys.stderr)
+        return 1
     except (OperationalError, ProgrammingError) as exc:
         return not_ready(exc)
-    print(f"quotas of {role} {args.name.strip()!r}:")
-    for limit, value in limits.items():
-        where = "set for this user" if limit in own else "default"
+    print(f"quotas of {result.role} {args.name.strip()!r}:")
+    for limit, value in result.limits.items():
+        where = "set for this user" if limit in result.own else "default"
         print(f"  {limit}: {'no limit' if value is None else value} ({where})")
     return 0
 
@@ -187,19 +177,21 @@ def lifetime_value(text: str):
 def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from shared.auth import create_user_token
+    from shared.actions.errors import ActionError
+    from shared.actions.users import check_user_name, issue_token
     from shared.db.session import session_scope
 
-    name = args.name.strip()
-    if not 1 <= len(name) <= 64 or not name.isprintable():
-        print("charlstm: error: a user name has 1-64 printable characters", file=sys.stderr)
+    try:
+        name = check_user_name(args.name)
+    except ActionError as refused:
+        print(f"charlstm: error: {refused.message}", file=sys.stderr)
         return 2
     if (problem := missing_database()) is not None:
         print(f"charlstm: error: {problem}", file=sys.stderr)
         return 1
     try:
         with session_scope() as session:
-            token = create_user_token(session, name, admin=args.admin, lifetime=args.expires)
+            token = issue_token(session, name, admin=args.admin, lifetime=args.expires)
     except (OperationalError, ProgrammingError) as exc:
         return not_ready(exc)
     role = "admin" if args.admin else "user"

@@ -110,8 +110,12 @@ def _remote(args, job_id: int, text: str | None, prompt: str):
 
 
 def _summary(result: dict) -> None:
-    """The best cell per feature, on stderr."""
+    """The best cell per feature, on stderr; for a feature constant over the text, why it has none."""
+    constant = result.get("constant", {})  # absent from results stored before constant features were named
     for feature in result["features"]:
+        if feature in constant or not result["top"].get(feature):
+            print(f"{feature:>14}: {constant.get(feature, 'no cell')}", file=sys.stderr)
+            continue
         best = result["top"][feature][0]
         print(
             f"{feature:>14}: layer {best['layer']} unit {best['unit']} r = {best['correlation']:+.4f}",

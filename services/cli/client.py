@@ -204,6 +204,8 @@ def run_show(args) -> int:
         print_json(job)
         return 0
     print(f"job {job['id']}: {job['status']}, epoch {job['epoch']}/{job['epochs']} (corpus {job['corpus_id']})")
+    if job.get("learning"):
+        print(f"the model {job['learning']['line']}")
     print(show_labels(job))
     if job.get("error"):
         print(f"error: {job['error']}")
@@ -214,7 +216,7 @@ def run_show(args) -> int:
 
 
 def show_labels(job: dict) -> str:
-    """Name, tags, lineage and storage of a job (issue 12), one line."""
+    """Name, tags, lineage and storage of a job, one line."""
     lineage = job.get("lineage") or {}
     parts = [f"name {job.get('name') or '-'}", f"tags {','.join(job.get('tags') or []) or '-'}"]
     if lineage.get("parent_id"):
@@ -307,6 +309,8 @@ def watch(client: ApiClient, job_id: int, interval: float = POLL_SECONDS) -> int
             f"job {job_id} succeeded after {job['epoch']} epochs"
             + (f", best val_loss {best:.4f} ({best / math.log(2):.3f} bits)" if best is not None else "")
         )
+        if job.get("learning"):
+            print(f"the model {job['learning']['line']}")
         print(f"generate text with: charlstm sample {job_id} --out sample.txt")
         return 0
     reason = f": {job['error']}" if job.get("error") else ""

@@ -1,4 +1,4 @@
-"""The label flags (issue 12): --name, --notes, --tag of `submit` and `label`."""
+"""The label flags: --name, --notes, --tag of `submit` and `label`."""
 
 import argparse
 

@@ -1,4 +1,4 @@
-"""Service commands of issue 12: `continue` and `fork` a job, `delete` a job, corpus or sample,
+"""Service commands of lineage, labels and deletion: `continue` and `fork` a job, `delete` a job, corpus or sample,
 and `label` a job or corpus (name, notes, tags). `submit`, `jobs` and `corpora` take their
 label flags from labels.py."""
 

@@ -35,24 +35,26 @@ def register(sub) -> None:
 
 
 def run_corpus_build(args) -> int:
-    from shared.engine.data import corpus
+    from shared.engine.data import assembly
+    from shared.engine.data.stats import corpus_stats
 
     if args.builtin:
-        text = corpus.builtin_python_corpus(strip_docs=args.strip_docs, max_chars=args.max_chars)
+        text = assembly.builtin_python_corpus(strip_docs=args.strip_docs, max_chars=args.max_chars)
     else:
-        text = corpus.build_from_folder(args.folder, args.glob, strip_docs=args.strip_docs, max_chars=args.max_chars)
+        text = assembly.build_from_folder(args.folder, args.glob, strip_docs=args.strip_docs, max_chars=args.max_chars)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    print(corpus.corpus_stats(text).format())
+    print(corpus_stats(text).format())
     print(f"wrote {args.out}")
     return 0
 
 
 def run_corpus_stats(args) -> int:
-    from shared.engine.data import corpus
+    from shared.engine.data.corpus import read_text
+    from shared.engine.data.stats import corpus_stats
 
-    raw = corpus.read_text(args.file)
-    stats = corpus.corpus_stats(raw, lowercase=args.lowercase, tabs=args.tabs, raw_bytes=args.file.stat().st_size)
+    raw = read_text(args.file)
+    stats = corpus_stats(raw, lowercase=args.lowercase, tabs=args.tabs, raw_bytes=args.file.stat().st_size)
     print(stats.format())
     return 0
 
@@ -60,6 +62,7 @@ def run_corpus_stats(args) -> int:
 def run_train(args) -> int:
     from shared.engine.config import Hyperparameters
     from shared.engine.data.corpus import read_text
+    from shared.engine.training.learning import run_verdict
     from shared.engine.training.train import resume_hyperparameters, train
 
     given = hyperparameters_from_args(args)
@@ -70,6 +73,11 @@ def run_train(args) -> int:
         result = train(raw, hyperparameters, args.out, progress, resume=args.resume)
     best = f", best epoch {result.best_epoch}" if result.best_epoch else ""
     print(f"{result.stopped.replace('_', ' ')} after epoch {len(result.history)}{best}; checkpoints in {args.out}")
+    if (plan := progress.plan) is not None:
+        epochs = [(r.loss, r.val_loss) for r in result.history]
+        verdict = run_verdict(epochs, plan.unigram_bits, plan.corpus_chars, plan.hyperparameters, len(plan.vocabulary))
+        if verdict is not None:
+            print(f"the model {verdict.line}")
     return 0
 
 
@@ -112,15 +120,16 @@ def checkpoint_folder(target: Path, epoch: int | None) -> Path:
 def print_local_figures(texts: list[str], names: list[str], sampler, corpus: Path | None) -> None:
     """The quality figures of every text (and with --corpus the novelty and divergence), on stderr."""
     from shared.engine.data.corpus import apply_transforms, clean, read_text
+    from shared.engine.measures.corpus_profile import profile_corpus
     from shared.engine.measures.novelty import CorpusIndex
-    from shared.engine.measures.quality import char_counts
-    from shared.engine.measures.sample_report import looks_like_python, summary, text_figures
+    from shared.engine.measures.sample_report import looks_like_python, measure_text, summary
 
-    index = counts = None
+    index = profile = None
     python = looks_like_python(sampler.warmup_text)
     if corpus is not None:
         text = apply_transforms(clean(read_text(corpus)), lowercase=sampler.hyperparameters.lowercase, tabs=False)
-        index, counts, python = CorpusIndex.build(text), char_counts(text), looks_like_python(text)
+        index, profile = CorpusIndex.build(text), profile_corpus(text)
+        python = profile.python
     for name, text in zip(names, texts, strict=True):
-        quality, novelty = text_figures(text, sampler=sampler, python=python, corpus_counts=counts, index=index)
+        quality, novelty = measure_text(text, sampler=sampler, python=python, corpus=profile, index=index)
         print(f"{name}: {summary(quality, novelty)}", file=sys.stderr)

@@ -37,6 +37,7 @@ class ProgressCallbacks(TrainingCallbacks):
     def __init__(self):
         self._bar = None
         self._epochs = 0
+        self.plan = None  # what training is about to do, once it begins
 
     def __enter__(self):
         return self
@@ -48,7 +49,7 @@ class ProgressCallbacks(TrainingCallbacks):
     def on_train_begin(self, plan):
         from shared.engine.training.sizing import advice
 
-        self._epochs = plan.epochs
+        self._epochs, self.plan = plan.epochs, plan
         tqdm.write(plan_line(plan))
         for note in advice(plan.corpus_chars, plan.hyperparameters, len(plan.vocabulary)):
             tqdm.write(f"warning: {note}")

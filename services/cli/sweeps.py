@@ -108,7 +108,7 @@ def table_rows(result: dict) -> list[tuple[str, ...]]:
     names = result["varying"]
     quality = [k for k in ("parse_rate", "balanced_lines") if any((r["quality"] or {}).get(k) for r in result["table"])]
     head = ("JOB", "STATUS", *(n.upper() for n in names), "EPOCHS", "BEST VAL BITS/CHAR", "AT EPOCH", "S/EPOCH",
-            "CHARS/S", *(q.upper() for q in quality))  # fmt: skip
+            "CHARS/S", *(q.upper() for q in quality), "SAMPLES")  # fmt: skip
     rows = [head]
     for r in result["table"]:
         rows.append(
@@ -116,6 +116,7 @@ def table_rows(result: dict) -> list[tuple[str, ...]]:
                 str(r["id"]), r["status"], *(str(r["varying"].get(n)) for n in names), str(r["epochs"]),
                 _fmt(r["best_val_bits"], ".3f"), _fmt(r["best_epoch"], "d"), _fmt(r["seconds_per_epoch"], ".1f"),
                 _fmt(r["chars_per_second"], ",.0f"), *(_fmt((r["quality"] or {}).get(q), ".3f") for q in quality),
+                r.get("verdicts_line") or "-",
             )
         )  # fmt: skip
     return rows

@@ -1,5 +1,10 @@
 """The one exception a view raises to answer with an error: the API renders it as JSON
-(`{"error": ..., "detail": [...]}`), the admin pages as an error page."""
+(`{"error": ..., "detail": [...]}`), the pages as an error page. An action's refusal
+(shared/actions/errors.py) becomes one here (`as_api_error`: the one map of refusals to statuses)."""
+
+from shared.actions.errors import ActionError, Conflict, Invalid, NotFound, Unavailable, field_error
+
+__all__ = ["STATUS_OF", "ApiError", "as_api_error", "field_error"]
 
 
 class ApiError(Exception):
@@ -10,6 +15,10 @@ class ApiError(Exception):
         self.status, self.error, self.detail, self.headers = status, error, detail, headers
 
 
-def field_error(field: str, msg: str, type_: str = "value_error") -> dict:
-    """One `detail` entry in the shape pydantic uses, for checks done after validation."""
-    return {"loc": [field], "msg": msg, "type": type_}
+STATUS_OF: dict[type[ActionError], int] = {NotFound: 404, Conflict: 409, Invalid: 422, Unavailable: 503}
+
+
+def as_api_error(exc: ActionError) -> ApiError:
+    """The HTTP answer to an action's refusal."""
+    status = next((s for kind, s in STATUS_OF.items() if isinstance(exc, kind)), 500)
+    return ApiError(status, exc.message, exc.detail)

@@ -2,7 +2,7 @@
 (services/pages: the view inside the site's layout, its script and style served as files) and the
 CLI's `charlstm analyze` (one self-contained file, script and style inlined, that opens offline).
 
-The markup is built here; services/web/pages/static/analysis.js reads the data from
+The markup is built here; services/web/static/analysis.js reads the data from
 `<script type="application/json">` blocks and does the rest in the browser: the coloured text and
 its layer/unit picker (recolours without reloading; the neuron table's links pick a cell too), and
 the chart (redrawn from the server when a prompt box is given a URL). No Flask here: the CLI uses
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 from html import escape
-from pathlib import Path
 
-STATIC = Path(__file__).parent / "pages" / "static"
+from .folders import STATIC
+
 SCRIPT, STYLE = "analysis.js", "analysis.css"
 FEATURE_LABELS = {
     "bracket_depth": "bracket depth",
@@ -41,13 +41,16 @@ def json_block(element_id: str, data) -> str:
 def neuron_table(result: dict) -> str:
     """The top cells per feature, each a link that colours the text by that cell."""
     rows = []
+    constant = result.get("constant", {})  # absent from results stored before constant features were named
     for feature in result["features"]:
         links = " ".join(
             f'<a href="#cell={c["layer"]}:{c["unit"]}" data-cell="{c["layer"]}:{c["unit"]}" '
             f'title="layer {c["layer"]}, unit {c["unit"]}">L{c["layer"]}:U{c["unit"]} '
             f'<span class="muted">{c["correlation"]:+.3f}</span></a>'
-            for c in result["top"][feature]
+            for c in result["top"].get(feature, [])
         )
+        if feature in constant:
+            links = escape(constant[feature])
         label = FEATURE_LABELS.get(feature, feature)
         rows.append(f'<tr data-feature="{escape(feature)}"><th>{escape(label)}</th><td>{links}</td></tr>')
     return (
@@ -61,8 +64,8 @@ def neuron_table(result: dict) -> str:
 def cell_picker(result: dict) -> str:
     """A select of every cell whose activations the result holds (the top cells), grouped by layer."""
     best: dict[tuple[int, int], tuple[str, float]] = {}
-    for feature in result["features"]:
-        for cell in result["top"][feature]:
+    for feature, cells in result["top"].items():
+        for cell in cells:
             key = (cell["layer"], cell["unit"])
             if key not in best or abs(cell["correlation"]) > abs(best[key][1]):
                 best[key] = (feature, cell["correlation"])
@@ -73,7 +76,7 @@ def cell_picker(result: dict) -> str:
         note = f" ({FEATURE_LABELS.get(feature, feature)} {r:+.2f})" if feature else ""
         value = f"{cell['layer']}:{cell['unit']}"
         options.append(f'<option value="{value}">layer {cell["layer"]}, unit {cell["unit"]}{escape(note)}</option>')
-    first = result["top"][result["features"][0]][0] if result["features"] else None
+    first = next((cells[0] for cells in result["top"].values() if cells), None)
     selected = f"{first['layer']}:{first['unit']}" if first else ""
     html = "".join(options).replace(f'value="{selected}"', f'value="{selected}" selected', 1)
     return f'<select data-role="cell-picker" id="cell-picker" aria-label="cell">{html}</select>'

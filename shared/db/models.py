@@ -1,7 +1,8 @@
 """Tables: users and their API tokens, corpora, training jobs with one row per finished epoch
-(metrics + the checkpoint written for it), and sample requests.
+(metrics + the checkpoint written for it), sample requests and neuron analyses.
 
-Job state lives here, not in Celery's result backend.
+The state of queued work (jobs, samples, analyses: `WorkStatus`) lives here, not in Celery's
+result backend; shared.lifecycle writes it.
 """
 
 import enum
@@ -45,8 +46,8 @@ def new_lease() -> str:
 
 
 def new_dispatch_token() -> str:
-    """Names one queue message of a job or sample; a message whose token is not the record's
-    current one was superseded (requeued by the reconciler or a worker) and is skipped."""
+    """Names one queue message of a job, sample or analysis; a message whose token is not the
+    record's current one was superseded (requeued by the reconciler or a worker) and is skipped."""
     return secrets.token_hex(16)
 
 
@@ -146,7 +147,7 @@ class Corpus(Base):
     clean_unique: Mapped[int] = mapped_column(Integer)
     vocabulary: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # labels and deletion (issue 12)
+    # labels and deletion
     notes: Mapped[str | None] = mapped_column(Text)
     tags_text: Mapped[str | None] = mapped_column("tags", String(600), doc="tags as ',a,b,' (see tags_of)")
     deleting_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), doc="a delete in progress")
@@ -174,7 +175,8 @@ def tags_text(tags: list[str]) -> str | None:
 class Job(Base):
     """A training job. `epoch` is the last finished epoch; each one has an Epoch row.
 
-    Every status change and counter goes through shared.lifecycle.jobs, nowhere else.
+    Every status change and counter goes through shared.lifecycle (work.py's moves, jobs.py's own
+    rules), nowhere else.
     `hyperparameters` is the validated `Hyperparameters` object: stored as JSON, validated by
     the same class when read back (`hyperparameters_json` is the raw column)."""
 
@@ -203,13 +205,16 @@ class Job(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
     requeues: Mapped[int] = mapped_column(Integer, default=0, doc="times a stopping worker handed it back")
     vocabulary: Mapped[list | None] = mapped_column(JSON, doc="the model's characters, known once training starts")
+    unigram_bits: Mapped[float | None] = mapped_column(
+        Float, doc="bits/char of the trained text's character frequencies alone, known once training starts"
+    )
     train_seconds: Mapped[float] = mapped_column(Float, default=0.0, doc="seconds of the recorded epochs")
     sweep_id: Mapped[int | None] = mapped_column(
         ForeignKey("sweeps.id", ondelete="SET NULL"),
         index=True,
         doc="the sweep that created it (shared.lifecycle.sweeps)",
     )
-    # lineage, labels, deletion and retention (issue 12)
+    # lineage, labels, deletion and retention
     name: Mapped[str | None] = mapped_column(String(128))
     notes: Mapped[str | None] = mapped_column(Text)
     tags_text: Mapped[str | None] = mapped_column("tags", String(600), doc="tags as ',a,b,'")

@@ -1,17 +1,18 @@
-"""The one owner of job and sample state. Every status change, counter and derived figure of a
-Job or a Sample is written by a function here; the API, the admin pages, the workers and the
-reconciler call them, and nothing else assigns a status (tests/lifecycle checks the source tree).
+"""The one owner of the state of queued work (jobs, samples, analyses). Every status change,
+counter and derived figure of a Job, a Sample or an Analysis is written by a function here; the
+API, the admin pages, the workers and the reconciler call them, and nothing else assigns a status
+(tests/lifecycle checks the source tree).
 
 Functions take the caller's session and never commit: the caller owns the transaction (usually
 `shared.db.session.session_scope()`, or the web request's session). Workers get plain data back
-(`TrainingWork`, `SamplingWork`), never ORM objects.
+(`TrainingWork`, `SamplingWork`, `AnalysisWork`), never ORM objects.
 
-A job:    queued -> running -> succeeded | failed | cancelled, and running -> queued when its
-          worker stops gracefully (`requeue_job`) or is lost (`worker_lost`).
-A sample: queued -> running -> succeeded | failed | cancelled, queued -> cancelled, and
-          running -> queued when its worker stops gracefully (`requeue_sample`).
-An analysis: queued -> running -> succeeded | failed | cancelled, queued -> cancelled
-          (analyses.py); lost messages re-sent and silent workers found as for samples.
+All three: queued -> running -> succeeded | failed | cancelled, queued -> cancelled, running ->
+queued when the worker stops gracefully; one rule for the three, owned by work.py (claim,
+heartbeat, cancel, finish, requeue, a lost worker, a lost message). Fair dispatch of jobs and
+samples: dispatch.py. What differs stays with its kind: jobs.py (a running job's cancel is a
+request; a lost worker's job is retried until out of attempts, `worker_lost`; epochs,
+checkpoints, vocabulary), samples.py and analyses.py (what the worker is given, the results).
 
 Continued and forked jobs (lineage.py), checkpoint retention (retention.py), and the database
 side of deletes (deletion.py: a `deleting_at` mark, then the rows once the objects are gone;
@@ -29,18 +30,10 @@ from .analyses import (
     claim_analysis,
     create_analysis,
     fail_lost_analysis,
-    fail_unsent_analysis,
     finish_analysis,
 )
-from .dispatch import (
-    Dispatch,
-    dispatch_after,
-    dispatch_next,
-    fail_unsent,
-    redispatch,
-    take_dispatches,
-    waiting_owners,
-)
+from .dispatch import Dispatch, dispatch_after, dispatch_next, take_dispatches, waiting_owners
+from .figures import NoCheckpoint, best_epoch, eta_seconds, learning_of, stored_checkpoint, stored_checkpoints
 from .jobs import (
     CANCEL_REQUESTED,
     CANCELLED,
@@ -48,22 +41,16 @@ from .jobs import (
     AlreadyFinished,
     Busy,
     JobLost,
-    NoCheckpoint,
     TrainingWork,
-    best_epoch,
     cancel_requested,
     claim_job,
     create_job,
-    eta_seconds,
     finish_job,
     job_heartbeat,
-    message_lost,
     record_epoch,
     record_vocabulary,
     request_cancel,
     requeue_job,
-    stored_checkpoint,
-    stored_checkpoints,
     worker_lost,
 )
 from .live import batch_losses, record_batch_loss
@@ -79,6 +66,7 @@ from .samples import (
     requeue_sample,
     sample_heartbeat,
 )
+from .work import fail_unsent, message_lost, redispatch
 
 __all__ = [
     "LOST_ANALYSIS",
@@ -89,7 +77,6 @@ __all__ = [
     "fail_lost_analysis",
     "claim_analysis",
     "create_analysis",
-    "fail_unsent_analysis",
     "finish_analysis",
     "deletion",
     "lineage",
@@ -119,6 +106,7 @@ __all__ = [
     "dispatch_after",
     "dispatch_next",
     "eta_seconds",
+    "learning_of",
     "fail_lost_sample",
     "fail_unsent",
     "finish_job",
@@ -135,7 +123,7 @@ __all__ = [
     "take_dispatches",
     "waiting_owners",
     "worker_lost",
-    # issue 12: live loss (live.py); sweeps are in shared.lifecycle.sweeps
+    # live loss (live.py); sweeps are in shared.lifecycle.sweeps
     "batch_losses",
     "record_batch_loss",
 ]

@@ -1,4 +1,4 @@
-"""Deleting jobs, corpora and samples (issue 12): the database side. A delete marks the record
+"""Deleting jobs, corpora and samples: the database side. A delete marks the record
 `deleting_at` first (committed), then the caller deletes its objects from storage, then its rows
 (`remove_job`, `remove_corpus`); a crash anywhere leaves a marked record that a second delete or
 the reconciler finishes (shared/deletion.py runs the steps; deleting a missing object is no error).
@@ -20,7 +20,7 @@ from .jobs import request_cancel
 from .samples import cancel_sample
 
 
-class Refused(Exception):
+class DeletionRefused(Exception):
     """The delete cannot start: 409 (the message says why and what to do)."""
 
 
@@ -53,7 +53,7 @@ def _analysis_keys(analysis: Analysis) -> list[str]:
 
 
 def mark_job_deleting(session: Session, job_id: int, cancel: bool = False, with_children: bool = False) -> JobDeletion:
-    """Mark the job deleting (LookupError if unknown). Refused while it is queued or running
+    """Mark the job deleting (LookupError if unknown). DeletionRefused while it is queued or running
     (unless `cancel`: queued ones are cancelled at once, running ones asked to stop) and while a
     job continued from it is not being deleted too (unless `with_children`, which the caller then
     deletes first)."""
@@ -65,11 +65,11 @@ def mark_job_deleting(session: Session, job_id: int, cancel: bool = False, with_
     if job.deleting_at is None:
         children = [c.id for c in session.scalars(select(Job).where(Job.parent_id == job_id)) if c.deleting_at is None]
         if children and not with_children:
-            raise Refused(f"job {job_id} was continued or forked as job(s) {children}; delete those first")
+            raise DeletionRefused(f"job {job_id} was continued or forked as job(s) {children}; delete those first")
         if WorkStatus(job.status).active:
             if not cancel:
                 status = WorkStatus(job.status).value
-                raise Refused(f"job {job_id} is {status}; cancel it first, or delete with ?cancel=true")
+                raise DeletionRefused(f"job {job_id} is {status}; cancel it first, or delete with ?cancel=true")
             request_cancel(session, job_id)
         job.deleting_at = utcnow()
     samples = list(session.scalars(select(Sample).where(Sample.job_id == job_id).order_by(Sample.id)))
@@ -119,7 +119,7 @@ def corpus_object_keys(corpus_key: str) -> tuple[str, ...]:
 
 def mark_corpus_deleting(session: Session, corpus_id: int, with_jobs: bool = False) -> tuple[str, list[int]]:
     """Mark the corpus deleting; returns its object key and its jobs' ids (children first), which
-    the caller deletes before the corpus (then `corpus_object_keys`). Refused while jobs use it
+    the caller deletes before the corpus (then `corpus_object_keys`). DeletionRefused while jobs use it
     unless `with_jobs`."""
     corpus = session.scalar(
         select(Corpus).where(Corpus.id == corpus_id).with_for_update().execution_options(populate_existing=True)
@@ -128,7 +128,7 @@ def mark_corpus_deleting(session: Session, corpus_id: int, with_jobs: bool = Fal
         raise LookupError(f"corpus {corpus_id} not found")
     jobs = list(session.scalars(select(Job.id).where(Job.corpus_id == corpus_id).order_by(Job.id.desc())))
     if jobs and not with_jobs and corpus.deleting_at is None:
-        raise Refused(
+        raise DeletionRefused(
             f"corpus {corpus_id} is used by {len(jobs)} job(s); delete them first, or delete with ?with_jobs=true"
         )
     corpus.deleting_at = corpus.deleting_at or utcnow()
@@ -154,7 +154,7 @@ def sample_for_delete(session: Session, sample_id: int) -> list[str]:
         raise LookupError(f"sample {sample_id} not found")
     status = WorkStatus(sample.status)
     if status == WorkStatus.running:
-        raise Refused(f"sample {sample_id} is running; cancel it first")
+        raise DeletionRefused(f"sample {sample_id} is running; cancel it first")
     if status == WorkStatus.queued:
         cancel_sample(session, sample_id)
     return _sample_keys(sample)

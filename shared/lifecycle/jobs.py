@@ -1,46 +1,40 @@
-"""A training job's state: created queued, claimed by a worker, heartbeats, epochs recorded,
-cancel requested, handed back or lost, given up, finished. Also its two derived figures: the best
-epoch (the engine's rule) and the ETA (one formula)."""
+"""A training job: its own rules on top of the moves of queued work (work.py). Created queued
+within its owner's quotas, it waits its turn (fair queues, dispatch.py). A running job's cancel is
+a request its worker reads at its next heartbeat (a queued one is cancelled at once). A job found
+running again (its worker was lost, not the job's fault) is retried until it has used MAX_ATTEMPTS
+starts; a stopping worker's hand-back is counted in `requeues`, not as an attempt. Its worker
+records the vocabulary and each epoch (with its checkpoint) while it holds the job. Its derived
+figures (best epoch, ETA) are in figures.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import Analysis, Epoch, Job, Sample, WorkStatus, as_utc, new_lease, utcnow
+from ..db.models import Epoch, Job, WorkStatus, as_utc, utcnow
 from ..engine.config import Hyperparameters, describe_validation_error
-from ..engine.training.train import best_epoch as best_of
 from ..settings import get_settings
-from .dispatch import (
-    HEARTBEAT_CANCEL,
-    HEARTBEAT_LOST,
-    HEARTBEAT_OK,
-    beat,
-    clip,
-    dispatch_for_new,
-    fresh,
-    hold,
-    holds,
-    redispatch,
-    superseded,
-)
+from . import work
+from .dispatch import add_waiting
 from .quotas import check_job_quota, lock_user
+from .work import HEARTBEAT_CANCEL, HEARTBEAT_LOST, HEARTBEAT_OK
 
 
 class JobLost(Exception):
     """The job was given to another worker (this one was silent too long): stop, touch nothing."""
 
 
-class AlreadyFinished(Exception):
+class AlreadyFinished(work.Finished):
     """A succeeded or failed job cannot be cancelled."""
 
-    def __init__(self, job: Job):
-        super().__init__(f"job {job.id} already {WorkStatus(job.status).value}; nothing to cancel")
-        self.job = job
+    @property
+    def job(self) -> Job:
+        return cast(Job, self.record)
 
 
 @dataclass(frozen=True)
@@ -80,16 +74,14 @@ def create_job(
     job = Job(
         owner_id=owner_id, corpus_id=corpus_id, hyperparameters=hyperparameters, status=WorkStatus.queued, epochs=[]
     )
-    session.add(job)
-    session.flush()
-    hold(job)  # after the INSERT: its column default would fill a None in
-    dispatch_for_new(session, Job, owner_id)
+    add_waiting(session, job)
     return job
 
 
-def _cancel(job: Job) -> None:
-    """The one transition to `cancelled`."""
-    job.status, job.finished_at, job.cancel_requested = WorkStatus.cancelled, utcnow(), True
+def _cancel(job: Job, error: str | None = None) -> None:
+    """A job ends cancelled (`work.end`) with its cancel flag set."""
+    work.end(job, WorkStatus.cancelled, error)
+    job.cancel_requested = True
 
 
 CANCELLED, CANCEL_REQUESTED, UNCHANGED = "cancelled", "cancel requested", "unchanged"
@@ -99,10 +91,7 @@ def request_cancel(session: Session, job_id: int) -> tuple[Job, str]:
     """Cancel a job: a queued one at once (CANCELLED), a running one at its next batch
     (CANCEL_REQUESTED: its worker reads the flag). A cancelled job, or a running one already asked,
     is UNCHANGED; a succeeded or failed one raises AlreadyFinished, an unknown one LookupError."""
-    stmt = select(Job).where(Job.id == job_id).with_for_update().execution_options(populate_existing=True)
-    job = session.scalar(stmt)  # locked: a worker may be starting or finishing this job right now
-    if job is None:
-        raise LookupError(f"job {job_id} not found")
+    job = work.locked(session, Job, job_id)
     status = WorkStatus(job.status)
     if status in (WorkStatus.succeeded, WorkStatus.failed):
         raise AlreadyFinished(job)
@@ -126,8 +115,7 @@ def _out_of_attempts(job: Job, max_attempts: int, detail: str = "") -> bool:
     """Fail a job whose worker kept stopping, once it has used all its attempts."""
     if job.attempts < max_attempts:
         return False
-    job.status, job.finished_at = WorkStatus.failed, utcnow()
-    job.error = clip(f"gave up after {job.attempts} attempts: the worker running this job stopped each time{detail}")
+    work.fail(job, f"gave up after {job.attempts} attempts: the worker running this job stopped each time{detail}")
     return True
 
 
@@ -148,29 +136,23 @@ def claim_job(
     settings = get_settings()
     max_attempts = max_attempts or settings.max_attempts
     heartbeat_timeout = settings.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
-    job = session.get(Job, job_id, with_for_update=True)
-    if job is None or WorkStatus(job.status).finished or superseded(job, token):
+    job = work.claimable(session, Job, job_id, token)
+    if job is None:
         return None
     if job.cancel_requested:
         _cancel(job)
         return None
     if job.status == WorkStatus.running:
-        if job.worker != worker and fresh(job.heartbeat_at, heartbeat_timeout):
+        if job.worker != worker and work.fresh(job.heartbeat_at, heartbeat_timeout):
             return Busy(job.worker, as_utc(job.heartbeat_at))
         if _out_of_attempts(job, max_attempts):
             return None
     try:
         hyperparameters = job.hyperparameters
     except ValidationError as exc:
-        job.status, job.finished_at = WorkStatus.failed, utcnow()
-        job.error = clip(f"invalid hyperparameters: {describe_validation_error(exc)}")
+        work.fail(job, f"invalid hyperparameters: {describe_validation_error(exc)}")
         return None
-    now = utcnow()
-    job.status, job.worker, job.progress, job.error = WorkStatus.running, worker, 0.0, None
-    job.attempts += 1
-    job.started_at = job.started_at or now
-    job.heartbeat_at, job.finished_at = now, None
-    job.lease = new_lease()
+    lease = work.start(job, worker)
     latest = session.scalars(select(Epoch).where(Epoch.job_id == job_id).order_by(Epoch.epoch.desc()).limit(1)).first()
     if latest is None and job.parent_id is not None:  # a continued or forked job's first start
         latest = session.scalars(
@@ -184,19 +166,20 @@ def claim_job(
         resume_epoch=latest.epoch if latest else None,
         resume_key=latest.checkpoint_key if latest else None,
         parent_epoch=job.parent_epoch,
-        lease=job.lease,
+        lease=lease,
     )
 
 
-def owns(session: Session, job_id: int, worker: str, lease: str | None = None) -> Job | None:
-    """The job, locked for the caller's transaction, while it runs on `worker` (and under `lease`,
-    the attempt's fencing token, when given); else None."""
-    job = session.get(Job, job_id, with_for_update=True)
-    return job if job is not None and holds(job, lease) and job.worker == worker else None
+def _owned(session: Session, job_id: int, worker: str | None, lease: str | None = None) -> Job | None:
+    """The job, locked: while `worker` holds it (under `lease`, when given); any job when `worker`
+    is None (the caller is not a worker's attempt)."""
+    if worker is None:
+        return session.get(Job, job_id, with_for_update=True)
+    return work.held(session, Job, job_id, worker, lease)
 
 
-def _owned(session: Session, job_id: int, worker: str | None, lease: str | None = None) -> Job:
-    job = session.get(Job, job_id, with_for_update=True) if worker is None else owns(session, job_id, worker, lease)
+def _held(session: Session, job_id: int, worker: str | None, lease: str | None = None) -> Job:
+    job = _owned(session, job_id, worker, lease)
     if job is None:
         raise JobLost(f"job {job_id} is no longer running on {worker}")
     return job
@@ -206,16 +189,25 @@ def job_heartbeat(session: Session, job_id: int, progress: float | None, worker:
     """Record that `worker` is alive on the job (and its progress). Returns "cancel" when the job
     was asked to stop, "lost" when this attempt no longer holds it (the reconciler gave it to
     another one), else "ok"."""
-    if not beat(session, Job, job_id, progress, worker, lease):
+    if not work.beat(session, Job, job_id, progress, worker, lease):
         return HEARTBEAT_LOST
     return HEARTBEAT_CANCEL if cancel_requested(session, job_id) else HEARTBEAT_OK
 
 
 def record_vocabulary(
-    session: Session, job_id: int, characters: list[str], worker: str | None = None, lease: str | None = None
+    session: Session,
+    job_id: int,
+    characters: list[str],
+    worker: str | None = None,
+    lease: str | None = None,
+    unigram_bits: float | None = None,
 ) -> None:
-    """The model's characters, known once the engine has prepared the corpus."""
-    _owned(session, job_id, worker, lease).vocabulary = list(characters)
+    """The model's characters (and the bits/char its text's character frequencies give alone),
+    known once the engine has prepared the corpus."""
+    job = _held(session, job_id, worker, lease)
+    job.vocabulary = list(characters)
+    if unigram_bits is not None:
+        job.unigram_bits = float(unigram_bits)
 
 
 def record_epoch(
@@ -230,7 +222,7 @@ def record_epoch(
     """Insert (or replace) the Epoch row of `report` (an engine EpochReport) and advance the job:
     epoch, best_val_loss, train_seconds, storage_bytes, progress. With `worker` (and `lease`),
     raises JobLost unless that attempt still holds the job."""
-    job = _owned(session, job_id, worker, lease)
+    job = _held(session, job_id, worker, lease)
     row = session.scalars(select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == report.epoch)).first()
     if row is None:
         row = Epoch(job_id=job_id, epoch=report.epoch, seconds=0.0)
@@ -259,35 +251,26 @@ def finish_job(
     """End the job (succeeded, failed or cancelled; a run that completed while a cancel was
     requested ends cancelled). With `worker` (and `lease`), only while that attempt holds it
     (False when another one does now)."""
-    job = session.get(Job, job_id, with_for_update=True) if worker is None else owns(session, job_id, worker, lease)
+    job = _owned(session, job_id, worker, lease)
     if job is None:
         return False
     if status == WorkStatus.cancelled or (status == WorkStatus.succeeded and job.cancel_requested):
-        _cancel(job)
+        _cancel(job, error)
     else:
-        job.status, job.finished_at = status, utcnow()
+        work.end(job, status, error)
     job.heartbeat_at = utcnow()
-    job.error = clip(error) if error else None
-    if job.status == WorkStatus.succeeded:
-        job.progress = 1.0
     return True
-
-
-def _requeue(job: Job) -> str:
-    job.status, job.worker, job.progress = WorkStatus.queued, None, 0.0
-    return redispatch(job)
 
 
 def requeue_job(session: Session, job_id: int, worker: str, lease: str | None = None) -> str | None:
     """Hand a running job back to the queue (its worker is stopping gracefully): counted in
     `requeues`, not as an attempt. Returns the new dispatch token to send, or None when the job
     is no longer running there (under `lease`, when given)."""
-    job = owns(session, job_id, worker, lease)
+    job = work.requeue(session, Job, job_id, worker, lease)
     if job is None:
         return None
-    job.attempts = max(0, job.attempts - 1)
     job.requeues += 1
-    return _requeue(job)
+    return job.dispatch_token
 
 
 def worker_lost(job: Job, heartbeat_timeout: float, max_attempts: int) -> str | None:
@@ -299,72 +282,4 @@ def worker_lost(job: Job, heartbeat_timeout: float, max_attempts: int) -> str | 
         return None
     if _out_of_attempts(job, max_attempts, f" (last one {job.worker}, silent for over {heartbeat_timeout:g} s)"):
         return None
-    return _requeue(job)
-
-
-def message_lost(record: Job | Sample | Analysis) -> str | None:
-    """A queued job, sample or analysis whose message the broker lost (found by the reconciler; locked by
-    the caller): a job with a pending cancel ends cancelled, anything else gets a new token
-    (returned, to send after commit)."""
-    if isinstance(record, Job) and record.cancel_requested:
-        _cancel(record)
-        return None
-    return redispatch(record)
-
-
-# ---- derived figures --------------------------------------------------------------------------
-
-
-def stored_checkpoints(job: Job) -> list[Epoch]:
-    """The epochs whose checkpoint is in storage: recorded with one, not pruned by retention."""
-    return [e for e in job.epochs if e.checkpoint_key and e.pruned_at is None]
-
-
-class NoCheckpoint(LookupError):
-    """The job has no stored checkpoint of the epoch asked for (`message` says why and lists the
-    epochs that have one)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-def stored_checkpoint(job: Job, epoch: int | None = None) -> Epoch:
-    """The stored checkpoint of epoch `epoch` of `job` (the best one when None): the one lookup the
-    samples, the analyses and the checkpoint downloads make. NoCheckpoint when there is none (never
-    recorded, or deleted by the job's retention policy); each caller picks its HTTP status."""
-    if epoch is None:
-        best = best_epoch(job)
-        if best is None:
-            raise NoCheckpoint(f"job {job.id} has no checkpoint yet")
-        return best
-    stored = stored_checkpoints(job)
-    for row in stored:
-        if row.epoch == epoch:
-            return row
-    have = [row.epoch for row in stored]
-    listed = ", ".join(map(str, have[:20])) + (", ..." if len(have) > 20 else "")
-    pruned = any(e.epoch == epoch and e.checkpoint_key and e.pruned_at is not None for e in job.epochs)
-    why = ": its retention policy deleted it" if pruned else ""
-    which = f"epochs with one: {listed}" if have else "none yet"
-    raise NoCheckpoint(f"job {job.id} has no checkpoint of epoch {epoch}{why} ({which})")
-
-
-def best_epoch(job: Job) -> Epoch | None:
-    """The checkpoint to sample from: the lowest validation loss (the engine's rule: the earliest
-    of equal losses), else the latest epoch; among the checkpoints still stored (retention)."""
-    epochs = stored_checkpoints(job)
-    return best_of(epochs) or (epochs[-1] if epochs else None)
-
-
-def eta_seconds(job: Job) -> float | None:
-    """Seconds until a queued or running job has run all its epochs: the mean seconds of its
-    recorded epochs x the epochs left, the running epoch counted by its progress. An upper bound
-    (early stopping may end sooner); None before the first epoch or once finished."""
-    status = WorkStatus(job.status)
-    if not status.active or not job.epoch:
-        return None
-    progress = min(max(job.progress or 0.0, 0.0), 1.0) if status == WorkStatus.running else 0.0
-    remaining = max(job.hyperparameters.epochs - job.epoch - progress, 0.0)
-    own = job.epoch - (job.parent_epoch or 0)  # a continued job's epochs start after its parent's
-    return (job.train_seconds or 0.0) / own * remaining if own > 0 else None
+    return work.back_to_queue(job)

@@ -1,4 +1,4 @@
-"""Continued and forked jobs (issue 12). A child job starts from its parent's latest checkpoint:
+"""Continued and forked jobs. A child job starts from its parent's latest checkpoint:
 it links to the parent (`parent_id`) and to the epoch it starts from (`parent_epoch`), and its
 own Epoch rows number on from there. Its history is read through the link (`lineage_epochs`):
 the parent's epochs up to `parent_epoch`, then its own; nothing is copied, so a parent cannot be

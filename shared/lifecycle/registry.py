@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Analysis, Job, Sample, WorkerProcess, as_utc, new_dispatch_token, utcnow
 from ..queue import QUEUES, SAMPLING_QUEUE, TRAINING_QUEUE, queue_depth
-from .dispatch import fresh
+from .work import fresh
 
 if TYPE_CHECKING:
     from celery import Celery

@@ -1,4 +1,4 @@
-"""Which checkpoints of a job stay in storage (issue 12). A policy keeps the latest `keep_last`
+"""Which checkpoints of a job stay in storage. A policy keeps the latest `keep_last`
 epochs' checkpoints (at least the latest: a resumed attempt starts from it), the best one, every
 `keep_every`-th one, and any that a continued or forked job starts from; the training worker
 deletes the others' objects as epochs land (`prune_plan`, then `mark_pruned`: the metrics stay).

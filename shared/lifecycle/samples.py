@@ -1,8 +1,9 @@
-"""A sample request's state: created queued, claimed by a sampling worker, heartbeats, finished
-with its text or failed with a reason (a crashed worker fails it: a crash that repeats, such as
-running out of memory, must not loop; asking again makes a new request), cancelled (a running one
-at once: its worker reads it at its next heartbeat and stops at its next chunk), or handed back to
-the queue by a worker that is stopping gracefully (`requeue_sample`, not counted as an attempt)."""
+"""A sample request: what differs from the other queued work (work.py owns the moves of its
+state). Created queued within its owner's quotas, it waits its turn (fair queues, dispatch.py);
+its worker is given a `SamplingWork`; it succeeds with its stored text and the texts' quality and
+novelty figures. As for all queued work: a crashed worker fails it (asking again makes a new
+request), a cancel is at once (its worker reads it at its next heartbeat and stops at its next
+chunk), and a worker stopping gracefully hands it back (`requeue_sample`, not an attempt)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..db.models import Epoch, Job, Sample, WorkStatus, new_lease, utcnow
-from .dispatch import beat_or_cancel, cancel_now, clip, dispatch_for_new, hold, holds, redispatch, superseded
+from ..db.models import Epoch, Job, Sample, WorkStatus
+from . import work
+from .dispatch import add_waiting
 from .quotas import check_sample_quota, lock_user
-
-LOST_SAMPLE = "the sampling worker stopped while generating this sample (crashed or killed); request it again"
+from .work import LOST_SAMPLE as LOST_SAMPLE
 
 
 @dataclass(frozen=True)
@@ -74,31 +75,19 @@ def create_sample(
         top_k=top_k,
         top_p=top_p,
     )
-    session.add(sample)
-    session.flush()
-    hold(sample)  # after the INSERT: its column default would fill a None in
-    dispatch_for_new(session, Sample, owner_id)
+    add_waiting(session, sample)
     return sample
 
 
-def fail_lost_sample(sample: Sample) -> None:
-    """Its worker stopped while generating it (found by the reconciler, or by a redelivery)."""
-    sample.status, sample.finished_at, sample.error = WorkStatus.failed, utcnow(), LOST_SAMPLE
+fail_lost_sample = work.fail_lost
 
 
 def claim_sample(session: Session, sample_id: int, worker: str = "", token: str | None = None) -> SamplingWork | None:
-    """Mark the sample running; None when there is nothing to do. A sample found `running` when its
-    message arrives again was on a worker that crashed: it fails with that reason."""
-    sample = session.get(Sample, sample_id, with_for_update=True)
-    if sample is None or WorkStatus(sample.status).finished or superseded(sample, token):
-        return None
-    if sample.status == WorkStatus.running:
-        fail_lost_sample(sample)
-        return None
-    sample.status, sample.worker, sample.lease = WorkStatus.running, worker, new_lease()
-    sample.attempts += 1
-    sample.started_at = sample.heartbeat_at = utcnow()
-    sample.progress, sample.error = 0.0, None
+    """Mark the sample running (`work.claim`); None when there is nothing to do."""
+    return work.claim(session, Sample, sample_id, worker, token, _sampling_work)
+
+
+def _sampling_work(sample: Sample, lease: str) -> SamplingWork:
     return SamplingWork(
         sample_id=sample.id,
         job_id=sample.job_id,
@@ -114,7 +103,7 @@ def claim_sample(session: Session, sample_id: int, worker: str = "", token: str 
         top_p=sample.top_p,
         corpus_key=sample.job.corpus.object_key,
         lowercase=sample.job.hyperparameters.lowercase,
-        lease=sample.lease,
+        lease=lease,
     )
 
 
@@ -123,34 +112,27 @@ def sample_heartbeat(
 ) -> str:
     """ "cancel" once the sample was cancelled (its worker stops at its next chunk), "lost" once the
     attempt holding `lease` no longer holds it, else "ok"."""
-    return beat_or_cancel(session, Sample, sample_id, progress, worker, lease)
+    return work.heartbeat(session, Sample, sample_id, progress, worker, lease)
 
 
-class SampleFinished(Exception):
+class SampleFinished(work.Finished):
     """A succeeded or failed sample cannot be cancelled."""
-
-    def __init__(self, sample: Sample):
-        super().__init__(f"sample {sample.id} already {WorkStatus(sample.status).value}; nothing to cancel")
-        self.sample = sample
 
 
 def cancel_sample(session: Session, sample_id: int) -> tuple[Sample, bool]:
     """Cancel a queued or running sample at once (a running one's worker stops at its next chunk
-    and stores nothing): `dispatch.cancel_now`'s rule."""
-    return cancel_now(session, Sample, sample_id, SampleFinished)
+    and stores nothing): `work.cancel_now`."""
+    return work.cancel_now(session, Sample, sample_id, SampleFinished)
 
 
 def requeue_sample(session: Session, sample_id: int, worker: str, lease: str | None = None) -> str | None:
-    """Hand a running sample back to the queue (its worker is stopping gracefully): not counted as
-    an attempt. Returns the new dispatch token to send after commit, or None when the sample is no
-    longer running on `worker` under `lease` (cancelled meanwhile, or found lost)."""
-    sample = session.get(Sample, sample_id, with_for_update=True)
-    if sample is None or not holds(sample, lease) or sample.worker != worker:
+    """Hand a running sample back to the queue (`work.requeue`); its next start is its start. The
+    new dispatch token to send after commit, or None when it no longer runs on `worker`."""
+    sample = work.requeue(session, Sample, sample_id, worker, lease)
+    if sample is None:
         return None
-    sample.status, sample.worker, sample.progress = WorkStatus.queued, None, 0.0
-    sample.attempts = max(0, sample.attempts - 1)
     sample.started_at = sample.heartbeat_at = None
-    return redispatch(sample)
+    return sample.dispatch_token
 
 
 def finish_sample(
@@ -165,20 +147,7 @@ def finish_sample(
     stored_bytes: int | None = None,
 ) -> bool:
     """Succeeded with the stored text's key and size (and its texts' quality and novelty figures,
-    one dict per text), or failed with the reason; a cancelled sample stays cancelled. With `lease` (a
-    worker's attempt), only while that attempt holds the sample: a sample ends once, and an attempt
-    found lost records nothing (its text is swept as unreferenced). False when nothing changed."""
-    sample = session.get(Sample, sample_id, with_for_update=True)
-    if sample is None or sample.status == WorkStatus.cancelled:
-        return False
-    if lease is not None and not holds(sample, lease):
-        return False
-    sample.status = WorkStatus.failed if error else WorkStatus.succeeded
-    sample.object_key = object_key
-    sample.stored_bytes = stored_bytes if object_key else None
-    sample.error = clip(error) if error else None
-    sample.finished_at = utcnow()
-    if not error:
-        sample.progress = 1.0
-        sample.quality, sample.novelty = quality, novelty
-    return True
+    one dict per text), or failed with the reason (`work.finish`). False when nothing changed."""
+    size = stored_bytes if object_key else None
+    results = {"object_key": object_key, "stored_bytes": size, "quality": quality, "novelty": novelty}
+    return work.finish(session, Sample, sample_id, error, lease, **results)

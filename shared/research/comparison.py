@@ -1,4 +1,4 @@
-"""Run comparison (issue 12 item 2): the validation curves of several training runs in bits per
+"""Run comparison: the validation curves of several training runs in bits per
 character, optionally smoothed (an exponential moving average, as TensorBoard's slider), and one
 table row per run: the hyperparameters that vary between them, the best validation bits/char and
 its epoch (the engine's `best_epoch`), mean seconds per epoch, mean characters per second, and
@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.measures.verdict import VERDICTS
 from ..engine.training.train import LN2, best_epoch
 
 # quality figures shown in the table, when a run's samples carry them (higher is better except bits)
@@ -41,6 +42,7 @@ class Run:
     quality: dict[str, float] | None = None
     samples: int = 0  # sample texts the quality figures come from
     live: list[tuple[float, float]] = field(default_factory=list)  # (position in epochs, loss nats)
+    verdicts: dict[str, int] = field(default_factory=dict)  # sample texts per verdict (measures/verdict.py)
 
 
 def figures(items: Iterable[Any]) -> list[EpochFigures]:
@@ -102,6 +104,8 @@ def table_row(run: Run, names: Sequence[str]) -> dict:
         "chars_per_second": _mean([e.chars_per_second for e in run.epochs]),
         "quality": run.quality,
         "samples": run.samples,
+        "verdicts": run.verdicts,
+        "verdicts_line": verdicts_line(run.verdicts),
     }
 
 
@@ -143,6 +147,21 @@ def mean_quality(measures: Iterable[dict]) -> tuple[dict[str, float] | None, int
     return (means or None), len(texts)
 
 
+def verdict_counts(measures: Iterable[dict]) -> dict[str, int]:
+    """How many texts got each verdict, best first (texts measured before verdicts existed have none)."""
+    counts: dict[str, int] = {}
+    for m in measures:
+        if isinstance(m, dict) and isinstance(m.get("verdict"), str):
+            counts[m["verdict"]] = counts.get(m["verdict"], 0) + 1
+    order = {name: i for i, name in enumerate(reversed(VERDICTS))}
+    return dict(sorted(counts.items(), key=lambda item: order.get(item[0], len(order))))
+
+
+def verdicts_line(counts: dict[str, int]) -> str:
+    """`2 parses, 1 degenerate`; `-` when no text has a verdict."""
+    return ", ".join(f"{n} {name}" for name, n in counts.items()) or "-"
+
+
 def run_from_job(job: Any, samples: Iterable[Any] = (), live: list[tuple[float, float]] | None = None) -> Run:
     """A Run of a database Job (its Epoch rows) and its samples: the quality figures are read from
     a sample's `quality` (a list of dicts, one per text) where the column exists and is filled."""
@@ -155,4 +174,7 @@ def run_from_job(job: Any, samples: Iterable[Any] = (), live: list[tuple[float, 
             measures.append(quality)
     quality, count = mean_quality(measures)
     status = getattr(job.status, "value", job.status)
-    return Run(job.id, dict(job.hyperparameters_json), figures(job.epochs), str(status), quality, count, live or [])
+    return Run(
+        job.id, dict(job.hyperparameters_json), figures(job.epochs), str(status), quality, count, live or [],
+        verdict_counts(measures),
+    )  # fmt: skip

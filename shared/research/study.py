@@ -1,4 +1,4 @@
-"""The study of the paper's open questions (issue 12 item 7), as data: its scales, seeds and
+"""The study of the paper's open questions, as data: its scales, seeds and
 variants (one factor at a time from a base: RMSprop, spaces, sequence length 100, 2 layers, two
 seeds each) and its sweep on the service. One owner for `make study` (benchmarks/study.py, which
 trains these runs with the engine), `charlstm sweep CORPUS --study SCALE` and the sweeps page's

@@ -118,7 +118,7 @@ def test_cancel_a_queued_or_running_analysis(client, user_headers, other_headers
     """As samples are cancelled: at once, again a no-op, a finished one 409, another's 404; the
     worker then skips a queued one, and a running one's heartbeat says cancel and its result is
     not recorded."""
-    from shared.lifecycle.dispatch import HEARTBEAT_CANCEL
+    from shared.lifecycle.work import HEARTBEAT_CANCEL
 
     queued = post(client, user_headers, trained_job, {}).get_json()["id"]
     assert client.post(f"/api/v1/analyses/{queued}/cancel", headers=other_headers).status_code == 404

@@ -7,7 +7,7 @@ import typing
 
 import pytest
 
-from services.api.schemas import ErrorBody
+from services.api.schemas.common import ErrorBody
 from services.app import JSON_BODY_LIMIT, create_app
 from shared.db.models import Corpus, Job, Sample
 from shared.engine.config import Hyperparameters

@@ -4,7 +4,7 @@ records them."""
 import math
 
 from shared import lifecycle
-from shared.db.models import Sample
+from tests.factories import sample_row
 
 SMALL = {"layers": 1, "units": 8, "batch_size": 2, "seq_len": 10, "epochs": 3}
 LN2 = math.log(2)
@@ -22,7 +22,7 @@ def test_compare_a_sweep_names_what_varies_and_ranks_by_best_validation(
     record_epochs(a, [2.0, 1.5, 1.6])
     record_epochs(b, [1.8, 1.2])
     db_session.add(
-        Sample(owner_id=1, job_id=b, checkpoint_key="k", length=10, temperatures=[0.5], status="succeeded")
+        sample_row(owner_id=1, job_id=b, status="succeeded")
     )  # the quality column may not exist in this tree: the comparison reads it defensively
     db_session.commit()
     body = client.get(f"/api/v1/compare?sweep={sweep['id']}&smoothing=0.5", headers=user_headers).get_json()

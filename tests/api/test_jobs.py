@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.db.models import Epoch, Job, WorkStatus
+from shared.db.models import Job, WorkStatus
+from tests.factories import epoch_row
 
 
 def post_job(client, headers, corpus_id, fields: dict | None = None):
@@ -129,17 +130,7 @@ def test_history_checkpoints_and_eta(client, user_headers, make_job, db_session)
     job.status, job.epoch, job.progress, job.best_val_loss = WorkStatus.running, 2, 0.5, 1.2
     job.train_seconds = 11.0 + 12.0
     for n, (loss, val) in enumerate([(2.0, 1.5), (1.4, 1.2)], start=1):
-        db_session.add(
-            Epoch(
-                job_id=job_id,
-                epoch=n,
-                loss=loss,
-                val_loss=val,
-                seconds=10.0 + n,
-                chars_per_second=1000.0,
-                checkpoint_key=f"jobs/{job_id}/epoch-{n:04d}",
-            )
-        )
+        db_session.add(epoch_row(n, job_id=job_id, loss=loss, val_loss=val, seconds=10.0 + n, chars_per_second=1000.0))
     db_session.commit()
     body = client.get(f"/api/v1/jobs/{job_id}", headers=user_headers).get_json()
     assert body["checkpoint_epochs"] == [1, 2] and body["has_checkpoint"] is True

@@ -1,4 +1,4 @@
-"""Issue 12 through the API (no worker): names, notes and tags with their filters; continue and
+"""Lineage, labels and deletion through the API (no worker): names, notes and tags with their filters; continue and
 fork (the child's hyperparameters, link and history; architectural changes refused); deleting
 jobs and corpora (refused while in use or running, with its objects)."""
 

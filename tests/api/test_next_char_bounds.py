@@ -33,7 +33,7 @@ def user_id(db_session, name: str) -> int:
 
 
 def next_char_gate(app):
-    from services.api.nextchar import gate
+    from services.plumbing.nextchar import gate
 
     with app.app_context():
         return gate()
@@ -78,8 +78,8 @@ def test_every_slot_busy_is_503_with_retry_after(app, client, user_headers, trai
 
 
 def test_concurrent_requests_for_one_checkpoint_load_it_once(app, trained_job, monkeypatch):
-    from services.api.nextchar import light_sampler
     from services.plumbing.context import get_store
+    from services.plumbing.nextchar import light_sampler
 
     with app.app_context():
         store = get_store()  # the app's own store, its downloads counted

@@ -8,7 +8,8 @@ import zipfile
 import pytest
 
 from shared import lifecycle
-from shared.db.models import Epoch, Sample, WorkStatus
+from shared.db.models import Sample, WorkStatus
+from tests.factories import epoch_row
 
 
 @pytest.fixture
@@ -126,17 +127,7 @@ def test_text_of_several_is_a_zip(client, user_headers, trained_job, db_session,
 def test_job_without_val_loss_samples_the_latest(client, user_headers, make_job, db_session):
     job_id = make_job(validation_split=0)["id"]
     for n in (1, 2):
-        db_session.add(
-            Epoch(
-                job_id=job_id,
-                epoch=n,
-                loss=1.0,
-                val_loss=None,
-                seconds=1.0,
-                chars_per_second=1.0,
-                checkpoint_key=f"k{n}",
-            )
-        )
+        db_session.add(epoch_row(n, job_id=job_id, val_loss=None, chars_per_second=1.0, checkpoint_key=f"k{n}"))
     db_session.commit()
     sample = client.post(f"/api/v1/jobs/{job_id}/samples", headers=user_headers, json={}).get_json()
     assert db_session.get(Sample, sample["id"]).checkpoint_key == "k2"

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from shared.db.models import Analysis, Corpus, Epoch, Job, Sample, User, WorkStatus
+from shared.db.models import Analysis, Corpus, Job, Sample, User, WorkStatus
 from shared.lifecycle import quotas
 from shared.lifecycle.quotas import INDEX_BYTES_PER_CHAR, check_overrides, storage_use
 from shared.storage.local import LocalStore
+from tests.factories import corpus_row, epoch_row, sample_row
 
 SMALL = {"layers": 1, "units": 8, "batch_size": 2, "seq_len": 10, "epochs": 3}
 
@@ -28,19 +29,7 @@ def set_quotas(db_session, name: str, value: dict | None) -> None:
 
 
 def add_corpus(db_session, owner: User, raw: int, clean: int, deleting: bool = False) -> Corpus:
-    corpus = Corpus(
-        owner=owner,
-        name="c.txt",
-        object_key=f"corpora/{owner.name}-{db_session.scalar(select(func.count(Corpus.id)))}.txt",
-        bytes=raw,
-        sha256="0" * 64,
-        raw_chars=raw,
-        raw_unique=5,
-        clean_chars=clean,
-        clean_unique=5,
-        vocabulary="abcde",
-        deleting_at=datetime.now(UTC) if deleting else None,
-    )
+    corpus = corpus_row(owner=owner, chars=raw, clean_chars=clean, deleting_at=datetime.now(UTC) if deleting else None)
     db_session.add(corpus)
     db_session.commit()
     return corpus
@@ -50,9 +39,7 @@ def trained_job(db_session, owner: User, checkpoint_bytes: int) -> Job:
     corpus = add_corpus(db_session, owner, 1000, 1000)
     job = Job(owner=owner, corpus=corpus, status=WorkStatus.succeeded, hyperparameters=SMALL, epoch=1)
     job.storage_bytes, job.vocabulary = checkpoint_bytes, list("abcde")
-    job.epochs.append(
-        Epoch(epoch=1, loss=1.0, val_loss=1.1, seconds=1.0, chars_per_second=10.0, checkpoint_key="jobs/x/epoch-0001")
-    )
+    job.epochs.append(epoch_row())
     db_session.add(job)
     db_session.commit()
     return job
@@ -80,10 +67,9 @@ def test_storage_use_counts_every_part_of_one_user(db_session, user_token, other
     job = trained_job(db_session, alice, checkpoint_bytes=70_000)  # adds a corpus of 1,000 bytes
     db_session.add_all(
         [
-            Sample(owner_id=alice.id, job_id=job.id, checkpoint_key="k", length=5, temperatures=[0.5], count=1,
-                   status=WorkStatus.succeeded, object_key="samples/1.txt", stored_bytes=3000),
-            Sample(owner_id=alice.id, job_id=job.id, checkpoint_key="k", length=5, temperatures=[0.5], count=1,
-                   status=WorkStatus.queued),
+            sample_row(owner_id=alice.id, job_id=job.id, length=5, status=WorkStatus.succeeded,
+                       object_key="samples/1.txt", stored_bytes=3000),
+            sample_row(owner_id=alice.id, job_id=job.id, length=5, status=WorkStatus.queued),
             Analysis(owner=alice, job=job, epoch=1, checkpoint_key="k", text="ab", status=WorkStatus.succeeded,
                      stored_bytes=200),
         ]

@@ -3,7 +3,6 @@ lifecycle as the API and the workers make them, and the horizontal-scroll measur
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 CHROMIUM = "/usr/bin/chromium"
@@ -55,15 +54,12 @@ def user_id(session, name: str) -> int:
 
 
 def make_corpus(session, owner_id: int, name: str = "stdlib.py"):
-    from shared.db.models import Corpus
+    from tests.factories import corpus_row
 
-    corpus = Corpus(
+    corpus = corpus_row(
         owner_id=owner_id,
         name=name,
-        object_key=f"corpora/test-{secrets.token_hex(6)}",
-        bytes=300_000,
-        sha256="0" * 64,
-        raw_chars=300_000,
+        chars=300_000,
         raw_unique=90,
         clean_chars=299_000,
         clean_unique=80,

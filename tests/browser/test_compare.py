@@ -1,4 +1,4 @@
-"""Sweeps and run comparison in a real browser (issue 12): a sweep launched from the page, its
+"""Sweeps and run comparison in a real browser: a sweep launched from the page, its
 comparison page following the jobs as a worker records them (live training loss, then epochs),
 smoothing, the table; the job page's curve moving within its first epoch."""
 

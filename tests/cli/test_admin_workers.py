@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import update
 
 from services.cli.main import main
-from shared.db.models import Corpus, Job, User, WorkerProcess, WorkStatus, utcnow
+from shared.db.models import Job, User, WorkerProcess, WorkStatus, utcnow
 from shared.lifecycle import registry
 from tests.conftest import TEST_BROKER_URL
+from tests.factories import corpus_row
 
 
 @pytest.fixture
@@ -34,10 +35,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def fleet(db_session):
     """An alive training worker running a job, a lost sampling worker and a stopped one."""
     user = User(name="alice")
-    corpus = Corpus(
-        owner=user, name="c", object_key="corpora/c.txt", bytes=1, sha256="0" * 64,
-        raw_chars=1, raw_unique=1, clean_chars=1, clean_unique=1, vocabulary="a",
-    )  # fmt: skip
+    corpus = corpus_row(owner=user, name="c", chars=1, vocabulary="a")
     job = Job(owner=user, corpus=corpus, hyperparameters_json={"epochs": 3}, status=WorkStatus.running)
     job.worker = "training@gpu1"
     queued = Job(owner=user, corpus=corpus, hyperparameters_json={"epochs": 3})

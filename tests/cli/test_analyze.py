@@ -53,7 +53,9 @@ class Report(HTMLParser):
 
 def test_analyze_a_run_folder_writes_an_offline_report(tmp_path, capsys):
     text = tmp_path / "code.py"
-    given = "class A:\n    def f(self, x):\n        return [x, (x, {1: '</script '})]  # note\n" * 10
+    docstring = '    """A class."""\n'  # every feature varies over the text
+    body = "    def f(self, x):\n        return [x, (x, {1: '</script '})]  # note\n"
+    given = ("class A:\n" + docstring + body) * 10
     text.write_text(given, encoding="utf-8")
     out = tmp_path / "report.html"
     code = main(["analyze", str(tiny_run()), "--text", str(text), "--out", str(out), "--prompt", "def f("])

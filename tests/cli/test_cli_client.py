@@ -452,8 +452,8 @@ def test_sample_options_go_to_the_service_and_its_figures_are_printed(api, tmp_p
     err = capsys.readouterr().err
     assert "sample 9: epoch 2, precision int8" in err
     figures = (
-        "sample-1-t0.5.txt: 2.500 bits/char, 50% of 2 blocks parse, 100% lines balanced, 100% indents x4, "
-        "75% names defined, char divergence 0.125 bits, 25% lines copied, longest copy 42 chars"
+        "sample-1-t0.5.txt: model's confidence 2.500 bits/char, 50% of 2 blocks parse, 100% lines balanced, "
+        "100% indents x4, 75% names defined, char divergence 0.125 bits, 25% lines copied, longest copy 42 chars"
     )
     assert figures in err
     api.sample_states = [{"id": 9, "status": "succeeded", "error": None}]

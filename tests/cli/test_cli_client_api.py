@@ -1,13 +1,16 @@
 """The client commands against the real API (services.api.create_app on the test PostgreSQL and
 Redis from tests/conftest.py), served over HTTP in a thread. Skipped when those are unreachable."""
 
+import contextlib
 import threading
 
 import pytest
 from werkzeug.serving import make_server
 
 from services.cli.main import main
-from shared.db.models import Epoch, Job, Sample, WorkStatus
+from shared.db.models import Job, Sample, WorkStatus
+from tests.factories import epoch_row
+from tests.waiting import wait_for
 
 SMALL = ["--layers", "1", "--units", "8", "--seq-len", "10", "--batch-size", "4", "--epochs", "3"]
 
@@ -73,29 +76,21 @@ def test_sample_downloads_a_finished_sample(service, tmp_path, capsys, db_sessio
     code, _, err = run(capsys, "sample", str(job_id), "--out", str(tmp_path / "s.txt"))
     assert code == 2 and "job has no checkpoint yet (HTTP 409)" in err
 
-    db_session.add(
-        Epoch(
-            job_id=job_id,
-            epoch=1,
-            loss=1.0,
-            val_loss=1.1,
-            seconds=1.0,
-            chars_per_second=10.0,
-            checkpoint_key=f"jobs/{job_id}/epoch-1",
-        )
-    )
+    db_session.add(epoch_row(job_id=job_id, checkpoint_key=f"jobs/{job_id}/epoch-1"))
     db_session.commit()
 
     def finish_sample():  # plays the sampling worker: waits for the request, then completes it
-        for _ in range(200):
-            sample = db_session.query(Sample).filter_by(job_id=job_id).one_or_none()
-            if sample is not None:
-                store.put_bytes(f"samples/{sample.id}.txt", b"generated " * 5000)
-                sample.status, sample.object_key = WorkStatus.succeeded, f"samples/{sample.id}.txt"
-                db_session.commit()
-                return
-            db_session.rollback()
-            threading.Event().wait(0.05)
+        def requested():
+            found = db_session.query(Sample).filter_by(job_id=job_id).one_or_none()
+            if found is None:
+                db_session.rollback()  # the next read sees the request once it is committed
+            return found
+
+        with contextlib.suppress(TimeoutError):  # never requested: the CLI's answer below fails the test
+            sample = wait_for(requested, 10, "the sample request", interval=0.05)
+            store.put_bytes(f"samples/{sample.id}.txt", b"generated " * 5000)
+            sample.status, sample.object_key = WorkStatus.succeeded, f"samples/{sample.id}.txt"
+            db_session.commit()
 
     worker = threading.Thread(target=finish_sample)
     worker.start()
@@ -158,10 +153,7 @@ def test_cancel_a_sample_and_an_analysis(service, tmp_path, capsys, client, user
     code, out, _ = run(capsys, "upload", str(corpus), "-q")
     code, out, _ = run(capsys, "submit", out.strip(), "-q", *SMALL)
     job_id = int(out)
-    db_session.add(
-        Epoch(job_id=job_id, epoch=1, loss=1.0, val_loss=1.1, seconds=1.0, chars_per_second=10.0,
-              checkpoint_key=store_checkpoint(store, job_id, 1))
-    )  # fmt: skip
+    db_session.add(epoch_row(job_id=job_id, checkpoint_key=store_checkpoint(store, job_id, 1)))
     db_session.commit()
     sample = client.post(f"/api/v1/jobs/{job_id}/samples", headers=user_headers, json={"length": 10}).get_json()
     analysis = client.post(f"/api/v1/jobs/{job_id}/analyses", headers=user_headers, json={}).get_json()

@@ -1,5 +1,5 @@
 """`charlstm continue`, `fork`, `label`, `delete` and the tag flags of `submit`/`jobs`/`corpora`
-against the real API served over HTTP (issue 12)."""
+against the real API served over HTTP."""
 
 from shared import lifecycle
 from shared.db.models import Job

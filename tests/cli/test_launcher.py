@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from services import launcher
+from tests.waiting import holds_within, wait_for_answer, wait_for_line
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
@@ -90,22 +91,9 @@ def pids_with_env(key: str, value: str) -> list[int]:
 
 
 def wait_gone(key: str, value: str, timeout: float = 10.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (left := pids_with_env(key, value)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
-
-
-def wait_for_line(path: Path, prefix: str, process: subprocess.Popen, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in path.read_text(errors="replace").splitlines():
-            if line.startswith(prefix):
-                return line
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise AssertionError(f"no line starting with {prefix!r}; output:\n{path.read_text(errors='replace')[-4000:]}")
+    """The processes with KEY=value still alive after waiting up to `timeout` seconds for none to be."""
+    holds_within(lambda: not pids_with_env(key, value), timeout)
+    return pids_with_env(key, value)
 
 
 def start(argv: list[str], env: dict, out: Path) -> subprocess.Popen:
@@ -197,9 +185,7 @@ def test_a_restarted_childs_leftovers_are_killed_first(fake):
     os.kill(leader, signal.SIGKILL)
     wait_for_line(out, "charlstm: restarted the worker (pid ", process, 30)
     assert "the worker was killed by SIGKILL; restarting it in 0.1 s (restart 1)" in out.read_text()
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{grandchild}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    holds_within(lambda: not Path(f"/proc/{grandchild}").exists(), 10, interval=0.05)
     assert not Path(f"/proc/{grandchild}").exists()
     process.send_signal(signal.SIGTERM)
     assert finish(process, 30) == 0
@@ -273,15 +259,14 @@ def embedded_flow(base: str, token: str, tmp_path: Path) -> None:
             "validation_split": 0.1,
         },
     )
-    deadline = time.monotonic() + 240
-    while job["status"] not in ("succeeded", "failed", "cancelled") and time.monotonic() < deadline:
-        time.sleep(0.2)
-        job = api.get(f"jobs/{job['id']}")
+    deadline = time.monotonic() + 240  # for the job and the sample together
+    job_path = f"jobs/{job['id']}"
+    job = wait_for_answer(lambda: api.get(job_path), 240, "the job to finish", interval=0.2)
     assert job["status"] == "succeeded" and job["epoch"] == 2, job
-    sample = api.post(f"jobs/{job['id']}/samples", {"length": 50_000, "temperature": 0.75})
-    while sample["status"] not in ("succeeded", "failed") and time.monotonic() < deadline:
-        time.sleep(0.2)
-        sample = api.get(f"samples/{sample['id']}")
+    sample = api.post(f"{job_path}/samples", {"length": 50_000, "temperature": 0.75})
+    sample_path = f"samples/{sample['id']}"
+    left = deadline - time.monotonic()
+    sample = wait_for_answer(lambda: api.get(sample_path), left, "the sample to finish", interval=0.2)
     assert sample["status"] == "succeeded", sample
     out = tmp_path / "sample.txt"
     api.download(f"samples/{sample['id']}/text", out)
@@ -295,10 +280,8 @@ def start_long_job(base: str, token: str) -> dict:
     api = ApiClient(base, token)
     hp = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1}
     job = api.post("jobs", {"corpus_id": 1, "epochs": 500, **hp})
-    deadline = time.monotonic() + 60
-    while job["status"] != "running" and time.monotonic() < deadline:
-        time.sleep(0.2)
-        job = api.get(f"jobs/{job['id']}")
+    job_path = f"jobs/{job['id']}"
+    job = wait_for_answer(lambda: api.get(job_path), 60, "the job to run", lambda j: j["status"] == "running", 0.2)
     assert job["status"] == "running", job
     return job
 

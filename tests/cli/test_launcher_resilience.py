@@ -23,7 +23,8 @@ import pytest
 
 from shared.queue import make_celery
 from shared.settings import Settings
-from tests.cli.test_launcher import finish, free_port, pids_with_env, start, wait_for_line, wait_gone
+from tests.cli.test_launcher import finish, free_port, pids_with_env, start, wait_gone
+from tests.waiting import holds_within, wait_for_answer, wait_for_line
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 
@@ -99,9 +100,8 @@ def test_the_embedded_stack_survives_page_storms_and_a_killed_worker(stack, tmp_
             replies = celery.control.ping(timeout=timeout, connection=conn, limit=2)  # back at the 2nd reply
         return sorted(name.split("@")[0] for reply in replies for name in reply)
 
-    deadline = time.monotonic() + 60  # /readyz answers before the workers consume
-    while ping(0, timeout=1.0) != ["sampling", "training"] and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # /readyz answers before the workers consume; the concurrent pings below assert both answer
+    holds_within(lambda: ping(0, timeout=1.0) == ["sampling", "training"], 60, interval=0.2)
     began = time.monotonic()
     with ThreadPoolExecutor(40) as pool:
         pings = [pool.submit(ping, i) for i in range(20)]
@@ -117,11 +117,13 @@ def test_the_embedded_stack_survives_page_storms_and_a_killed_worker(stack, tmp_
     uploaded = api.upload("corpora", corpus(tmp_path / "corpus.py"), {"name": "json"})
     hp = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "epochs": 3, "validation_split": 0.1}
     job = api.post("jobs", {"corpus_id": uploaded["id"], **hp})
-    deadline = time.monotonic() + 60
-    while not (job["status"] == "running" and job["epoch"] >= 1) and time.monotonic() < deadline:
-        assert job["status"] in ("queued", "running"), job
-        time.sleep(0.1)
-        job = api.get(f"jobs/{job['id']}")
+    job_path = f"jobs/{job['id']}"
+
+    def trained_an_epoch(answer: dict) -> bool:
+        assert answer["status"] in ("queued", "running"), answer
+        return answer["status"] == "running" and answer["epoch"] >= 1
+
+    job = wait_for_answer(lambda: api.get(job_path), 60, "the job's first epoch", trained_an_epoch, 0.1)
     assert job["status"] == "running" and 1 <= job["epoch"] < 3, job
     killed_at, killed_after = time.monotonic(), job["epoch"]
     os.killpg(pids["training-worker"], signal.SIGKILL)
@@ -130,9 +132,8 @@ def test_the_embedded_stack_survives_page_storms_and_a_killed_worker(stack, tmp_
     assert "the training-worker was killed by SIGKILL; restarting it in 1 s (restart 1)" in out.read_text()
     restarted_at = time.monotonic()
     new_pid = int(restarted.rstrip(")").split()[-1])
-    while job["status"] not in ("succeeded", "failed", "cancelled") and time.monotonic() < killed_at + 60:
-        time.sleep(0.2)
-        job = api.get(f"jobs/{job['id']}")
+    left = killed_at + 60 - time.monotonic()
+    job = wait_for_answer(lambda: api.get(job_path), left, "the job to finish after the kill", interval=0.2)
     print(
         f"killed after epoch {killed_after}: restarted in {restarted_at - killed_at:.1f} s, "
         f"job finished {time.monotonic() - killed_at:.1f} s after the kill"

@@ -30,6 +30,7 @@ from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store, store_from_settings
 from shared.storage.keys import ATTEMPT_PREFIXES
+from tests.waiting import wait_for
 
 SITE = "charlstm.cluster"  # the one name both APIs answer to (the Host header a browser sends)
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -98,15 +99,18 @@ class Agent:
 
     def wait_http(self, api: str, timeout: float = 60) -> float:
         began = time.monotonic()
-        while True:
+
+        def healthy() -> bool:
             try:
-                if requests.get(self.apis[api] + "/healthz", timeout=2).status_code == 200:
-                    return time.monotonic() - began
+                return requests.get(self.apis[api] + "/healthz", timeout=2).status_code == 200
             except requests.RequestException:  # not listening yet: asked again until the timeout
-                pass
-            if time.monotonic() - began > timeout:
-                raise TimeoutError(f"{api} not answering after {timeout} s")
-            time.sleep(0.2)
+                return False
+
+        try:
+            wait_for(healthy, timeout, f"{api} to answer", 0.2)
+        except TimeoutError:
+            raise TimeoutError(f"{api} not answering after {timeout} s") from None
+        return time.monotonic() - began
 
     def probe_start(self, token: str, path: str, interval: float = 0.5) -> None:
         self.probe_stop()

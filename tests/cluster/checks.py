@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tests.waiting import wait_for
+
 from .harness import FAST, Cluster
 
 PROBED = "/api/v1/jobs?per_page=5"  # the authenticated GET the probe sends, besides /healthz
@@ -61,14 +63,17 @@ def no_orphans(cluster: Cluster) -> float:
     """Waits for the reconciler to sweep what no record references (older than ORPHAN_GRACE);
     returns the seconds it took. Fails naming what is left after the grace and a few rounds."""
     began = time.monotonic()
-    deadline = began + GRACE + 10 * ROUND + 5
-    while True:
-        left = cluster.agent.call("orphans")
-        if not left:
-            return time.monotonic() - began
-        if time.monotonic() > deadline:
-            raise AssertionError(f"objects no record references, {GRACE} s after: {left}")
-        time.sleep(ROUND)
+    left: list = []
+
+    def swept() -> bool:
+        left[:] = cluster.agent.call("orphans")
+        return not left
+
+    try:
+        wait_for(swept, GRACE + 10 * ROUND + 5, "the reconciler to sweep unreferenced objects", ROUND)
+    except TimeoutError:
+        raise AssertionError(f"objects no record references, {GRACE} s after: {left}") from None
+    return time.monotonic() - began
 
 
 def timings(name: str, probe: dict, **seconds: float) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.waiting import wait_for
 from tests.workers.processes import stdlib_text
 
 from . import services
@@ -196,14 +197,7 @@ class Cluster:
 
     def wait(self, what: str, predicate: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:
         """Poll until predicate() is truthy (a failed test's report shows every log's tail)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-            time.sleep(interval)
+        return wait_for(predicate, timeout, what, interval)
 
     def host_of(self, node: str) -> str:
         return NODES[node]

@@ -18,8 +18,9 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
+
+from tests.waiting import holds_within
 
 PREFIX = "chc-"
 SUBNET = "10.213.0"
@@ -44,14 +45,15 @@ def namespace_pids(ns: str) -> list[int]:
 
 def kill_namespace(ns: str) -> None:
     """SIGKILL every process left in the namespace (the ones a test started there), then delete it."""
-    for _ in range(20):
+
+    def emptied() -> bool:
         pids = namespace_pids(ns)
-        if not pids:
-            break
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        time.sleep(0.1)
+        return not pids
+
+    holds_within(emptied, 2.0)  # then deleted, emptied or not: a cleanup does not fail on a process that will not die
     ip("netns", "delete", ns, check=False)
 
 

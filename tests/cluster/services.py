@@ -12,8 +12,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from tests.waiting import wait_for
 
 from .network import Network
 
@@ -69,13 +70,17 @@ class Service:
         return self.proc.poll() is None
 
     def wait_log(self, needle: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.log_text():
+        def logged() -> bool:
+            if needle in self.log_text():
+                return True
             if not self.running():
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name}: no {needle!r} in its log after {timeout} s\n{self.tail()}")
-            time.sleep(0.1)
+            return False
+
+        try:
+            wait_for(logged, timeout, f"{needle!r} in {self.name}'s log", 0.1)
+        except TimeoutError:
+            raise TimeoutError(f"{self.name}: no {needle!r} in its log after {timeout} s\n{self.tail()}") from None
 
     def kill(self) -> None:
         """SIGKILL to its process group: gone at once, as a host that loses power."""

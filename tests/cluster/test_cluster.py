@@ -31,8 +31,11 @@ def follow(cluster: Cluster, job_id: int, node: str, timeout: float = 60, watch:
     worker, until it finished; with `watch`, every object key seen under that prefix meanwhile."""
     began, seen = time.monotonic(), set()
     times: dict[str, float] = {}
-    while True:
+    last: list[dict] = []
+
+    def ended() -> dict | None:
         job = cluster.job(job_id)
+        last[:] = [job]
         now = time.monotonic() - began
         times.setdefault("recorded_before_cut", len(job["epochs"]))
         if "requeued" not in times and (job["status"] == "queued" or job["worker"] != node):
@@ -41,14 +44,15 @@ def follow(cluster: Cluster, job_id: int, node: str, timeout: float = 60, watch:
             times["resumed"] = now
         if watch:
             seen.update(cluster.agent.call("objects", prefixes=[watch]))
-        if job["status"] in FINISHED:
-            return {"job": job, "finished": now, "seen": seen, **times}
-        if now > timeout:
-            open_transactions = "\n".join(cluster.agent.call("activity"))
-            raise TimeoutError(
-                f"job {job_id} did not finish in {timeout} s: {job}\nopen transactions:\n{open_transactions}"
-            )
-        time.sleep(0.25)
+        return {"job": job, "finished": now, "seen": seen, **times} if job["status"] in FINISHED else None
+
+    try:
+        return cluster.wait(f"job {job_id} to finish", ended, timeout, 0.25)
+    except TimeoutError:
+        open_transactions = "\n".join(cluster.agent.call("activity"))
+        raise TimeoutError(
+            f"job {job_id} did not finish in {timeout} s: {last[0]}\nopen transactions:\n{open_transactions}"
+        ) from None
 
 
 def into_second_epoch(cluster: Cluster, job_id: int) -> dict:
@@ -167,7 +171,7 @@ def test_c_sampling_host_cut_off_briefly_mid_sample(cluster: Cluster, trained: i
     with api_answering(cluster) as probe:
         sample_id, running = start_sample(cluster, trained)
         cluster.network.cut("sampler")
-        time.sleep(1.5)
+        time.sleep(1.5)  # cut off for less than HEARTBEAT_TIMEOUT
         cluster.network.heal("sampler")
         healed = time.monotonic()
         sample = final_sample(cluster, sample_id)

@@ -2,8 +2,6 @@
 transaction left idle for IDLE_TRANSACTION_TIMEOUT, so the reconciler (which skips locked rows)
 sees the job again."""
 
-import time
-
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
@@ -11,6 +9,7 @@ from sqlalchemy.pool import NullPool
 
 from shared.db import session as db_session_module
 from shared.settings import get_settings
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -35,8 +34,14 @@ def test_an_idle_transaction_loses_its_row_locks(make_pg_database, short_idle_ti
     with other.connect() as probe:
         assert probe.execute(text("SELECT id FROM jobs_like FOR UPDATE SKIP LOCKED")).all() == []
         probe.rollback()
-        time.sleep(2.0)
-        assert probe.execute(text("SELECT id FROM jobs_like FOR UPDATE SKIP LOCKED")).all() == [(1,)]
+
+        def unlocked() -> bool:
+            rows = probe.execute(text("SELECT id FROM jobs_like FOR UPDATE SKIP LOCKED")).all()
+            if rows != [(1,)]:
+                probe.rollback()
+            return rows == [(1,)]
+
+        wait_for(unlocked, 2.0, "the idle transaction's row lock to be released", interval=0.1)
     with pytest.raises(DBAPIError, match="idle-in-transaction timeout"):  # the server ended that session
         held.execute(text("SELECT 1"))
     held.invalidate()

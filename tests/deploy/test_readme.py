@@ -8,9 +8,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from tests.waiting import wait_for_line
 from tests.workers.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,17 +27,6 @@ def test_the_readme_marks_its_walk_through():
     script = "\n".join(blocks)
     for step in ("charlstm upload", "charlstm submit", "charlstm watch", "charlstm sample"):
         assert step in script
-
-
-def wait_for_line(path: Path, prefix: str, process: subprocess.Popen, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in path.read_text(errors="replace").splitlines():
-            if line.startswith(prefix):
-                return line
-        assert process.poll() is None, path.read_text(errors="replace")[-4000:]
-        time.sleep(0.2)
-    raise AssertionError(f"no {prefix!r} line:\n{path.read_text(errors='replace')[-4000:]}")
 
 
 def test_the_walk_through_runs_unchanged(tmp_path):

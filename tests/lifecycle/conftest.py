@@ -2,8 +2,9 @@
 
 import pytest
 
-from shared.db.models import Corpus, Job, User
+from shared.db.models import Job, User
 from shared.db.session import session_scope
+from tests.factories import corpus_row
 
 TINY_HP = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "epochs": 5, "validation_split": 0.1}
 
@@ -26,18 +27,7 @@ def owner(db) -> int:
 @pytest.fixture
 def corpus_id(db, owner) -> int:
     with db() as session:
-        corpus = Corpus(
-            owner_id=owner,
-            name="c",
-            object_key="corpora/c.txt",
-            bytes=10,
-            sha256="0" * 64,
-            raw_chars=10,
-            raw_unique=5,
-            clean_chars=10,
-            clean_unique=5,
-            vocabulary="abcde",
-        )
+        corpus = corpus_row(owner_id=owner, name="c", object_key="corpora/c.txt")
         session.add(corpus)
         session.flush()
         return corpus.id

@@ -1,4 +1,4 @@
-"""Fair queues (issue 9, item 6): a user has at most one dispatched-but-unclaimed job (and sample)
+"""Fair queues: a user has at most one dispatched-but-unclaimed job (and sample)
 in the broker; the rest wait undispatched, and each claim, cancel or failure dispatches the next."""
 
 from shared import lifecycle

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from shared import lifecycle
 from shared.db.models import Epoch, Job, WorkStatus, utcnow
 from shared.engine.training.train import EpochReport
-from shared.lifecycle.dispatch import MAX_ERROR_CHARS
+from shared.lifecycle.work import MAX_ERROR_CHARS
 
 
 def report(epoch, loss=1.5, val_loss=1.6, seconds=2.0):

@@ -4,12 +4,14 @@ attempt is writing, and objects from before leases are never touched."""
 
 from datetime import timedelta
 
-from shared import deletion, lifecycle
-from shared.db.models import Analysis, Sample, WorkStatus, utcnow
+from shared import lifecycle
+from shared.actions import delete as deletion
+from shared.db.models import Analysis, WorkStatus, utcnow
 from shared.engine.training.train import EpochReport
 from shared.lifecycle import objects
 from shared.storage.keys import analysis_key, checkpoint_key, sample_key
 from shared.storage.local import LocalStore
+from tests.factories import sample_row
 
 
 def report(epoch: int) -> EpochReport:
@@ -35,9 +37,7 @@ def test_objects_no_record_references_are_swept_after_the_grace(db, job_id, owne
     with db() as session:
         lifecycle.record_epoch(session, job_id, report(3), f"jobs/{job_id}/epoch-0003")
         job = session.get(lifecycle.jobs.Job, job_id)
-        done = Sample(owner_id=owner, job_id=job_id, checkpoint_key="k", length=1, temperatures=[1.0])
-        lost = Sample(owner_id=owner, job_id=job_id, checkpoint_key="k", length=1, temperatures=[1.0])
-        legacy = Sample(owner_id=owner, job_id=job_id, checkpoint_key="k", length=1, temperatures=[1.0])
+        done, lost, legacy = (sample_row(owner_id=owner, job_id=job_id, length=1, temperatures=[1.0]) for _ in range(3))
         analysis = Analysis(owner_id=owner, job_id=job_id, epoch=1, checkpoint_key="k", status=WorkStatus.queued)
         session.add_all([done, lost, legacy, analysis])
         session.flush()

@@ -1,4 +1,4 @@
-"""Per-user quotas (issue 9, item 6): shared.lifecycle.quotas, called by create_job and
+"""Per-user quotas: shared.lifecycle.quotas, called by create_job and
 create_sample, answered 429 by the API with the limit and the user's current use; nothing is
 stored or queued past a limit. Admins are exempt unless a limit is set on them; a user's own
 limits (`users.quotas`, `charlstm admin set-quota`) raise or lower the settings' defaults.
@@ -11,12 +11,13 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from shared.db.models import Analysis, Corpus, Epoch, Job, Sample, User, WorkStatus
+from shared.db.models import Analysis, Corpus, Job, Sample, User, WorkStatus
 from shared.engine.config import Hyperparameters
 from shared.lifecycle import quotas
 from shared.lifecycle.quotas import QuotaExceeded, limits_for, model_parameters
 from shared.queue import SAMPLING_QUEUE, TRAINING_QUEUE
 from shared.settings import Settings
+from tests.factories import corpus_row, epoch_row, sample_row
 
 ISSUE_EXAMPLE = {"epochs": 10000, "units": 4096, "layers": 4}
 SMALL = {"layers": 1, "units": 8, "batch_size": 2, "seq_len": 10, "epochs": 3}
@@ -28,18 +29,7 @@ def user(db_session, name: str) -> User:
 
 
 def corpus_of(db_session, owner: User) -> Corpus:
-    corpus = Corpus(
-        owner=owner,
-        name="big.txt",
-        object_key=f"corpora/{owner.name}-{db_session.scalar(select(func.count(Corpus.id)))}.txt",
-        bytes=100_000,
-        sha256="0" * 64,
-        raw_chars=100_000,
-        raw_unique=5,
-        clean_chars=100_000,
-        clean_unique=5,
-        vocabulary="abcde",
-    )
+    corpus = corpus_row(owner=owner, name="big.txt", chars=100_000)
     db_session.add(corpus)
     db_session.commit()
     return corpus
@@ -56,24 +46,14 @@ def trained_job(db_session, owner: User) -> Job:
     """A succeeded job of `owner` with one recorded epoch (a checkpoint to sample from)."""
     job = add_jobs(db_session, owner, corpus_of(db_session, owner), 1, WorkStatus.succeeded)[0]
     job.vocabulary = list("abcde")
-    job.epochs.append(
-        Epoch(epoch=1, loss=1.0, val_loss=1.1, seconds=1.0, chars_per_second=10.0, checkpoint_key="jobs/x/epoch-0001")
-    )
+    job.epochs.append(epoch_row())
     db_session.commit()
     return job
 
 
 def add_samples(db_session, owner: User, job: Job, n: int, status=WorkStatus.queued) -> None:
     db_session.add_all(
-        Sample(
-            owner_id=owner.id,
-            job_id=job.id,
-            checkpoint_key="jobs/x/epoch-0001",
-            length=10,
-            temperatures=[0.5],
-            count=1,
-            status=status,
-        )
+        sample_row(owner_id=owner.id, job_id=job.id, checkpoint_key="jobs/x/epoch-0001", status=status)
         for _ in range(n)
     )
     db_session.commit()

@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from shared.db.models import Analysis, Epoch, Job, Sample, WorkerProcess, WorkStatus, utcnow
+from shared.db.models import Analysis, Job, WorkerProcess, WorkStatus, utcnow
 from shared.lifecycle import registry
 from shared.queue import SAMPLING_QUEUE, TRAINING_QUEUE
+from tests.factories import epoch_row, sample_row
 
 from .conftest import TINY_HP
 
@@ -64,7 +65,7 @@ def test_register_beat_and_stop(db):
         )
         assert row.started_at == row.heartbeat_at and row.stopped_at is None
         first = row.heartbeat_at
-    time.sleep(0.01)
+    time.sleep(0.01)  # the next beat's time is later than the first
     with db() as session:
         assert registry.beat(session, instance) is True
     with db() as session:
@@ -106,11 +107,8 @@ def test_running_records_belong_to_the_newest_process_of_their_worker(db, owner,
     make_job(db, owner, corpus_id, "succeeded", worker="training@a")  # finished: held by nobody
     orphan = make_job(db, owner, corpus_id, "running", worker="training@gone")
     with db() as session:
-        session.add(Epoch(job_id=job_id, epoch=1, loss=1.0, seconds=1.0, chars_per_second=1.0, checkpoint_key="k"))
-        sample = Sample(
-            owner_id=owner, job_id=job_id, checkpoint_key="k", length=10, temperatures=[0.5],
-            status="running", worker="sampling@b", progress=0.25,
-        )  # fmt: skip
+        session.add(epoch_row(job_id=job_id, val_loss=None, chars_per_second=1.0, checkpoint_key="k"))
+        sample = sample_row(owner_id=owner, job_id=job_id, status="running", worker="sampling@b", progress=0.25)
         analysis = Analysis(
             owner_id=owner, job_id=job_id, epoch=1, checkpoint_key="k", status="running", worker="sampling@b"
         )
@@ -154,8 +152,8 @@ def test_queue_depths_from_the_database(db, owner, corpus_id):
     with db() as session:
         session.add_all(
             [
-                Sample(owner_id=owner, job_id=job_id, checkpoint_key="k", length=10, temperatures=[0.5]),
-                waiting := Sample(owner_id=owner, job_id=job_id, checkpoint_key="k", length=10, temperatures=[0.5]),
+                sample_row(owner_id=owner, job_id=job_id),
+                waiting := sample_row(owner_id=owner, job_id=job_id),
                 Analysis(owner_id=owner, job_id=job_id, epoch=1, checkpoint_key="k", status="running"),
             ]
         )

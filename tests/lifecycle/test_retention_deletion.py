@@ -1,12 +1,13 @@
 """Retention (which checkpoints a policy keeps, what is left to prune, a child's start pinned)
 and the deletes left marked that `shared.deletion.finish_deletions` (the reconciler's pass)
-completes (issue 12)."""
+completes."""
 
 from types import SimpleNamespace
 
 import pytest
 
-from shared import deletion, lifecycle
+from shared import lifecycle
+from shared.actions import delete as deletion
 from shared.db.models import Corpus, Job, WorkStatus
 from shared.engine.training.train import EpochReport
 from shared.lifecycle.retention import RetentionPolicy, kept_epochs

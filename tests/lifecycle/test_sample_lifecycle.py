@@ -4,19 +4,14 @@ from sqlalchemy import select
 
 from shared import lifecycle
 from shared.db.models import Epoch, Job, Sample, WorkStatus
+from tests.factories import epoch_row
 
 
 def new_sample(db, owner, job_id, **fields) -> int:
     with db() as session:
         job = session.get(Job, job_id)
-        epoch = session.scalars(select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == 1)).first() or Epoch(
-            job_id=job_id,
-            epoch=1,
-            loss=1.0,
-            val_loss=1.0,
-            seconds=1.0,
-            chars_per_second=1.0,
-            checkpoint_key=f"jobs/{job_id}/epoch-0001",
+        epoch = session.scalars(select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == 1)).first() or epoch_row(
+            job_id=job_id, val_loss=1.0, chars_per_second=1.0
         )
         session.add(epoch)
         return lifecycle.create_sample(

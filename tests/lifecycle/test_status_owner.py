@@ -1,4 +1,4 @@
-"""Nothing but shared/lifecycle writes a job's or a sample's status (read from the source tree)."""
+"""Nothing but shared/lifecycle writes the status of a job, a sample or an analysis (read from the source tree)."""
 
 import ast
 from pathlib import Path

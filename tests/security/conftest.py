@@ -24,21 +24,11 @@ def app(app):
 def world(db_session, store, user_headers, other_headers, admin_headers, user_token, admin_token):
     from sqlalchemy import select
 
-    from shared.db.models import Analysis, Corpus, Epoch, Job, Sample, Token, User, WorkStatus
+    from shared.db.models import Analysis, Job, Token, User, WorkStatus
+    from tests.factories import corpus_row, epoch_row, sample_row
 
     alice = db_session.scalar(select(User).where(User.name == "alice"))
-    corpus = Corpus(
-        owner=alice,
-        name="alice.txt",
-        object_key="corpora/" + "a" * 32 + ".txt",
-        bytes=10,
-        sha256="0" * 64,
-        raw_chars=10,
-        raw_unique=5,
-        clean_chars=10,
-        clean_unique=5,
-        vocabulary="abcde",
-    )
+    corpus = corpus_row(owner=alice, name="alice.txt", object_key="corpora/" + "a" * 32 + ".txt")
     hp = {"epochs": 3, "layers": 1, "units": 8, "seq_len": 10, "batch_size": 2}
     job = Job(
         owner=alice,
@@ -46,33 +36,27 @@ def world(db_session, store, user_headers, other_headers, admin_headers, user_to
         status=WorkStatus.running,
         hyperparameters=hp,
         epoch=1,
-        epochs=[
-            Epoch(
-                epoch=1, loss=2.0, val_loss=2.1, seconds=1.0, chars_per_second=10.0, checkpoint_key="jobs/1/epoch-0001"
-            )
-        ],
+        epochs=[epoch_row(loss=2.0, val_loss=2.1, checkpoint_key="jobs/1/epoch-0001")],
     )
     queued = Job(owner=alice, corpus=corpus, status=WorkStatus.queued, hyperparameters=hp)
     db_session.add_all([corpus, job, queued])
     db_session.flush()
-    sample = Sample(
+    sample = sample_row(
         owner_id=alice.id,
         job_id=job.id,
         checkpoint_key="jobs/1/epoch-0001",
         length=5,
-        temperatures=[0.5],
-        count=1,
         status=WorkStatus.succeeded,
         object_key="samples/1.txt",
     )
     db_session.add(sample)
-    analysis = Analysis(  # issue 11: queued (its result would be one more object in the store)
+    analysis = Analysis(  # queued (its result would be one more object in the store)
         owner_id=alice.id, job_id=job.id, epoch=1, checkpoint_key="jobs/1/epoch-0001", status=WorkStatus.queued
     )
     db_session.add(analysis)
     from shared.db.models import Sweep
 
-    sweep = Sweep(owner_id=alice.id, corpus_id=corpus.id, base={}, variants=[])  # issue 12 (no jobs: nothing to cancel)
+    sweep = Sweep(owner_id=alice.id, corpus_id=corpus.id, base={}, variants=[])  # no jobs: nothing to cancel
     db_session.add(sweep)
     db_session.commit()
     store.put_bytes(sample.object_key, b"alice's secret sample")

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from services.web.admin import FETCHED_ENDPOINTS, PUBLIC_ENDPOINTS
-from services.web.admin.security import SESSION_KEY, session_proof
+from services.web.security import SESSION_KEY, session_proof
 from tests.security.security_helpers import UNSAFE, admin_login, csrf_from, fill, is_login_redirect, job_status
 
 PUBLIC = {"admin.static", "admin.login"}  # the login page, and CSS/JS

@@ -71,9 +71,10 @@ def make_world(url: str, store, hp: dict, folder: Path) -> tuple[list[tuple[str,
     user's token (with a few small jobs of their own)."""
     from shared import lifecycle
     from shared.auth import create_user_token
-    from shared.db.models import Corpus, Job, User, WorkStatus
+    from shared.db.models import Job, User, WorkStatus
     from shared.db.session import session_scope
     from shared.engine.training.train import EpochReport
+    from tests.factories import corpus_row
 
     built = subprocess.run(
         [sys.executable, "-c", BUILD, json.dumps(hp), str(folder), TEXT],
@@ -93,18 +94,7 @@ def make_world(url: str, store, hp: dict, folder: Path) -> tuple[list[tuple[str,
             name = f"attacker{n}" if n < ATTACKERS else "victim"
             token = create_user_token(session, name)
             user = session.query(User).filter_by(name=name).one()
-            corpus = Corpus(
-                owner=user,
-                name="c.txt",
-                object_key=f"corpora/{n:032d}.txt",
-                bytes=len(TEXT),
-                sha256="0" * 64,
-                raw_chars=len(TEXT),
-                raw_unique=len(set(TEXT)),
-                clean_chars=len(TEXT),
-                clean_unique=len(set(TEXT)),
-                vocabulary="".join(sorted(set(TEXT))),
-            )
+            corpus = corpus_row(owner=user, object_key=f"corpora/{n:032d}.txt", text=TEXT)
             jobs = [Job(owner=user, corpus=corpus, status=WorkStatus.running, hyperparameters=hp) for _ in range(3)]
             session.add_all([corpus, *jobs])
             session.flush()

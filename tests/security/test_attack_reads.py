@@ -80,7 +80,7 @@ def test_a_live_curve_is_thinned_in_the_database_on_sqlite(tmp_path):
 
 
 def test_a_sweeps_comparison_obeys_the_job_cap(client, user_headers, db_session, monkeypatch):
-    from services.api import compare
+    from shared.actions import compare
 
     corpus = make_corpus(db_session, user_id(db_session, "alice"))
     db_session.commit()

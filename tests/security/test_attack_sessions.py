@@ -90,27 +90,15 @@ def answers(browser: requests.Session, url: str, job_id: int) -> dict[str, int]:
 
 
 def _job(db, owner_name: str, **fields):
-    from shared.db.models import Corpus, Epoch, Job, User, WorkStatus
+    from shared.db.models import Job, User, WorkStatus
+    from tests.factories import corpus_row, epoch_row
 
     owner = db.scalar(select(User).where(User.name == owner_name))
-    corpus = Corpus(
-        owner=owner,
-        name=f"{owner_name}.txt",
-        object_key=f"corpora/{uuid.uuid4().hex}-corpus-key.txt",
-        bytes=10,
-        sha256="0" * 64,
-        raw_chars=10,
-        raw_unique=5,
-        clean_chars=10,
-        clean_unique=5,
-        vocabulary="abcde",
-    )
+    corpus = corpus_row(owner=owner, name=f"{owner_name}.txt", object_key=f"corpora/{uuid.uuid4().hex}-corpus-key.txt")
     hp = {"epochs": 3, "layers": 1, "units": 8, "seq_len": 10, "batch_size": 2}
     defaults = {"status": WorkStatus.running, "epoch": 1, "worker": f"{WORKER_HOST}:4242", "progress": 0.5}
     job = Job(owner=owner, corpus=corpus, hyperparameters=hp, **(defaults | fields))
-    job.epochs = [
-        Epoch(epoch=1, loss=2.0, val_loss=2.1, seconds=1.0, chars_per_second=10.0, checkpoint_key=CHECKPOINT_KEY)
-    ]
+    job.epochs = [epoch_row(loss=2.0, val_loss=2.1, checkpoint_key=CHECKPOINT_KEY)]
     db.add(job)
     db.commit()
     return job
@@ -219,18 +207,17 @@ def test_a_user_opening_an_admin_url_stays_signed_in(server_url, db_session):
 def test_users_job_json_has_no_worker_hostname_or_storage_key(server_url, db_session):
     """Figure: the leaked strings found in alice's JSON (before: the hostname and the checkpoint
     key in the live JSON)."""
-    from shared.db.models import Sample, WorkStatus
+    from shared.db.models import WorkStatus
+    from tests.factories import sample_row
 
     alice_token = _user(db_session, "alice")
     root_token = _user(db_session, "root", admin=True)
     job = _job(db_session, "alice")
-    sample = Sample(
+    sample = sample_row(
         owner_id=job.owner_id,
         job_id=job.id,
         checkpoint_key=CHECKPOINT_KEY,
         length=5,
-        temperatures=[0.5],
-        count=1,
         status=WorkStatus.succeeded,
         object_key=SAMPLE_KEY,
         worker=f"{WORKER_HOST}:4343",
@@ -282,7 +269,7 @@ def test_lineage_children_of_another_users_fork_are_not_listed(server_url, db_se
 def test_one_user_cannot_pile_up_sessions(app, client, db_session):
     """Figure: WebSession rows of a user after 30 sign-ins and a sign-out each (ended rows are
     deleted at the next sign-in), and after 30 sign-ins kept open (the oldest end beyond 20)."""
-    from services.web.admin.security import MAX_LIVE_SESSIONS
+    from services.web.security import MAX_LIVE_SESSIONS
     from shared.db.models import WebSession
     from tests.security.security_helpers import csrf_from
 

@@ -59,15 +59,13 @@ def add_corpus(database_url: str) -> int:
     """alice's corpus, so that the sweep names one she may use (as an attacker's would)."""
     from sqlalchemy import select
 
-    from shared.db.models import Corpus, User
+    from shared.db.models import User
     from shared.db.session import session_scope
+    from tests.factories import corpus_row
 
     with session_scope(database_url) as session:
         alice = session.scalar(select(User).where(User.name == "alice"))
-        corpus = Corpus(
-            owner=alice, name="a.txt", object_key="corpora/" + "a" * 32 + ".txt", bytes=10, sha256="0" * 64,
-            raw_chars=10, raw_unique=5, clean_chars=10, clean_unique=5, vocabulary="abcde",
-        )  # fmt: skip
+        corpus = corpus_row(owner=alice, name="a.txt", object_key="corpora/" + "a" * 32 + ".txt")
         session.add(corpus)
         session.flush()
         return corpus.id

@@ -1,5 +1,5 @@
-"""No default secret (issue 9, item 3), sessions bound to the token's stored hash, and the session
-cookie's Secure flag (item 7).
+"""No default secret, sessions bound to the token's stored hash, and the session
+cookie's Secure flag.
 
 Outside embedded mode (DATABASE_URL set) the app does not start without a strong SECRET_KEY, so
 the old compose default `change-me-before-deploying` signs nothing; and even a forger who knows
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from services.app import create_app
-from services.web.admin.security import SESSION_KEY, InsecureSecretKey, session_proof
+from services.web.security import SESSION_KEY, InsecureSecretKey, session_proof
 from shared.settings import Settings
 from tests.conftest import TEST_BROKER_URL, bearer
 from tests.security.security_helpers import admin_login, is_login_redirect
@@ -151,7 +151,7 @@ def test_embedded_mode_without_a_key_uses_a_random_one(tmp_path, broker, caplog)
     upgrade(embedded.resolved_database_url)
     with session_scope(embedded.resolved_database_url) as session:
         token = create_user_token(session, "root", admin=True)
-    with caplog.at_level(logging.WARNING, logger="services.web.admin.blueprint"):
+    with caplog.at_level(logging.WARNING, logger="services.web"):
         first, second = make_app(embedded), make_app(embedded)
     assert "SECRET_KEY is not set" in caplog.text
     assert isinstance(first.secret_key, str) and len(first.secret_key) >= 32

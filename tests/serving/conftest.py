@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from services.launcher import ROOT, api_command
+from tests.waiting import wait_for
 from tests.workers.processes import free_port
 
 
@@ -35,18 +35,21 @@ class Server:
 
 
 def wait_answering(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answering() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"the server exited ({process.returncode}):\n{log.read_text(errors='replace')}")
         try:
             urllib.request.urlopen(url, timeout=2).close()
-            return
         except urllib.error.HTTPError:
-            return  # answering, whatever it says
+            return True  # answering, whatever it says
         except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {timeout} s:\n{log.read_text(errors='replace')}")
+            return False
+        return True
+
+    try:
+        wait_for(answering, timeout, f"{url} to answer", interval=0.1)
+    except TimeoutError:
+        raise AssertionError(f"{url} did not answer within {timeout} s:\n{log.read_text(errors='replace')}") from None
 
 
 def stop(process: subprocess.Popen) -> None:

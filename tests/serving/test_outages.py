@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from tests.waiting import wait_for
 from tests.workers.processes import free_port
 
 TIMEOUT = 2  # DEPENDENCY_TIMEOUT for these servers
@@ -69,8 +70,7 @@ def test_a_stalled_object_store_is_a_quick_503(serve, s3_process):
         assert call(f"{server.url}/healthz")[:3:2] == (200, {"status": "ok"})
     finally:
         moto.send_signal(signal.SIGCONT)
-    time.sleep(0.5)
-    assert call(f"{server.url}/readyz")[0] == 200
+    assert wait_for(lambda: call(f"{server.url}/readyz")[0] == 200, 10, "/readyz to be 200 with storage back")
 
 
 @pytest.mark.parametrize("database", ["refusing", "stalled"])

@@ -2,18 +2,19 @@
 S3 server (which the tests stop and start), and worker/reconciler processes with short timeouts.
 Nothing here is shared with the other worker tests, so a reconciler sees only these jobs."""
 
-import hashlib
 import uuid
 from pathlib import Path
 
 from sqlalchemy import select
 
 from shared.db.migrate import upgrade
-from shared.db.models import Analysis, Corpus, Epoch, Job, Sample, User, WorkStatus
+from shared.db.models import Analysis, Epoch, Job, Sample, User, WorkStatus
 from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store
-from tests.workers.processes import Reconciler, RedisServer, S3Server, WorkerProcess, stdlib_text, wait_for
+from tests.factories import corpus_row
+from tests.waiting import wait_for
+from tests.workers.processes import Reconciler, RedisServer, S3Server, WorkerProcess, stdlib_text
 
 BUCKET = "charlstm-faults"
 FAST = {  # seconds: a lost worker is noticed in about 4 s instead of 2 minutes
@@ -25,7 +26,7 @@ FAST = {  # seconds: a lost worker is noticed in about 4 s instead of 2 minutes
     "STORAGE_RETRIES": "9",
     "STORAGE_RETRY_DELAY": "0.1",
     "S3_MAX_ATTEMPTS": "1",
-    "RETENTION_KEEP_EVERY": "1",  # every checkpoint kept: the fault tests check each one (issue 12)
+    "RETENTION_KEEP_EVERY": "1",  # every checkpoint kept: the fault tests check each one
 }
 HP = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1, "patience": 0}
 
@@ -91,18 +92,7 @@ class Cluster:
         key = f"corpora/{uuid.uuid4()}.txt"
         self.store.put_bytes(key, data)
         with self.db() as session:
-            corpus = Corpus(
-                owner_id=self.user_id,
-                name="stdlib",
-                object_key=key,
-                bytes=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                raw_chars=len(data),
-                raw_unique=90,
-                clean_chars=len(data),
-                clean_unique=90,
-                vocabulary="",
-            )
+            corpus = corpus_row(owner_id=self.user_id, name="stdlib", object_key=key, text=data)
             session.add(corpus)
             session.flush()
             job = Job(owner_id=self.user_id, corpus_id=corpus.id, hyperparameters={**HP, "epochs": epochs, **hp})

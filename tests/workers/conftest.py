@@ -3,7 +3,6 @@ S3 server (`s3_endpoint` from tests/conftest.py), and `python -m workers trainin
 started as subprocesses against them.
 """
 
-import hashlib
 import os
 import uuid
 from contextlib import contextmanager
@@ -12,12 +11,13 @@ import pytest
 import redis
 
 from shared.db.migrate import upgrade
-from shared.db.models import Corpus, Job, User
+from shared.db.models import Job, User
 from shared.db.session import session_scope
 from shared.settings import Settings
 from shared.storage import S3Store
+from tests import waiting
+from tests.factories import corpus_row
 from tests.workers.processes import WorkerProcess, stdlib_text
-from tests.workers.processes import wait_for as poll
 
 BROKER_URL = os.environ.get("TEST_WORKER_BROKER_URL", "redis://127.0.0.1:6379/14")
 BUCKET = "charlstm-workers-test"
@@ -45,7 +45,7 @@ def worker_env(worker_db_url, s3_endpoint, tmp_path_factory):
         "CHARLSTM_VAR_DIR": str(tmp_path_factory.mktemp("worker-var")),
         "MODEL_CACHE_SIZE": "2",
         "STORAGE_RETRY_DELAY": "0.1",
-        "RETENTION_KEEP_EVERY": "1",  # keep every checkpoint unless a job's own policy says otherwise (issue 12)
+        "RETENTION_KEEP_EVERY": "1",  # keep every checkpoint unless a job's own policy says otherwise
         **S3_KEYS,
     }
     yield env
@@ -146,21 +146,8 @@ def make_corpus(db, worker_store, test_user):
         key = f"corpora/{uuid.uuid4()}.txt"
         if upload:
             worker_store.put_bytes(key, data)
-        decoded = data.decode("utf-8", errors="replace")
-        vocabulary = "".join(sorted(set(decoded)))
         with db() as session:
-            corpus = Corpus(
-                owner_id=test_user,
-                name="stdlib sample",
-                object_key=key,
-                bytes=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                raw_chars=len(decoded),
-                raw_unique=len(vocabulary),
-                clean_chars=len(decoded),
-                clean_unique=len(vocabulary),
-                vocabulary=vocabulary,
-            )
+            corpus = corpus_row(owner_id=test_user, name="stdlib sample", object_key=key, text=data)
             session.add(corpus)
             session.flush()
             return corpus.id
@@ -191,7 +178,7 @@ def wait_for():
 
 
 def _wait_for(predicate, timeout: float, interval: float = 0.25, what: str = "condition", worker=None):
-    return poll(predicate, timeout, what, interval, [worker] if worker else [])
+    return waiting.wait_for(predicate, timeout, what, interval, [worker] if worker else [])
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 
-from shared import deletion
+from shared.actions import delete as deletion
 from shared.db.session import session_scope
 from shared.storage import S3Store
 

@@ -7,11 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,14 +46,12 @@ class WorkerProcess:
         return "\n".join(parts)
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.role} worker exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
-            if " ready." in self.log_text():
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.role} worker not ready after {timeout}s:\n{self.log_text()[-3000:]}")
+            return " ready." in self.log_text()
+
+        wait_for(ready, timeout, f"the {self.role} worker to be ready", 0.2, [self])
 
     def kill(self) -> None:
         """SIGKILL to the worker and its pool: gone without a word, its messages unacknowledged."""
@@ -85,19 +84,6 @@ def stdlib_text(chars: int) -> str:
     return "".join(parts)[:chars]
 
 
-def wait_for(predicate, timeout: float, what: str = "condition", interval: float = 0.25, processes=()):
-    """Poll until predicate() is truthy and return its value; on timeout raise with the tail of
-    each process's log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    logs = "".join(f"\n--- {p.log_path.name} ---\n{p.log_text()[-3000:]}" for p in processes)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}{logs}")
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -121,15 +107,14 @@ class RedisServer:
         )
         import redis
 
-        deadline = time.monotonic() + 10
-        while True:
+        def answering() -> bool:
             try:
-                redis.Redis(port=self.port).ping()
-                return self
+                return bool(redis.Redis(port=self.port).ping())
             except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+                return False
+
+        wait_for(answering, 10, f"redis-server on port {self.port} to answer", 0.05)
+        return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -11,16 +11,7 @@ from shared.auth import create_user_token, find_token
 from shared.db.models import Analysis, Job
 from shared.engine.training.train import EpochReport
 from tests.analysis_helpers import python_text, tiny_checkpoint, vocabulary
-
-
-def poll(client, path, headers, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(path, headers=headers).get_json()
-        if body["status"] in ("succeeded", "failed"):
-            return body
-        time.sleep(0.3)
-    pytest.fail(f"{path} still {body['status']} after {timeout} s")
+from tests.waiting import json_at, wait_for, wait_for_answer
 
 
 @pytest.fixture
@@ -49,7 +40,7 @@ def test_an_analysis_runs_on_the_sampling_worker(db, worker_settings, worker_sto
     client = create_app(worker_settings).test_client()
     asked = client.post(f"/api/v1/jobs/{job_id}/analyses", headers=headers, json={})
     assert asked.status_code == 202, asked.get_json()
-    done = poll(client, f"/api/v1/analyses/{asked.get_json()['id']}", headers)
+    done = wait_for_answer(json_at(client, f"/api/v1/analyses/{asked.get_json()['id']}", headers), 120, "the analysis")
     assert done["status"] == "succeeded", done["error"]
     neurons = done["neurons"]
     assert (neurons["layers"], neurons["units"]) == (2, 16)
@@ -77,7 +68,7 @@ def test_an_analysis_runs_on_the_sampling_worker(db, worker_settings, worker_sto
 
     given = "def f(a, b):\n    return [a, (b, {a: b})]\n"
     asked = client.post(f"/api/v1/jobs/{job_id}/analyses", headers=headers, json={"text": given})
-    done = poll(client, f"/api/v1/analyses/{asked.get_json()['id']}", headers)
+    done = wait_for_answer(json_at(client, f"/api/v1/analyses/{asked.get_json()['id']}", headers), 120, "the analysis")
     assert done["status"] == "succeeded" and done["source"] == "text" and done["chars"] == len(given)
 
 
@@ -96,14 +87,13 @@ def test_a_missing_checkpoint_fails_the_analysis_with_the_reason(db, worker_sett
         send_analysis(celery, analysis_id, token)
     finally:
         celery.close()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+
+    def ended():
         with db() as session:
             row = session.get(Analysis, analysis_id)
-            status, error = row.status.value, row.error
-        if status in ("succeeded", "failed"):
-            break
-        time.sleep(0.3)
+            return (row.status.value, row.error) if row.status.finished else None
+
+    status, error = wait_for(ended, 120, f"analysis {analysis_id} to finish", interval=0.3)
     assert status == "failed" and "missing from object storage" in error
 
 

@@ -22,6 +22,7 @@ from kombu import Connection
 from shared import broker_fs
 from shared.queue import make_celery
 from shared.settings import Settings
+from tests.waiting import holds_within, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 KOMBU_WORKER = (
@@ -162,10 +163,12 @@ def start_worker(var_dir: Path, transport: str) -> tuple[subprocess.Popen, Path,
         stdout=subprocess.DEVNULL,
         stderr=open(var_dir / "worker.stderr", "wb"),  # noqa: SIM115 - the child writes it
     )
-    deadline = time.monotonic() + 60
-    while " ready." not in (log.read_text(errors="replace") if log.exists() else ""):
-        assert process.poll() is None and time.monotonic() < deadline, (var_dir / "worker.stderr").read_text()
-        time.sleep(0.1)
+
+    def ready() -> bool:
+        assert process.poll() is None, (var_dir / "worker.stderr").read_text()
+        return " ready." in (log.read_text(errors="replace") if log.exists() else "")
+
+    wait_for(ready, 60, "the worker to be ready", interval=0.1)
     return process, log, hostname
 
 
@@ -190,9 +193,7 @@ def test_a_malformed_message_does_not_stop_the_worker(worker, tmp_path, transpor
     out = tmp_path / "broker" / "out"
     drop(out, "training", b"", age=60)  # an empty task message, and a truncated broadcast
     drop(out, f"{hostname}.celery.pidbox", b'{"body": "eyJtZXRob2QiOi', age=60)
-    deadline = time.monotonic() + 3
-    while process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+    holds_within(lambda: process.poll() is not None, 3)  # kombu's worker stops within it; ours must run on
     if transport == "kombu":
         assert process.poll() is not None and "Unrecoverable error: JSONDecodeError" in log.read_text()
         return

@@ -3,22 +3,11 @@ checkpoints in the (moto) S3 bucket, a 50,000-character sample requested, genera
 sampling worker and downloaded. PostgreSQL, Redis and S3 are real servers."""
 
 import io
-import time
-
-import pytest
 
 from shared.auth import create_user_token
 from shared.db.session import session_scope
-
-
-def poll(client, path, headers, done, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(path, headers=headers).get_json()
-        if body["status"] in done:
-            return body
-        time.sleep(0.5)
-    pytest.fail(f"{path} still {body['status']} after {timeout} s")
+from shared.engine.measures.verdict import VERDICTS
+from tests.waiting import json_at, wait_for_answer
 
 
 def test_upload_train_sample_download(
@@ -55,9 +44,15 @@ def test_upload_train_sample_download(
     created = client.post("/api/v1/jobs", headers=headers, json=hp)
     assert created.status_code == 202, created.get_json()
     job_id = created.get_json()["id"]
-    job = poll(client, f"/api/v1/jobs/{job_id}", headers, {"succeeded", "failed", "cancelled"})
+    job = wait_for_answer(json_at(client, f"/api/v1/jobs/{job_id}", headers), 180, f"job {job_id}", interval=0.5)
     assert job["status"] == "succeeded", job["error"]
     assert [e["epoch"] for e in job["history"]] == [1, 2] and job["epoch"] == 2
+    # has the model learned: its held-out bits/char against the corpus's character frequencies, recorded
+    # by the worker when training started
+    learning = job["learning"]
+    best_bits = min(e["val_loss_bits"] for e in job["history"])
+    assert 3.0 < learning["unigram_bits"] < 7.0 and learning["bits_per_char"] == best_bits
+    assert learning["state"] in ("not learned", "learning", "learned") and learning["line"]
     keys = worker_store.list(f"jobs/{job_id}/")
     assert {k.split("/")[3] for k in keys} == {"epoch-0001", "epoch-0002"}  # jobs/ID/LEASE/epoch-N/...
     assert any(k.endswith("model.keras") for k in keys) and any(k.endswith("checkpoint.json") for k in keys)
@@ -69,7 +64,7 @@ def test_upload_train_sample_download(
     )
     assert asked.status_code == 202, asked.get_json()
     sample_id = asked.get_json()["id"]
-    sample = poll(client, f"/api/v1/samples/{sample_id}", headers, {"succeeded", "failed"})
+    sample = wait_for_answer(json_at(client, f"/api/v1/samples/{sample_id}", headers), 180, "the sample", interval=0.5)
     assert sample["status"] == "succeeded", sample["error"]
     text = client.get(f"/api/v1/samples/{sample_id}/text", headers=headers)
     assert text.status_code == 200 and text.mimetype == "text/plain"
@@ -86,6 +81,8 @@ def test_upload_train_sample_download(
     assert quality["chars"] == 50_000 and quality["bits_per_char"] > 0 and 0 <= quality["char_divergence"] <= 1
     assert quality["bits_chars"] == 10_000  # bits/char over the first 10,000 characters
     assert quality["balanced_lines"] is not None  # the corpus is Python: the Python measures apply
+    # one verdict per text, judged against the corpus's own figures, with its reason
+    assert quality["verdict"] in VERDICTS and quality["verdict_reason"]
     (novelty,) = sample["novelty"]
     assert novelty["chars"] == 50_000 and novelty["longest_copy"] >= 1 and len(novelty["spans"]) <= 200
     index_key = f"{corpus_key(worker_db_url, corpus['id']).removesuffix('.txt')}.index.npz"
@@ -98,7 +95,8 @@ def test_upload_train_sample_download(
         json={"length": 2000, "temperature": [0, 1.0], "epoch": 1, "precision": "float32", "top_k": 5, "top_p": 0.9},
     )
     assert asked.status_code == 202, asked.get_json()
-    sample = poll(client, f"/api/v1/samples/{asked.get_json()['id']}", headers, {"succeeded", "failed"})
+    path = f"/api/v1/samples/{asked.get_json()['id']}"
+    sample = wait_for_answer(json_at(client, path, headers), 180, "the sample with options", interval=0.5)
     assert sample["status"] == "succeeded", sample["error"]
     assert (sample["epoch"], sample["precision"], sample["top_k"], sample["top_p"]) == (1, "float32", 5, 0.9)
     assert [q["name"] for q in sample["quality"]] == ["sample-1-t0.txt", "sample-1-t1.txt"]

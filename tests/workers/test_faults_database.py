@@ -1,4 +1,4 @@
-"""A database that refuses connections for a while (item 5 of issue 9): the worker and the
+"""A database that refuses connections for a while: the worker and the
 reconciler reach PostgreSQL through TCP proxies in the test process, which the test closes (every
 connection reset, new ones refused) and opens again while a job trains."""
 
@@ -44,10 +44,10 @@ def test_a_database_outage_during_training_neither_fails_nor_requeues_the_job(pr
     proxied.wait(lambda: proxied.get_job(job_id)[0].epoch >= 1, 120, "the first epoch")
     for proxy in proxied.proxies.values():
         proxy.down()
-    time.sleep(OUTAGE)
+    time.sleep(OUTAGE)  # the outage lasts OUTAGE seconds
     # the reconciler gets the database back first: every heartbeat it sees is OUTAGE s old
     proxied.proxies["reconciler"].up()
-    time.sleep(2.0)
+    time.sleep(2.0)  # the reconciler alone has the database for a while
     proxied.proxies["worker"].up()
     job, epochs = proxied.finished_job(job_id, 180)
     assert job.status == WorkStatus.succeeded, job.error

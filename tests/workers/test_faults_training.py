@@ -108,7 +108,7 @@ def test_redis_restart_with_a_job_running_and_one_queued(cluster):
     reached_epoch(cluster, running, 1)
     queued = cluster.job(epochs=2)  # waits: the worker runs one job at a time
     cluster.redis.stop()  # nothing on disk: the queued message and the unacknowledged one are gone
-    time.sleep(1)
+    time.sleep(1)  # Redis stays down a while
     cluster.redis.start()
     restarted = time.monotonic()
     whole_history(cluster, running, 20)
@@ -130,12 +130,12 @@ def test_storage_outage_during_checkpoint_upload(cluster):
     down = time.monotonic()
     cluster.wait(lambda: "failed (attempt" in worker.log_text(), 60, "an upload retrying")
     recorded = cluster.get_job(job_id)[1]
-    time.sleep(1)
+    time.sleep(1)  # a second in which nothing may be recorded
     assert cluster.get_job(job_id)[1] == recorded  # nothing recorded while its upload cannot finish
     (child,) = worker.pool_children()
     os.kill(child, signal.SIGKILL)  # and the worker dies meanwhile
     cluster.wait(lambda: "download corpora/" in worker.log_text(), 60, "the next attempt waiting for storage")
-    time.sleep(3)
+    time.sleep(3)  # the new attempt waits on storage a while
     cluster.s3.start()
     print(f"\nS3 outage: {time.monotonic() - down:.1f} s")
     job = whole_history(cluster, job_id, 5)

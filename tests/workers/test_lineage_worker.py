@@ -1,4 +1,4 @@
-"""Issue 12 with a real training worker, PostgreSQL and moto S3: a continued job's history goes
+"""Lineage, retention and deletion with a real training worker, PostgreSQL and moto S3: a continued job's history goes
 on with no gap or repeat, retention keeps exactly the checkpoints its policy names, a delete
 during a running job is refused or cancels first, and a delete killed mid-way is finished by a
 second one."""
@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from sqlalchemy import select
@@ -16,12 +15,12 @@ from sqlalchemy import select
 from shared.auth import create_user_token
 from shared.db.models import Epoch, Job
 from shared.db.session import session_scope
+from tests.waiting import finished, json_at, wait_for, wait_for_answer
 from tests.workers.conftest import BUCKET
 from tests.workers.processes import stdlib_text
 
 TINY = {"layers": 1, "units": 16, "seq_len": 20, "batch_size": 8, "validation_split": 0.1, "patience": 0}
 POLICY = {"keep_every": 2, "keep_best": True, "keep_last": 1}
-ENDED = {"succeeded", "failed", "cancelled"}
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +37,9 @@ def api(worker_settings, worker_db_url, training_worker):
     return client, headers, corpus.get_json()["id"]
 
 
-def poll(client, headers, job_id, done, timeout=240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()
-        if done(body):
-            return body
-        time.sleep(0.3)
-    pytest.fail(f"job {job_id}: still {body.get('status')} after {timeout} s")
+def wait_for_job(client, headers, job_id, what="to finish", done=finished):
+    """The API's view of job `job_id` once done(view) holds (it finished, unless told)."""
+    return wait_for_answer(json_at(client, f"/api/v1/jobs/{job_id}", headers), 240, f"job {job_id} {what}", done)
 
 
 def stored_epochs(store, job_id: int) -> set[int]:
@@ -67,11 +61,11 @@ def lineage(api, worker_store):
         "/api/v1/jobs", headers=headers, json={"corpus_id": corpus_id, **TINY, "epochs": 4, "retention": POLICY}
     )
     assert made.status_code == 202, made.get_json()
-    parent = poll(client, headers, made.get_json()["id"], lambda b: b["status"] in ENDED)
+    parent = wait_for_job(client, headers, made.get_json()["id"])
     assert parent["status"] == "succeeded", parent["error"]
     asked = client.post(f"/api/v1/jobs/{parent['id']}/continue", headers=headers, json={"epochs": 2})
     assert asked.status_code == 202, asked.get_json()
-    child = poll(client, headers, asked.get_json()["id"], lambda b: b["status"] in ENDED)
+    child = wait_for_job(client, headers, asked.get_json()["id"])
     assert child["status"] == "succeeded", child["error"]
     return parent, child
 
@@ -109,7 +103,7 @@ def test_delete_of_a_running_job_is_refused_or_cancels_it_first(api, worker_stor
     client, headers, corpus_id = api
     made = client.post("/api/v1/jobs", headers=headers, json={"corpus_id": corpus_id, **TINY, "epochs": 200})
     job_id = made.get_json()["id"]
-    poll(client, headers, job_id, lambda b: b["status"] == "running" and b["epoch"] >= 1)
+    wait_for_job(client, headers, job_id, "to train an epoch", lambda b: b["status"] == "running" and b["epoch"] >= 1)
     refused = client.delete(f"/api/v1/jobs/{job_id}", headers=headers)
     assert refused.status_code == 409 and "cancel" in refused.get_json()["error"]
     assert client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()["status"] == "running"
@@ -117,10 +111,11 @@ def test_delete_of_a_running_job_is_refused_or_cancels_it_first(api, worker_stor
     accepted = client.delete(f"/api/v1/jobs/{job_id}?cancel=true", headers=headers)
     assert accepted.status_code == 202 and accepted.get_json() == {"status": "deleting"}
     assert job_id not in [j["id"] for j in client.get("/api/v1/jobs", headers=headers).get_json()["items"]]
-    deadline = time.monotonic() + 120
-    while client.get(f"/api/v1/jobs/{job_id}", headers=headers).status_code != 404:  # its worker finishes it
-        assert time.monotonic() < deadline, "the worker did not finish the delete"
-        time.sleep(0.3)
+
+    def gone() -> bool:
+        return client.get(f"/api/v1/jobs/{job_id}", headers=headers).status_code == 404
+
+    wait_for(gone, 120, "the job's worker to finish the delete", interval=0.3)
     assert worker_store.list(f"jobs/{job_id}/") == []
     with db() as session:
         assert session.scalars(select(Epoch).where(Epoch.job_id == job_id)).all() == []

@@ -7,6 +7,7 @@ import pytest
 from shared import lifecycle
 from shared.db.models import Analysis, Job, Sample, WorkStatus, utcnow
 from shared.settings import Settings
+from tests.factories import sample_row
 from workers.reconciler import reconcile
 
 SETTINGS = Settings(HEARTBEAT_TIMEOUT=60, REDISPATCH_AFTER=30, MAX_ATTEMPTS=3)
@@ -88,19 +89,15 @@ def test_a_queued_job_is_sent_again_only_when_its_queue_is_empty_and_time_has_pa
 def test_a_silent_sample_fails_and_a_lost_queued_sample_is_sent_again(db, job_id, test_user):
     with db() as session:
         old = utcnow() - timedelta(hours=1)
-        running = Sample(
+        running = sample_row(
             owner_id=test_user,
             job_id=job_id,
-            checkpoint_key="k",
-            length=10,
             temperatures=[1],
             status=WorkStatus.running,
             heartbeat_at=old,
             worker="s@x",
         )
-        queued = Sample(
-            owner_id=test_user, job_id=job_id, checkpoint_key="k", length=10, temperatures=[1], dispatched_at=old
-        )
+        queued = sample_row(owner_id=test_user, job_id=job_id, temperatures=[1], dispatched_at=old)
         session.add_all([running, queued])
         session.flush()
         running_id, queued_id = running.id, queued.id

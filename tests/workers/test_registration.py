@@ -87,7 +87,7 @@ def proxied_cluster(make_pg_database, tmp_path):
 def test_a_database_outage_never_stops_a_worker(proxied_cluster):
     cluster, proxy = proxied_cluster, proxied_cluster.proxy
     worker = cluster.worker("sampling")  # starts while its database refuses every connection
-    time.sleep(1.5)
+    time.sleep(1.5)  # the worker lives a while with no database
     assert worker.proc.poll() is None and view(cluster.db_url, worker.hostname) is None
     proxy.up()
     first = cluster.wait(lambda: view(cluster.db_url, worker.hostname), 10, "registered once the database is back")

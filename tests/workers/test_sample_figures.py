@@ -7,7 +7,7 @@ from shared.lifecycle import SamplingWork
 from shared.storage.keys import corpus_index_key
 from tests.workers.processes import stdlib_text
 from workers import corpus_index
-from workers.sampling import text_figures
+from workers.sampling import measure_texts
 
 
 def test_figures_against_the_corpus_index(db, make_corpus, worker_store, monkeypatch):
@@ -23,7 +23,7 @@ def test_figures_against_the_corpus_index(db, make_corpus, worker_store, monkeyp
     made_up = "".join(f"zq{i}x = wv{i * 7} + kk({i})\n" for i in range(200))
     monkeypatch.setattr(corpus_index, "get_store", lambda: worker_store)
     monkeypatch.setattr(corpus_index, "_cache", None)
-    quality, novelty = text_figures(work, None, [copied, made_up], ["sample-1-t0.5.txt", "sample-1-t1.txt"])
+    quality, novelty = measure_texts(work, None, [copied, made_up], ["sample-1-t0.5.txt", "sample-1-t1.txt"])
 
     assert corpus_index_key(key) in worker_store.list("corpora/")
     assert [q["name"] for q in quality] == ["sample-1-t0.5.txt", "sample-1-t1.txt"]
@@ -38,5 +38,5 @@ def test_figures_against_the_corpus_index(db, make_corpus, worker_store, monkeyp
     monkeypatch.setattr(corpus_index, "_cache", None)
     reference = corpus_index.corpus_reference(key, False)
     assert reference.build_seconds is None and reference.python
-    _, again = text_figures(work, None, [copied, made_up], ["a", "b"])
+    _, again = measure_texts(work, None, [copied, made_up], ["a", "b"])
     assert again is not None and again[0]["longest_copy"] == novelty[0]["longest_copy"]

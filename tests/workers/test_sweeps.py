@@ -1,4 +1,4 @@
-"""Sweeps and fair queues through a real training worker, over HTTP (issues 9 and 12): user A's
+"""Sweeps and fair queues through a real training worker, over HTTP: user A's
 sweep of four tiny jobs, then a single job of A's own, then user B's single job. Fair share: B's
 job starts before A's third (A has one job at a time in the broker, sweep or not, and the worker
 dispatches A's next one when it takes the previous one), and A's jobs keep their order. The

@@ -141,11 +141,13 @@ def test_finished_job_delivered_again_is_left_alone(trained_job, training_worker
     before, _ = _job(db, trained_job)
     enqueue.training(trained_job)
     enqueue.training(10_000_000)  # no such job
-    time.sleep(3)
+    # handled one at a time, in order: the second message's line means the first was handled too
+    nothing = "job 10000000: nothing to do"
+    wait_for(lambda: nothing in training_worker.log_text(), 30, what="both messages handled", worker=training_worker)
     after, epochs = _job(db, trained_job)
     assert (after.status, after.attempts, after.finished_at) == (before.status, before.attempts, before.finished_at)
     assert len(epochs) == 2
-    assert "job 10000000: nothing to do" in training_worker.log_text()
+    assert nothing in training_worker.log_text()
 
 
 def test_resume_continues_from_the_latest_checkpoint(trained_job, training_worker, enqueue, db, wait_for):

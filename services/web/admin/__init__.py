@@ -1,17 +1,9 @@
 """Admin status pages under /admin: jobs (live progress and loss curves), workers and queues,
-corpora. Server-rendered Jinja templates, one CSS and one vanilla JS file, no CDN.
-
-The app factory (services/app.py) calls `init_app(app)`.
+corpora, users. Server-rendered Jinja templates (services/web/templates/admin/, in the site's one
+layout), the site's CSS and vanilla JS, no CDN. `services.web.init_app` registers the blueprint.
 """
 
-from flask import Flask
-
 from . import views  # noqa: F401 - registers the routes on admin_bp
-from .blueprint import FETCHED_ENDPOINTS, PUBLIC_ENDPOINTS, admin_bp, register
+from .blueprint import FETCHED_ENDPOINTS, PUBLIC_ENDPOINTS, admin_bp
 
-__all__ = ["FETCHED_ENDPOINTS", "PUBLIC_ENDPOINTS", "admin_bp", "init_app"]
-
-
-def init_app(app: Flask) -> None:
-    """Register the admin pages (their routes are in views.py)."""
-    register(app)
+__all__ = ["FETCHED_ENDPOINTS", "PUBLIC_ENDPOINTS", "admin_bp"]

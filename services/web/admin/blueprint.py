@@ -1,78 +1,32 @@
-"""The admin blueprint: its guard (CSRF, then authentication) on every route, its security
-headers and its error pages. The routes are in views.py; `services.web.admin.init_app` registers both.
+"""The admin blueprint, gated by role in one place: its guard (CSRF, then an admin's sign-in: a
+signed-in non-admin gets a 403 page, a signed-out browser the sign-in form) runs before every
+route, then its security headers and its error pages. The routes are in views.py, sign-in and
+sign-out in services/web/signin.py; `services.web.init_app` registers the blueprint.
 
 Optional config: ADMIN_BROKER_TIMEOUT (seconds the workers page waits for the broker's queue
-depths, default 1.0), ADMIN_SESSION_MAX_AGE (seconds, default 12 h), ADMIN_POLL_MS (default
-2000). Sessions are signed with SECRET_KEY: outside embedded mode (DATABASE_URL set) the app
-refuses to start without a strong one; embedded, a missing key becomes a random key per process
-(sessions then do not survive a restart or span several processes). The cookie's Secure flag
-follows SESSION_COOKIE_SECURE, and TRUSTED_PROXIES reverse proxies' X-Forwarded-* headers are
-believed (werkzeug's ProxyFix).
+depths, default 1.0), ADMIN_POLL_MS (default 2000).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-from pathlib import Path
 
-from flask import Blueprint, Flask, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ...plumbing.errors import ApiError
-from .security import (
-    CSRF_DEFAULTS,
-    Refused,
-    SessionInterface,
-    authenticate,
-    check_csrf,
-    check_secret_key,
-    csrf_token,
-    security_headers,
-)
+from ..folders import STATIC, TEMPLATES
+from ..security import Refused, authenticate, check_csrf
+from ..signin import ADMIN_AREA, add_area_hooks, add_sign_in_routes
 
-_HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
 
-admin_bp = Blueprint(
-    "admin",
-    __name__,
-    url_prefix="/admin",
-    template_folder=str(_HERE / "templates"),
-    static_folder=str(_HERE / "static"),
-)
+admin_bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder=TEMPLATES, static_folder=STATIC)
 
+add_sign_in_routes(admin_bp, ADMIN_AREA)
+add_area_hooks(admin_bp, ADMIN_AREA)
 PUBLIC_ENDPOINTS = {"admin.static", "admin.login"}
-
-
-def register(app: Flask) -> None:
-    """Register the admin blueprint on `app` (once; calling again does nothing)."""
-    if admin_bp.name in app.blueprints:
-        return
-    settings = app.config["SETTINGS"]
-    check_secret_key(settings)  # InsecureSecretKey outside embedded mode
-    if not app.secret_key:
-        key = settings.secret_key
-        if not key:
-            log.warning(
-                "SECRET_KEY is not set: admin sessions use a random key and end when this "
-                "process exits (and do not work across several processes)"
-            )
-            key = secrets.token_urlsafe(32)
-        app.secret_key = key
-    for name, value in CSRF_DEFAULTS.items():
-        app.config.setdefault(name, value)
-    if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default is None
-        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.session_interface = SessionInterface(settings.session_cookie_secure)
-    if settings.trusted_proxies:
-        n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
-    app.register_blueprint(admin_bp)
-
-
 FETCHED_ENDPOINTS = {"admin.api_jobs", "admin.api_job", "admin.job_chart"}  # read by admin.js
 
 
@@ -109,7 +63,7 @@ def refusal(refused: Refused):
         return redirect(url_for("admin.login", next=target))
     return (
         render_template(
-            "admin/error.html",
+            "error.html",
             status=refused.status,
             message=refused.message,
             title="Forbidden" if refused.status == 403 else "Unauthorized",
@@ -117,16 +71,6 @@ def refusal(refused: Refused):
         refused.status,
         headers,
     )
-
-
-@admin_bp.after_request
-def _headers(response):
-    return security_headers(response, "admin.static")
-
-
-@admin_bp.context_processor
-def _template_globals():
-    return {"csrf_token": csrf_token, "admin_user": g.get("admin_user"), "admin_auth": g.get("admin_auth")}
 
 
 @admin_bp.errorhandler(HTTPException)
@@ -142,7 +86,7 @@ def _http_error(exc: HTTPException):
     headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
     if wants_json():
         return jsonify(error=message), status, headers
-    return render_template("admin/error.html", status=status, message=message, title=title), status, headers
+    return render_template("error.html", status=status, message=message, title=title), status, headers
 
 
 @admin_bp.errorhandler(ApiError)
@@ -150,7 +94,7 @@ def _api_error(exc: ApiError):
     if wants_json():
         return jsonify(error=exc.error), exc.status, exc.headers or {}
     return (
-        render_template("admin/error.html", status=exc.status, message=exc.error, title="Error"),
+        render_template("error.html", status=exc.status, message=exc.error, title="Error"),
         exc.status,
         exc.headers or {},
     )
@@ -162,7 +106,7 @@ def _unexpected(exc: Exception):
     if wants_json():
         return jsonify(error="internal server error"), 500
     return render_template(
-        "admin/error.html",
+        "error.html",
         status=500,
         title="Internal server error",
         message="The page failed; the error is in the server log.",

@@ -9,7 +9,7 @@ from flask import url_for
 
 from shared.lifecycle import registry
 
-from .presenters import DASH, fmt_duration, fmt_time, since
+from ..presenters import DASH, fmt_duration, fmt_time, since
 
 KIND_LABEL = {"job": "Job", "sample": "Sample", "analysis": "Analysis"}
 

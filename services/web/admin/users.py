@@ -10,8 +10,8 @@ from shared.db.models import Analysis, Job, Sample, User, WorkStatus
 from shared.lifecycle.quotas import StorageUse, limits_for, storage_use_of
 from shared.settings import Settings
 
+from ..presenters import DASH, fmt_bytes, fmt_time
 from .paging import Paging
-from .presenters import DASH, fmt_bytes, fmt_time
 
 
 def _counts(session: Session, model, ids: list[int], *where) -> dict[int, int]:

@@ -1,5 +1,6 @@
-"""The admin routes. Every page has its data from services/web/admin/presenters.py, so the JSON
-endpoints that the polling script reads carry exactly what the pages render."""
+"""The admin routes (sign-in and sign-out are services/web/signin.py's). Every page has its data
+from services/web/presenters.py, so the JSON endpoints that the polling script reads carry exactly
+what the pages render."""
 
 from __future__ import annotations
 
@@ -10,64 +11,26 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from shared import lifecycle
+from shared.actions.errors import Conflict, NotFound
+from shared.actions.jobs import cancel_job_outcome
 from shared.db.models import Corpus, Job, Sample, WorkStatus
-from shared.queue import send_message
 
 from ...plumbing.context import get_celery, get_db
 from ...plumbing.context import settings as app_settings
 from ...plumbing.downloads import sample_download
+from ..job_page import CHART_SIZE, SAMPLES_SHOWN, job_chart_svg, poll_ms, render_job_page
+from ..presenters import corpus_row, job_detail, job_labels, job_summary
 from .blueprint import admin_bp
 from .broker import broker_label
-from .charts import loss_chart_svg
 from .fleet import workers_page
 from .paging import paging
-from .presenters import chart_points, corpus_row, job_detail, job_labels, job_summary, live_points
-from .security import Refused, admin_for_token, end_session, safe_next, session_admin, start_session
 from .users import users_page
 
 PER_PAGE = 50
-SAMPLES_SHOWN = 100
-CHART_SIZE = (720, 340)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _poll_ms() -> int:
-    return int(current_app.config.get("ADMIN_POLL_MS", 2000))
-
-
-# ---- login ------------------------------------------------------------------------------------
-
-
-@admin_bp.route("/login", methods=["GET", "POST"])
-def login():
-    default = url_for("admin.jobs")
-    target = safe_next(request.values.get("next"), default)
-    if request.method == "GET":
-        if session_admin() is not None:
-            return redirect(target)
-        return render_template("admin/login.html", next=target, error=None)
-    # CSRF was checked by the blueprint's before_request hook
-    token = request.form.get("token", "").strip()
-    if not token:
-        return render_template("admin/login.html", next=target, error="Enter an admin token."), 400
-    try:
-        user, row = admin_for_token(token)
-    except Refused as refused:
-        current_app.logger.warning("admin login refused from %s: %s", request.remote_addr, refused.message)
-        return render_template("admin/login.html", next=target, error=refused.message), refused.status
-    start_session(user, row)
-    flash(f"Signed in as {user.name}.", "success")
-    return redirect(target)
-
-
-@admin_bp.post("/logout")
-def logout():
-    end_session()
-    flash("Signed out.", "success")
-    return redirect(url_for("admin.login"))
 
 
 # ---- jobs -------------------------------------------------------------------------------------
@@ -118,7 +81,7 @@ def jobs():
         statuses=list(WorkStatus.__members__),
         filter_args=args,
         poll_url=url_for("admin.api_jobs", **args, page=data["page"]),
-        poll_ms=_poll_ms(),
+        poll_ms=poll_ms(),
     )
 
 
@@ -141,15 +104,8 @@ def _load_job(job_id: int) -> tuple[Job, list[Sample]]:
 @admin_bp.get("/jobs/<int:job_id>")
 def job_page(job_id: int):
     job, samples = _load_job(job_id)
-    width, height = CHART_SIZE
-    return render_template(
-        "admin/job.html",
-        job=job_detail(job, samples, _now()),
-        labels=job_labels(job, "admin.job_page"),
-        chart=loss_chart_svg(chart_points(job), width, height, live=live_points(job)),
-        poll_url=url_for("admin.api_job", job_id=job_id),
-        poll_ms=_poll_ms(),
-    )
+    detail = job_detail(job, samples, _now())
+    return render_job_page(job, detail, job_labels(job, "admin.job_page"), url_for("admin.api_job", job_id=job_id))
 
 
 @admin_bp.get("/api/jobs/<int:job_id>")
@@ -163,20 +119,21 @@ def job_chart(job_id: int):
     job, _ = _load_job(job_id)
     width = min(max(request.args.get("width", CHART_SIZE[0], type=int) or CHART_SIZE[0], 200), 2000)
     height = min(max(request.args.get("height", CHART_SIZE[1], type=int) or CHART_SIZE[1], 150), 1200)
-    svg = loss_chart_svg(chart_points(job), width, height, title=f"Job {job.id}: loss per epoch", live=live_points(job))
+    svg = job_chart_svg(job, width, height, title=f"Job {job.id}: loss per epoch")
     return Response(svg, mimetype="image/svg+xml")
 
 
 @admin_bp.post("/jobs/<int:job_id>/cancel")
 def job_cancel(job_id: int):
-    """The API's cancel (shared.lifecycle.request_cancel), with the outcome as a message."""
-    db = get_db()
+    """The API's cancel (shared.actions.jobs.cancel_job), with the outcome as a message."""
     try:
-        job, outcome = lifecycle.request_cancel(db, job_id)
-    except LookupError:
+        job, outcome = cancel_job_outcome(get_db(), get_celery(), g.admin_user, job_id)
+    except NotFound:
         abort(404, f"Job {job_id} does not exist.")
-    except lifecycle.AlreadyFinished as exc:
-        flash(f"Job {job_id} is already {WorkStatus(exc.job.status).value}; nothing to cancel.", "warning")
+    except Conflict:
+        finished = get_db().get(Job, job_id)
+        status = WorkStatus(finished.status).value if finished is not None else "gone"
+        flash(f"Job {job_id} is already {status}; nothing to cancel.", "warning")
         return redirect(url_for("admin.job_page", job_id=job_id))
     messages = {
         lifecycle.CANCELLED: (f"Job {job_id} cancelled (it had not started).", "success"),
@@ -192,13 +149,6 @@ def job_cancel(job_id: int):
         ),
     }
     flash(*messages[outcome])
-    dispatch = lifecycle.dispatch_after(db, Job, job_id) if outcome == lifecycle.CANCELLED else None
-    db.commit()
-    if dispatch is not None:  # the owner's next job's turn (fair queues); else the reconciler sends it
-        try:
-            send_message(get_celery(), dispatch.kind, dispatch.record_id, dispatch.token)
-        except Exception:  # noqa: BLE001
-            current_app.logger.warning("could not send job %s; the reconciler will", dispatch.record_id)
     current_app.logger.info("admin %s cancelled job %s (%s)", g.admin_user.name, job_id, job.status)
     return redirect(url_for("admin.job_page", job_id=job_id))
 

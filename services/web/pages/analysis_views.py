@@ -1,4 +1,4 @@
-"""The user pages of issue 11's neuron analyses and temperature chart: a job's analyses with a
+"""The user pages of the neuron analyses and temperature chart: a job's analyses with a
 form to request one (the API's own code path), an analysis's page (the neuron table and the
 coloured text with its cell picker, drawn by services/web/report.py's view) and the temperature chart
 with a prompt box (its numbers from the API's next-char code, read with the page's session)."""
@@ -11,15 +11,17 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from shared.actions import ActionError
+from shared.actions.analyses import analysis_result, create_analysis
+from shared.actions.inputs import AnalysisCreate, NextCharQuery
 from shared.db.models import Analysis, Job, WorkStatus
 
-from ...api.analyses import analysis_out, analysis_result, create_analysis, next_char_data
-from ...api.analysis_schemas import AnalysisCreate, NextCharQuery
-from ...api.auth import get_visible, visible
-from ...api.schemas import JobPath, NoQuery
-from ...plumbing.context import get_db
+from ...plumbing.access import current_user, get_visible, visible
+from ...plumbing.answers import analysis_out
+from ...plumbing.context import get_celery, get_db, get_store, settings
 from ...plumbing.downloads import analysis_download
 from ...plumbing.errors import ApiError
+from ...plumbing.nextchar import next_char_data
 from ..report import DEFAULT_PROMPT, DEFAULT_TEMPERATURES, view
 from .blueprint import pages_bp
 
@@ -61,14 +63,16 @@ def request_analysis(job_id: int):
             flash(f"{'.'.join(str(p) for p in err['loc'][:1]) or 'form'}: {err['msg']}", "error")
         return back
     try:
-        out, _status = create_analysis(path=JobPath(job_id=job_id), body=body, query=NoQuery())
-    except ApiError as exc:
-        if exc.status == 404 and exc.error == f"job {job_id} not found":
+        analysis = create_analysis(
+            get_db(), get_celery(), get_store(), current_user(), job_id, body, settings().analysis_max_chars
+        )
+    except ActionError as exc:
+        if exc.message == f"job {job_id} not found":
             raise
-        flash(f"No analysis: {exc.error}.", "error")
+        flash(f"No analysis: {exc.message}.", "error")
         return back
-    flash(f"Analysis {out['id']} queued.", "success")
-    return redirect(url_for("pages.analysis_page", analysis_id=out["id"]))
+    flash(f"Analysis {analysis.id} queued.", "success")
+    return redirect(url_for("pages.analysis_page", analysis_id=analysis.id))
 
 
 @pages_bp.get("/analyses/<int:analysis_id>")
@@ -76,8 +80,8 @@ def analysis_page(analysis_id: int):
     analysis: Analysis = get_visible(Analysis, analysis_id)
     body = None
     if analysis.status == WorkStatus.succeeded:
-        result = json.loads(analysis_result(analysis))
-        body = view(result, None)
+        result = json.loads(analysis_result(get_store(), analysis))
+        body = view(result, *_chart_of(analysis.job, analysis.epoch))
     return render_template(
         "pages/analysis.html",
         analysis=analysis_out(analysis),
@@ -85,6 +89,16 @@ def analysis_page(analysis_id: int):
         body=body,
         result_url=url_for("pages.analysis_result_json", analysis_id=analysis.id),
     )
+
+
+def _chart_of(job: Job, epoch: int | None) -> tuple[dict | None, str]:
+    """The temperature chart's first numbers for the analysed checkpoint (None when the job's model
+    cannot answer now: the chart's script then asks the server itself) and where it asks again."""
+    try:
+        distribution = next_char_data(job, DEFAULT_PROMPT, list(DEFAULT_TEMPERATURES), CHART_TOP, epoch)
+    except ApiError:
+        distribution = None
+    return distribution, url_for("pages.job_next_char", job_id=job.id, epoch=epoch)
 
 
 @pages_bp.get("/analyses/<int:analysis_id>/result.json")

@@ -1,9 +1,9 @@
-"""Who is signed in on the user pages: any user's API token, typed once into /login (the admin
-pages' signed session cookie then remembers it: one sign-in for both, see
-services/web/admin/security.py) or sent as `Authorization: Bearer`.
+"""Who is signed in on the user pages: any user's API token, typed once into /login (the site's
+one signed session cookie then remembers it: one sign-in for the admin pages too, see
+services/web/signin.py) or sent as `Authorization: Bearer`.
 
-Sessions are read by the admin's own `session_user` (server-side row, token, proof and age
-checked in one place); `safe_next` is the admin's with any path on this site allowed.
+Sessions are read by services/web/security.py's `session_user` (server-side row, token, proof and
+age checked in one place).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from shared.auth import BadToken, check_token
 from shared.db.models import User
 
 from ...plumbing.context import bearer_token, get_db
-from ..admin.security import SESSION_KEY, session_user
-from ..admin.security import safe_next as admin_safe_next
+from ..security import SESSION_KEY, session_user
 
 
 class SignedOut(Exception):
@@ -42,8 +41,3 @@ def authenticate() -> User:
     g.user = user
     g.pages_auth = "bearer" if token is not None else "session"
     return user
-
-
-def safe_next(target: str | None, default: str) -> str:
-    """`target` when it is a path on this site, else `default` (no open redirect)."""
-    return admin_safe_next(target, default, prefix="/")

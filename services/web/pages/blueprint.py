@@ -1,35 +1,34 @@
-"""The user pages' blueprint: CSRF (the admin's check) then sign-in on every route but the public
-ones, the admin's security headers, error pages."""
+"""The user pages' blueprint: CSRF then sign-in (any user's token) on every route but the public
+ones, the security headers of every page, error pages. Sign-in and sign-out are
+services/web/signin.py's; `services.web.init_app` registers the blueprint."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from shared.actions import ActionError
 from shared.lifecycle.quotas import QuotaExceeded
 
-from ...plumbing.errors import ApiError
-from ..admin.security import check_csrf, csrf_token, end_session, security_headers
+from ...plumbing.errors import ApiError, as_api_error
+from ..folders import STATIC, TEMPLATES
+from ..security import check_csrf, end_session
+from ..signin import USER_AREA, add_area_hooks, add_sign_in_routes
 from .auth import SignedOut, authenticate
 
-_HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
 
-pages_bp = Blueprint(
-    "pages",
-    __name__,
-    template_folder=str(_HERE / "templates"),
-    static_folder=str(_HERE / "static"),
-    static_url_path="/assets",
-)
+pages_bp = Blueprint("pages", __name__, template_folder=TEMPLATES, static_folder=STATIC, static_url_path="/assets")
+add_sign_in_routes(pages_bp, USER_AREA)
+add_area_hooks(pages_bp, USER_AREA)
 
 PUBLIC_ENDPOINTS = {"pages.static", "pages.index", "pages.welcome", "pages.login"}
 FETCHED_ENDPOINTS = {"pages.job_live", "pages.job_chart", "pages.sample_live"}  # read by the scripts
-FETCHED_ENDPOINTS |= {"pages.job_next_char", "pages.analysis_result_json"}  # issue 11: the chart, a download
+# and the temperature chart, an analysis download
+FETCHED_ENDPOINTS |= {"pages.job_next_char", "pages.analysis_result_json"}
 
 
 def wants_json() -> bool:
@@ -59,16 +58,6 @@ def _guard():
     return None
 
 
-@pages_bp.after_request
-def _headers(response):
-    return security_headers(response, "pages.static")
-
-
-@pages_bp.context_processor
-def _template_globals():
-    return {"csrf_token": csrf_token, "user": g.get("user"), "pages_auth": g.get("pages_auth")}
-
-
 def sentence(text: str) -> str:
     """An API error message as a sentence of a page: capitalised, with a full stop."""
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
@@ -77,7 +66,7 @@ def sentence(text: str) -> str:
 def error_page(status: int, title: str, message: str, headers=None):
     if wants_json():
         return jsonify(error=message), status, headers or {}
-    return render_template("pages/error.html", status=status, title=title, message=message), status, headers or {}
+    return render_template("error.html", status=status, title=title, message=message), status, headers or {}
 
 
 @pages_bp.errorhandler(HTTPException)
@@ -94,6 +83,12 @@ def _http_error(exc: HTTPException):
 def _api_error(exc: ApiError):
     message = sentence(exc.error)
     return error_page(exc.status, "Not found" if exc.status == 404 else "Error", message, exc.headers)
+
+
+@pages_bp.errorhandler(ActionError)
+def _action_error(exc: ActionError):
+    """An action's refusal not handled by its page (a record not the user's: the 404 page)."""
+    return _api_error(as_api_error(exc))
 
 
 @pages_bp.errorhandler(QuotaExceeded)

@@ -1,4 +1,4 @@
-"""The user pages of sweeps and run comparison (issue 12): `/sweeps` (yours, and a form that
+"""The user pages of sweeps and run comparison: `/sweeps` (yours, and a form that
 launches one through the API's own code path; `?preset=study-full` fills it with the paper
 questions study of shared/research/study.py at that scale), `/compare?sweep=ID` or `?jobs=1,2,3` (the
 validation curves overlaid, optionally smoothed, and the comparison table), both following
@@ -16,26 +16,40 @@ from flask import Response, flash, jsonify, redirect, render_template, request, 
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from shared.actions import ActionError, compare
+from shared.actions.inputs import CompareQuery, SweepCreate
+from shared.actions.sweeps import cancel_sweep, create_sweep
 from shared.db.models import BatchLoss, Corpus, Epoch, Job, Sample, Sweep, WorkStatus
 from shared.lifecycle import sweeps as sweep_lifecycle
 from shared.research import study
+from shared.settings import get_settings
 
-from ...api.auth import visible
-from ...api.compare import comparison, selected_jobs
-from ...api.schemas import NoQuery
-from ...api.sweep_schemas import CompareQuery, SweepCreate, SweepPath
-from ...api.sweeps import cancel_sweep, create_sweep
-from ...plumbing.context import get_db
+from ...plumbing.access import current_user, visible
+from ...plumbing.context import get_celery, get_db
 from ...plumbing.errors import ApiError
+from ..overlay import color, overlay_chart_svg
 from .blueprint import FETCHED_ENDPOINTS, pages_bp
-from .overlay import color, overlay_chart_svg
 
 FETCHED_ENDPOINTS.update({"pages.compare_live", "pages.compare_chart", "pages.compare_table"})
 CHART_SIZE = (900, 380)
-SHOWN_QUALITY = (("parse_rate", "parses"), ("balanced_lines", "balanced"), ("bits_per_char", "sample bits/char"))
+SHOWN_QUALITY = (
+    ("parse_rate", "parses"),
+    ("balanced_lines", "balanced"),
+    ("bits_per_char", "model confidence (bits/char)"),
+)
 EXAMPLE_GRID = '{"optimizer": ["rmsprop", "adam"], "seed": [0, 1]}'
 EXAMPLE_BASE = '{"layers": 2, "units": 128, "epochs": 10}'
 PRESETS = {f"study-{name}": name for name in study.SCALES}  # ?preset= -> the study's scale
+
+
+def selected_jobs(job_ids: list[int] | None, sweep_id: int | None, epochs: bool = True) -> list[Job]:
+    """shared.actions.compare.selected_jobs for the signed-in user."""
+    return compare.selected_jobs(get_db(), current_user(), job_ids, sweep_id, epochs)
+
+
+def comparison(jobs: list[Job], smoothing: float) -> dict:
+    """shared.actions.compare.comparison in the request's session."""
+    return compare.comparison(get_db(), jobs, smoothing)
 
 
 def _query() -> CompareQuery:
@@ -226,7 +240,7 @@ def _json_field(name: str) -> object:
 
 @pages_bp.post("/sweeps")
 def launch_sweep():
-    """The API's POST /api/v1/sweeps (services.api.sweeps.create_sweep) with the form's fields:
+    """The API's POST /api/v1/sweeps (shared.actions.sweeps.create_sweep) with the form's fields:
     the corpus, the base hyperparameters and a grid (or a list of variants), as JSON."""
     form: dict[str, Any] = {k: request.form.get(k, "") for k in ("base", "grid", "name")}
     back = redirect(url_for("pages.sweeps", **form))
@@ -245,17 +259,18 @@ def launch_sweep():
         flash(str(exc), "error")
         return back
     try:
-        out, _status = create_sweep(body=body, query=NoQuery())
-    except ApiError as exc:
+        sweep = create_sweep(get_db(), get_celery(), current_user(), body, get_settings().sweep_max_variants)
+    except ActionError as exc:
         details = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in exc.detail or [])
-        flash(f"No sweep: {exc.error}" + (f" ({details})" if details else "") + ".", "error")
+        flash(f"No sweep: {exc.message}" + (f" ({details})" if details else "") + ".", "error")
         return back
-    flash(f"Sweep {out['id']}: {out['jobs_total']} jobs queued.", "success")
-    return redirect(url_for("pages.compare_page", sweep=out["id"]))
+    flash(f"Sweep {sweep.id}: {len(sweep.jobs)} jobs queued.", "success")
+    return redirect(url_for("pages.compare_page", sweep=sweep.id))
 
 
 @pages_bp.post("/sweeps/<int:sweep_id>/cancel")
 def cancel_sweep_page(sweep_id: int):
-    out, _status = cancel_sweep(path=SweepPath(sweep_id=sweep_id), query=NoQuery())
-    flash(f"Sweep {sweep_id}: unfinished jobs cancelled ({out['counts']['running']} stopping).", "success")
+    sweep = cancel_sweep(get_db(), get_celery(), current_user(), sweep_id)
+    running = sum(1 for job in sweep.jobs if job.status == WorkStatus.running)
+    flash(f"Sweep {sweep_id}: unfinished jobs cancelled ({running} stopping).", "success")
     return redirect(url_for("pages.compare_page", sweep=sweep_id))

@@ -1,16 +1,16 @@
 """The API documentation at /api/v1/docs: Swagger UI (flask-openapi3-swagger's static files, served
-by this server: no CDN) started by our own script (pages/static/api_docs.js), reading
+by this server: no CDN) started by our own script (services/web/static/api_docs.js), reading
 /api/v1/openapi.json. /api/v1/ (which flask-openapi3 makes a list of installed UIs) and the
 plugin's own pages (which carry inline scripts) lead there.
 
-The page has the site's security headers (admin/security.py): the CSP allows no inline script,
+The page has the site's security headers (services/web/security.py): the CSP allows no inline script,
 and framing is refused. The token typed into "Authorize" is not kept in localStorage (no
 `persistAuthorization`)."""
 
 from flask import redirect, render_template, request, url_for
 from flask_openapi3 import OpenAPI
 
-from ..admin.security import CSP, security_headers
+from ..security import CSP, security_headers
 
 DOCS_ENDPOINT = "api_docs"
 OPENAPI_INDEX_ENDPOINT = "openapi.openapi"  # flask-openapi3's page at <doc_prefix>/

@@ -1,19 +1,23 @@
-"""The sample pages' figures and texts: on a sample's page, every text's quality and novelty and
-one text with the spans copied from the training corpus highlighted (server-rendered <mark>s);
+"""The sample pages: a sample's page (its state, live while it runs, a preview of its first lines,
+a download), every text's quality and novelty and one text with the spans copied from the
+training corpus highlighted (server-rendered <mark>s);
 and a job's samples side by side across temperatures (the paper's figures 2, 6 and 7), each text
 with its figures, so that a user can pick a temperature."""
 
 from __future__ import annotations
 
-from flask import render_template, request, url_for
+from flask import jsonify, render_template, request, url_for
 from sqlalchemy import select
 
 from shared.db.models import Job, Sample, WorkStatus
 from shared.storage import NotFound
 
-from ...api.auth import get_visible, visible
+from ...plumbing.access import get_visible, visible
 from ...plumbing.context import get_db, get_store
-from ..admin.sample_figures import options_label, segments, text_figures
+from ...plumbing.downloads import sample_download
+from ..figures import options_label, sample_figure_rows, segments
+from ..job_page import poll_ms
+from ..presenters import for_user, sample_row
 from .blueprint import pages_bp
 from .zip_heads import zip_heads
 
@@ -23,6 +27,9 @@ COMPARE_TEXTS = 12  # texts side by side at most (the newest samples' first)
 COMPARE_SAMPLES = 50  # newest succeeded samples looked at (their figures: database rows)
 COMPARE_SAMPLE_BYTES = 1024 * 1024  # bytes of one sample's object read for the side-by-side page
 MAX_ZIP_BYTES = 16 * 1024 * 1024  # bytes of a zip read to reach the chosen text on a sample's page
+PREVIEW_LINES = 20
+PREVIEW_BYTES = 8 * 1024
+PREVIEW_ZIP_BYTES = 1024 * 1024  # bytes of a zip read at most to preview its first text
 
 
 def read_texts(
@@ -56,7 +63,7 @@ def read_texts(
 def sample_texts_view(sample: Sample) -> dict:
     """What the sample page adds: the figures of every text, and the chosen text (`?text=N`,
     1-based) cut into plain and copied segments."""
-    figures = text_figures(sample)
+    figures = sample_figure_rows(sample)
     chosen = min(max(request.args.get("text", 1, type=int) or 1, 1), max(len(figures), 1))
     texts = read_texts(sample, HIGHLIGHT_CHARS, only=chosen - 1) if figures else None
     for i, row in enumerate(figures, start=1):
@@ -85,7 +92,7 @@ def compare_samples(job_id: int):
     columns: list[dict] = []
     reads = 0  # samples' objects opened: one per column at most
     for sample in get_db().scalars(stmt):
-        figures = text_figures(sample)
+        figures = sample_figure_rows(sample)
         if not figures:
             continue
         if len(columns) >= COMPARE_TEXTS or reads >= COMPARE_TEXTS:
@@ -114,3 +121,69 @@ def compare_samples(job_id: int):
         compare_chars=COMPARE_CHARS,
         compare_texts=COMPARE_TEXTS,
     )
+
+
+# ---- a sample's page ----------------------------------------------------------------------------
+
+
+def _preview(sample: Sample) -> tuple[str | None, str | None]:
+    """(first lines of the (first) text, its name in a zip) of a finished sample."""
+    if sample.status != WorkStatus.succeeded or not sample.object_key:
+        return None, None
+    try:
+        stream = get_store().open(sample.object_key)
+    except NotFound:
+        return None, None
+    name = None
+    try:
+        if sample.count * len(sample.temperatures) == 1:
+            head = stream.read(PREVIEW_BYTES)
+        else:
+            first = next(zip_heads(stream, PREVIEW_BYTES, PREVIEW_ZIP_BYTES, wanted=0), None)
+            if first is None:
+                return None, None
+            name, head = first
+    except OSError:  # a preview is a courtesy: a store that fails here leaves the page without one
+        return None, None
+    finally:
+        stream.close()
+    text = head.decode("utf-8", errors="ignore")
+    return "\n".join(text.splitlines()[:PREVIEW_LINES]), name
+
+
+def _sample_state(sample: Sample) -> dict:
+    row = for_user(sample_row(sample))
+    return {"id": sample.id, "status": row["status"], "progress_label": row["progress_label"], "error": row["error"]}
+
+
+@pages_bp.get("/samples/<int:sample_id>")
+def sample_page(sample_id: int):
+    sample = get_visible(Sample, sample_id)
+    row = for_user(sample_row(sample))
+    preview, preview_name = _preview(sample)
+    return render_template(
+        "pages/sample.html",
+        sample=row,
+        job_id=sample.job_id,
+        seed_text=sample.seed_text,
+        preview=preview,
+        preview_name=preview_name,
+        preview_lines=PREVIEW_LINES,
+        download_url=url_for("pages.sample_text", sample_id=sample.id) if row["status"] == "succeeded" else None,
+        download_name=f"sample-{sample.id}." + ("txt" if sample.count * len(sample.temperatures) == 1 else "zip"),
+        live=row["status"] in ("queued", "running"),
+        poll_url=url_for("pages.sample_live", sample_id=sample.id),
+        poll_ms=poll_ms(),
+        view=sample_texts_view(sample),
+        compare_url=url_for("pages.compare_samples", job_id=sample.job_id),
+    )
+
+
+@pages_bp.get("/samples/<int:sample_id>/live")
+def sample_live(sample_id: int):
+    return jsonify(_sample_state(get_visible(Sample, sample_id)))
+
+
+@pages_bp.get("/samples/<int:sample_id>/text")
+def sample_text(sample_id: int):
+    return sample_download(get_visible(Sample, sample_id))

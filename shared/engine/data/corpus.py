@@ -6,36 +6,27 @@ Pipeline (`prepare`): clean -> transforms -> vocabulary -> integer ids.
 - `apply_transforms` optionally lowercases (the paper's option) and turns leading runs of four
   spaces into tabs (the paper's future work), and `undo_transforms` reverses the tabs.
 - `Vocabulary` maps characters to ids and back, vectorised with numpy.
-- `corpus_stats` describes a text; `CorpusStatsBuilder` computes the same statistics from bytes
-  fed chunk by chunk (an upload as it streams by), in constant memory; `check_trainable` is the
-  rule for a corpus that can be trained on.
-Corpora can also be built from a folder of files or from the built-in Python standard library.
+- `check_trainable` is the rule for a corpus that can be trained on.
+Upload statistics live in `stats.py`; corpora built from files in `assembly.py`.
 """
 
-import codecs
-import hashlib
 import re
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from anyascii import anyascii
 
-from .builtin import stdlib_python_files, strip_docstrings_and_comments
-
 __all__ = [
     "CorpusError",
-    "CorpusStats",
-    "CorpusStatsBuilder",
     "Vocabulary",
     "apply_transforms",
-    "build_from_folder",
-    "builtin_python_corpus",
     "check_trainable",
     "clean",
-    "corpus_stats",
+    "check_errors_mode",
+    "unique_chars",
     "decode_bytes",
     "prepare",
+    "prepared_text",
     "read_text",
     "undo_transforms",
 ]
@@ -50,7 +41,7 @@ class CorpusError(ValueError):
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _check_errors_mode(errors: str) -> None:
+def check_errors_mode(errors: str) -> None:
     if errors not in ("strict", "replace"):
         raise ValueError(f"errors must be 'strict' or 'replace', not {errors!r}")
 
@@ -62,27 +53,27 @@ def decode_bytes(data: bytes, name: str, errors: str = "strict") -> str:
     CorpusError naming the byte offset; with errors="replace" undecodable bytes become U+FFFD
     (which `clean` drops). A leading byte order mark is removed.
     """
-    _check_errors_mode(errors)
+    check_errors_mode(errors)
     if b"\x00" in data:
-        raise _binary(name)
+        raise binary_error(name)
     try:
         text = data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as exc:
-        raise _invalid_utf8(name, exc.start) from None
+        raise invalid_utf8_error(name, exc.start) from None
     return text.removeprefix("\ufeff")
 
 
-def _binary(name: str) -> CorpusError:
+def binary_error(name: str) -> CorpusError:
     return CorpusError(f"{name}: contains NUL bytes, so it looks like a binary file, not text")
 
 
-def _invalid_utf8(name: str, offset: int) -> CorpusError:
+def invalid_utf8_error(name: str, offset: int) -> CorpusError:
     return CorpusError(f"{name}: invalid UTF-8 at byte {offset}")
 
 
 def read_text(path, errors: str = "strict") -> str:
     """Read a file as UTF-8 text by the rules of `decode_bytes`; file problems are CorpusErrors."""
-    _check_errors_mode(errors)
+    check_errors_mode(errors)
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -193,7 +184,7 @@ def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
 
 
-def _unique_chars(text: str) -> str:
+def unique_chars(text: str) -> str:
     """The sorted distinct characters of a text (vectorised over its ASCII part)."""
     utf8 = np.frombuffer(text.encode("utf-8", errors="surrogatepass"), dtype=np.uint8)
     counts = np.bincount(utf8, minlength=256)[:128]  # bytes below 128 are exactly the ASCII chars
@@ -230,7 +221,7 @@ class Vocabulary:
     @classmethod
     def from_text(cls, text: str) -> "Vocabulary":
         """The vocabulary of every distinct character in `text`, sorted."""
-        return cls(_unique_chars(text))
+        return cls(unique_chars(text))
 
     def __len__(self) -> int:
         return len(self.chars)
@@ -312,35 +303,7 @@ class Vocabulary:
         return cls("".join(data))
 
 
-# --- statistics and preparation -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CorpusStats:
-    """What cleaning and the transforms did to a corpus.
-
-    `clean_chars`, `clean_unique` and `vocabulary` describe the text after cleaning and the
-    transforms; `bytes` is the size of the raw corpus in bytes.
-    """
-
-    raw_chars: int
-    raw_unique: int
-    clean_chars: int
-    clean_unique: int
-    bytes: int
-    vocabulary: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def format(self) -> str:
-        """A short human-readable report, one fact per line."""
-        return "\n".join([
-            f"size: {self.bytes:,} bytes",
-            f"characters: {self.raw_chars:,} -> {self.clean_chars:,}",
-            f"unique characters: {self.raw_unique} -> {self.clean_unique}",
-            f"vocabulary: {self.vocabulary!r}",
-        ])  # fmt: skip
+# --- preparation --------------------------------------------------------------------------------
 
 
 def check_trainable(clean_chars: int, clean_unique: int) -> None:
@@ -352,194 +315,13 @@ def check_trainable(clean_chars: int, clean_unique: int) -> None:
         raise CorpusError(f"corpus has only {clean_unique} distinct character after cleaning; 2 are needed")
 
 
-def _utf8_size(text: str) -> int:
-    return len(text.encode("utf-8", errors="surrogatepass"))
-
-
-def _prepared_text(raw_text: str, lowercase: bool, tabs: bool) -> str:
+def prepared_text(raw_text: str, lowercase: bool, tabs: bool) -> str:
     return apply_transforms(clean(raw_text), lowercase=lowercase, tabs=tabs)
-
-
-def corpus_stats(
-    raw_text: str, *, lowercase: bool = False, tabs: bool = False, raw_bytes: int | None = None
-) -> CorpusStats:
-    """Counts before and after preparation. `raw_bytes` defaults to the UTF-8 size of the text."""
-    text = _prepared_text(raw_text, lowercase, tabs)
-    vocabulary = _unique_chars(text)
-    return CorpusStats(
-        raw_chars=len(raw_text),
-        raw_unique=len(_unique_chars(raw_text)),
-        clean_chars=len(text),
-        clean_unique=len(vocabulary),
-        bytes=_utf8_size(raw_text) if raw_bytes is None else raw_bytes,
-        vocabulary=vocabulary,
-    )
 
 
 def prepare(raw_text: str, *, lowercase: bool = False, tabs: bool = False) -> tuple[np.ndarray, Vocabulary]:
     """Clean, transform, build the vocabulary and encode: the ids and vocabulary to train on."""
-    text = _prepared_text(raw_text, lowercase, tabs)
+    text = prepared_text(raw_text, lowercase, tabs)
     vocabulary = Vocabulary.from_text(text)
     check_trainable(len(text), len(vocabulary))
     return vocabulary.encode(text), vocabulary
-
-
-class CorpusStatsBuilder:
-    """The statistics of an upload, computed while it streams by, in memory bounded by the chunk size.
-
-    `feed(chunk)` the bytes as they arrive, then `finish()`: the same CorpusStats as
-    `corpus_stats(decode_bytes(data, name), raw_bytes=len(data))` of all the data, after the
-    `check_trainable` checks. `bytes` and `sha256` (hex) count and hash every byte fed.
-
-    Errors are decode_bytes's CorpusErrors: NUL bytes raise from `feed` at once (they win over
-    anything else); invalid UTF-8 (its absolute byte offset named) raises from `finish`, since a
-    later NUL byte would win. Every chunk goes through the same vectorised code as `corpus_stats`
-    (`clean`, `_unique_chars`): no per-character Python loop (about 270 MB/s on Python sources,
-    hashing included, on the 2-core reference machine).
-    """
-
-    def __init__(self, name: str):
-        self.name = name
-        self.bytes = 0
-        self._hash = hashlib.sha256()
-        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        self._pending = 0  # bytes of an incomplete character held by the decoder
-        self._binary = False
-        self._invalid_at: int | None = None
-        self._started = False  # a character was decoded: a byte order mark is only removed before
-        self._after_cr = False  # the text so far ends with "\r" ("\r" + "\n" is one newline)
-        self._raw_chars = self._clean_chars = 0
-        self._raw_unique: set[str] = set()
-
-    @property
-    def sha256(self) -> str:
-        return self._hash.hexdigest()
-
-    def feed(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
-        offset = self.bytes
-        self.bytes += len(chunk)
-        self._binary = self._binary or b"\x00" in chunk
-        if self._binary:
-            raise _binary(self.name)
-        if self._invalid_at is not None:
-            return
-        if not self._pending and chunk.isascii():
-            self._count(chunk.decode("ascii"))
-            return
-        try:
-            text = self._decoder.decode(chunk)
-        except UnicodeDecodeError as exc:  # exc.start counts from the bytes held back
-            self._invalid_at = offset - self._pending + exc.start
-            return
-        self._pending = len(self._decoder.getstate()[0])
-        self._count(text)
-
-    def _count(self, text: str) -> None:
-        if text and not self._started:
-            self._started = True
-            text = text.removeprefix("\ufeff")
-        if not text:
-            return
-        self._raw_chars += len(text)
-        self._raw_unique.update(_unique_chars(text))
-        # "\r" at the end of the last piece and "\n" at the start of this one are one newline
-        self._clean_chars += len(clean(text)) - (self._after_cr and text[0] == "\n")
-        self._after_cr = text[-1] == "\r"
-
-    def finish(self) -> CorpusStats:
-        if self._binary:
-            raise _binary(self.name)
-        if self._invalid_at is None:
-            try:
-                self._decoder.decode(b"", final=True)  # only an incomplete last character is left
-            except UnicodeDecodeError as exc:
-                self._invalid_at = self.bytes - self._pending + exc.start
-        if self._invalid_at is not None:
-            raise _invalid_utf8(self.name, self._invalid_at)
-        # cleaning maps every character on its own (and "\r\n" to what "\r" gives): the characters
-        # after cleaning are those of the cleaned distinct characters
-        vocabulary = _unique_chars(clean("".join(self._raw_unique)))
-        check_trainable(self._clean_chars, len(vocabulary))
-        return CorpusStats(
-            raw_chars=self._raw_chars,
-            raw_unique=len(self._raw_unique),
-            clean_chars=self._clean_chars,
-            clean_unique=len(vocabulary),
-            bytes=self.bytes,
-            vocabulary=vocabulary,
-        )
-
-
-# --- building corpora from files ----------------------------------------------------------------
-
-
-def _check_max_chars(max_chars: int | None) -> None:
-    if max_chars is not None and (not isinstance(max_chars, int) or max_chars <= 0):
-        raise ValueError(f"max_chars must be a positive integer or None, not {max_chars!r}")
-
-
-def _concatenate(files, *, errors: str, strip_docs: bool, max_chars: int | None) -> str:
-    """Join the texts of files, each followed by "\\n", skipping binary files.
-
-    With `max_chars`, reading stops once that many characters are collected and the result is
-    cut to exactly `max_chars` characters.
-    """
-    pieces, total = [], 0
-    for path in files:
-        data = Path(path).read_bytes()
-        if b"\x00" in data:
-            continue
-        text = decode_bytes(data, str(path), errors)
-        if strip_docs:
-            text = strip_docstrings_and_comments(text)
-        pieces.append(text + "\n")
-        total += len(text) + 1
-        if max_chars is not None and total >= max_chars:
-            break
-    return "".join(pieces)[:max_chars]
-
-
-def build_from_folder(
-    folder,
-    pattern: str = "**/*.py",
-    *,
-    errors: str = "replace",
-    strip_docs: bool = False,
-    max_chars: int | None = None,
-) -> str:
-    """Concatenate the files under `folder` matching the glob `pattern`, in sorted path order.
-
-    Each file is followed by "\\n"; files with NUL bytes (binary) are skipped. `strip_docs` removes
-    comments and docstrings from each file. `max_chars` caps the length of the result, in
-    characters of decoded text.
-    """
-    _check_errors_mode(errors)
-    _check_max_chars(max_chars)
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CorpusError(f"{folder}: no such folder")
-    files = sorted(
-        (path for path in folder.glob(pattern) if path.is_file()),
-        key=lambda path: path.relative_to(folder).parts,
-    )
-    if not files:
-        raise CorpusError(f"{folder}: no files match {pattern!r}")
-    text = _concatenate(files, errors=errors, strip_docs=strip_docs, max_chars=max_chars)
-    if not text:
-        raise CorpusError(f"{folder}: every file matching {pattern!r} looks binary")
-    return text
-
-
-def builtin_python_corpus(*, strip_docs: bool = False, max_chars: int | None = None) -> str:
-    """The built-in corpus: this machine's Python standard library sources.
-
-    All `*.py` files under the stdlib folder except installed packages, test suites, idlelib,
-    pydoc data and caches, in sorted order; nothing is downloaded. `strip_docs` and `max_chars`
-    are as in `build_from_folder`.
-    """
-    _check_max_chars(max_chars)
-    files = stdlib_python_files()
-    if not files:
-        raise CorpusError("no Python standard library sources were found on this machine")
-    return _concatenate(files, errors="replace", strip_docs=strip_docs, max_chars=max_chars)

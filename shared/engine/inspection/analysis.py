@@ -7,13 +7,18 @@ draw it (services/web/report.py).
 
 - `text`: the characters the model read (the text cleaned and transformed as its corpus was);
 - `kind`, `layers`, `units`, `features`, `top` ({feature: [{layer, unit, correlation}]}, strongest
-  first) and `correlations` ([feature][layer][unit], 4 decimals): `NeuronTable.to_dict`;
+  first; only the features that vary over the text), `constant` ({feature: why it correlates with
+  nothing}, e.g. "no brackets in this text") and `correlations` ([feature][layer][unit], 4
+  decimals): `NeuronTable.to_dict`;
 - `cells`: for every cell in some feature's top list, {layer, unit, values}: its activation per
   character through `activations.colour_scale` (-1..1) as integers -100..100 (`scale`: 100),
   which keeps a 20,000-character text's result at a few MB of JSON.
 
 `held_out(corpus_text, chars)` is the default text: the last `chars` characters of the corpus
-(cleaned), the end of the part training held out for validation, starting at a line.
+(cleaned), the end of the part training held out for validation, from a line where Python reads
+from a clean start (so that its features are read in step from the first character): the first
+top-level statement outside any string and bracket while that keeps at least half of the tail,
+else the first such statement at any indentation, else the first line.
 """
 
 from __future__ import annotations
@@ -23,22 +28,30 @@ import numpy as np
 from ..data.corpus import clean
 from ..inference.sample import Sampler
 from .activations import colour_scale, record_text
-from .neurons import discover, text_features
+from .neurons import discover
+from .python_text import clean_line_starts, text_features
 
 __all__ = ["SCALE", "analyze", "held_out"]
 
 SCALE = 100
+_KEPT = 0.5  # a top-level start is preferred while it keeps at least this part of the tail
 
 
 def held_out(corpus_text: str, chars: int) -> str:
-    """The tail of the corpus: its last `chars` characters, from the first line start in them."""
+    """The tail of the corpus: its last `chars` characters, from a clean start (see the module
+    docstring); the whole text when it has no more than `chars`."""
     text = clean(corpus_text)
-    tail = text[-chars:] if chars < len(text) else text
-    if len(tail) < len(text):
-        start = tail.find("\n")
-        if 0 <= start < len(tail) - 1:
-            tail = tail[start + 1 :]
-    return tail
+    if len(text) <= chars:
+        return text
+    tail = text[-chars:]
+    starts = clean_line_starts(tail)
+    top_level = [i for i, indent in starts if indent == 0 and i <= len(tail) * (1 - _KEPT)]
+    if top_level:
+        return tail[top_level[0] :]
+    if starts:
+        return tail[starts[0][0] :]
+    start = tail.find("\n")
+    return tail[start + 1 :] if 0 <= start < len(tail) - 1 else tail
 
 
 def analyze(sampler: Sampler, text: str, top: int = 10) -> dict:
@@ -49,8 +62,8 @@ def analyze(sampler: Sampler, text: str, top: int = 10) -> dict:
     table = discover(activations.values, text_features(activations.text))
     data = table.to_dict(top=top, full=True)
     chosen: list[tuple[int, int]] = []
-    for feature in table.features:
-        for cell in data["top"][feature]:
+    for listed in data["top"].values():
+        for cell in listed:
             key = (cell["layer"], cell["unit"])
             if key not in chosen:
                 chosen.append(key)

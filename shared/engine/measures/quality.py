@@ -3,9 +3,9 @@ corpus see it.
 
 Python measures (`python_measures`), each a share in [0, 1] or None when nothing is there to count:
 
-- `parse_rate`: top-level blocks that `ast.parse` accepts. A block is a `def`, `async def` or
-  `class` line at column 0 with the decorator lines (`@` at column 0) right above it and its body:
-  every following line up to the next non-blank line at column 0 that is not a comment.
+- `parse_rate`: top-level blocks that `ast.parse` accepts. A block is a top-level `def`,
+  `async def` or `class` statement with its decorators, up to the next top-level statement, split
+  as Python splits statements (`blocks.top_level_blocks`).
 - `balanced_lines`: non-blank lines whose brackets ()[]{} balance within the line, properly nested
   ("(]" does not); brackets inside a string literal opened on the line or after a `#` comment do
   not count.
@@ -17,9 +17,11 @@ Python measures (`python_measures`), each a share in [0, 1] or None when nothing
   `global`/`nonlocal`) or that is a builtin.
 
 For every text: `bits_per_char` of the text under a model (`NumpyLSTM.cross_entropy` on the text
-read as the model reads a seed, state carried from zero) and `char_divergence`, the Jensen-Shannon
-divergence in bits (0: same character distribution, 1: disjoint) between the text's and the
-corpus's character frequencies.
+read as the model reads a seed, state carried from zero: the model's confidence, not the text's
+quality), `char_divergence`, the Jensen-Shannon divergence in bits (0: same character
+distribution, 1: disjoint) between the text's and the corpus's character frequencies,
+`repeated_share` and `distinct_ngrams_ratio` (`repetition`, the latter against the corpus's
+profile), and one `verdict` with its `verdict_reason` (`verdict.judge`).
 
 `measure_quality` computes everything the caller has the inputs for, as one `Quality`.
 """
@@ -29,8 +31,6 @@ from __future__ import annotations
 import ast
 import builtins
 import math
-import re
-import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -39,6 +39,9 @@ import numpy as np
 
 from ..inference.numpy_lstm import NumpyLSTM
 from ..inference.sample import Sampler, encode_seed
+from .blocks import parse_rate, parses, top_level_blocks
+from .repetition import repeated_share
+from .verdict import CorpusProfile, judge, ngrams_ratio
 
 __all__ = [
     "PythonMeasures",
@@ -56,7 +59,6 @@ __all__ = [
     "top_level_blocks",
 ]
 
-_BLOCK_START = re.compile(r"(?:async[ \t]+def|def|class)\b")
 _BUILTINS = frozenset(dir(builtins))
 _OPEN, _CLOSE = "([{", ")]}"
 _PAIR = {")": "(", "]": "[", "}": "{"}
@@ -64,49 +66,6 @@ _PAIR = {")": "(", "]": "[", "}": "{"}
 
 def _share(hits: int, total: int) -> float | None:
     return hits / total if total else None
-
-
-# --- top-level blocks ---------------------------------------------------------------------------
-
-
-def top_level_blocks(text: str) -> list[str]:
-    """The top-level `def`/`class` blocks of a text, each with its decorators and body (see the
-    module docstring), in order."""
-    lines = text.split("\n")
-    blocks: list[str] = []
-    i = 0
-    while i < len(lines):
-        if not _BLOCK_START.match(lines[i]):
-            i += 1
-            continue
-        start = i
-        while start > 0 and lines[start - 1].startswith("@"):
-            start -= 1
-        end = i + 1
-        while end < len(lines):
-            line = lines[end]
-            if line.strip() and not line[0].isspace() and not line.startswith("#"):
-                break
-            end += 1
-        blocks.append("\n".join(lines[start:end]))
-        i = end
-    return blocks
-
-
-def parses(source: str) -> ast.Module | None:
-    """The module `ast.parse` makes of `source`, or None when it does not parse."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SyntaxWarning for odd escapes and the like
-        try:
-            return ast.parse(source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None
-
-
-def parse_rate(text: str) -> float | None:
-    """Share of top-level blocks that parse (None: no block)."""
-    blocks = top_level_blocks(text)
-    return _share(sum(parses(b) is not None for b in blocks), len(blocks))
 
 
 # --- lines --------------------------------------------------------------------------------------
@@ -266,6 +225,10 @@ class Quality:
     identifiers_defined: float | None = None
     bits_per_char: float | None = None
     char_divergence: float | None = None  # Jensen-Shannon, bits
+    repeated_share: float | None = None
+    distinct_ngrams_ratio: float | None = None  # the text's distinct 8-grams over the corpus's
+    verdict: str | None = None  # one of verdict.VERDICTS
+    verdict_reason: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -277,10 +240,15 @@ def measure_quality(
     python: bool = True,
     sampler: Sampler | None = None,
     corpus_counts: Mapping[str, int] | None = None,
+    corpus: CorpusProfile | None = None,
 ) -> Quality:
     """The quality of a text: the Python measures when `python`, bits/char under `sampler`'s model
     (the text read as a seed: cleaned, transformed, unknown characters dropped; None when fewer
-    than 2 characters are left) and the divergence from `corpus_counts` when given."""
+    than 2 characters are left), the divergence from `corpus_counts` (or `corpus`'s counts) when
+    given, the repetition measures and the verdict against the `corpus` profile (its defaults
+    without one)."""
+    if corpus_counts is None and corpus is not None and corpus.counts:
+        corpus_counts = corpus.counts
     figures: dict = {"chars": len(text), "lines": text.count("\n") + (1 if text and not text.endswith("\n") else 0)}
     if python:
         figures.update(asdict(python_measures(text)))
@@ -293,4 +261,8 @@ def measure_quality(
             figures["bits_per_char"] = bits_per_char(sampler.net, ids)
     if corpus_counts is not None and text:
         figures["char_divergence"] = char_divergence(char_counts(text), corpus_counts)
+    figures["repeated_share"] = repeated_share(text)
+    figures["distinct_ngrams_ratio"] = ngrams_ratio(text, corpus) if corpus is not None else None
+    judged = judge(text, figures, corpus, python)
+    figures.update(verdict=judged.verdict, verdict_reason=judged.reason)
     return Quality(**figures)

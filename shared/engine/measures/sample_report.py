@@ -1,7 +1,8 @@
-"""The figures stored and printed with every sample: `text_figures` runs the engine's quality
+"""The figures stored and printed with every sample: `measure_text` runs the engine's quality
 (`quality.measure_quality`) and novelty (`novelty.CorpusIndex.novelty`) measures on one generated
-text, `looks_like_python` says whether the Python measures apply to a corpus, `cap_spans` keeps a
-novelty record small (the longest copied spans only), `summary` is the one line the CLI prints.
+text against the corpus's profile (`corpus_profile.profile_corpus`; `looks_like_python` says
+whether the Python measures apply to a corpus), `cap_spans` keeps a novelty record small (the
+longest copied spans only), `summary` is the one line the CLI prints.
 
 Used by the sampling worker (stored on the sample) and by `charlstm sample` (printed)."""
 
@@ -12,28 +13,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..inference.sample import Sampler
+from .corpus_profile import looks_like_python
 from .novelty import CorpusIndex
-from .quality import measure_quality, parse_rate, top_level_blocks
+from .quality import measure_quality
+from .verdict import CorpusProfile
 
-__all__ = ["BITS_CHARS", "MAX_SPANS", "cap_spans", "counts_of_bytes", "looks_like_python", "summary", "text_figures"]
+__all__ = ["BITS_CHARS", "MAX_SPANS", "cap_spans", "counts_of_bytes", "looks_like_python", "measure_text", "summary"]
 
 MAX_SPANS = 200  # copied spans kept per text (the longest), enough to highlight a sample
 BITS_CHARS = 10_000  # characters of a text its bits/char is measured on (one float32 pass over them)
-PYTHON_HEAD = 200_000  # characters of a corpus looked at by looks_like_python
-PYTHON_MIN_BLOCKS = 3
-PYTHON_MIN_PARSE = 0.5
-
-
-def looks_like_python(corpus: str) -> bool:
-    """Whether a corpus is Python-like: its first PYTHON_HEAD characters hold at least
-    PYTHON_MIN_BLOCKS top-level `def`/`class` blocks and at least half of them parse."""
-    head = corpus[:PYTHON_HEAD]
-    cut = head.rfind("\n")  # a block cut in the middle by the head's end would not parse
-    head = head[: cut + 1] if cut > 0 and len(corpus) > PYTHON_HEAD else head
-    if len(top_level_blocks(head)) < PYTHON_MIN_BLOCKS:
-        return False
-    rate = parse_rate(head)
-    return rate is not None and rate >= PYTHON_MIN_PARSE
 
 
 def counts_of_bytes(data: bytes | np.ndarray) -> dict[str, int]:
@@ -51,25 +39,26 @@ def cap_spans(novelty: dict, max_spans: int = MAX_SPANS) -> dict:
     return {**novelty, "spans": [list(s) for s in kept], "spans_total": len(spans)}
 
 
-def text_figures(
+def measure_text(
     text: str,
     *,
     sampler: Sampler | None = None,
     python: bool = False,
     corpus_counts: Mapping[str, int] | None = None,
+    corpus: CorpusProfile | None = None,
     index: CorpusIndex | None = None,
     max_spans: int = MAX_SPANS,
     bits_chars: int | None = BITS_CHARS,
 ) -> tuple[dict, dict | None]:
     """(quality, novelty) of one generated text as JSON-ready dicts: `Quality.to_dict()` (Python
-    measures only when `python`) plus `bits_chars`, and the novelty against `index` with its
-    spans capped (None without an index).
+    measures only when `python`; the verdict against `corpus`, the corpus's profile) plus
+    `bits_chars`, and the novelty against `index` with its spans capped (None without an index).
 
     bits/char is measured on the first `bits_chars` characters (None: all): teacher-forcing the
     float32 model costs about as much as generating with it, several times the int8 path's
     generation for a large model, and 10,000 characters give the figure to about 0.01 bits."""
     head = text if bits_chars is None else text[:bits_chars]
-    quality = measure_quality(text, python=python, corpus_counts=corpus_counts).to_dict()
+    quality = measure_quality(text, python=python, corpus_counts=corpus_counts, corpus=corpus).to_dict()
     if sampler is not None:
         quality["bits_per_char"] = measure_quality(head, python=False, sampler=sampler).bits_per_char
     quality["bits_chars"] = len(head) if quality["bits_per_char"] is not None else None
@@ -82,16 +71,23 @@ def _share(value) -> str:
 
 
 def summary(quality: Mapping, novelty: Mapping | None = None) -> str:
-    """One line of figures: bits/char, the Python measures when present, the character divergence,
-    and the novelty when known."""
+    """One line of figures: the verdict and its reason, the model's confidence (bits/char of the
+    text under the model that wrote it), the Python measures when present, the repetition measures,
+    the character divergence, and the novelty when known."""
     parts = []
+    if quality.get("verdict") is not None:
+        parts.append(f"{quality['verdict']} ({quality.get('verdict_reason')})")
     if quality.get("bits_per_char") is not None:
-        parts.append(f"{quality['bits_per_char']:.3f} bits/char")
+        parts.append(f"model's confidence {quality['bits_per_char']:.3f} bits/char")
     if quality.get("blocks") is not None:
         parts.append(f"{_share(quality.get('parse_rate'))} of {quality['blocks']} blocks parse")
         parts.append(f"{_share(quality.get('balanced_lines'))} lines balanced")
         parts.append(f"{_share(quality.get('indent_multiple_of_4'))} indents x4")
         parts.append(f"{_share(quality.get('identifiers_defined'))} names defined")
+    if quality.get("repeated_share") is not None:
+        parts.append(f"{_share(quality['repeated_share'])} in repeated runs")
+    if quality.get("distinct_ngrams_ratio") is not None:
+        parts.append(f"distinct 8-grams {quality['distinct_ngrams_ratio']:.2f}x the corpus's")
     if quality.get("char_divergence") is not None:
         parts.append(f"char divergence {quality['char_divergence']:.3f} bits")
     if novelty is not None:

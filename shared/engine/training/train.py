@@ -27,6 +27,7 @@ from ..data.batching import Arrays, Layout, layout, make_arrays
 from ..data.corpus import Vocabulary, prepare
 from . import checkpoint as ckpt
 from . import devices
+from .learning import unigram_entropy
 
 LN2 = math.log(2)
 WARMUP_CHARS = 512
@@ -102,6 +103,7 @@ class TrainingPlan:
     vocabulary: Vocabulary  # the model's: after cleaning and transforms
     hyperparameters: Hyperparameters  # as trained (a resumed run's, with the new epochs/patience)
     history: tuple[EpochReport, ...] = ()  # epochs done before (resumed)
+    unigram_bits: float | None = None  # bits/char of the corpus's character frequencies (learning.py)
 
 
 class TrainingCallbacks:
@@ -285,6 +287,7 @@ def train(
             vocabulary=vocab,
             hyperparameters=hp,
             history=tuple(history),
+            unigram_bits=unigram_entropy({vocab.chars[i]: int(n) for i, n in enumerate(np.bincount(ids)) if n}),
         )
         callbacks.on_train_begin(plan)
         return _loop(model, hp, arrays, shape, history, run_dir, callbacks, meta_base, patience_from)

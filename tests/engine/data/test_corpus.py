@@ -13,23 +13,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.engine.data import corpus
+from shared.engine.data.assembly import build_from_folder, builtin_python_corpus
 from shared.engine.data.builtin import stdlib_python_files, stdlib_root, strip_docstrings_and_comments
 from shared.engine.data.corpus import (
     CorpusError,
-    CorpusStats,
-    CorpusStatsBuilder,
     Vocabulary,
     apply_transforms,
-    build_from_folder,
-    builtin_python_corpus,
     check_trainable,
     clean,
-    corpus_stats,
     decode_bytes,
     prepare,
     read_text,
     undo_transforms,
 )
+from shared.engine.data.stats import CorpusStats, CorpusStatsBuilder, corpus_stats
 
 PRINTABLE = re.compile(r"[\x20-\x7e\n\t]*")
 

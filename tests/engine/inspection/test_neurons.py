@@ -97,3 +97,54 @@ def test_constant_features_correlate_zero_and_shapes_are_checked():
     assert np.all(table.correlations[0] == 0.0) and np.all(np.abs(table.correlations[1]) <= 1.0)
     with pytest.raises(ValueError):
         discover(activations, {"short": np.ones(49)})
+
+
+CODE = 'def g(x):\n    """Return x doubled.\n\n    Twice.\n    """\n    # twice (x)\n    return [x, (x,\n        x)]\n'
+DOCSTRING_TAIL = '    over (several) lines, it\'s prose.\n\n    More prose [here].\n    """\n'
+
+
+def tracks_code(features, text, start, end=None):
+    """The features of text[start:end] are those of that part read on its own."""
+    alone = text_features(text[start:end])
+    for name in ("bracket_depth", "in_string", "in_comment", "in_docstring"):
+        np.testing.assert_array_equal(features[name][start:end], alone[name], err_msg=name)
+
+
+def test_a_text_that_starts_inside_a_docstring_is_read_in_step():
+    text = DOCSTRING_TAIL + CODE * 3
+    features = text_features(text)
+    body = len(DOCSTRING_TAIL)  # its closing quotes end the string; the newline after them is code
+    assert features["in_string"][: body - 1].all() and features["in_docstring"][: body - 1].all()
+    assert not features["bracket_depth"][:body].any() and not features["in_comment"][:body].any()
+    tracks_code(features, text, body)
+    assert features["bracket_depth"].max() == 2 and features["in_comment"].sum() == 3 * len("# twice (x)")
+
+
+def test_one_stray_quote_costs_its_line_only():
+    stray = '    x = 1  # an odd \'\n    y = """\n'  # an unterminated triple quote: read as a closing
+    text = CODE + stray + CODE * 2
+    features = text_features(text)
+    after = len(CODE) + len(stray)
+    tracks_code(features, text, after)
+    tracks_code(features, text, 0, len(CODE))
+    comment = text.index("# an odd")
+    assert features["in_comment"][comment : comment + 9].all() and not features["in_string"][comment]
+
+
+def test_a_closing_quote_after_prose_ends_the_string_the_text_started_in():
+    text = '    the end of a docstring."""\n' + CODE
+    features = text_features(text)
+    assert features["in_docstring"][: text.index("\n")].all()
+    tracks_code(features, text, text.index("\n") + 1)
+
+
+def test_a_constant_feature_is_reported_with_its_reason_and_has_no_top_cells():
+    text = "a b\nab a\n" * 20
+    activations = np.random.default_rng(0).normal(size=(1, len(text), 3)).astype(np.float16)
+    table = discover(activations, text_features(text))
+    assert table.constant["bracket_depth"] == "no brackets in this text"
+    assert table.constant["in_comment"] == "no comments in this text" and "column" not in table.constant
+    assert table.top("bracket_depth") == []
+    data = table.to_dict(top=2)
+    assert "bracket_depth" not in data["top"] and data["constant"] == table.constant
+    assert set(data["top"]) | set(data["constant"]) == set(FEATURES)

@@ -1,7 +1,7 @@
 """The per-sample figures' helpers: Python-like corpora, capped spans, the CLI's summary line."""
 
 from shared.engine.measures.novelty import CorpusIndex
-from shared.engine.measures.sample_report import cap_spans, counts_of_bytes, looks_like_python, summary, text_figures
+from shared.engine.measures.sample_report import cap_spans, counts_of_bytes, looks_like_python, measure_text, summary
 
 PYTHON = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(10))
 
@@ -19,9 +19,9 @@ def test_cap_spans_keeps_the_longest_in_text_order():
     assert capped["copied_chars"] == 212
 
 
-def test_text_figures_and_summary():
+def test_measure_text_and_summary():
     index = CorpusIndex.build(PYTHON)
-    quality, novelty = text_figures(
+    quality, novelty = measure_text(
         PYTHON[:120], python=True, corpus_counts=counts_of_bytes(PYTHON.encode()), index=index
     )
     assert quality["parse_rate"] == 1.0 and quality["char_divergence"] < 0.1

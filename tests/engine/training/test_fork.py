@@ -1,4 +1,4 @@
-"""Continuing and forking a trained model (issue 12): the history goes on with no gap or repeat,
+"""Continuing and forking a trained model: the history goes on with no gap or repeat,
 forkable changes rebuild the network around the saved weights, the optimizer state is kept for the
 same optimizer and dropped for another, architectural changes are refused, and a continued run
 gets its full patience."""

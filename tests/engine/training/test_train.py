@@ -66,7 +66,7 @@ def test_two_epochs_report_and_checkpoint(text, tmp_path):
     assert (plan.start_epoch, plan.epochs, plan.history, plan.hyperparameters) == (1, 2, (), hp)
     batches = plan.batches_per_epoch
     assert batches >= 1 and rec.batches[-1] == (2, batches) and len(rec.batches) == 2 * batches
-    # the running loss after every batch (issue 12: live curves); an epoch's last is its reported loss
+    # the running loss after every batch (the live curves); an epoch's last is its reported loss
     assert [(e, b) for e, b, _ in rec.losses] == rec.batches
     for report in result.history:
         last = [loss for e, b, loss in rec.losses if e == report.epoch and b == batches]

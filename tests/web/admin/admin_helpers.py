@@ -46,19 +46,17 @@ def make_user(session, name: str, admin: bool = False) -> str:
 def make_corpus(session, owner_name: str = "alice", name: str = "python.txt"):
     from sqlalchemy import select
 
-    from shared.db.models import Corpus, User
+    from shared.db.models import User
+    from tests.factories import corpus_row
 
     owner = session.scalar(select(User).where(User.name == owner_name))
     if owner is None:
         make_user(session, owner_name)
         owner = session.scalar(select(User).where(User.name == owner_name))
-    corpus = Corpus(
+    corpus = corpus_row(
         owner=owner,
         name=name,
-        object_key=f"corpora/{secrets.token_hex(6)}.txt",
-        bytes=3_900_000,
-        sha256="0" * 64,
-        raw_chars=3_900_000,
+        chars=3_900_000,
         raw_unique=318,
         clean_chars=3_890_000,
         clean_unique=74,

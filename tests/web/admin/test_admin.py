@@ -3,32 +3,20 @@ JSON endpoints for live updates, corpora; and the chart function. The workers pa
 test_workers_page.py."""
 
 import math
-import re
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.web.admin.charts import loss_chart_svg
+from services.web.charts import loss_chart_svg
 from tests.web.admin.admin_helpers import make_corpus, make_job, make_user
+from tests.web.web_helpers import csrf_from, sign_in
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 PAGES = ["/admin/", "/admin/jobs/1", "/admin/workers", "/admin/corpora", "/admin/?status=running"]
 
 
-def csrf_from(client, path="/admin/login") -> str:
-    response = client.get(path)
-    assert response.status_code == 200
-    match = CSRF_RE.search(response.get_data(as_text=True))
-    assert match, "no csrf_token field on the page"
-    return match.group(1)
-
-
 def login(client, token: str, next_path: str | None = None):
-    form = {"csrf_token": csrf_from(client), "token": token}
-    if next_path:
-        form["next"] = next_path
-    return client.post("/admin/login", data=form)
+    return sign_in(client, token, "/admin/login", next_path)
 
 
 def bearer(token: str) -> dict:

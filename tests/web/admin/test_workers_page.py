@@ -188,7 +188,8 @@ def test_a_real_worker_is_listed_and_many_page_loads_leave_it_running(
 ):
     """A real sampling worker registers in the admin database; twenty page loads at once ask it
     nothing and leave it running."""
-    from tests.workers.processes import WorkerProcess, wait_for
+    from tests.waiting import wait_for
+    from tests.workers.processes import WorkerProcess
 
     token = make_user(admin_db, "root", admin=True)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
@@ -211,7 +212,7 @@ def test_a_real_worker_is_listed_and_many_page_loads_leave_it_running(
 
         with ThreadPoolExecutor(20) as pool:
             assert set(pool.map(load, range(20))) == {200}
-        time.sleep(1.0)
+        time.sleep(1.0)  # time for a worker that read a broken broadcast to exit
         assert worker.proc.poll() is None, worker.log_text()[-3000:]
         html = admin_client.get(PAGE, headers=bearer(token)).get_data(as_text=True)
     finally:

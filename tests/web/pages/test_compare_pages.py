@@ -1,4 +1,4 @@
-"""The comparison page follows running jobs (issue 12, "watch the overlaid curves grow"): while a
+"""The comparison page follows running jobs ("watch the overlaid curves grow"): while a
 compared job is queued or running it carries data-live="true" and loads compare.js, which polls
 /compare/live and swaps in the chart when its version moves (a live point, an epoch); once every
 job has ended it is static. The browser side: tests/browser/test_compare.py."""

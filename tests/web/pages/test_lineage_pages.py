@@ -1,5 +1,5 @@
 """The user pages show names, tags, notes, lineage and checkpoint storage, and filter the job
-and corpus lists by tag and status (issue 12)."""
+and corpus lists by tag and status."""
 
 from shared import lifecycle
 from shared.db.models import Corpus, Job

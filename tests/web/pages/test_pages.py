@@ -11,18 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.browser.browser_helpers import TEST_LEASE, record_epoch, running_job, user_id
-
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf(client, path: str = "/login") -> str:
-    match = CSRF_RE.search(client.get(path).get_data(as_text=True))
-    assert match, path
-    return match.group(1)
+from tests.web.web_helpers import csrf_from as csrf
+from tests.web.web_helpers import sign_in as web_sign_in
 
 
 def sign_in(client, token: str):
-    response = client.post("/login", data={"csrf_token": csrf(client), "token": token})
+    response = web_sign_in(client, token)
     assert response.status_code == 302 and response.headers["Location"] == "/jobs"
     return response
 
@@ -263,8 +257,8 @@ def test_every_unsafe_page_route_needs_the_csrf_token(app, client, user_token, d
         if rule.endpoint.startswith("pages.") and rule.methods & {"POST", "PUT", "PATCH", "DELETE"}
     }
     expected = {"pages.login", "pages.logout", "pages.request_sample", "pages.cancel"}
-    expected |= {"pages.request_analysis"}  # issue 11
-    expected |= {"pages.launch_sweep", "pages.cancel_sweep_page"}  # issue 12
+    expected |= {"pages.request_analysis"}  # neuron analyses
+    expected |= {"pages.launch_sweep", "pages.cancel_sweep_page"}  # sweeps
     expected |= {"pages.cancel_sample_page", "pages.cancel_analysis_page"}
     assert {e for e, _ in unsafe} == expected
     sign_in(client, user_token)
