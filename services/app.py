@@ -7,12 +7,14 @@ services/serve.py (waitress) serves `create_app()`.
 """
 
 from flask_openapi3 import Info, OpenAPI
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from shared.settings import Settings, get_settings
 
 from . import api, web
 from .plumbing import context
+from .plumbing.errors import wants_page
 
 API_PREFIX = "/api/v1"
 JSON_BODY_LIMIT = 1024 * 1024  # uploads get their own limit, MAX_UPLOAD_BYTES
@@ -46,4 +48,15 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     context.init_app(app, settings)
     api.init_app(app)
     web.init_app(app)
+    app.register_error_handler(HTTPException, http_error)  # in place of the API's JSON-only one
     return app
+
+
+def http_error(exc: HTTPException):
+    """An address no blueprint answers (an unknown path, a method it does not take): a browser
+    gets the site's error page, an API client JSON (the rule: plumbing's wants_page)."""
+    if exc.response is None and wants_page(API_PREFIX):
+        from .web.pages.blueprint import site_error_page
+
+        return site_error_page(exc)
+    return api.http_error(exc)

@@ -8,8 +8,8 @@ is started again after 1 s, doubling with each further restart up to 30 s, and t
 why ("the training-worker exited with status N; restarting it in X s (restart k)"); a child that
 would need more than 5 restarts within 5 minutes stops everything, with that message, and the exit
 status is 1. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL after a timeout; a restart
-still pending then does not happen) and exits 0. A child that dies before /readyz first answers is
-not restarted: the service did not start (exit status 1).
+still pending then does not happen), says so in one line per child, and exits 0. A child that
+dies before /readyz first answers is not restarted: the service did not start (exit status 1).
 
 Embedded defaults: SQLite, a local object store and a filesystem broker under the var dir; set
 DATABASE_URL, BROKER_URL or S3_* to use PostgreSQL, Redis or S3/MinIO instead.
@@ -181,9 +181,14 @@ class Supervisor:
         for process in processes:
             while process.poll() is None and time.monotonic() < deadline and self.signals == signals_before:
                 time.sleep(0.05)  # a second Ctrl-C while stopping kills at once
-        for process in processes:
-            _signal_group(process, signal.SIGKILL)  # the leader if still there, and any stragglers
-            process.wait()
+        for child in self.children:
+            stubborn = child.process.poll() is None
+            _signal_group(child.process, signal.SIGKILL)  # the leader if still there, and any stragglers
+            child.process.wait()
+            if stubborn:
+                _say(f"killed the {child.name} (pid {child.process.pid}): it did not stop in time")
+            else:
+                _say(f"stopped the {child.name} (pid {child.process.pid})")
         self.children.clear()
 
 

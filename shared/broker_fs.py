@@ -188,3 +188,9 @@ class Transport(filesystem.Transport):
     """kombu's filesystem transport with the channel above (same URL, `filesystem://`)."""
 
     Channel = Channel
+
+    @property
+    def default_connection_params(self) -> dict:
+        """A folder, not a host: no default hostname (kombu warns "No hostname was supplied" on
+        every connection when it falls back to one)."""
+        return {}

@@ -50,7 +50,7 @@ def train_task(self, job_id: int, token: str | None = None) -> str:
     shutdown.install_handler()
     if shutdown.requested():
         log.info("job %s: this worker is stopping; message returned to the queue", job_id)
-        raise Reject("worker stopping", requeue=True)
+        raise Reject(shutdown.STOPPING, requeue=True)
     return run_training(job_id, token, worker=self.request.hostname or socket.gethostname(), celery=self.app)
 
 

@@ -22,10 +22,10 @@ from . import (
     sweeps,
 )
 from .auth import SECURITY_SCHEMES
-from .errors import validation_error_response
+from .errors import http_error, validation_error_response
 from .schemas.common import EVERY_OPERATION_RESPONSES, ErrorBody
 
-__all__ = ["SECURITY_SCHEMES", "ErrorBody", "init_app", "validation_error_response"]
+__all__ = ["SECURITY_SCHEMES", "ErrorBody", "http_error", "init_app", "validation_error_response"]
 
 
 def init_app(app: OpenAPI) -> None:

@@ -41,7 +41,8 @@ def _action_error(exc: ActionError):
     return _api_error(as_api_error(exc))
 
 
-def _http_error(exc: HTTPException):
+def http_error(exc: HTTPException):
+    """An HTTP error as JSON (the app-level answer for API clients: services/app.py)."""
     if exc.response is not None:  # abort(response), e.g. from flask-openapi3's validation
         return exc.response
     if isinstance(exc, RequestEntityTooLarge):
@@ -76,7 +77,7 @@ def _unexpected(exc: Exception):
 def init_app(app: Flask) -> None:
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(ActionError, _action_error)
-    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(StorageError, _storage_error)
     app.register_error_handler(DatabaseError, _database_error)
     app.register_error_handler(PoolTimeout, _database_error)

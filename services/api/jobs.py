@@ -11,7 +11,7 @@ from shared.actions import jobs
 from shared.actions.inputs import NoQuery
 from shared.db.models import Job, WorkStatus
 from shared.engine.training.sizing import advice
-from shared.engine.training.train import LN2
+from shared.engine.training.train import LN2, bits
 
 from ..plumbing.context import get_celery, get_db
 from .auth import SECURITY, get_visible, require_user, visible, visible_children
@@ -46,6 +46,8 @@ def summary(job: Job) -> dict:
         "epoch": job.epoch,
         "epochs": hyperparameters.epochs,
         "progress": job.progress,
+        "best_val_loss_bits": bits(job.best_val_loss),
+        "best_val_loss_nats": job.best_val_loss,
         "best_val_loss": job.best_val_loss,
         "has_checkpoint": job.epoch > 0,
         "cancel_requested": job.cancel_requested,
@@ -54,7 +56,6 @@ def summary(job: Job) -> dict:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "eta_seconds": lifecycle.eta_seconds(job),
-        "learning": learning.to_dict() if (learning := lifecycle.learning_of(job)) is not None else None,
     }
 
 
@@ -75,10 +76,12 @@ def job_out(job: Job) -> dict:
     history = [
         EpochOut(
             epoch=e.epoch,
+            loss_bits=e.loss / LN2,
+            val_loss_bits=bits(e.val_loss),
+            loss_nats=e.loss,
+            val_loss_nats=e.val_loss,
             loss=e.loss,
             val_loss=e.val_loss,
-            loss_bits=e.loss / LN2,
-            val_loss_bits=None if e.val_loss is None else e.val_loss / LN2,
             seconds=e.seconds,
             chars_per_second=e.chars_per_second,
         )
@@ -90,7 +93,14 @@ def job_out(job: Job) -> dict:
         children=[c.id for c in visible_children(job)],
     )
     checkpoints = [e.epoch for e in lifecycle.stored_checkpoints(job)]
-    out = JobOut(**summary(job), history=history, checkpoint_epochs=checkpoints, lineage=lineage)
+    learning = lifecycle.learning_of(job)  # reads the epochs: on one job's answer, never in a list
+    out = JobOut(
+        **summary(job),
+        history=history,
+        checkpoint_epochs=checkpoints,
+        lineage=lineage,
+        learning=learning.to_dict() if learning is not None else None,
+    )
     return out.model_dump(mode="json")
 
 

@@ -180,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     from shared.actions.errors import ActionError
     from shared.actions.users import check_user_name, issue_token
     from shared.db.session import session_scope
+    from shared.timefmt import absolute
 
     try:
         name = check_user_name(args.name)
@@ -197,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     role = "admin" if args.admin else "user"
     print(f"database: {database_label()}")
     if args.expires is not None:
-        print(f"expires: {(datetime.now(UTC) + args.expires).strftime('%Y-%m-%d %H:%M')} UTC")
+        print(f"expires: {absolute(datetime.now(UTC) + args.expires)}")
     print(f"token for {role} {name!r} (shown once; keep it secret):")
     print(token)
     return 0

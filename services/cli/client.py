@@ -7,17 +7,19 @@ Every command takes --url (default $CHARLSTM_URL or http://127.0.0.1:8000) and -
 """
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
+from shared.engine.training.train import bits
+from shared.timefmt import absolute
+
 from .flags import add_hyperparameter_flags, hyperparameters_from_args, positive_int
 from .http import ApiClient, ClientError, add_service_flags
 from .labels import add_label_flags, labels_from_args
-from .progress import bar, epoch_line
+from .progress import bar, epoch_line, loss_words
 from .tables import print_json, print_table
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -141,16 +143,16 @@ def run_jobs(args) -> int:
         return 0
     rows = [("ID", "STATUS", "CORPUS", "EPOCH", "BEST VAL BITS/CHAR", "ETA", "CREATED", "TAGS", "NAME")]
     for job in jobs:
-        best = job.get("best_val_loss")
+        best = job.get("best_val_loss_bits", bits(job.get("best_val_loss")))
         rows.append(
             (
                 str(job["id"]),
                 job["status"],
                 str(job["corpus_id"]),
                 f"{job['epoch']}/{job['epochs']}",
-                "-" if best is None else f"{best / math.log(2):.3f}",
+                "-" if best is None else f"{best:.3f}",
                 duration(job.get("eta_seconds")),
-                (job.get("created_at") or "")[:19].replace("T", " "),
+                absolute(job.get("created_at"), "-"),
                 ",".join(job.get("tags") or []) or "-",
                 job.get("name") or "-",  # last: a name may hold spaces
             )
@@ -168,7 +170,7 @@ def run_corpora(args) -> int:
     else:
         rows = [("ID", "NAME", "BYTES", "CHARACTERS", "CLEANED", "DISTINCT", "CREATED")]
         rows += [(str(c["id"]), c["name"], f"{c['bytes']:,}", f"{c['raw_chars']:,}", f"{c['clean_chars']:,}",
-                  str(c["clean_unique"]), c["created_at"][:19].replace("T", " ")) for c in corpora]  # fmt: skip
+                  str(c["clean_unique"]), absolute(c["created_at"], "-")) for c in corpora]  # fmt: skip
         print_table(rows)
     return 0
 
@@ -186,7 +188,7 @@ def run_samples(args) -> int:
                   s.get("precision") or "-", f"{s['length']:,}", ",".join(f"{t:g}" for t in s["temperatures"]),
                   str(s["count"]), per_text(s.get("quality"), "bits_per_char", "{:.3f}"),
                   per_text(s.get("novelty"), "copied_lines", "{:.0%}"),
-                  s["created_at"][:19].replace("T", " ")) for s in samples]  # fmt: skip
+                  absolute(s["created_at"], "-")) for s in samples]  # fmt: skip
         print_table(rows)
     return 0
 
@@ -203,7 +205,11 @@ def run_show(args) -> int:
     if args.json:
         print_json(job)
         return 0
-    print(f"job {job['id']}: {job['status']}, epoch {job['epoch']}/{job['epochs']} (corpus {job['corpus_id']})")
+    best = job.get("best_val_loss")
+    print(
+        f"job {job['id']}: {job['status']}, epoch {job['epoch']}/{job['epochs']} (corpus {job['corpus_id']})"
+        + ("" if best is None else f", best val_loss {loss_words(best, job.get('best_val_loss_bits'))}")
+    )
     if job.get("learning"):
         print(f"the model {job['learning']['line']}")
     print(show_labels(job))
@@ -307,7 +313,7 @@ def watch(client: ApiClient, job_id: int, interval: float = POLL_SECONDS) -> int
         best = job.get("best_val_loss")
         print(
             f"job {job_id} succeeded after {job['epoch']} epochs"
-            + (f", best val_loss {best:.4f} ({best / math.log(2):.3f} bits)" if best is not None else "")
+            + (f", best val_loss {loss_words(best, job.get('best_val_loss_bits'))}" if best is not None else "")
         )
         if job.get("learning"):
             print(f"the model {job['learning']['line']}")
@@ -341,8 +347,9 @@ def run_remote_sample(args) -> int:
     total = args.length * args.count * len(temperatures)
     with bar(total=total, unit="char", unit_scale=True, desc=f"sample {sample_id}") as progress:
         while sample["status"] not in SAMPLE_FINISHED:
-            progress.set_description_str(f"sample {sample_id} {sample['status']}", refresh=False)
-            progress.n = int(total * min(max(sample.get("progress") or 0.0, 0.0), 1.0))
+            fraction = min(max(sample.get("progress") or 0.0, 0.0), 1.0)
+            progress.set_description_str(sample_state(sample_id, sample["status"], fraction), refresh=False)
+            progress.n = int(total * fraction)
             progress.refresh()
             time.sleep(args.interval)
             polled, failures = poll(client, f"samples/{sample_id}", failures)
@@ -355,12 +362,20 @@ def run_remote_sample(args) -> int:
         content_type = client.download(f"samples/{sample_id}/text", download)
         size = download.stat().st_size
         texts, names = read_download(download, content_type)
-    write_texts(texts, names, args.out)
+    write_texts(texts, names, args.out, stem=f"sample-{sample_id}")
     print(f"sample {sample_id}: {len(texts)} text(s), {size:,} bytes downloaded, {time.monotonic() - started:.0f} s",
           file=sys.stderr)  # fmt: skip
     if not getattr(args, "no_quality", False):
         print_figures(sample)
     return 0
+
+
+def sample_state(sample_id: int, status: str, fraction: float) -> str:
+    """The progress bar's words: a running sample with nothing generated yet is loading its
+    model (seconds for a large one), which a bar at 0% does not say."""
+    if status == "running" and fraction == 0:
+        return f"sample {sample_id} running: loading the model"
+    return f"sample {sample_id} {status}"
 
 
 def print_figures(sample: dict) -> None:

@@ -10,6 +10,8 @@ import argparse
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from shared.timefmt import absolute, age
+
 if TYPE_CHECKING:
     from shared.lifecycle.registry import Held, QueueDepth, WorkerView
 
@@ -71,13 +73,11 @@ def _held(held: Held) -> str:
 
 
 def _ago(moment: datetime, now: datetime) -> str:
-    from .client import duration
-
-    return f"{duration((now - moment).total_seconds())} ago"
+    return f"{age((now - moment).total_seconds())} ago"
 
 
 def _local(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+    return absolute(moment, "-")
 
 
 def _worker_cells(w: WorkerView, now: datetime) -> list[str]:

@@ -7,9 +7,12 @@ from the argument, else CHARLSTM_TOKEN. `add_service_flags` gives a command --ur
 
 import io
 import os
+import re
 import socket
+import ssl
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -18,12 +21,14 @@ API_PREFIX = "/api/v1"
 CHUNK = 256 * 1024
 TIMEOUT = (10, 60)  # connect, read (seconds)
 UPLOAD_TIMEOUT = (10, 900)  # the server decodes and counts the whole corpus before it answers
+HANDSHAKE_PROBE = 2.0  # seconds a TLS handshake may take before the client asks whether plain HTTP answers
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def add_service_flags(parser) -> None:
     service = parser.add_argument_group("service")
-    service.add_argument("--url", help=f"API base URL (default $CHARLSTM_URL or {DEFAULT_URL})")
-    service.add_argument("--token", help="API token (default $CHARLSTM_TOKEN)")
+    service.add_argument("--url", metavar="URL", help=f"API base URL (default $CHARLSTM_URL or {DEFAULT_URL})")
+    service.add_argument("--token", metavar="TOKEN", help="API token (default $CHARLSTM_TOKEN)")
 
 
 class ClientError(Exception):
@@ -94,6 +99,53 @@ def _unreachable(exc: BaseException) -> bool:
     return False
 
 
+def base_url_problem(url: str, given_as: str) -> str | None:
+    """What is wrong with a base URL and what to type instead (None when it looks right).
+    `given_as` names where it came from: "--url" or "CHARLSTM_URL="."""
+    if not SCHEME.match(url):
+        return f"{given_as}{url} has no scheme: use {given_as}http://{url}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return f"{given_as}{url}: the scheme must be http or https, as in {given_as}http://{parts.netloc}"
+    if not parts.hostname:
+        return f"{given_as}{url} names no host: use {given_as}http://127.0.0.1:8000 or the service's address"
+    path = parts.path.rstrip("/")
+    if path.endswith(API_PREFIX):
+        root = url[: url.rstrip("/").rfind(API_PREFIX)]
+        return f"{given_as}{url} ends in {API_PREFIX}, which the client adds itself: use {given_as}{root}"
+    return None
+
+
+def speaks_plain_http(url: str) -> bool:
+    """Is the https `url` served by a plain-HTTP server? A TLS server answers a handshake at once;
+    a plain-HTTP server waits for a request line that never comes (waitress: until the client's
+    timeout). So: a handshake that fails or stalls for HANDSHAKE_PROBE seconds, and then a plain
+    `HEAD /` answered with an HTTP status line, means plain HTTP. Unreachable hosts say False
+    (the request that follows reports them)."""
+    parts = urlsplit(url)
+    address = (parts.hostname or "", parts.port or 443)
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # only: does it speak TLS at all?
+    try:
+        with (
+            socket.create_connection(address, timeout=HANDSHAKE_PROBE) as sock,
+            context.wrap_socket(sock, server_hostname=parts.hostname),
+        ):
+            return False
+    except (TimeoutError, ssl.SSLError, ConnectionResetError):
+        pass
+    except OSError:
+        return False
+    try:
+        with socket.create_connection(address, timeout=HANDSHAKE_PROBE) as sock:
+            sock.sendall(f"HEAD / HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode())
+            head = sock.recv(512)
+    except OSError:
+        return False
+    # nginx answers plain HTTP on its TLS port with a 400 that says so: that server does speak TLS
+    return head.startswith(b"HTTP/") and b"HTTPS port" not in head
+
+
 def error_message(response: requests.Response) -> tuple[str, dict | None]:
     """The server's `{"error": ..., "detail": [...]}` as one line (or the start of a non-JSON body)."""
     try:
@@ -116,11 +168,30 @@ def error_message(response: requests.Response) -> tuple[str, dict | None]:
 
 class ApiClient:
     def __init__(self, base_url: str | None = None, token: str | None = None, session: requests.Session | None = None):
-        self.base_url = (base_url or os.environ.get("CHARLSTM_URL") or DEFAULT_URL).rstrip("/")
+        given_as = "--url " if base_url else "CHARLSTM_URL="
+        url = (base_url or os.environ.get("CHARLSTM_URL") or DEFAULT_URL).strip()
+        problem = base_url_problem(url, given_as)
+        if problem is not None:
+            raise ClientError(problem)
+        self.base_url = url.rstrip("/")
+        self._given_as = given_as
+        self._tls_checked = not self.base_url.startswith("https:")
         self.token = token or os.environ.get("CHARLSTM_TOKEN") or None
         self.session = session or requests.Session()
         if self.token:
             self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def _check_tls(self) -> None:
+        """Before the first request to an https URL: a plain-HTTP server there is named at once,
+        instead of after the connect timeout."""
+        if self._tls_checked:
+            return
+        self._tls_checked = True
+        if speaks_plain_http(self.base_url):
+            plain = "http:" + self.base_url[len("https:") :]
+            raise ClientError(
+                f"{self._given_as}{self.base_url}: the server speaks plain HTTP, not HTTPS: use {self._given_as}{plain}"
+            )
 
     def url(self, path: str) -> str:
         """`jobs/3` is under /api/v1; a path starting with `/` (`/healthz`) is taken as it is."""
@@ -128,13 +199,13 @@ class ApiClient:
 
     def request(self, method: str, path: str, timeout=TIMEOUT, **kwargs) -> requests.Response:
         url = self.url(path)
+        self._check_tls()
         try:
             response = self.session.request(method, url, timeout=timeout, **kwargs)
         except requests.Timeout as exc:
             raise ClientError(f"the server at {self.base_url} did not answer in time ({method} {url})") from exc
         except requests.exceptions.SSLError as exc:
-            hint = " (does it serve plain http?)" if self.base_url.startswith("https:") else ""
-            raise ClientError(f"TLS with the server at {self.base_url} failed{hint}: {exc}") from exc
+            raise ClientError(f"TLS with the server at {self.base_url} failed: {exc}") from exc
         except requests.ConnectionError as exc:
             if _unreachable(exc):
                 raise ClientError(f"cannot reach the server at {self.base_url}") from exc

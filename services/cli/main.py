@@ -10,8 +10,12 @@ from . import analyze, local, sample
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="charlstm", description="Character-level LSTM text generators.")
     parser.add_argument("--version", action="version", version=f"charlstm {_version()}")
-    parser.add_argument("--url", dest="root_url", help="service commands: the API base URL (also after the command)")
-    parser.add_argument("--token", dest="root_token", help="service commands: the API token (also after the command)")
+    parser.add_argument(
+        "--url", dest="root_url", metavar="URL", help="service commands: the API base URL (also after the command)"
+    )
+    parser.add_argument(
+        "--token", dest="root_token", metavar="TOKEN", help="service commands: the API token (also after the command)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.register(sub)
     sample.register(sub)

@@ -5,11 +5,17 @@ from collections.abc import Mapping
 
 from tqdm import tqdm
 
-from shared.engine.training.train import TrainingCallbacks, TrainingPlan
+from shared.engine.training.train import LN2, TrainingCallbacks, TrainingPlan
 
 
 def bar(**kwargs) -> tqdm:
     return tqdm(dynamic_ncols=True, leave=False, **kwargs)
+
+
+def loss_words(nats: float, bits: float | None = None) -> str:
+    """A loss as a person reads it: bits per character first, nats beside it."""
+    bits = nats / LN2 if bits is None else bits
+    return f"{bits:.3f} bits/char ({nats:.4f} nats)"
 
 
 def epoch_line(row: Mapping) -> str:
@@ -17,10 +23,10 @@ def epoch_line(row: Mapping) -> str:
     val = (
         "no validation"
         if row.get("val_loss") is None
-        else f"val_loss {row['val_loss']:.4f} ({row['val_loss_bits']:.3f} bits)"
+        else f"val_loss {loss_words(row['val_loss'], row.get('val_loss_bits'))}"
     )
     return (
-        f"epoch {row['epoch']}: loss {row['loss']:.4f} ({row['loss_bits']:.3f} bits), {val}, "
+        f"epoch {row['epoch']}: loss {loss_words(row['loss'], row.get('loss_bits'))}, {val}, "
         f"{row['seconds']:.1f} s, {row['chars_per_second']:,.0f} chars/s"
     )
 

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from shared.research import study
+from shared.research.comparison import varying_columns
 
 from .client import make_client
 from .flags import add_sweep_flags, positive_int, sweep_from_args
@@ -105,15 +106,16 @@ def _fmt(value, spec: str) -> str:
 
 
 def table_rows(result: dict) -> list[tuple[str, ...]]:
-    names = result["varying"]
+    names = varying_columns(result["varying"])  # epochs has its own column
     quality = [k for k in ("parse_rate", "balanced_lines") if any((r["quality"] or {}).get(k) for r in result["table"])]
     head = ("JOB", "STATUS", *(n.upper() for n in names), "EPOCHS", "BEST VAL BITS/CHAR", "AT EPOCH", "S/EPOCH",
             "CHARS/S", *(q.upper() for q in quality), "SAMPLES")  # fmt: skip
     rows = [head]
     for r in result["table"]:
+        epochs = r.get("epochs_label") or str(r["epochs"])
         rows.append(
             (
-                str(r["id"]), r["status"], *(str(r["varying"].get(n)) for n in names), str(r["epochs"]),
+                str(r["id"]), r["status"], *(str(r["varying"].get(n)) for n in names), epochs,
                 _fmt(r["best_val_bits"], ".3f"), _fmt(r["best_epoch"], "d"), _fmt(r["seconds_per_epoch"], ".1f"),
                 _fmt(r["chars_per_second"], ",.0f"), *(_fmt((r["quality"] or {}).get(q), ".3f") for q in quality),
                 r.get("verdicts_line") or "-",

@@ -43,12 +43,15 @@ def attachment(filename: str) -> dict[str, str]:
 
 
 def sample_download(sample: Sample) -> Response:
-    """A finished sample: one text (text/plain) or a zip of texts."""
+    """A finished sample: one text (text/plain, shown in a browser, saved as `sample-ID.txt`)
+    or a zip of texts (`sample-ID.zip`)."""
     if sample.status != WorkStatus.succeeded or not sample.object_key:
         raise ApiError(409, f"sample {sample.id} is {WorkStatus(sample.status).value}, not succeeded")
     missing = f"the text of sample {sample.id} is missing from storage"
     if sample.count * len(sample.temperatures) == 1:
-        return stream_object(sample.object_key, "text/plain; charset=utf-8", missing)
+        response = stream_object(sample.object_key, "text/plain; charset=utf-8", missing)
+        response.headers["Content-Disposition"] = f'inline; filename="sample-{sample.id}.txt"'
+        return response
     return stream_object(sample.object_key, "application/zip", missing, filename=f"sample-{sample.id}.zip")
 
 

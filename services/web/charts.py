@@ -21,6 +21,8 @@ AXIS_COLOR = "#6b7280"
 GRID_COLOR = "#e5e7eb"
 TEXT_COLOR = "#374151"
 MARKER_LIMIT = 60  # draw a dot per point (with a tooltip) up to this many epochs
+VAL_DASH = ' stroke-dasharray="6 3"'
+INHERITED_OPACITY = 0.35  # the epochs a continued job takes over from its parent, drawn dimmed
 
 # plot area margins inside the SVG
 LEFT, RIGHT, TOP, BOTTOM = 60, 16, 34, 46
@@ -186,6 +188,8 @@ def loss_chart_svg(
     val_label: str = "validation",
     live: list[tuple[float, float]] | None = None,
     live_label: str = "training (live)",
+    inherited: list[tuple[int, float | None, float | None]] | None = None,
+    inherited_label: str = "parent job",
 ) -> str:
     """An `<svg>` element plotting `(epoch, loss, val_loss)` rows as two polylines.
 
@@ -194,17 +198,22 @@ def loss_chart_svg(
     a "no finished epochs yet" note; one row gives single-point series drawn as dots. `live`:
     (position in epochs, loss) points within epochs (2.5: half way through epoch 3), drawn as a
     thin line under the others, so a running job's curve moves before its first epoch ends.
+    `inherited`: rows like `epochs` that a continued job takes over from the job it continues,
+    drawn dimmed under its own, on the same epoch axis.
     """
     width, height = max(int(width), LEFT + RIGHT + 40), max(int(height), TOP + BOTTOM + 40)
     rows = sorted(((int(e), _finite(loss), _finite(val)) for e, loss, val in epochs), key=lambda r: r[0])
     train = [(e, loss) for e, loss, _ in rows if loss is not None]
     val = [(e, v) for e, _, v in rows if v is not None]
     live_points = sorted((float(x), y) for x, y in ((x, _finite(y)) for x, y in (live or [])) if y is not None)
-    values = [v for _, v in train] + [v for _, v in val] + [v for _, v in live_points]
+    before = sorted(((int(e), _finite(loss), _finite(v)) for e, loss, v in (inherited or [])), key=lambda r: r[0])
+    old_train = [(e, loss) for e, loss, _ in before if loss is not None]
+    old_val = [(e, v) for e, _, v in before if v is not None]
+    values = [v for _, v in train + val + old_train + old_val] + [v for _, v in live_points]
 
     # x: whole epochs; y: widened to nice ticks
-    if rows:
-        x_lo, x_hi = rows[0][0], rows[-1][0]
+    if rows or before:
+        x_lo, x_hi = min(r[0] for r in rows + before), max(r[0] for r in rows + before)
         if x_lo == x_hi:
             x_lo, x_hi = x_lo - 1, x_hi + 1
     else:
@@ -214,7 +223,14 @@ def loss_chart_svg(
     frame = Frame.fit(width, height, height - TOP - BOTTOM, x_lo, x_hi, values)
     parts = frame.opening("loss-chart", title) + frame.axes(title, x_label, y_label, tick_marks=True)
 
-    # series
+    # series: the parent's (dimmed) first, then the live points, then the job's own
+    for css, color, points, dash in (("train", TRAIN_COLOR, old_train, ""), ("val", VAL_COLOR, old_val, VAL_DASH)):
+        if points:
+            parts.append(
+                f'<polyline class="series inherited-{css}" points="{frame.coords(points)}" fill="none" '
+                f'stroke="{color}" stroke-opacity="{INHERITED_OPACITY}" stroke-width="2" stroke-linejoin="round"{dash}>'
+                f"<title>{escape(inherited_label)}</title></polyline>"
+            )
     if live_points:
         coords = frame.coords(live_points)
         parts.append(
@@ -223,7 +239,7 @@ def loss_chart_svg(
         )
     series = [(train_label, TRAIN_COLOR, "train", train, "")]
     if val:
-        series.append((val_label, VAL_COLOR, "val", val, ' stroke-dasharray="6 3"'))
+        series.append((val_label, VAL_COLOR, "val", val, VAL_DASH))
     for label, color, css, points, dash in series:
         if not points:
             continue
@@ -239,13 +255,15 @@ def loss_chart_svg(
                 parts.append(f'<circle {frame.center(x, y)} r="3"><title>{tip}</title></circle>')
             parts.append("</g>")
 
-    if not rows and not live_points:
+    if not rows and not live_points and not before:
         parts.append(frame.empty_note())
 
     # legend, top right
-    legend = [(train_label, TRAIN_COLOR, "")] + ([(val_label, VAL_COLOR, ' stroke-dasharray="6 3"')] if val else [])
+    legend = [(train_label, TRAIN_COLOR, "")] + ([(val_label, VAL_COLOR, VAL_DASH)] if val else [])
     if live_points:
         legend.append((live_label, LIVE_COLOR, ""))
+    if before:
+        legend.append((inherited_label, TRAIN_COLOR, f' stroke-opacity="{INHERITED_OPACITY}"'))
     lx = width - RIGHT - 110 * len(legend)
     parts.append('<g class="legend">')
     for i, (label, color, dash) in enumerate(legend):

@@ -5,11 +5,13 @@ chart, each from its own query (all jobs, or the ones the user may see) and its 
 from __future__ import annotations
 
 from flask import current_app, render_template
+from sqlalchemy.orm import object_session
 
 from shared.db.models import Job
+from shared.lifecycle.lineage import lineage_epochs
 
 from .charts import loss_chart_svg
-from .presenters import chart_points, live_points
+from .presenters import bits, chart_points, live_points
 
 SAMPLES_SHOWN = 100  # the newest samples a job page lists
 CHART_SIZE = (720, 340)
@@ -21,8 +23,13 @@ def poll_ms() -> int:
 
 
 def job_chart_svg(job: Job, width: int = CHART_SIZE[0], height: int = CHART_SIZE[1], **options) -> str:
-    """The job's loss chart: its finished epochs and its live training loss."""
-    return loss_chart_svg(chart_points(job), width, height, live=live_points(job), **options)
+    """The job's loss chart: its finished epochs and its live training loss; a job continuing
+    another shows the epochs it took over (its lineage's) dimmed before its own."""
+    session = object_session(job)
+    own = {e.id for e in job.epochs}
+    taken = [e for e in lineage_epochs(session, job) if e.id not in own] if session and job.parent_id else []
+    inherited = [(e.epoch, bits(e.loss), bits(e.val_loss)) for e in taken]
+    return loss_chart_svg(chart_points(job), width, height, live=live_points(job), inherited=inherited, **options)
 
 
 def render_job_page(job: Job, detail: dict, labels: dict, poll_url: str, **extra) -> str:

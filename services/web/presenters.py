@@ -14,13 +14,13 @@ from datetime import datetime
 from flask import url_for
 from sqlalchemy.orm import object_session
 
-from shared import lifecycle
+from shared import lifecycle, timefmt
 from shared.db.models import Corpus, Epoch, Job, Sample, WorkStatus, as_utc
 
 from .figures import figure_labels
 
 LN2 = math.log(2)
-DASH = "\u2014"
+DASH = timefmt.DASH
 ACTIVE_STATUSES = (WorkStatus.queued, WorkStatus.running)
 # the keys only the admin pages show: the worker's hostname, storage keys
 ADMIN_ONLY_KEYS = ("worker", "checkpoint_key", "object_key")
@@ -39,23 +39,8 @@ def iso(dt: datetime | None) -> str | None:
     return dt.isoformat().replace("+00:00", "Z") if dt else None
 
 
-def fmt_time(dt: datetime | None) -> str:
-    dt = utc(dt)
-    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else DASH
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """`45s`, `12m 05s`, `3h 02m`, `2d 04h`."""
-    if seconds is None or not math.isfinite(seconds):
-        return DASH
-    s = max(0, int(round(seconds)))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
+fmt_time = timefmt.absolute  # `2026-12-06 01:50:40 UTC`: the one format of an absolute time
+fmt_duration = timefmt.age  # `45s`, `12m 05s`, `3h 02m`, `2d 04h`
 
 
 def since(dt: datetime | None, now: datetime) -> float | None:
@@ -129,11 +114,21 @@ def job_summary(job: Job, now: datetime) -> dict:
         "requeues": job.requeues or 0,
         "worker": job.worker,
         "created_at": iso(job.created_at),
+        "created_label": fmt_time(job.created_at),  # the age's title (hover)
         "age": fmt_duration(since(job.created_at, now)),
     }
 
 
-def epoch_row(row: Epoch) -> dict:
+def checkpoint_label(row: Epoch, stored: bool) -> str:
+    """What an epoch's checkpoint cell says beside (or instead of) its download: "" while it is
+    in storage, "pruned" once retention deleted it, "none" when none was recorded."""
+    if stored:
+        return ""
+    return "pruned" if row.checkpoint_key else "none"
+
+
+def epoch_row(row: Epoch, stored: bool = False) -> dict:
+    """One epoch's row; `stored`: its checkpoint is in storage (lifecycle.stored_checkpoints)."""
     return {
         "epoch": row.epoch,
         "loss": row.loss,
@@ -147,6 +142,8 @@ def epoch_row(row: Epoch) -> dict:
         "chars_per_second": row.chars_per_second,
         "chars_per_second_label": f"{row.chars_per_second:,.0f}" if row.chars_per_second is not None else DASH,
         "checkpoint_key": row.checkpoint_key,
+        "checkpoint_stored": stored,
+        "checkpoint_label": checkpoint_label(row, stored),
         "finished_at": fmt_time(row.created_at),
     }
 
@@ -209,6 +206,7 @@ def job_detail(job: Job, samples: list[Sample], now: datetime) -> dict:
     mean_epoch = sum(seconds) / len(seconds) if seconds else None
     eta = lifecycle.eta_seconds(job)
     status_active = WorkStatus(job.status) in ACTIVE_STATUSES
+    stored = {e.epoch for e in lifecycle.stored_checkpoints(job)}
     data.update(
         hyperparameters=job.hyperparameters.model_dump(),
         error=job.error or "",
@@ -227,7 +225,7 @@ def job_detail(job: Job, samples: list[Sample], now: datetime) -> dict:
         eta_label=fmt_duration(eta) if eta is not None else DASH,
         learning_line=learning.line if (learning := lifecycle.learning_of(job)) is not None else DASH,
         learning_state=learning.state if learning is not None else "",
-        epochs=[epoch_row(e) for e in epochs],
+        epochs=[epoch_row(e, e.epoch in stored) for e in epochs],
         chart_version=f"{len(epochs)}-{len(live)}-{live[-1][0] if live else 0}",  # an epoch or a live point
         chart_url=url_for("admin.job_chart", job_id=job.id),
         samples=[sample_row(s) for s in samples],

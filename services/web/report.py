@@ -128,7 +128,8 @@ def view(
     parts = ['<div id="analysis-view">']
     if result is not None:
         parts += [neurons_section(result), json_block("analysis-data", result)]
-    parts.append(chart_section(distribution, next_url, prompt))
+    if distribution is not None or next_url:  # no checkpoint left to ask: no chart card at all
+        parts.append(chart_section(distribution, next_url, prompt))
     if distribution is not None:
         parts.append(json_block("next-char-data", distribution))
     parts.append("</div>")

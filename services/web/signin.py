@@ -103,16 +103,24 @@ def sign_in(area: Area):
 
 
 def sign_out(area: Area):
-    """End the session (its server-side row too) and go to the area's sign-in form."""
+    """POST: end the session (its server-side row too) and go to the area's sign-in form. GET (a
+    typed or followed address): a page with the sign-out button, or the sign-in form when no one
+    is signed in."""
+    if request.method == "GET":
+        user = g.get(area.user_key) or (session_user() if signed_in(area) else None)
+        if user is None:
+            return redirect(url_for(area.login_endpoint))
+        return render_template("pages/logout.html", area=area, user=user)
     end_session()
     flash("Signed out.", "success")
     return redirect(url_for(area.login_endpoint))
 
 
 def add_sign_in_routes(blueprint: Blueprint, area: Area) -> None:
-    """`/login` (GET, POST) and `/logout` (POST) on `blueprint`, as `<blueprint>.login`/`.logout`."""
+    """`/login` (GET, POST) and `/logout` (GET: the sign-out button, POST) on `blueprint`, as
+    `<blueprint>.login`/`.logout`."""
     blueprint.add_url_rule("/login", "login", lambda: sign_in(area), methods=["GET", "POST"])
-    blueprint.add_url_rule("/logout", "logout", lambda: sign_out(area), methods=["POST"])
+    blueprint.add_url_rule("/logout", "logout", lambda: sign_out(area), methods=["GET", "POST"])
 
 
 def add_area_hooks(blueprint: Blueprint, area: Area) -> None:

@@ -43,6 +43,7 @@ class Run:
     samples: int = 0  # sample texts the quality figures come from
     live: list[tuple[float, float]] = field(default_factory=list)  # (position in epochs, loss nats)
     verdicts: dict[str, int] = field(default_factory=dict)  # sample texts per verdict (measures/verdict.py)
+    start_epoch: int = 0  # a continued run's parent's epoch it starts from (its epochs follow it)
 
 
 def figures(items: Iterable[Any]) -> list[EpochFigures]:
@@ -78,6 +79,23 @@ def varying(hyperparameters: Sequence[dict]) -> list[str]:
     return [name for name in names if len({repr(hp.get(name)) for hp in hyperparameters}) > 1]
 
 
+# hyperparameters the table shows in a column of its own (epochs: reached / planned), never again
+# among the varying ones
+OWN_COLUMNS = ("epochs",)
+
+
+def varying_columns(names: Sequence[str]) -> list[str]:
+    """The varying hyperparameters the table gives a column each: those it does not show anyway."""
+    return [name for name in names if name not in OWN_COLUMNS]
+
+
+def epochs_label(run: Run) -> str:
+    """`4 / 5`: the last epoch reached (a continued run counts its parent's) of the planned ones."""
+    reached = max([run.start_epoch] + [e.epoch for e in run.epochs])
+    planned = run.hyperparameters.get("epochs")
+    return f"{reached} / {planned}" if planned else str(reached)
+
+
 def label(run: Run, names: Sequence[str]) -> str:
     """`optimizer=adam seed=1`: the run's values of the varying names (else `job N`)."""
     if not names:
@@ -97,6 +115,7 @@ def table_row(run: Run, names: Sequence[str]) -> dict:
         "status": run.status,
         "varying": {name: run.hyperparameters.get(name) for name in names},
         "epochs": len(run.epochs),
+        "epochs_label": epochs_label(run),
         "best_epoch": best.epoch if best else None,
         "best_val_bits": None if best is None or best.val_loss is None else best.val_loss / LN2,
         "last_loss_bits": run.epochs[-1].loss / LN2 if run.epochs else None,
@@ -110,7 +129,8 @@ def table_row(run: Run, names: Sequence[str]) -> dict:
 
 
 def compare(runs: Sequence[Run], smoothing: float = 0.0) -> dict:
-    """{"varying": names, "smoothing": weight, "curves": [...], "table": [...]}: per run its
+    """{"varying": names, "columns": the varying names the table shows, "smoothing": weight,
+    "curves": [...], "table": [...]}: per run its
     validation curve [[epoch, bits], ...] (raw and smoothed), its training curve per epoch, its
     live points (training loss within epochs, [[position, bits], ...]) and its table row. The table
     is sorted by best validation bits/char (runs without one last); curves keep the runs' order."""
@@ -133,7 +153,13 @@ def compare(runs: Sequence[Run], smoothing: float = 0.0) -> dict:
         )
     rows = [table_row(run, names) for run in runs]
     rows.sort(key=lambda r: (r["best_val_bits"] is None, r["best_val_bits"] or 0.0, str(r["id"])))
-    return {"varying": names, "smoothing": smoothing, "curves": curves, "table": rows}
+    return {
+        "varying": names,
+        "columns": varying_columns(names),
+        "smoothing": smoothing,
+        "curves": curves,
+        "table": rows,
+    }
 
 
 def mean_quality(measures: Iterable[dict]) -> tuple[dict[str, float] | None, int]:
@@ -176,5 +202,5 @@ def run_from_job(job: Any, samples: Iterable[Any] = (), live: list[tuple[float, 
     status = getattr(job.status, "value", job.status)
     return Run(
         job.id, dict(job.hyperparameters_json), figures(job.epochs), str(status), quality, count, live or [],
-        verdict_counts(measures),
+        verdict_counts(measures), getattr(job, "parent_epoch", None) or 0,
     )  # fmt: skip

@@ -136,6 +136,13 @@ def test_history_checkpoints_and_eta(client, user_headers, make_job, db_session)
     assert body["checkpoint_epochs"] == [1, 2] and body["has_checkpoint"] is True
     assert [h["epoch"] for h in body["history"]] == [1, 2]
     assert body["history"][0]["loss_bits"] == pytest.approx(2.0 / 0.6931471805599453)
+    first = body["history"][0]  # every loss names its unit; the first names stay (nats)
+    assert first["loss_nats"] == first["loss"] == 2.0 and first["val_loss_nats"] == first["val_loss"] == 1.5
+    assert first["val_loss_bits"] == pytest.approx(1.5 / 0.6931471805599453)
+    assert body["best_val_loss_nats"] == body["best_val_loss"] == 1.2
+    assert body["best_val_loss_bits"] == pytest.approx(1.2 / 0.6931471805599453)
+    listed = client.get("/api/v1/jobs", headers=user_headers).get_json()["items"][0]
+    assert listed["best_val_loss_bits"] == pytest.approx(1.2 / 0.6931471805599453)
     assert body["eta_seconds"] == pytest.approx(11.5 * (10 - 2 - 0.5))
     assert "checkpoint_key" not in json.dumps(body)
 

@@ -106,6 +106,7 @@ def test_text_streams_plain_text(client, user_headers, trained_job, db_session, 
     response = client.get(f"/api/v1/samples/{sample['id']}/text", headers=user_headers)
     assert response.status_code == 200 and response.is_streamed
     assert response.content_type == "text/plain; charset=utf-8"
+    assert response.headers["Content-Disposition"] == f'inline; filename="sample-{sample["id"]}.txt"'
     assert response.get_data(as_text=True) == text
 
 

@@ -230,6 +230,7 @@ def test_jobs_table_walks_every_page(api, capsys):
     assert lines[0].split()[:3] == ["ID", "STATUS", "CORPUS"] and len(lines) == 131
     assert lines[1].split()[:4] == ["1", "succeeded", "1", "0/3"]
     assert "BEST VAL BITS/CHAR" in lines[0]  # the unit the admin pages show too
+    assert "2025-01-02 03:04:05 UTC" in lines[1]  # one format for absolute times, the zone named
     assert main(["jobs", "--status", "queued"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 66
     assert api.received[-1][1]["status"] == "queued"
@@ -248,9 +249,18 @@ def test_watch_prints_each_epoch_once_and_exits_0_on_success(api, capsys):
     ]
     assert main(["watch", "5", "--interval", "0.01"]) == 0
     out = capsys.readouterr().out
-    assert out.count("epoch 1: loss 1.5000 (2.100 bits), val_loss 1.6000 (2.300 bits), 10.0 s, 12,345 chars/s") == 1
+    line = "epoch 1: loss 2.100 bits/char (1.5000 nats), val_loss 2.300 bits/char (1.6000 nats), 10.0 s, 12,345 chars/s"
+    assert out.count(line) == 1  # bits per character first
     assert out.count("epoch 2: loss") == 1
-    assert "job 5 succeeded after 2 epochs, best val_loss 1.2500 (1.803 bits)" in out
+    assert "job 5 succeeded after 2 epochs, best val_loss 1.803 bits/char (1.2500 nats)" in out
+
+
+def test_a_running_sample_at_0_is_loading_its_model():
+    from services.cli.client import sample_state
+
+    assert sample_state(9, "running", 0.0) == "sample 9 running: loading the model"
+    assert sample_state(9, "running", 0.1) == "sample 9 running"
+    assert sample_state(9, "queued", 0.0) == "sample 9 queued"
 
 
 @pytest.mark.parametrize("status", ["failed", "cancelled"])
@@ -322,7 +332,7 @@ def test_sample_several_temperatures_gives_a_zip(api, tmp_path, capsys):
     assert main(argv) == 0
     assert api.received[-1][1] == {"length": 50_000, "count": 2, "temperature": [0.5, 1.0], "seed_text": "def "}
     names = ["sample-1-t0.5.txt", "sample-2-t0.5.txt", "sample-1-t1.txt", "sample-2-t1.txt"]
-    assert zipfile.ZipFile(out).namelist() == names
+    assert zipfile.ZipFile(out).namelist() == [n.replace("sample", "sample-9") for n in names]  # the sample's id
     assert "wrote 4 texts to" in capsys.readouterr().err
     argv[argv.index(str(out))] = str(tmp_path / "var" / "run.txt")  # not a zip: one file each, named alike
     assert main(argv) == 0
@@ -345,15 +355,77 @@ def test_connection_refused_is_a_client_error(tmp_path, capsys):
     assert capsys.readouterr().err == "charlstm: error: cannot reach the server at http://127.0.0.1:9\n"
 
 
-def test_https_to_a_plain_http_server_is_one_line(api, capsys, monkeypatch):
+def test_https_to_a_plain_http_server_names_the_fix_at_once(api, capsys):
     """A TLS handshake against a plain-HTTP server (the fake API): one clear line, not a traceback."""
     import os
 
-    url = os.environ["CHARLSTM_URL"].replace("http://", "https://")
+    plain = os.environ["CHARLSTM_URL"]
+    url = plain.replace("http://", "https://")
     assert main(["jobs", "--url", url, "--token", TOKEN]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"charlstm: error: TLS with the server at {url} failed (does it serve plain http?)")
-    assert "Traceback" not in err and err.count("\n") == 1
+    assert err == f"charlstm: error: --url {url}: the server speaks plain HTTP, not HTTPS: use --url {plain}\n"
+
+
+def test_https_to_waitress_fails_fast():
+    """waitress waits for a request line that a TLS handshake never sends: the client does not
+    wait for its connect timeout to find out."""
+    import time
+
+    from waitress import create_server
+
+    server = create_server(lambda environ, start: [], host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.effective_port}"
+        started = time.monotonic()
+        with pytest.raises(ClientError, match="speaks plain HTTP, not HTTPS: use --url http://127"):
+            ApiClient(url, "t").get("jobs")
+        assert time.monotonic() - started < 6
+    finally:
+        server.close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("127.0.0.1:8701", "--url 127.0.0.1:8701 has no scheme: use --url http://127.0.0.1:8701"),
+        ("localhost:8701", "--url localhost:8701 has no scheme: use --url http://localhost:8701"),
+        (
+            "http://127.0.0.1:8701/api/v1",
+            "--url http://127.0.0.1:8701/api/v1 ends in /api/v1, which the client adds itself: "
+            "use --url http://127.0.0.1:8701",
+        ),
+        (
+            "http://127.0.0.1:8701/api/v1/",
+            "--url http://127.0.0.1:8701/api/v1/ ends in /api/v1, which the client adds itself: "
+            "use --url http://127.0.0.1:8701",
+        ),
+        ("ftp://host:1", "--url ftp://host:1: the scheme must be http or https, as in --url http://host:1"),
+    ],
+)
+def test_a_wrong_url_says_what_to_type(url, message, capsys):
+    assert main(["jobs", "--url", url, "--token", "t"]) == 2
+    assert capsys.readouterr().err == f"charlstm: error: {message}\n"
+
+
+def test_a_wrong_url_in_the_environment_is_named_as_such(monkeypatch, capsys):
+    monkeypatch.setenv("CHARLSTM_URL", "127.0.0.1:8701")
+    assert main(["jobs", "--token", "t"]) == 2
+    err = capsys.readouterr().err
+    assert err == "charlstm: error: CHARLSTM_URL=127.0.0.1:8701 has no scheme: use CHARLSTM_URL=http://127.0.0.1:8701\n"
+
+
+def test_help_names_the_values_url_and_token(capsys):
+    from services.cli.main import build_parser
+
+    for argv in ([], ["jobs"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*argv, "--help"])
+        out = capsys.readouterr().out
+        assert "--url URL" in out and "--token TOKEN" in out
+        assert "ROOT_URL" not in out and "ROOT_TOKEN" not in out
 
 
 def test_a_closed_pipe_ends_quietly(api):

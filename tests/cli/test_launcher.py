@@ -5,6 +5,7 @@ environment they inherit (a unique tag / the var dir) in /proc."""
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -112,6 +113,14 @@ def finish(process: subprocess.Popen, timeout: float = 60) -> int:
         raise
 
 
+def assert_orderly_stop(text: str, names: list[str]) -> None:
+    """What a stop prints: one line per process, no traceback, no ERROR."""
+    stopped = text[text.index("charlstm: stopping") :]
+    assert "Traceback" not in stopped and re.search(r"\bERROR\b", stopped) is None, stopped[-4000:]
+    for name in names:
+        assert len(re.findall(rf"^charlstm: (stopped|killed) the {name}\b", stopped, re.M)) == 1, stopped[-4000:]
+
+
 # ---- supervision with stand-in children --------------------------------------------------------
 
 
@@ -156,6 +165,7 @@ def test_a_signal_stops_every_child_and_exits_0(fake, signum):
     assert finish(process, 30) == 0
     assert wait_gone("LAUNCHER_TEST_TAG", fake.tag) == []
     assert "ready" in out.read_text()
+    assert_orderly_stop(out.read_text(), ["api", "worker", "stubborn"])
 
 
 def test_a_dead_child_is_restarted_with_backoff_until_it_exits_too_often(fake):
@@ -326,6 +336,7 @@ def test_launcher_runs_the_service_and_stops_it(tmp_path):
             code = finish(process, 60)
             print(f"\nlauncher {signum.name}: every process gone after {time.monotonic() - asked:.1f} s")
         assert code == 0, out.read_text()[-4000:]
+        assert_orderly_stop(out.read_text(), ["api", "training-worker", "sampling-worker", "reconciler"])
         if signum == signal.SIGTERM:
             with sqlite3.connect(var_dir / "charlstm.db") as db:
                 row = db.execute(
@@ -341,3 +352,27 @@ def test_launcher_runs_the_service_and_stops_it(tmp_path):
     assert tokens[0] == tokens[1] == (var_dir / "admin-token").read_text().strip()
     assert (var_dir / "admin-token").stat().st_mode & 0o077 == 0
     assert (var_dir / "charlstm.db").exists()
+
+
+def test_a_message_returned_by_a_stopping_worker_is_logged_without_a_traceback():
+    """Ctrl-C with a job arriving: celery logs the task's Reject; the filter the worker app
+    connects makes it one INFO line (any other Reject keeps its warning and traceback)."""
+    import logging
+
+    from celery.exceptions import Reject
+
+    from workers import shutdown
+
+    def record(reason: str) -> logging.LogRecord:
+        try:
+            raise Reject(reason, requeue=True)
+        except Reject:
+            return logging.LogRecord("celery.app.trace", logging.WARNING, __file__, 1, "rejected", (), sys.exc_info())
+
+    quiet = shutdown.HandBackWithoutTraceback()
+    stopping, other = record(shutdown.STOPPING), record("something else")
+    assert quiet.filter(stopping) and quiet.filter(other)
+    assert stopping.exc_info is None and stopping.levelname == "INFO"
+    assert other.exc_info is not None and other.levelname == "WARNING"
+    shutdown.connect()
+    assert any(isinstance(f, shutdown.HandBackWithoutTraceback) for f in logging.getLogger("celery.app.trace").filters)

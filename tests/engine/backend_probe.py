@@ -20,7 +20,12 @@ TINY = {"layers": 2, "units": 16, "seq_len": 20, "batch_size": 8, "validation_sp
 
 
 # the engine test files with tests marked `backends` (test_backends.py checks this list is complete)
-MARKED = ("test_train.py", "test_numpy_lstm.py", "test_sample.py", "test_devices.py")
+MARKED = (
+    "training/test_train.py",
+    "inference/test_numpy_lstm.py",
+    "inference/test_sample.py",
+    "training/test_devices.py",
+)
 
 
 def tiny_text() -> str:

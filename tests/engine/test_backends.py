@@ -115,5 +115,7 @@ def test_a_checkpoint_trained_on_another_backend_gives_the_same_probabilities_on
 
 
 def test_the_probe_runs_every_file_with_backends_tests():
-    tests = [path for path in Path(__file__).parent.glob("test_*.py") if path.name != Path(__file__).name]
-    assert {path.name for path in tests if "@pytest.mark.backends" in path.read_text()} == set(MARKED)
+    here = Path(__file__).parent
+    tests = [path for path in here.rglob("test_*.py") if path.name != Path(__file__).name]
+    marked = {path.relative_to(here).as_posix() for path in tests if "@pytest.mark.backends" in path.read_text()}
+    assert marked == set(MARKED)

@@ -57,7 +57,8 @@ def test_train_then_sample_the_run_folder(tmp_path, capsys):
     assert main([*argv[:-2], "--epoch", "1", "--corpus", str(corpus), "--out", str(sample)]) == 0
     err = capsys.readouterr().err
     assert "epoch 1, precision float32" in err and "sample-1-t0.75.txt: " in err
-    assert "bits/char" in err and "blocks parse" in err and "lines copied" in err and "char divergence" in err
+    assert "bits/char" in err and ("blocks parse" in err or "no top-level blocks" in err)
+    assert "lines copied" in err and "char divergence" in err
     assert main([*argv[:-2], "--epoch", "9"]) == 2
     assert f"{run} has no checkpoint of epoch 9" in capsys.readouterr().err
     assert main(["sample", str(run), "--length", "10", "--seed-text", "XYZ"]) == 2

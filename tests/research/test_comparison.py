@@ -7,7 +7,17 @@ from typing import Any
 
 import pytest
 
-from shared.research.comparison import EpochFigures, Run, compare, ema, mean_quality, run_from_job, varying
+from shared.research.comparison import (
+    EpochFigures,
+    Run,
+    compare,
+    ema,
+    epochs_label,
+    mean_quality,
+    run_from_job,
+    varying,
+    varying_columns,
+)
 
 LN2 = math.log(2)
 
@@ -30,6 +40,17 @@ def test_ema_is_tensorboards_debiased_moving_average():
 def test_varying_names_only_what_differs():
     assert varying([{"a": 1, "b": 2}]) == []
     assert varying([{"a": 1, "b": 2}, {"a": 1, "b": 3}, {"a": 1, "b": 2, "c": 0}]) == ["b", "c"]
+
+
+def test_one_epochs_column_reached_of_planned():
+    """A varying `epochs` is not a column of its own: the table's Epochs column says reached / planned."""
+    assert varying_columns(["units", "epochs", "seed"]) == ["units", "seed"]
+    continued = Run(7, {"epochs": 5}, [EpochFigures(4, 3.0, 2.0, 1.0, 9.0)])  # its epochs 1-3 are the parent's
+    assert epochs_label(continued) == "4 / 5"
+    assert epochs_label(Run(8, {}, [])) == "0"
+    result = compare([Run(1, {"epochs": 3, "units": 8}, epochs(2.0, 1.9)), continued])
+    assert result["varying"] == ["epochs", "units"] and result["columns"] == ["units"]
+    assert sorted(r["epochs_label"] for r in result["table"]) == ["2 / 3", "4 / 5"]
 
 
 def test_table_ranks_by_best_validation_and_uses_the_engines_best_epoch():

@@ -49,11 +49,16 @@ class JobQuery(PageQuery):
 
 
 class EpochOut(BaseModel):
+    """An epoch's losses in both units: `..._bits` (bits per character, what pages and the CLI
+    show) and `..._nats`; `loss` and `val_loss` are the nats fields under their first names."""
+
     epoch: int
-    loss: float = Field(description="training loss, nats per character")
-    val_loss: float | None
     loss_bits: float = Field(description="training loss, bits per character")
-    val_loss_bits: float | None
+    val_loss_bits: float | None = Field(description="held-out loss, bits per character (null: no held-out part)")
+    loss_nats: float = Field(description="training loss, nats per character")
+    val_loss_nats: float | None = Field(description="held-out loss, nats per character")
+    loss: float = Field(description="training loss, nats per character (the same as loss_nats)")
+    val_loss: float | None = Field(description="held-out loss, nats per character (the same as val_loss_nats)")
     seconds: float
     chars_per_second: float
 
@@ -79,10 +84,9 @@ class JobSummary(BaseModel):
     epoch: int = Field(description="last finished epoch")
     epochs: int = Field(description="maximum number of epochs (hyperparameters.epochs)")
     progress: float = Field(description="fraction of the current epoch done")
-    best_val_loss: float | None
-    learning: Learning | None = Field(
-        None, description="has the model learned? null before an epoch has a held-out loss"
-    )
+    best_val_loss_bits: float | None = Field(description="the lowest held-out loss so far, bits per character")
+    best_val_loss_nats: float | None = Field(description="the lowest held-out loss so far, nats per character")
+    best_val_loss: float | None = Field(description="nats per character (the same as best_val_loss_nats)")
     has_checkpoint: bool
     cancel_requested: bool
     error: str | None
@@ -101,6 +105,9 @@ class JobSummary(BaseModel):
 
 
 class JobOut(JobSummary):
+    learning: Learning | None = Field(
+        None, description="has the model learned? null before an epoch has a held-out loss"
+    )
     history: list[EpochOut]
     checkpoint_epochs: list[int] = Field(description="epochs with a checkpoint to sample from")
     lineage: Lineage | None = None

@@ -90,6 +90,9 @@ class CompareRow(BaseModel):
     status: str
     varying: dict[str, Any] = Field(description="this job's values of the varying hyperparameters")
     epochs: int = Field(description="finished epochs")
+    epochs_label: str = Field(
+        "", description="`4 / 5`: the last epoch reached (a continued job counts its parent's) / planned"
+    )
     best_epoch: int | None
     best_val_bits: float | None
     last_loss_bits: float | None
@@ -105,6 +108,10 @@ class CompareRow(BaseModel):
 
 class CompareOut(BaseModel):
     varying: list[str] = Field(description="hyperparameters whose values differ between the jobs")
+    columns: list[str] = Field(
+        default_factory=list,
+        description="the varying hyperparameters a table shows in columns of their own (not epochs)",
+    )
     smoothing: float
     curves: list[Curve]
     table: list[CompareRow] = Field(description="best validation bits/char first")

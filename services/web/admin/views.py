@@ -70,6 +70,7 @@ def _jobs_listing() -> dict:
     }
 
 
+@admin_bp.get("/jobs")  # the address people type; its links are built to the first, /admin/
 @admin_bp.get("/")
 def jobs():
     data = _jobs_listing()

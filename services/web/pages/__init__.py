@@ -3,7 +3,7 @@
 `services.web.init_app` registers the blueprint and the docs.
 """
 
-from . import analysis_views, cancel_views, compare, docs, sample_views, views  # noqa: F401 - they register the routes on pages_bp
+from . import analysis_views, cancel_views, compare, docs, lists, sample_views, views  # noqa: F401 - they register the routes on pages_bp
 from .blueprint import pages_bp
 
 __all__ = ["docs", "pages_bp"]

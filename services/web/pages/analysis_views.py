@@ -6,11 +6,13 @@ with a prompt box (its numbers from the API's next-char code, read with the page
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from shared import lifecycle
 from shared.actions import ActionError
 from shared.actions.analyses import analysis_result, create_analysis
 from shared.actions.inputs import AnalysisCreate, NextCharQuery
@@ -24,6 +26,7 @@ from ...plumbing.errors import ApiError
 from ...plumbing.nextchar import next_char_data
 from ..report import DEFAULT_PROMPT, DEFAULT_TEMPERATURES, view
 from .blueprint import pages_bp
+from .lists import analysis_rows
 
 ANALYSES_SHOWN = 50
 CHART_TOP = 40
@@ -33,15 +36,14 @@ CHART_TOP = 40
 def job_analyses(job_id: int):
     job: Job = get_visible(Job, job_id)
     stmt = visible(select(Analysis).where(Analysis.job_id == job.id), Analysis).order_by(Analysis.id.desc())
-    rows = [analysis_out(a) for a in get_db().scalars(stmt.limit(ANALYSES_SHOWN))]
-    for row in rows:
-        row["url"] = url_for("pages.analysis_page", analysis_id=row["id"])
+    stored = lifecycle.stored_checkpoints(job)
+    rows = analysis_rows(list(get_db().scalars(stmt.limit(ANALYSES_SHOWN))), datetime.now(UTC))
     return render_template(
         "pages/analyses.html",
         job=job,
         analyses=rows,
-        epochs=[e.epoch for e in job.epochs],
-        can_analyze=bool(job.epochs),
+        epochs=[e.epoch for e in stored],  # only checkpoints still in storage
+        can_analyze=bool(stored),
     )
 
 
@@ -91,9 +93,14 @@ def analysis_page(analysis_id: int):
     )
 
 
-def _chart_of(job: Job, epoch: int | None) -> tuple[dict | None, str]:
+def _chart_of(job: Job, epoch: int | None) -> tuple[dict | None, str | None]:
     """The temperature chart's first numbers for the analysed checkpoint (None when the job's model
     cannot answer now: the chart's script then asks the server itself) and where it asks again."""
+    stored = [e.epoch for e in lifecycle.stored_checkpoints(job)]
+    if not stored:
+        return None, None
+    if epoch not in stored:  # retention pruned the analysed checkpoint: the chart shows the best kept one
+        epoch = None
     try:
         distribution = next_char_data(job, DEFAULT_PROMPT, list(DEFAULT_TEMPERATURES), CHART_TOP, epoch)
     except ApiError:

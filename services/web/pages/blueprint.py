@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -15,8 +15,8 @@ from shared.lifecycle.quotas import QuotaExceeded
 
 from ...plumbing.errors import ApiError, as_api_error
 from ..folders import STATIC, TEMPLATES
-from ..security import check_csrf, end_session
-from ..signin import USER_AREA, add_area_hooks, add_sign_in_routes
+from ..security import check_csrf, csrf_token, end_session, security_headers, session_user
+from ..signin import ADMIN_AREA, USER_AREA, add_area_hooks, add_sign_in_routes
 from .auth import SignedOut, authenticate
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ pages_bp = Blueprint("pages", __name__, template_folder=TEMPLATES, static_folder
 add_sign_in_routes(pages_bp, USER_AREA)
 add_area_hooks(pages_bp, USER_AREA)
 
-PUBLIC_ENDPOINTS = {"pages.static", "pages.index", "pages.welcome", "pages.login"}
+PUBLIC_ENDPOINTS = {"pages.static", "pages.index", "pages.welcome", "pages.login", "pages.logout"}
 FETCHED_ENDPOINTS = {"pages.job_live", "pages.job_chart", "pages.sample_live"}  # read by the scripts
 # and the temperature chart, an analysis download
 FETCHED_ENDPOINTS |= {"pages.job_next_char", "pages.analysis_result_json"}
@@ -67,6 +67,39 @@ def error_page(status: int, title: str, message: str, headers=None):
     if wants_json():
         return jsonify(error=message), status, headers or {}
     return render_template("error.html", status=status, title=title, message=message), status, headers or {}
+
+
+WHERE_TO_GO = {
+    404: "There is no page at {path}.",
+    405: "{path} does not answer a {method} from a browser (a form's button sends it).",
+}
+
+
+def site_error_page(exc: HTTPException):
+    """A browser's page for an address no blueprint answers (services/app.py decides when, with
+    services/plumbing/errors.py's wants_page): the site's error page in the area's layout (the
+    admin's under /admin/), with its link home or to the sign-in form."""
+    area = ADMIN_AREA if request.path.startswith(ADMIN_AREA.next_prefix) else USER_AREA
+    user = session_user()
+    if user is not None and area.admin_only and not user.is_admin:
+        user = None
+    status = exc.code or 500
+    message = WHERE_TO_GO.get(status, "{description}").format(
+        path=request.path, method=request.method, description=exc.description or ""
+    )
+    body = render_template(
+        "error.html",
+        status=status,
+        title=exc.name,
+        message=message,
+        area=area,
+        user=user,
+        auth="session" if user is not None else None,
+        csrf_token=csrf_token,
+    )
+    response = make_response(body, status)
+    response.headers.extend([(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"])
+    return security_headers(response, f"{area.blueprint}.static")
 
 
 @pages_bp.errorhandler(HTTPException)

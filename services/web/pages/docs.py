@@ -44,6 +44,8 @@ def init_app(app: OpenAPI) -> None:
         return render_template("pages/api_docs.html", doc_url=doc_url)
 
     app.add_url_rule(docs_url(app), DOCS_ENDPOINT, api_docs)
+    # the address with a trailing slash, as people type it, leads to the page
+    app.add_url_rule(docs_url(app) + "/", DOCS_ENDPOINT, api_docs, redirect_to=docs_url(app))
     for endpoint in (OPENAPI_INDEX_ENDPOINT, *SWAGGER_PAGES):
         if endpoint in app.view_functions:
             app.view_functions[endpoint] = lambda: redirect(url_for(DOCS_ENDPOINT))

@@ -123,8 +123,9 @@ def _user_detail(job: Job, samples: list[Sample]) -> dict:
     data["samples"] = [for_user(row) for row in data["samples"]]
     data["url"] = url_for("pages.job_page", job_id=job.id)
     data["chart_url"] = url_for("pages.job_chart", job_id=job.id)
-    for row in data["epochs"]:
-        row["checkpoint_url"] = url_for("pages.checkpoint", job_id=job.id, epoch=row["epoch"])
+    for row in data["epochs"]:  # a zip only of what is in storage
+        stored = row["checkpoint_stored"]
+        row["checkpoint_url"] = url_for("pages.checkpoint", job_id=job.id, epoch=row["epoch"]) if stored else None
     for row in data["samples"]:
         row["download_url"] = (
             url_for("pages.sample_text", sample_id=row["id"]) if row["status"] == "succeeded" else None
@@ -150,7 +151,7 @@ def job_page(job_id: int):
         url_for("pages.job_live", job_id=job_id),
         can_sample=lifecycle.best_epoch(job) is not None,
         best_epoch=getattr(lifecycle.best_epoch(job), "epoch", None),
-        checkpoint_epochs=[e.epoch for e in job.epochs if e.checkpoint_key],
+        checkpoint_epochs=[e.epoch for e in lifecycle.stored_checkpoints(job)],
         default_precision=settings().sample_precision,
         default_length=DEFAULT_LENGTH,
         default_temperature=DEFAULT_TEMPERATURE,

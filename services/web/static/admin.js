@@ -55,7 +55,7 @@
 
   /* Fill every marked element inside `root` from `obj`. */
   function fill(root, obj) {
-    var nodes = [root].concat(Array.prototype.slice.call(root.querySelectorAll("[data-field], [data-href], [data-show-if]")));
+    var nodes = [root].concat(Array.prototype.slice.call(root.querySelectorAll("[data-field], [data-href], [data-show-if], [data-title]")));
     nodes.forEach(function (el) {
       if (!el.dataset) return;
       var rowsBox = el.closest("[data-rows]");
@@ -83,6 +83,7 @@
         if (href) el.setAttribute("href", href);
       }
       if (el.dataset.showIf) el.hidden = !obj[el.dataset.showIf];
+      if (el.dataset.title) el.title = obj[el.dataset.title] || ""; // an age's absolute time
     });
   }
 

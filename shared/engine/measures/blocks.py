@@ -22,7 +22,7 @@ import re
 import tokenize
 import warnings
 
-__all__ = ["parse_rate", "parses", "statement_starts", "top_level_blocks"]
+__all__ = ["line_brackets", "parse_rate", "parses", "statement_starts", "top_level_blocks"]
 
 _BLOCK_START = re.compile(r"(?:async[ \t]+def|def|class)\b")
 # lines at column 0 that only a new statement can begin: they close anything left open above them
@@ -57,9 +57,12 @@ def _token_starts(text: str) -> list[int] | None:
     return starts
 
 
-def _scan(line: str, depth: int, quote: str) -> tuple[int, str, bool]:
-    """(bracket depth, open triple quote, backslash continuation) after `line`, given the state
-    before it; a single-quoted string ends with its line."""
+def line_brackets(line: str, quote: str = "") -> tuple[str, str, bool]:
+    """The brackets of `line` outside strings and comments, in order; the triple quote still open at
+    its end ("" if none: a single-quoted string ends with its line); and whether the line ends in
+    code (not in a comment). `quote`: the triple quote open before the line. The one reading of a
+    line's brackets, for the block splitter and for `quality.balanced_lines`."""
+    brackets: list[str] = []
     i, n = 0, len(line)
     while i < n:
         ch = line[i]
@@ -70,18 +73,23 @@ def _scan(line: str, depth: int, quote: str) -> tuple[int, str, bool]:
                 i += len(quote) - 1
                 quote = ""
         elif ch == "#":
-            return depth, "", False
+            return "".join(brackets), "", False
         elif ch in "'\"":
             quote = line[i : i + 3] if line.startswith(ch * 3, i) else ch
             i += len(quote) - 1
-        elif ch in _OPEN:
-            depth += 1
-        elif ch in _CLOSE:
-            depth = max(0, depth - 1)
+        elif ch in _OPEN or ch in _CLOSE:
+            brackets.append(ch)
         i += 1
-    if len(quote) == 1:
-        quote = ""
-    return depth, quote, not quote and line.endswith("\\")
+    return "".join(brackets), quote if len(quote) == 3 else "", True
+
+
+def _scan(line: str, depth: int, quote: str) -> tuple[int, str, bool]:
+    """(bracket depth, open triple quote, backslash continuation) after `line`, given the state
+    before it."""
+    brackets, quote, in_code = line_brackets(line, quote)
+    for bracket in brackets:
+        depth = depth + 1 if bracket in _OPEN else max(0, depth - 1)
+    return depth, quote, in_code and not quote and line.endswith("\\")
 
 
 def _scanned_starts(lines: list[str]) -> list[int]:

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..inference.numpy_lstm import NumpyLSTM
 from ..inference.sample import Sampler, encode_seed
-from .blocks import parse_rate, parses, top_level_blocks
+from .blocks import line_brackets, parse_rate, parses, top_level_blocks
 from .repetition import repeated_share
 from .verdict import CorpusProfile, judge, ngrams_ratio
 
@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 _BUILTINS = frozenset(dir(builtins))
-_OPEN, _CLOSE = "([{", ")]}"
+_OPEN = "([{"
 _PAIR = {")": "(", "]": "[", "}": "{"}
 
 
@@ -73,26 +73,11 @@ def _share(hits: int, total: int) -> float | None:
 
 def _line_balances(line: str) -> bool:
     stack: list[str] = []
-    quote = ""
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif line.startswith(quote, i):
-                i += len(quote) - 1
-                quote = ""
-        elif ch == "#":
-            break
-        elif ch in "'\"":
-            quote = line[i : i + 3] if line.startswith(ch * 3, i) else ch
-            i += len(quote) - 1
-        elif ch in _OPEN:
-            stack.append(ch)
-        elif ch in _CLOSE and (not stack or stack.pop() != _PAIR[ch]):
+    for bracket in line_brackets(line)[0]:
+        if bracket in _OPEN:
+            stack.append(bracket)
+        elif not stack or stack.pop() != _PAIR[bracket]:
             return False
-        i += 1
     return not stack
 
 

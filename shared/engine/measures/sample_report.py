@@ -80,7 +80,10 @@ def summary(quality: Mapping, novelty: Mapping | None = None) -> str:
     if quality.get("bits_per_char") is not None:
         parts.append(f"model's confidence {quality['bits_per_char']:.3f} bits/char")
     if quality.get("blocks") is not None:
-        parts.append(f"{_share(quality.get('parse_rate'))} of {quality['blocks']} blocks parse")
+        blocks = quality["blocks"]
+        parts.append(
+            f"{_share(quality.get('parse_rate'))} of {blocks} blocks parse" if blocks else "no top-level blocks"
+        )
         parts.append(f"{_share(quality.get('balanced_lines'))} lines balanced")
         parts.append(f"{_share(quality.get('indent_multiple_of_4'))} indents x4")
         parts.append(f"{_share(quality.get('identifiers_defined'))} names defined")

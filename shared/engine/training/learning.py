@@ -64,7 +64,7 @@ def learning_verdict(
         state, head = "not learned", f"has not learned yet: {figures}"
         helps = helps or ["train longer (more epochs)"]
     elif bits > LEARNED_SHARE * unigram_bits:
-        state, head = "learning", f"learning: {figures}"
+        state, head = "learning", f"is learning: {figures}"
         helps = helps or ["train longer, or a larger model (more units or layers)"]
     else:
         state, head = "learned", f"has learned: {figures}"

@@ -39,6 +39,11 @@ REFIT = frozenset({"dropout", "batch_size", "optimizer", "learning_rate", "clipn
 Stopped = Literal["completed", "early_stopping", "callback"]
 
 
+def bits(nats: float | None) -> float | None:
+    """A loss in nats per character as bits per character (None stays None)."""
+    return None if nats is None else nats / LN2
+
+
 @dataclass(frozen=True)
 class EpochReport:
     epoch: int  # 1-based
@@ -53,7 +58,7 @@ class EpochReport:
 
     @property
     def val_loss_bits(self) -> float | None:
-        return None if self.val_loss is None else self.val_loss / LN2
+        return bits(self.val_loss)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "loss_bits": self.loss_bits, "val_loss_bits": self.val_loss_bits}

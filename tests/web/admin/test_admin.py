@@ -191,7 +191,7 @@ def test_job_page_shows_samples_and_error(admin_client, admin_db):
     html = admin_client.get(f"/admin/jobs/{job.id}", headers=bearer(token)).get_data(as_text=True)
     assert "&lt;boom&gt; out of memory" in html and "<boom>" not in html
     assert '<dd data-field="attempts">3</dd>' in html and ">2</dd>" in html  # attempts, handed back
-    assert ">100%</td>" in html and ">42%</td>" in html  # samples' progress
+    assert ">100%</span>" in html and ">42%</span>" in html  # samples' progress
     assert 'href="/admin/samples/1/text"' in html
     assert "0.5, 0.75" in html
     assert 'data-live="true"' in html  # a sample is still running
@@ -287,6 +287,17 @@ def test_chart_with_one_point():
     assert len(lines) == 2
     assert all(len(line.get("points").split()) == 1 for line in lines)
     assert len(root.findall(f".//{NS}circle")) == 2  # a single point is drawn as a dot
+
+
+def test_chart_draws_the_parents_epochs_dimmed_before_its_own():
+    root = parse(loss_chart_svg([(3, 1.8, 1.9)], 400, 200, inherited=[(1, 2.5, 2.6), (2, 2.0, 2.2)]))
+    old_train, old_val, train, val = root.findall(f".//{NS}polyline")
+    assert old_train.get("class") == "series inherited-train" and old_val.get("class") == "series inherited-val"
+    assert float(old_train.get("stroke-opacity", "1")) < 1 and len(old_train.get("points", "").split()) == 2
+    assert (train.get("class"), val.get("class")) == ("series train", "series val")
+    labels = [t.text for t in root.findall(f".//{NS}g[@class='tick-labels']/{NS}text")]
+    assert {"1", "3"} <= set(labels)  # one epoch axis for both
+    assert "parent job" in [t.text for t in root.findall(f".//{NS}g[@class='legend']/{NS}text")]
 
 
 def test_chart_with_many_points_and_ticks():

@@ -111,3 +111,34 @@ def test_the_job_page_links_each_epochs_checkpoint(client, user_token, db_sessio
     assert unzip(client.get(f"/jobs/{job_id}/checkpoints/1.zip").get_data()) == {
         f"job-{job_id}-epoch-0001/model.keras": b"older"
     }
+
+
+def test_pages_offer_only_stored_checkpoints_and_show_pruned_epochs(client, admin_token, db_session, store):
+    """An epoch whose checkpoint retention deleted: no zip link, "pruned" in its row and on the
+    admin's Checkpoints card, and neither the sample nor the analysis form offers it."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from shared.db.models import Epoch
+
+    job_id, _files = stored_checkpoint(db_session, store, owner="root")
+    db_session.execute(
+        update(Epoch).where(Epoch.job_id == job_id, Epoch.epoch == 1).values(pruned_at=datetime.now(UTC))
+    )
+    db_session.commit()
+    sign_in(client, admin_token)
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert f"/jobs/{job_id}/checkpoints/1.zip" not in page and f'href="/jobs/{job_id}/checkpoints/2.zip"' in page
+    assert ">pruned</span>" in page
+    sample_form = page.split('id="sample-form"')[1].split("</form>")[0]
+    assert '<option value="2"' in sample_form and '<option value="1"' not in sample_form
+    live = client.get(f"/jobs/{job_id}/live").json
+    assert [(e["checkpoint_url"], e["checkpoint_label"]) for e in live["epochs"]] == [
+        (None, "pruned"),
+        (f"/jobs/{job_id}/checkpoints/2.zip", ""),
+    ]
+    analyses = client.get(f"/jobs/{job_id}/analyses").get_data(as_text=True)
+    assert '<option value="2">' in analyses and '<option value="1">' not in analyses
+    admin = client.get(f"/admin/jobs/{job_id}").get_data(as_text=True)
+    assert ">pruned</span>" in admin.split("<h2>Checkpoints</h2>")[1].split("</table>")[0]

@@ -29,6 +29,11 @@ def test_pages_show_labels_lineage_storage_and_filter(client, user_token, db_ses
     assert "123,456 bytes" in page and "epochs 1, 2" in page  # epoch 1 has no recorded size
     child_page = client.get(f"/jobs/{child.id}").get_data(as_text=True)
     assert f'<a href="/jobs/{parent_id}">job #{parent_id}</a> from its epoch 2' in child_page
+    # the child's chart plots the epochs it took over, dimmed, as `charlstm watch` lists them
+    assert 'class="series inherited-train"' in child_page and ">parent job<" in child_page
+    assert 'class="series inherited-train"' not in page
+    compare = client.get(f"/compare/table?jobs={parent_id},{child.id}").get_data(as_text=True)
+    assert compare.count(">Epochs</th>") == 1 and ">epochs</th>" not in compare and ">2 / 5<" in compare
 
     def listed(query: str) -> set[int]:
         html = client.get(f"/jobs?{query}").get_data(as_text=True)

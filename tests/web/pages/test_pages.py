@@ -273,3 +273,22 @@ def test_every_unsafe_page_route_needs_the_csrf_token(app, client, user_token, d
 
     assert not db_session.get(Job, job_id).cancel_requested
     assert client.get("/jobs").status_code == 200  # still signed in: logout needed the token too
+
+
+def test_the_landing_page_suggests_the_readmes_first_run(client):
+    """The welcome page's commands are the README walk-through's, in its order."""
+    import html
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[3].joinpath("README.md").read_text()
+    walk = readme.split("<!-- newcomer:")[1].split("```sh\n")[1].split("```")[0]
+
+    def commands(text: str) -> list[str]:
+        lines = (line.split("#")[0].strip() for line in text.splitlines())
+        return [line for line in lines if line.startswith("charlstm ")]
+
+    page = client.get("/welcome").get_data(as_text=True)
+    shown = html.unescape(page.split('<pre class="commands">')[1].split("</pre>")[0])
+    suggested = commands(shown)
+    assert suggested and suggested == [c for c in commands(walk) if c in suggested]
+    assert suggested[0].startswith("charlstm corpus build") and "var/python.txt" not in shown

@@ -17,7 +17,7 @@ def test_sample_figures_on_the_job_sample_and_compare_pages(client, user_token, 
     sign_in(client, user_token)
 
     job = client.get(f"/jobs/{job_id}").get_data(as_text=True)
-    assert 'data-field="epoch">1</td>' in job and 'data-field="precision" title="top-k 7">int8</td>' in job
+    assert 'data-field="epoch">1</span>' in job and 'data-field="precision" title="top-k 7">int8</span>' in job
     assert 'data-field="bits_label">1.750 / 2.000</td>' in job and 'data-field="copied_label">2% / 2%</td>' in job
     assert f'href="/jobs/{job_id}/samples/compare"' in job
     live = client.get(f"/jobs/{job_id}/live").json
