@@ -9,7 +9,7 @@ from shared import lifecycle
 from shared.actions import compare
 from shared.actions.inputs import NoQuery
 from shared.db.models import Job
-from shared.engine.training.train import LN2
+from shared.engine.units import LN2
 from shared.settings import get_settings
 
 from ..plumbing.context import get_db

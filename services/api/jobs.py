@@ -11,7 +11,7 @@ from shared.actions import jobs
 from shared.actions.inputs import NoQuery
 from shared.db.models import Job, WorkStatus
 from shared.engine.training.sizing import advice
-from shared.engine.training.train import LN2, bits
+from shared.engine.units import LN2, bits
 
 from ..plumbing.context import get_celery, get_db
 from .auth import SECURITY, get_visible, require_user, visible, visible_children

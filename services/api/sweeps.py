@@ -8,7 +8,7 @@ from sqlalchemy import select
 from shared.actions import sweeps
 from shared.actions.inputs import NoQuery
 from shared.db.models import Sweep
-from shared.engine.training.train import LN2
+from shared.engine.units import LN2
 from shared.lifecycle import sweeps as sweep_lifecycle
 from shared.research.comparison import varying
 from shared.settings import get_settings

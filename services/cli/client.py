@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from shared.engine.training.train import bits
+from shared.engine.units import bits
 from shared.timefmt import absolute
 
 from .flags import add_hyperparameter_flags, hyperparameters_from_args, positive_int

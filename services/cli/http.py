@@ -133,7 +133,7 @@ def speaks_plain_http(url: str) -> bool:
         ):
             return False
     except (TimeoutError, ssl.SSLError, ConnectionResetError):
-        pass
+        pass  # no TLS answer: the plain request below tells a plain-HTTP server from a broken one
     except OSError:
         return False
     try:

@@ -5,7 +5,8 @@ from collections.abc import Mapping
 
 from tqdm import tqdm
 
-from shared.engine.training.train import LN2, TrainingCallbacks, TrainingPlan
+from shared.engine.training.train import TrainingCallbacks, TrainingPlan
+from shared.engine.units import LN2
 
 
 def bar(**kwargs) -> tqdm:

@@ -16,10 +16,10 @@ from sqlalchemy.orm import object_session
 
 from shared import lifecycle, timefmt
 from shared.db.models import Corpus, Epoch, Job, Sample, WorkStatus, as_utc
+from shared.engine.units import LN2, bits
 
 from .figures import figure_labels
 
-LN2 = math.log(2)
 DASH = timefmt.DASH
 ACTIVE_STATUSES = (WorkStatus.queued, WorkStatus.running)
 # the keys only the admin pages show: the worker's hostname, storage keys
@@ -46,12 +46,6 @@ fmt_duration = timefmt.age  # `45s`, `12m 05s`, `3h 02m`, `2d 04h`
 def since(dt: datetime | None, now: datetime) -> float | None:
     dt = utc(dt)
     return (now - dt).total_seconds() if dt else None
-
-
-def bits(nats: float | None) -> float | None:
-    if nats is None or not math.isfinite(nats):
-        return None
-    return nats / LN2
 
 
 def fmt_bits(nats: float | None, digits: int = 3) -> str:

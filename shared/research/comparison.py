@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.measures.verdict import VERDICTS
-from ..engine.training.train import LN2, best_epoch
+from ..engine.training.train import best_epoch
+from ..engine.units import LN2
 
 # quality figures shown in the table, when a run's samples carry them (higher is better except bits)
 QUALITY_KEYS = ("parse_rate", "balanced_lines", "indent_multiple_of_4", "identifiers_defined", "bits_per_char")

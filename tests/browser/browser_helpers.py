@@ -3,6 +3,7 @@ lifecycle as the API and the workers make them, and the horizontal-scroll measur
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 CHROMIUM = "/usr/bin/chromium"
@@ -92,3 +93,24 @@ def record_epoch(session, job_id: int, epoch: int, loss: float, val_loss: float)
     report = EpochReport(epoch=epoch, loss=loss, val_loss=val_loss, seconds=1.5, chars_per_second=40_000.0)
     lifecycle.record_epoch(session, job_id, report, checkpoint_key(job_id, epoch, TEST_LEASE), worker=WORKER)
     session.commit()
+
+
+def finished_analysis(db_session, store, job_id: int, text: str) -> int:
+    """An analysis run as the worker runs it (the engine on the light sampler), stored."""
+    from shared import lifecycle
+    from shared.db.models import Job
+    from shared.engine.inference.light import load_light_sampler
+    from shared.engine.inspection.analysis import analyze
+    from tests.analysis_helpers import tiny_checkpoint
+
+    job = db_session.get(Job, job_id)
+    analysis = lifecycle.create_analysis(db_session, job.owner_id, job, job.epochs[0], text)
+    db_session.commit()
+    lifecycle.claim_analysis(db_session, analysis.id, "browser-test")
+    result = analyze(load_light_sampler(tiny_checkpoint()), text)
+    key = f"analyses/{analysis.id}.json"
+    store.put_bytes(key, json.dumps(result).encode())
+    top = {k: result[k] for k in ("features", "layers", "units", "top")}
+    lifecycle.finish_analysis(db_session, analysis.id, object_key=key, top=top, chars=len(result["text"]))
+    db_session.commit()
+    return analysis.id

@@ -71,7 +71,7 @@ def records_for_every_page(session, store, owner_id: int, record_epoch, running_
     the routes give their arguments (`parent`, `child` for the comparison)."""
     from shared import lifecycle
     from shared.db.models import Job, WorkStatus
-    from tests.browser.test_analysis_pages import _finished_analysis
+    from tests.browser.browser_helpers import finished_analysis
     from tests.web.pages.sample_helpers import finished_sample
 
     parent = running_job(session, owner_id, epochs=3)
@@ -80,7 +80,7 @@ def records_for_every_page(session, store, owner_id: int, record_epoch, running_
         store_checkpoint(store, parent, epoch, TEST_LEASE)
     lifecycle.finish_job(session, parent, WorkStatus.succeeded, worker=WORKER)
     session.commit()
-    analysis_id = _finished_analysis(session, store, parent, python_text()[:600])
+    analysis_id = finished_analysis(session, store, parent, python_text()[:600])
     sample_id = finished_sample(session, store, parent, [0.2, 0.5, 0.75, 1.0])
     pruned = session.get(Job, parent).epochs[0]
     store.delete_prefix(pruned.checkpoint_key)

@@ -5,13 +5,12 @@ fixture fails the test on any)."""
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from tests.analysis_helpers import python_text, store_checkpoint, tiny_checkpoint
-from tests.browser.browser_helpers import TEST_LEASE, record_epoch, running_job, sign_in, user_id
+from tests.analysis_helpers import python_text, store_checkpoint
+from tests.browser.browser_helpers import TEST_LEASE, finished_analysis, record_epoch, running_job, sign_in, user_id
 
 TIMEOUT_MS = 10_000
 COLOURS = (
@@ -26,30 +25,10 @@ def _trained_job(db_session, store) -> int:
     return job_id
 
 
-def _finished_analysis(db_session, store, job_id: int, text: str) -> int:
-    """An analysis run as the worker runs it (the engine on the light sampler), stored."""
-    from shared import lifecycle
-    from shared.db.models import Job
-    from shared.engine.inference.light import load_light_sampler
-    from shared.engine.inspection.analysis import analyze
-
-    job = db_session.get(Job, job_id)
-    analysis = lifecycle.create_analysis(db_session, job.owner_id, job, job.epochs[0], text)
-    db_session.commit()
-    lifecycle.claim_analysis(db_session, analysis.id, "browser-test")
-    result = analyze(load_light_sampler(tiny_checkpoint()), text)
-    key = f"analyses/{analysis.id}.json"
-    store.put_bytes(key, json.dumps(result).encode())
-    top = {k: result[k] for k in ("features", "layers", "units", "top")}
-    lifecycle.finish_analysis(db_session, analysis.id, object_key=key, top=top, chars=len(result["text"]))
-    db_session.commit()
-    return analysis.id
-
-
 def test_picking_another_cell_recolours_the_text(page, server_url, user_token, db_session, store):
     job_id = _trained_job(db_session, store)
     text = python_text()[:1500]
-    analysis_id = _finished_analysis(db_session, store, job_id, text)
+    analysis_id = finished_analysis(db_session, store, job_id, text)
     sign_in(page, server_url, user_token, next_path=f"/analyses/{analysis_id}")
     assert urlsplit(page.url).path == f"/analyses/{analysis_id}"
 

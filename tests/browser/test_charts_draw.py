@@ -9,8 +9,7 @@ import contextlib
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.analysis_helpers import python_text, store_checkpoint
-from tests.browser.browser_helpers import TEST_LEASE, record_epoch, running_job, sign_in, user_id
-from tests.browser.test_analysis_pages import _finished_analysis
+from tests.browser.browser_helpers import TEST_LEASE, finished_analysis, record_epoch, running_job, sign_in, user_id
 
 TIMEOUT_MS = 10_000
 CHARTS = ".chart, [data-role=chart]"
@@ -44,7 +43,7 @@ def test_every_chart_card_draws_something(page, server_url, user_token, admin_to
     record_epoch(db_session, job_id, 2, loss=2.5, val_loss=2.7)
     store_checkpoint(store, job_id, 1, TEST_LEASE)
     store_checkpoint(store, job_id, 2, TEST_LEASE)
-    analysis_id = _finished_analysis(db_session, store, job_id, python_text()[:1200])
+    analysis_id = finished_analysis(db_session, store, job_id, python_text()[:1200])
     sign_in(page, server_url, admin_token)
 
     for path in (

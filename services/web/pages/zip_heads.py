@@ -36,7 +36,7 @@ def zip_heads(stream: Readable, head_bytes: int, budget: int, wanted: int | None
         try:
             name, _size, content = next(members)
         except (StopIteration, UnzipError, ValueError):
-            return
+            return  # the last member, or the zip cut at the read budget: the members read so far stand
         head, keep = b"", wanted is None or wanted == index
         try:
             for chunk in content:  # read to its end: the next member starts after it

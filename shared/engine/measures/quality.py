@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -39,6 +38,7 @@ import numpy as np
 
 from ..inference.numpy_lstm import NumpyLSTM
 from ..inference.sample import Sampler, encode_seed
+from ..units import LN2
 from .blocks import line_brackets, parse_rate, parses, top_level_blocks
 from .repetition import repeated_share
 from .verdict import CorpusProfile, judge, ngrams_ratio
@@ -166,7 +166,7 @@ def bits_per_char(net: NumpyLSTM, ids) -> float:
     stepped."""
     work = net.clone()
     nats = work.cross_entropy(ids) if work.stateful else work.cross_entropy(ids, window=work.seq_len)
-    return nats / math.log(2)
+    return nats / LN2
 
 
 def char_counts(text: str) -> Counter[str]:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from ..config import Hyperparameters
+from ..units import LN2
 from .sizing import advice
 
 __all__ = ["LearningVerdict", "learning_verdict", "run_verdict", "unigram_entropy"]
@@ -54,11 +55,11 @@ def learning_verdict(
     """The verdict for a held-out loss `val_loss` (nats/char, as Keras reports it) against the
     corpus's `unigram_bits` (`unigram_entropy`), given the sizing advice (`training.sizing.advice`)
     and the training loss when known."""
-    bits = val_loss / math.log(2)
+    bits = val_loss / LN2
     figures = f"{bits:.2f} bits/char against {unigram_bits:.2f} for the character frequencies alone"
     helps = list(advice)
-    if train_loss is not None and bits - train_loss / math.log(2) > OVERFIT_GAP:
-        helps.append(f"training loss {train_loss / math.log(2):.2f} bits/char: the model memorises its corpus; "
+    if train_loss is not None and bits - train_loss / LN2 > OVERFIT_GAP:
+        helps.append(f"training loss {train_loss / LN2:.2f} bits/char: the model memorises its corpus; "
                      "more text, or fewer units")  # fmt: skip
     if bits > unigram_bits - NOT_LEARNED_MARGIN:
         state, head = "not learned", f"has not learned yet: {figures}"

@@ -25,11 +25,11 @@ import numpy as np
 from ..config import FORKABLE, Hyperparameters
 from ..data.batching import Arrays, Layout, layout, make_arrays
 from ..data.corpus import Vocabulary, prepare
+from ..units import LN2, bits
 from . import checkpoint as ckpt
 from . import devices
 from .learning import unigram_entropy
 
-LN2 = math.log(2)
 WARMUP_CHARS = 512
 # fields that may differ when resuming; everything else defines the model and its data
 RESUMABLE_CHANGES = frozenset({"epochs", "patience", "devices"})
@@ -37,11 +37,6 @@ RESUMABLE_CHANGES = frozenset({"epochs", "patience", "devices"})
 REFIT = frozenset({"dropout", "batch_size", "optimizer", "learning_rate", "clipnorm"})
 
 Stopped = Literal["completed", "early_stopping", "callback"]
-
-
-def bits(nats: float | None) -> float | None:
-    """A loss in nats per character as bits per character (None stays None)."""
-    return None if nats is None else nats / LN2
 
 
 @dataclass(frozen=True)
