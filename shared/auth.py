@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .db.models import Token, User
+from .timefmt import absolute
 
 LIFETIME_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 LIFETIME_RE = re.compile(r"^([1-9][0-9]{0,5})([dhm])$")
@@ -79,7 +80,7 @@ def expiry_problem(row: Token, now: datetime | None = None) -> str | None:
     expires_at = _utc(row.expires_at)
     if (now or datetime.now(UTC)) < expires_at:
         return None
-    return f"token expired at {expires_at.strftime('%Y-%m-%d %H:%M')} UTC; ask an administrator for a new one"
+    return f"token expired at {absolute(expires_at)}; ask an administrator for a new one"
 
 
 def check_token(session: Session, token: str | None) -> Token:

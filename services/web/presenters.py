@@ -17,6 +17,7 @@ from sqlalchemy.orm import object_session
 from shared import lifecycle, timefmt
 from shared.db.models import Corpus, Epoch, Job, Sample, WorkStatus, as_utc
 from shared.engine.units import LN2, bits
+from shared.timefmt import absolute, age
 
 from .figures import figure_labels
 
@@ -37,10 +38,6 @@ def for_user(row: dict) -> dict:
 def iso(dt: datetime | None) -> str | None:
     dt = utc(dt)
     return dt.isoformat().replace("+00:00", "Z") if dt else None
-
-
-fmt_time = timefmt.absolute  # `2026-12-06 01:50:40 UTC`: the one format of an absolute time
-fmt_duration = timefmt.age  # `45s`, `12m 05s`, `3h 02m`, `2d 04h`
 
 
 def since(dt: datetime | None, now: datetime) -> float | None:
@@ -108,8 +105,8 @@ def job_summary(job: Job, now: datetime) -> dict:
         "requeues": job.requeues or 0,
         "worker": job.worker,
         "created_at": iso(job.created_at),
-        "created_label": fmt_time(job.created_at),  # the age's title (hover)
-        "age": fmt_duration(since(job.created_at, now)),
+        "created_label": absolute(job.created_at),  # the age's title (hover)
+        "age": age(since(job.created_at, now)),
     }
 
 
@@ -132,13 +129,13 @@ def epoch_row(row: Epoch, stored: bool = False) -> dict:
         "loss_label": DASH if bits(row.loss) is None else f"{row.loss:.4f}",
         "val_loss_label": DASH if bits(row.val_loss) is None else f"{row.val_loss:.4f}",
         "seconds": row.seconds,
-        "seconds_label": fmt_duration(row.seconds),
+        "seconds_label": age(row.seconds),
         "chars_per_second": row.chars_per_second,
         "chars_per_second_label": f"{row.chars_per_second:,.0f}" if row.chars_per_second is not None else DASH,
         "checkpoint_key": row.checkpoint_key,
         "checkpoint_stored": stored,
         "checkpoint_label": checkpoint_label(row, stored),
-        "finished_at": fmt_time(row.created_at),
+        "finished_at": absolute(row.created_at),
     }
 
 
@@ -154,7 +151,7 @@ def sample_row(sample: Sample) -> dict:
         "count": sample.count,
         "progress_label": f"{100 * (sample.progress or 0.0):.0f}%",
         "checkpoint_key": sample.checkpoint_key,
-        "created_at": fmt_time(sample.created_at),
+        "created_at": absolute(sample.created_at),
         "error": sample.error or "",
         "download_url": f"/admin/samples/{sample.id}/text" if status == "succeeded" else None,
         "page_url": f"/samples/{sample.id}",  # the user pages' sample page: text, copied spans, figures
@@ -204,19 +201,17 @@ def job_detail(job: Job, samples: list[Sample], now: datetime) -> dict:
     data.update(
         hyperparameters=job.hyperparameters.model_dump(),
         error=job.error or "",
-        created_label=fmt_time(job.created_at),
-        started_label=fmt_time(job.started_at),
-        finished_label=fmt_time(job.finished_at),
+        created_label=absolute(job.created_at),
+        started_label=absolute(job.started_at),
+        finished_label=absolute(job.finished_at),
         heartbeat_label=(
-            f"{fmt_time(job.heartbeat_at)} ({fmt_duration(since(job.heartbeat_at, now))} ago)"
-            if job.heartbeat_at
-            else DASH
+            f"{absolute(job.heartbeat_at)} ({age(since(job.heartbeat_at, now))} ago)" if job.heartbeat_at else DASH
         ),
-        elapsed_label=fmt_duration((end - started).total_seconds()) if started and end else DASH,
+        elapsed_label=age((end - started).total_seconds()) if started and end else DASH,
         mean_epoch_seconds=mean_epoch,
-        mean_epoch_label=fmt_duration(mean_epoch),
+        mean_epoch_label=age(mean_epoch),
         eta_seconds=eta,
-        eta_label=fmt_duration(eta) if eta is not None else DASH,
+        eta_label=age(eta) if eta is not None else DASH,
         learning_line=learning.line if (learning := lifecycle.learning_of(job)) is not None else DASH,
         learning_state=learning.state if learning is not None else "",
         epochs=[epoch_row(e, e.epoch in stored) for e in epochs],
@@ -250,7 +245,7 @@ def corpus_row(corpus: Corpus, jobs: int) -> dict:
         "vocabulary_preview": vocab.replace("\n", "\u21b5").replace("\t", "\u21e5"),
         "sha256": corpus.sha256,
         "object_key": corpus.object_key,
-        "created_at": fmt_time(corpus.created_at),
+        "created_at": absolute(corpus.created_at),
         "jobs": jobs,
         "jobs_url": url_for("admin.jobs", corpus=corpus.id),
     }

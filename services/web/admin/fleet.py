@@ -8,8 +8,9 @@ from datetime import datetime
 from flask import url_for
 
 from shared.lifecycle import registry
+from shared.timefmt import absolute, age
 
-from ..presenters import DASH, fmt_duration, fmt_time, since
+from ..presenters import DASH, since
 
 KIND_LABEL = {"job": "Job", "sample": "Sample", "analysis": "Analysis"}
 
@@ -30,7 +31,7 @@ def held_row(held: registry.Held, now: datetime) -> dict:
         "job_id": held.job_id,
         "job_url": url_for("admin.job_page", job_id=held.job_id),
         "worker": held.worker or DASH,
-        "running_for": fmt_duration(since(held.started_at, now)),
+        "running_for": age(since(held.started_at, now)),
         "progress_label": DASH if held.progress is None else f"{100 * held.progress:.0f}%",
     }
 
@@ -49,11 +50,11 @@ def worker_row(worker: registry.WorkerView, now: datetime) -> dict:
         "devices": worker.devices or DASH,
         "queues": worker.queues,
         "concurrency": worker.concurrency,
-        "started": fmt_time(worker.started_at),
-        "up_for": fmt_duration(since(worker.started_at, now)) if worker.state == registry.ALIVE else DASH,
-        "last_seen": fmt_time(worker.last_seen),
-        "last_seen_ago": f"{fmt_duration(ago)} ago",
-        "stopped": fmt_time(worker.stopped_at),
+        "started": absolute(worker.started_at),
+        "up_for": age(since(worker.started_at, now)) if worker.state == registry.ALIVE else DASH,
+        "last_seen": absolute(worker.last_seen),
+        "last_seen_ago": f"{age(ago)} ago",
+        "stopped": absolute(worker.stopped_at),
         "holds": [held_row(h, now) for h in worker.holds],
     }
 

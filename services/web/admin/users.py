@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 from shared.db.models import Analysis, Job, Sample, User, WorkStatus
 from shared.lifecycle.quotas import StorageUse, limits_for, storage_use_of
 from shared.settings import Settings
+from shared.timefmt import absolute
 
-from ..presenters import DASH, fmt_bytes, fmt_time
+from ..presenters import DASH, fmt_bytes
 from .paging import Paging
 
 
@@ -51,7 +52,7 @@ def user_row(user: User, use: StorageUse, settings: Settings, jobs: int, active:
         "samples": samples,
         "analyses": analyses,
         "own_quotas": ", ".join(f"{name} {value:,}" for name, value in sorted(own.items())) or DASH,
-        "created_at": fmt_time(user.created_at),
+        "created_at": absolute(user.created_at),
     }
 
 
