@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 SERVICE_STAMP := $(VENV)/.installed-service
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev test lint bench bench-gpu up clean
+.PHONY: install install-dev test lint bench bench-fleet bench-gpu up clean
 
 install: $(SERVICE_STAMP)
 
@@ -36,6 +36,11 @@ lint: install-dev
 
 bench: install-dev
 	$(BIN)/python -m benchmarks
+
+# a simulated fleet on PostgreSQL (127.0.0.1:5432) and Redis db 13: FLEET_SIZES=1000,10000,100000 jobs;
+# bench-results/fleet.md (docs/operations.md: "At scale")
+bench-fleet: install-dev
+	$(BIN)/python -m benchmarks.fleet
 
 # the paper's run on this machine's accelerator, for BENCH_GPU_BUDGET seconds (docs/benchmarks.md: "GPU benchmark")
 bench-gpu: install-dev

@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -70,14 +71,22 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def fire(port: int, path: str, token: str, seconds: float, rate: int = RATE) -> dict:
-    """Open-loop: request i is due at start + i / rate; latency from when it was due."""
+def fire(
+    port: int,
+    path: str,
+    token: str,
+    seconds: float,
+    rate: int = RATE,
+    pick: Callable[[int], tuple[str, str]] | None = None,
+) -> dict:
+    """Open-loop: request i is due at start + i / rate; latency from when it was due. `pick(i)`,
+    when given, names request i's (path, token) instead of `path` and `token`."""
     latencies: list[float] = []
     counts = {"answered": 0, "shed": 0, "failed": 0}
     lock = threading.Lock()
     local = threading.local()
 
-    def one(due: float) -> None:
+    def one(due: float, path: str, token: str) -> None:
         try:
             connection = getattr(local, "connection", None)
             if connection is None:
@@ -112,7 +121,7 @@ def fire(port: int, path: str, token: str, seconds: float, rate: int = RATE) -> 
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            pool.submit(one, due)
+            pool.submit(one, due, *(pick(i) if pick is not None else (path, token)))
     return {
         "requests": total,
         "rate": rate,

@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 from shared.settings import Settings, get_settings
 
 from . import api, web
-from .plumbing import context
+from .plumbing import context, metrics
 from .plumbing.errors import wants_page
 
 API_PREFIX = "/api/v1"
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app.url_map.converters["int"] = IdConverter
     app.config.update(SECRET_KEY=settings.secret_key or None, MAX_CONTENT_LENGTH=JSON_BODY_LIMIT)
     context.init_app(app, settings)
+    metrics.init_app(app, api.health.readiness)  # GET /metrics; first, so that it times every request
     api.init_app(app)
     web.init_app(app)
     app.register_error_handler(HTTPException, http_error)  # in place of the API's JSON-only one

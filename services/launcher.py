@@ -15,10 +15,13 @@ Embedded defaults: SQLite, a local object store and a filesystem broker under th
 DATABASE_URL, BROKER_URL or S3_* to use PostgreSQL, Redis or S3/MinIO instead.
 
 It listens on 127.0.0.1 unless told otherwise (`--host` or HOST, e.g. 0.0.0.0 for every interface).
+With LOG_FORMAT=json its own lines (and, through shared.logs's wrapped output, anything its
+children write) are JSON lines too.
 """
 
 import argparse
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -32,6 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared import logs
+
+log = logging.getLogger("charlstm.launcher")
 ROOT = Path(__file__).resolve().parents[1]
 STOP_TIMEOUT = 30.0  # seconds a child gets to exit after SIGTERM (a running job is handed back)
 START_TIMEOUT = 120.0  # seconds until /readyz must answer 200
@@ -157,11 +163,13 @@ class Supervisor:
         if len(child.restarts) >= self.policy.max_restarts:
             _say(
                 f"the {child.name} {exited}; it was restarted {len(child.restarts)} times in the last "
-                f"{self.policy.window:g} s: giving up, stopping the others"
+                f"{self.policy.window:g} s: giving up, stopping the others",
+                logging.ERROR,
             )
             return False
         delay = self.policy.delay(len(child.restarts) + 1)
-        _say(f"the {child.name} {exited}; restarting it in {delay:g} s (restart {len(child.restarts) + 1})")
+        restart = len(child.restarts) + 1
+        _say(f"the {child.name} {exited}; restarting it in {delay:g} s (restart {restart})", logging.WARNING)
         child.due = now + delay
         return True
 
@@ -186,14 +194,27 @@ class Supervisor:
             _signal_group(child.process, signal.SIGKILL)  # the leader if still there, and any stragglers
             child.process.wait()
             if stubborn:
-                _say(f"killed the {child.name} (pid {child.process.pid}): it did not stop in time")
+                _say(f"killed the {child.name} (pid {child.process.pid}): it did not stop in time", logging.WARNING)
             else:
                 _say(f"stopped the {child.name} (pid {child.process.pid})")
         self.children.clear()
 
 
-def _say(message: str) -> None:
-    print(f"charlstm: {message}", file=sys.stderr, flush=True)
+def _say(message: str, level: int = logging.INFO) -> None:
+    """One line of the launcher's own: `charlstm: ...` on stderr, or a JSON line (LOG_FORMAT=json)."""
+    if logs.is_json():
+        log.log(level, message)
+    else:
+        print(f"charlstm: {message}", file=sys.stderr, flush=True)
+
+
+def _tell(lines: list[str]) -> None:
+    """The ready lines: on stdout, or a JSON line each (LOG_FORMAT=json; blank ones left out)."""
+    if logs.is_json():
+        for line in filter(None, lines):
+            log.info(line)
+    else:
+        print(*lines, sep="\n", flush=True)
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
@@ -246,13 +267,13 @@ def supervise(
         if problem == "interrupted":
             return 0
         if problem is not None:
-            print(f"charlstm: the service did not start: {problem}", file=sys.stderr, flush=True)
+            _say(f"the service did not start: {problem}", logging.ERROR)
             return 1
         pids = " ".join(f"{child.name}={child.process.pid}" for child in supervisor.children)
-        print(f"processes: {pids}", *ready_lines, "Press Ctrl-C to stop.", sep="\n", flush=True)
+        _tell([f"processes: {pids}", *ready_lines, "Press Ctrl-C to stop."])
         return supervisor.wait()
     finally:
-        print("charlstm: stopping ...", file=sys.stderr, flush=True)
+        _say("stopping ...")
         supervisor.stop()
 
 
@@ -331,12 +352,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--start-timeout", type=float, default=START_TIMEOUT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    from shared.settings import get_settings
+
+    logs.configure("launcher", get_settings())
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the migrations' steps: silent, as in text mode
     var_dir = args.var_dir.resolve()
     if port_in_use(args.port, args.host):
-        print(
-            f"charlstm: cannot listen on {args.host}:{args.port} (port {args.port} is in use or the address is not"
+        _say(
+            f"cannot listen on {args.host}:{args.port} (port {args.port} is in use or the address is not"
             f" this machine's); pick another with --port / PORT (or --host / HOST)",
-            file=sys.stderr,
+            logging.ERROR,
         )
         return 1
 
@@ -350,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         upgrade()
         token = admin_token(var_dir)
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for a database that is not there
-        print(f"charlstm: could not prepare the database: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _say(f"could not prepare the database: {type(exc).__name__}: {exc}", logging.ERROR)
         return 1
     if supervisor.signals:
         return 0

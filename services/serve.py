@@ -10,6 +10,9 @@ that waited longer than SHED_AFTER seconds, or that found SHED_QUEUE others alre
 answered as soon as a thread takes it, with 503 `{"error": "overloaded, retry shortly"}` and
 `Retry-After: 1`, instead of being served seconds late. `/healthz` (liveness) is never shed.
 
+Logging: shared.logs.configure("api"); each request's lines carry the job, sample or analysis its
+URL names (`log_request_ids`).
+
 Errors waitress answers itself (a request line or headers too large, a malformed request) are
 JSON too: `{"error": "request header fields too large"}` etc.
 """
@@ -26,10 +29,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from flask import Flask, g, request
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
+from shared import logs
 from shared.settings import Settings, get_settings
 
 NEVER_SHED = frozenset({"/healthz"})
@@ -145,6 +150,20 @@ def build_server(app: Callable, settings: Settings, host: str, port: int, thread
     return server
 
 
+def log_request_ids(app: Flask) -> None:
+    """Every line logged while a request is served carries the job, sample or analysis its URL names."""
+
+    @app.before_request
+    def bind_ids() -> None:
+        g.log_ids = logs.bind(**logs.ids_from(request.view_args))
+
+    @app.teardown_request
+    def unbind_ids(exc: BaseException | None) -> None:
+        token = g.pop("log_ids", None)
+        if token is not None:
+            logs.unbind(token)
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     parser = argparse.ArgumentParser(prog="python -m services.serve", description=__doc__.split("\n")[0])
@@ -154,11 +173,13 @@ def main(argv: list[str] | None = None) -> None:
         "--threads", type=int, default=settings.serve_threads, help="request threads (default $SERVE_THREADS or 8)"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure("api", settings)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # a line per queued request; shedding logs instead
     from .app import create_app
 
-    server = build_server(create_app(settings), settings, args.host, args.port, args.threads)
+    app = create_app(settings)
+    log_request_ids(app)
+    server = build_server(app, settings, args.host, args.port, args.threads)
     # SIGTERM (the launcher, docker stop) as Ctrl-C: stop accepting, let running requests finish (5 s)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     logger.info("charlstm API listening on http://%s:%s (%d threads)", args.host, args.port, args.threads)

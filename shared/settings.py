@@ -274,6 +274,26 @@ class Settings(BaseSettings):
         " a job's `retention` overrides it",
     )
 
+    # operations: metrics and logs
+    metrics_token: str | None = Field(
+        None,
+        alias="METRICS_TOKEN",
+        description="a scraper presenting `Authorization: Bearer <this>` may read /metrics from any address;"
+        " unset: only METRICS_ALLOW may",
+    )
+    metrics_allow: str = Field(
+        "127.0.0.1/32,::1/128",
+        alias="METRICS_ALLOW",
+        description="networks (comma-separated CIDRs) whose clients may read /metrics without the token;"
+        " empty: none (token only)",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        alias="LOG_FORMAT",
+        description="text: readable lines; json: one JSON object per line from every process"
+        " (time, level, role, host, job/sample/analysis id)",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'charlstm.db').resolve()}"

@@ -100,11 +100,14 @@ def main(argv: list[str] | None = None) -> None:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    from shared import logs
     from shared.settings import get_settings
 
     from .app import create_worker_app
 
-    create_worker_app(get_settings()).worker_main(celery_argv)
+    settings = get_settings()
+    logs.configure(args.role, settings, args.loglevel, args.logfile)  # text: Celery sets up its own
+    create_worker_app(settings).worker_main(celery_argv)
 
 
 if __name__ == "__main__":

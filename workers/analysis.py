@@ -12,6 +12,7 @@ import socket
 
 from shared import lifecycle
 from shared.db.retry import run_in_session
+from shared.logs import log_context
 from shared.settings import get_settings
 from shared.storage import NotFound, ObjectStore, get_store
 from shared.storage.keys import analysis_key
@@ -28,7 +29,8 @@ TAIL_BYTES_PER_CHAR = 4  # UTF-8: enough bytes for the characters asked for
 def analysis_task(self, analysis_id: int, token: str | None = None) -> str:
     """The Celery task (registered by workers/app.py); `token` is None in messages sent before
     analyses had dispatch tokens."""
-    return run_analysis(analysis_id, worker=self.request.hostname or socket.gethostname(), token=token)
+    with log_context(analysis=analysis_id):
+        return run_analysis(analysis_id, worker=self.request.hostname or socket.gethostname(), token=token)
 
 
 def corpus_tail(store: ObjectStore, key: str, chars: int) -> str:

@@ -9,6 +9,7 @@ reconciler. The loop itself only sets `progress` and reads `cancelled`: no datab
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -40,7 +41,9 @@ class Heartbeat:
         self.progress: float | None = None
         self.cancelled = self.lost = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{record_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._run,), name=f"heartbeat-{record_id}", daemon=True
+        )  # the creator's log ids (shared.logs.log_context) go with it
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()

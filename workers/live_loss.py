@@ -5,6 +5,7 @@ job's curve moves within its first epoch. Best effort: a failed write is logged,
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 
@@ -21,7 +22,9 @@ class LiveLoss:
         self._latest: tuple[int, int, int, float] | None = None
         self._written: tuple[int, int, int, float] | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"live-loss-{job_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._run,), name=f"live-loss-{job_id}", daemon=True
+        )  # the creator's log ids (shared.logs.log_context) go with it
 
     def update(self, epoch: int, batch: int, batches: int, loss: float) -> None:
         self._latest = (epoch, batch, batches, loss)

@@ -40,7 +40,7 @@ from celery import Celery
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from shared import lifecycle
+from shared import lifecycle, logs
 from shared.actions import delete as deletion
 from shared.db.models import Analysis, Job, Sample, WorkStatus, utcnow
 from shared.db.retry import DatabaseUnreachable, is_disconnect, run_in_session
@@ -139,9 +139,12 @@ def _lost_workers(session: Session, settings: Settings, now) -> list[tuple]:
 
 
 def _locked(session: Session, table, status, *conditions) -> list:
-    """Rows of `table` in `status` matching conditions, locked (skipping rows a worker holds)."""
-    stmt = select(table).where(table.status == status, *conditions).order_by(table.id)
-    return list(session.scalars(stmt.with_for_update(skip_locked=True)))
+    """Rows of `table` in `status` matching conditions, locked (skipping rows a worker holds), in id
+    order. Sorted here, not in SQL: with ORDER BY id PostgreSQL may walk the whole primary key to
+    find the few matching rows in order (21.8 ms at 100,000 jobs, for none), where the status
+    index finds them at once (3.1 ms); SKIP LOCKED never waits, so the order of locking does not matter."""
+    stmt = select(table).where(table.status == status, *conditions)
+    return sorted(session.scalars(stmt.with_for_update(skip_locked=True)), key=lambda row: row.id)
 
 
 def run_once(settings: Settings, celery: Celery, judge_heartbeats: bool = True) -> list[tuple]:
@@ -251,8 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--once", action="store_true", help="one round, then exit")
     parser.add_argument("--loglevel", "-l", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.loglevel.upper(), format="[%(asctime)s: %(levelname)s/reconciler] %(message)s")
     settings = get_settings()
+    logs.configure("reconciler", settings, args.loglevel)
     if args.once:
         run_once(settings, make_celery(settings))
         return

@@ -25,6 +25,7 @@ from celery import Celery
 from shared import lifecycle
 from shared.db.models import Sample
 from shared.db.retry import run_in_session
+from shared.logs import log_context
 from shared.queue import send_sampling
 from shared.settings import get_settings
 from shared.storage import NotFound, ObjectStore, get_store
@@ -46,7 +47,8 @@ _keras_lock = threading.Lock()  # Keras reads one checkpoint at a time; download
 def sample_task(self, sample_id: int, token: str | None = None) -> str:
     """The Celery task (registered by workers/app.py)."""
     shutdown.install_handler()
-    return run_sampling(sample_id, token, worker=self.request.hostname or socket.gethostname(), celery=self.app)
+    with log_context(sample=sample_id):
+        return run_sampling(sample_id, token, worker=self.request.hostname or socket.gethostname(), celery=self.app)
 
 
 def load_from_store(key: str, store: ObjectStore | None = None):

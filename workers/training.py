@@ -28,6 +28,7 @@ from shared.db.retry import run_in_session
 from shared.db.session import session_scope
 from shared.engine.training import devices
 from shared.engine.training.train import TrainingCallbacks, TrainingPlan
+from shared.logs import log_context
 from shared.queue import send_training
 from shared.settings import Settings, get_settings
 from shared.storage import NotFound, ObjectStore, StorageError, get_store
@@ -48,10 +49,11 @@ def train_task(self, job_id: int, token: str | None = None) -> str:
     job: the message goes back to the broker untouched (for a worker that is not stopping), so a
     job handed back by this worker's Ctrl-C is not taken again and handed back twice."""
     shutdown.install_handler()
-    if shutdown.requested():
-        log.info("job %s: this worker is stopping; message returned to the queue", job_id)
-        raise Reject(shutdown.STOPPING, requeue=True)
-    return run_training(job_id, token, worker=self.request.hostname or socket.gethostname(), celery=self.app)
+    with log_context(job=job_id):
+        if shutdown.requested():
+            log.info("job %s: this worker is stopping; message returned to the queue", job_id)
+            raise Reject(shutdown.STOPPING, requeue=True)
+        return run_training(job_id, token, worker=self.request.hostname or socket.gethostname(), celery=self.app)
 
 
 class JobCallbacks(TrainingCallbacks):

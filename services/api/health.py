@@ -76,9 +76,9 @@ def healthz():
     return {"status": "ok"}
 
 
-@bp.get("/readyz", responses={200: Health, 503: Health})
-def readyz():
-    """Readiness: the database, the broker and the object store answer (no authentication)."""
+def readiness() -> tuple[dict, int]:
+    """The checks' answer ({"status", "database", "broker", "storage"}, 200 or 503), run at most
+    once per READY_CACHE_SECONDS whoever asks (/readyz, the metrics' dependency gauges)."""
     cache: _ReadyCache = current_app.extensions.setdefault(READY_CACHE, _ReadyCache())
     with cache.lock:
         if cache.answer is None or time.monotonic() >= cache.until:
@@ -87,6 +87,12 @@ def readyz():
             cache.answer = ({"status": "ok" if ok else "unavailable", **checks}, 200 if ok else 503)
             keep = settings().ready_cache_seconds
             cache.until = time.monotonic() + (keep if ok else min(keep, FAILURE_CACHE_SECONDS))
-        body, status = cache.answer
+        return cache.answer
+
+
+@bp.get("/readyz", responses={200: Health, 503: Health})
+def readyz():
+    """Readiness: the database, the broker and the object store answer (no authentication)."""
+    body, status = readiness()
     headers = {"Retry-After": "1"} if status == 503 else {}
     return body, status, headers

@@ -218,7 +218,9 @@ class Job(Base):
     name: Mapped[str | None] = mapped_column(String(128))
     notes: Mapped[str | None] = mapped_column(Text)
     tags_text: Mapped[str | None] = mapped_column("tags", String(600), doc="tags as ',a,b,'")
-    deleting_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), doc="a delete in progress")
+    deleting_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), index=True, doc="a delete in progress (the reconciler finds them every round)"
+    )
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("jobs.id", ondelete="RESTRICT"), index=True, doc="the job this one continues or forks"
     )
@@ -300,7 +302,9 @@ class Sample(Base):
     count: Mapped[int] = mapped_column(Integer, default=1)
     seed_text: Mapped[str | None] = mapped_column(Text)
     random_seed: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[WorkStatus] = mapped_column(_enum(WorkStatus, "sample_status"), default=WorkStatus.queued)
+    status: Mapped[WorkStatus] = mapped_column(
+        _enum(WorkStatus, "sample_status"), default=WorkStatus.queued, index=True
+    )  # indexed: the reconciler reads the few queued and running ones every round
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     object_key: Mapped[str | None] = mapped_column(String(256), doc="the text (one sample) or a zip (several)")
@@ -345,7 +349,9 @@ class Analysis(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     checkpoint_key: Mapped[str] = mapped_column(String(256))
     text: Mapped[str | None] = mapped_column(Text, doc="the user's text; null: the tail of the job's corpus")
-    status: Mapped[WorkStatus] = mapped_column(_enum(WorkStatus, "analysis_status"), default=WorkStatus.queued)
+    status: Mapped[WorkStatus] = mapped_column(
+        _enum(WorkStatus, "analysis_status"), default=WorkStatus.queued, index=True
+    )  # indexed: the reconciler reads the few queued and running ones every round
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     chars: Mapped[int | None] = mapped_column(Integer, doc="characters the model read")

@@ -60,9 +60,14 @@ def dispatch_after(session: Session, table: type[Job] | type[Sample], record_id:
 
 
 def waiting_owners(session: Session, table: type[Job] | type[Sample]) -> list[int]:
-    """Users with waiting (undispatched, queued) records of `table`: the reconciler's backstop."""
-    stmt = select(table.owner_id).where(table.status == "queued", table.dispatched_at.is_(None)).distinct()
-    return sorted(session.scalars(stmt))
+    """Users with waiting (undispatched, queued) records of `table` and none in the broker: the
+    reconciler's backstop. One query over the queued records only (EXCEPT, not a lookup per
+    waiting record), and users whose turn is already in the broker are left out, so that a round
+    costs what is queued, not every user with a backlog or the whole table."""
+    queued = (table.status == "queued",)
+    waiting = select(table.owner_id).where(*queued, table.dispatched_at.is_(None))
+    in_flight = select(table.owner_id).where(*queued, table.dispatched_at.is_not(None))
+    return sorted(session.scalars(waiting.except_(in_flight)))
 
 
 def add_waiting(session: Session, record: Job | Sample) -> None:
