@@ -12,7 +12,7 @@ import time
 
 from . import common, targets
 
-BENCHMARKS = ("sampling", "training", "upload", "load", "quality", "sample_figures")
+BENCHMARKS = ("sampling", "sampling_service", "training", "upload", "load", "quality", "sample_figures")
 
 
 def collected(names, since: float) -> list[targets.Target]:

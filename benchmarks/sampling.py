@@ -11,14 +11,18 @@ warm-up seed of 100 characters, temperature 0.75.
 Also: 1 vs 2 BLAS threads on a short probe (the faster is used for (b) and (c)), the time of the
 float32 matrix products alone (the floor for this model), and the float32 GEMM peak.
 
-Reduced precision, in the same run: the int8 net (`lowp.QuantizedLSTM`: int8
-weights with per-row scales times int8 inputs with per-vector scales, integer sums (AVX-512 VNNI
-where the CPU has it), one numba kernel call per chunk of sampled characters; 1 or 2 kernel
-threads probed like the BLAS threads) for (b) and (c), against float32:
-1 sample >= 3x faster; the per-step overhead outside the matrix products < 10% of a step (from
-the thread probe: a step of `generate` against the products alone, `QuantizedLSTM.products`,
-measured back to back; the products include their inputs' quantization); 16 samples >= 0.5 of the GEMM peak or >= 3x
-faster. Quality guard: a 2 x 256 model trained for BENCH_BUDGET seconds (default 150; quick 20) on
+Reduced precision, in the same run: the int8 net (`lowp.QuantizedLSTM`: int8 weights with per-row
+scales times int8 inputs with per-vector scales, integer sums (AVX-512 VNNI where the CPU has it),
+one numba kernel call per chunk of sampled characters) for (b) and (c) as the product runs them:
+(b) on the CLI's default threads (every usable core, `lowp.usable_cores`), (c) on a worker's lone
+batch's share (`lowp.cores_each(1)`); 1 and every-core kernel threads probed too (details).
+Against float32: 1 sample >= 3x faster; the per-step overhead outside the matrix products < 10%
+of a step (from the thread probe: a step of `generate` against the products alone,
+`QuantizedLSTM.products`, measured back to back; the products include their inputs'
+quantization); 16 samples >= 0.5 of the GEMM peak or >= 3x faster. The local CLI: `charlstm
+sample RUN --precision int8 --length 50000` on a checkpoint of the same model, a process timed end
+to end (startup, loading, sampling and the quality figures), >= 2x faster than (b)'s float32
+loop. Quality guard: a 2 x 256 model trained for BENCH_BUDGET seconds (default 150; quick 20) on
 the SQLAlchemy source as benchmarks/quality trains, then over 10,000 teacher-forced held-out
 characters the mean KL divergence of int8's next-character distributions from float32's (< 0.01
 nats) and the bits/char of each (within 1%). Each comparison is checked against its target through
@@ -31,12 +35,17 @@ Run: python -m benchmarks.sampling   (BENCH_QUICK=1 or --quick: 2,000 characters
 from __future__ import annotations
 
 import os
+import string
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
-from shared.engine.inference.lowp import QuantizedLSTM
+from shared.engine.inference.lowp import QuantizedLSTM, cores_each, usable_cores
 from shared.engine.inference.numpy_lstm import NumpyLSTM
 from shared.engine.inference.sample import generate, predict_loop_generate
 
@@ -134,6 +143,29 @@ def quantization_quality(short: bool) -> dict:
     }
 
 
+def cli_sample_seconds(model, length: int) -> float:
+    """Seconds of `charlstm sample RUN --precision int8 --length LENGTH` end to end, as a user runs
+    it: a process that starts, loads the checkpoint of `model` (saved as training saves one), samples
+    on the CLI's default threads and prints the quality figures."""
+    from shared.engine.config import Hyperparameters
+
+    from .sampling_service import write_checkpoint
+
+    hp = Hyperparameters(mode="stateful", layers=LAYERS, units=UNITS, batch_size=1, seq_len=100, seed=0)
+    chars = string.printable  # 100 characters: ids 0..99
+    warmup = "".join(chars[i] for i in np.random.default_rng(1).integers(0, VOCAB, SEED_CHARS))
+    with tempfile.TemporaryDirectory(prefix="charlstm-cli-bench-") as tmp:
+        folder = write_checkpoint(Path(tmp) / "run", model, hp, chars, warmup)
+        argv = [sys.executable, "-m", "services.cli.main", "sample", str(folder), "--precision", "int8"]
+        argv += ["--length", str(length), "--random-seed", "0", "--out", str(Path(tmp) / "sample.txt")]
+        began = time.perf_counter()
+        done = subprocess.run(argv, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True)
+        seconds = time.perf_counter() - began
+    if done.returncode:
+        raise RuntimeError(f"charlstm sample failed: {done.stderr[-2000:]}")
+    return seconds
+
+
 def check_targets(
     one: float, overhead: float, peak_fraction: float, many: float, quality: dict, length: int, load: float
 ) -> None:
@@ -216,10 +248,12 @@ def main() -> dict:
     # int8: quantize, compile (numba; cached on disk after the first run), then the same runs, with
     # 1 or 2 kernel threads as probed (the faster kept, as for BLAS above)
     began = time.perf_counter()
-    lows = {1: QuantizedLSTM.from_model(model)}
+    lows = {1: QuantizedLSTM.from_model(model, threads=1)}
     quantize_s = time.perf_counter() - began
-    if default_threads > 1:
-        lows[default_threads] = QuantizedLSTM.from_model(model, threads=default_threads)
+    # what runs: the CLI's lone sample on every usable core; the worker's one batch on its share
+    cli_threads, worker_threads = usable_cores(), cores_each(1)
+    for n in {cli_threads, worker_threads} - {1}:
+        lows[n] = QuantizedLSTM.from_model(model, threads=n)
     began = time.perf_counter()
     for candidate in lows.values():
         for rows in (1, COUNT):
@@ -252,12 +286,12 @@ def main() -> dict:
                 )
         low_threads[rows] = Threads(min(per_char, key=lambda n: per_char[n]), per_char, floor)
 
-    def low_generate(rows: int, repeats: int = 1) -> float:
-        low = lows[low_threads[rows].best]
+    def low_generate(rows: int, threads: int, repeats: int = 1) -> float:
+        low = lows[threads]
         return best_time(lambda: generate(low, seed, length, [TEMPERATURE], count=rows, random_seed=0), repeats)
 
-    low_one_s = low_generate(1, repeats=2)
-    low_many_s = low_generate(COUNT)
+    low_one_s = low_generate(1, cli_threads, repeats=2)
+    low_many_s = low_generate(COUNT, worker_threads)
     low = lows[1]
     low_products = {rows: choice.matmul_seconds_per_step[choice.best] * length for rows, choice in low_threads.items()}
 
@@ -279,11 +313,16 @@ def main() -> dict:
     low_overhead = overhead(low_threads[1], low_threads[1].best)
     low_overhead_1 = overhead(low_threads[1], 1)
     f32_overhead = overhead(threads[1], threads[1].best)
+    cli_s = cli_sample_seconds(model, length)
     load_timed = os.getloadavg()[0]  # after the timed runs
     quality = quantization_quality(short)
     check_targets(
         one_s / low_one_s, low_overhead, low_many_flops / peak, many_s / low_many_s, quality, length, load_timed
     )
+    targets.check(
+        "sampling", f"{LAYERS} x {UNITS}, {length:,} chars: `charlstm sample --precision int8` (startup and figures "
+        f"included) vs the float32 numpy loop (load {load_timed:.1f})", one_s / cli_s, 2.0, goal_of="the local CLI",
+    )  # fmt: skip
     results = {
         "quick": short,
         "load_average_before": load_before,
@@ -326,8 +365,9 @@ def main() -> dict:
             "float32_weight_bytes": sum(w.nbytes for w in net.matrices),
             "quantize_seconds": quantize_s,
             "first_call_seconds": compile_s,
+            "cli": {"threads": cli_threads, "process_seconds": cli_s, "vs_float32": one_s / cli_s},
             "count_1": {
-                "threads": low_threads[1].best,
+                "threads": cli_threads,
                 "seconds": low_one_s,
                 "chars_per_second": length / low_one_s,
                 "speedup_vs_float32": one_s / low_one_s,
@@ -337,7 +377,7 @@ def main() -> dict:
                 "float32_overhead_fraction": f32_overhead,
             },
             "count_16": {
-                "threads": low_threads[COUNT].best,
+                "threads": worker_threads,
                 "seconds": low_many_s,
                 "chars_per_second": COUNT * length / low_many_s,
                 "speedup_vs_float32": many_s / low_many_s,
@@ -358,8 +398,9 @@ def main() -> dict:
         row(f"predict loop ({loop_chars} chars, extrapolated)", loop_s, length),
         row("fast, 1 sample", one_s, length, "< 15 s, >= 100x" if not short else ""),
         row(f"fast, {COUNT} samples together", many_s, COUNT * length, "< 90 s" if not short else ""),
-        row("int8, 1 sample", low_one_s, length),
-        row(f"int8, {COUNT} samples together", low_many_s, COUNT * length),
+        row(f"CLI default: int8, {cli_threads} thread(s), 1 sample", low_one_s, length),
+        row(f"worker: int8, {worker_threads} thread(s) per batch, {COUNT} together", low_many_s, COUNT * length),
+        row("`charlstm sample --precision int8` process", cli_s, length, ">= 2x the fast 1 sample"),
     ]
     print_table(
         f"sampling {LAYERS} x {UNITS}, vocab {VOCAB}, {length:,} characters per sample",

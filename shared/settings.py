@@ -213,6 +213,14 @@ class Settings(BaseSettings):
         description="sample requests one sampling worker runs at once (threads sharing its model cache; `make up` and"
         " `python -m workers sampling` use it)",
     )
+    sampling_batches: int = Field(
+        2,
+        alias="SAMPLING_BATCHES",
+        ge=1,
+        description="stepping batches one sampling worker runs at once: requests for one checkpoint and precision"
+        " share a batch; a request for another model waits for a free one; the worker's cores are divided between"
+        " the running batches",
+    )
     # sweeps and live curves
     live_loss_interval: float = Field(
         2.0, alias="LIVE_LOSS_INTERVAL", ge=0, description="seconds between a training job's recorded batch losses"
@@ -263,6 +271,20 @@ class Settings(BaseSettings):
     )
     sample_index_cache_size: int = Field(
         2, alias="SAMPLE_INDEX_CACHE_SIZE", ge=1, description="corpus novelty indexes a sampling worker keeps loaded"
+    )
+    sample_stream_seconds: float = Field(
+        25.0,
+        alias="SAMPLE_STREAM_SECONDS",
+        gt=0,
+        description="longest one response of a sample's text stream lasts (it holds one of SERVE_THREADS); it then"
+        " ends with `retry:` and the client resumes from its offset",
+    )
+    sample_streams: int = Field(
+        4,
+        alias="SAMPLE_STREAMS",
+        ge=0,
+        description="text streams one API process serves at once (each holds one of SERVE_THREADS); beyond: 503"
+        " with Retry-After",
     )
 
     # checkpoint retention: a job's own policy overrides these

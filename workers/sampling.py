@@ -1,5 +1,7 @@
 """The sampling task: get the model (through the worker's LRU cache of fused numpy weights, shared
-by its threads), generate at the request's precision (int8 or float32) and options, store one text
+by its threads), generate at the request's precision (int8 or float32) and options (a stateful
+model's requests share one stepping batch per checkpoint and precision, workers/batching.py, and
+each text is published as it is written, workers/text_stream.py), store one text
 as `samples/{id}.txt` or several as one zip `samples/{id}.zip`, and record every text's quality and
 novelty figures with the sample (the novelty index of the job's corpus comes from
 workers/corpus_index.py). A heartbeat thread reports progress. Every state change goes through
@@ -32,10 +34,12 @@ from shared.storage import NotFound, ObjectStore, get_store
 from shared.storage.keys import sample_key
 
 from . import fair, shutdown
+from .batching import run_streams
 from .corpus_index import corpus_reference
 from .errors import JobError, describe_error
 from .heartbeat import Heartbeat
 from .model_cache import ModelCache
+from .text_stream import TextPublisher
 
 log = logging.getLogger(__name__)
 
@@ -129,22 +133,10 @@ def run_sampling(
         with Heartbeat(lifecycle.sample_heartbeat, sample_id, worker, interval, lease=work.lease) as heartbeat:
             store = store or get_store()
             sampler = model_cache().get(work.checkpoint_key)
-            from shared.engine.inference.sample import sample_names, sample_texts
+            from shared.engine.inference.sample import sample_names
 
             stop = Stop(heartbeat)
-            texts = sample_texts(
-                sampler,
-                work.length,
-                work.temperatures,
-                count=work.count,
-                seed_text=work.seed_text,
-                random_seed=work.random_seed,
-                progress=lambda done, total: setattr(heartbeat, "progress", done / max(1, total)),
-                should_stop=stop,
-                top_k=work.top_k,
-                top_p=work.top_p,
-                precision=work.precision,
-            )
+            texts = generate_texts(work, sampler, heartbeat, stop)
             if stop.stopped:
                 return _stopped(sample_id, worker, work.lease, heartbeat, celery)
             names = sample_names(work.temperatures, work.count)
@@ -170,6 +162,48 @@ def run_sampling(
         return _lost(sample_id)
     log.info("sample %s: stored %s", sample_id, key)
     return "succeeded"
+
+
+def generate_texts(work: lifecycle.SamplingWork, sampler, heartbeat: Heartbeat, stop: Stop) -> list[str]:
+    """The request's texts. A stateful model's streams share the worker's batch for the checkpoint
+    and precision (workers/batching.py), and each text is published as it is written; a windowed
+    model is sampled alone. Short texts when `stop` stopped it."""
+    from shared.engine.inference.sample import sample_texts
+
+    if not sampler.net.stateful:
+        return sample_texts(
+            sampler, work.length, work.temperatures, count=work.count, seed_text=work.seed_text,
+            random_seed=work.random_seed, should_stop=stop, top_k=work.top_k, top_p=work.top_p,
+            progress=lambda done, total: setattr(heartbeat, "progress", done / max(1, total)),
+            precision=work.precision,
+        )  # fmt: skip
+    from shared.engine.inference.streams import request_streams
+
+    seed = sampler.seed_ids(work.seed_text)
+    specs = request_streams(
+        sampler.net_for(work.precision), seed, work.length, work.temperatures, work.count, work.random_seed,
+        work.top_k, work.top_p,
+    )  # fmt: skip
+    decoders = [sampler.decoder(seed) for _ in specs]
+    pieces: list[list[str]] = [[] for _ in specs]
+    written, total = [0], max(1, work.length * len(specs))
+    with TextPublisher(work.sample_id, work.lease, len(specs)) as publisher:
+
+        def on_piece(row: int, ids) -> None:  # in the batch's thread: no database call here
+            piece = decoders[row].feed(ids)
+            pieces[row].append(piece)
+            publisher.write(row, piece)
+            written[0] += len(ids)
+            heartbeat.progress = written[0] / total
+
+        began = time.time()
+        run_streams(sampler, work.checkpoint_key, work.precision, specs, on_piece, stop)
+        ended = time.time()
+    log.info(
+        "sample %s: generated %d characters from %.3f to %.3f (%.2f s, in its batch)",
+        work.sample_id, written[0], began, ended, ended - began,
+    )  # fmt: skip
+    return ["".join(row) for row in pieces]
 
 
 def _lost(sample_id: int) -> str:

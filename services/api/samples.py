@@ -10,12 +10,13 @@ from shared.db.models import Job, Sample
 
 from ..plumbing.context import get_celery, get_db, settings
 from ..plumbing.downloads import sample_download
+from ..plumbing.text_events import resume_offset, text_stream
 from .auth import SECURITY, get_visible, require_user, visible
 from .common import paginate
 from .hooks import json_body_on
 from .schemas.common import ErrorBody, PageQuery
 from .schemas.jobs import JobPath
-from .schemas.samples import SampleList, SampleOut, SamplePath
+from .schemas.samples import SampleList, SampleOut, SamplePath, StreamQuery
 
 bp = APIBlueprint(
     "samples",
@@ -99,3 +100,20 @@ def cancel_sample(path: SamplePath, query: NoQuery):
 def get_sample_text(path: SamplePath, query: NoQuery):
     """The generated text (text/plain), or a zip of texts when several were asked for."""
     return sample_download(get_visible(Sample, path.sample_id))
+
+
+@bp.get(
+    "/samples/<int:sample_id>/stream",
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}, 503: ErrorBody},
+)
+def stream_sample_text(path: SamplePath, query: StreamQuery):
+    """The text as it is written, as Server-Sent Events, from the sample's first chunk on.
+
+    `text` events carry `{"text": ...}`, their id the character offset reached: reconnect with
+    `Last-Event-ID` (an EventSource does) or `?offset=` to resume. While queued, keep-alive comments;
+    once the sample has ended, the rest from its stored text (the authority), then an `end` event
+    `{"status", "error", "offset"}` (the reason for a failed or cancelled one). A response lasts
+    SAMPLE_STREAM_SECONDS at most, then ends (with `retry:`) for the client to resume; 503 when this
+    server already streams SAMPLE_STREAMS texts.
+    """
+    return text_stream(g.user, path.sample_id, query.text, resume_offset(query.offset))

@@ -332,6 +332,7 @@ def run_remote_sample(args) -> int:
     and write them as a local sample would be written (services/cli/output.py)."""
     import tempfile
 
+    from .follow import follow_sample
     from .output import read_download, write_texts
 
     client = make_client(args)
@@ -345,15 +346,19 @@ def run_remote_sample(args) -> int:
     sample_id, failures, started = sample["id"], 0, time.monotonic()
     print(f"sample {sample_id}: epoch {sample.get('epoch')}, precision {sample.get('precision')}", file=sys.stderr)
     total = args.length * args.count * len(temperatures)
-    with bar(total=total, unit="char", unit_scale=True, desc=f"sample {sample_id}") as progress:
-        while sample["status"] not in SAMPLE_FINISHED:
-            fraction = min(max(sample.get("progress") or 0.0, 0.0), 1.0)
-            progress.set_description_str(sample_state(sample_id, sample["status"], fraction), refresh=False)
-            progress.n = int(total * fraction)
-            progress.refresh()
-            time.sleep(args.interval)
-            polled, failures = poll(client, f"samples/{sample_id}", failures)
-            sample = polled or sample
+    follow = getattr(args, "follow", False)
+    if follow:
+        sample = follow_sample(client, sample_id)  # the first text on stdout as it is written
+    else:
+        with bar(total=total, unit="char", unit_scale=True, desc=f"sample {sample_id}") as progress:
+            while sample["status"] not in SAMPLE_FINISHED:
+                fraction = min(max(sample.get("progress") or 0.0, 0.0), 1.0)
+                progress.set_description_str(sample_state(sample_id, sample["status"], fraction), refresh=False)
+                progress.n = int(total * fraction)
+                progress.refresh()
+                time.sleep(args.interval)
+                polled, failures = poll(client, f"samples/{sample_id}", failures)
+                sample = polled or sample
     if sample["status"] != "succeeded":
         print(f"sample {sample_id} {sample['status']}: {sample.get('error') or 'no reason given'}", file=sys.stderr)
         return 1
@@ -362,7 +367,10 @@ def run_remote_sample(args) -> int:
         content_type = client.download(f"samples/{sample_id}/text", download)
         size = download.stat().st_size
         texts, names = read_download(download, content_type)
-    write_texts(texts, names, args.out, stem=f"sample-{sample_id}")
+    if follow and args.out is None:
+        texts, names = texts[1:], names[1:]  # the first is on stdout already
+    if texts:
+        write_texts(texts, names, args.out, stem=f"sample-{sample_id}")
     print(f"sample {sample_id}: {len(texts)} text(s), {size:,} bytes downloaded, {time.monotonic() - started:.0f} s",
           file=sys.stderr)  # fmt: skip
     if not getattr(args, "no_quality", False):

@@ -83,13 +83,15 @@ def run_train(args) -> int:
 
 def run_local_sample(args) -> int:
     """`charlstm sample DIR ...`: sample from a checkpoint or run folder (`--epoch`: that epoch's
-    checkpoint of a run folder); to --out or stdout, then the figures of every text on stderr."""
+    checkpoint of a run folder) on every core this process may use (int8; `--threads` fewer); to
+    --out or stdout, then the figures of every text on stderr."""
     from shared.engine.inference.sample import load_sampler, sample_names, sample_texts
 
     from .output import write_texts
 
     precision = args.precision or "float32"
-    sampler = load_sampler(checkpoint_folder(Path(args.target), args.epoch), precisions=(precision,))
+    folder = checkpoint_folder(Path(args.target), args.epoch)
+    sampler = load_sampler(folder, precisions=(precision,), threads=args.threads)
     temperatures = (args.temperature or ([] if args.greedy else [0.75])) + ([0.0] if args.greedy else [])
     with bar(total=args.length, unit="char", desc="sampling") as progress:
         texts = sample_texts(
@@ -99,10 +101,16 @@ def run_local_sample(args) -> int:
         )  # fmt: skip
     names = sample_names(temperatures, args.count)
     write_texts(texts, names, args.out)
-    print(f"epoch {sampler.epoch}, precision {precision}", file=sys.stderr)
+    print(f"epoch {sampler.epoch}, precision {precision}{kernel_threads(sampler, precision)}", file=sys.stderr)
     if not args.no_quality:
         print_local_figures(texts, names, sampler, args.corpus)
     return 0
+
+
+def kernel_threads(sampler, precision: str) -> str:
+    """ ", N kernel threads" for a net that has them (int8), else nothing."""
+    threads = getattr(sampler.net_for(precision), "threads", None)
+    return "" if threads is None else f", {threads} kernel thread{'s' if threads != 1 else ''}"
 
 
 def checkpoint_folder(target: Path, epoch: int | None) -> Path:
@@ -122,8 +130,17 @@ def print_local_figures(texts: list[str], names: list[str], sampler, corpus: Pat
     from shared.engine.data.corpus import apply_transforms, clean, read_text
     from shared.engine.measures.corpus_profile import profile_corpus
     from shared.engine.measures.novelty import CorpusIndex
-    from shared.engine.measures.sample_report import looks_like_python, measure_text, summary
+    from shared.engine.measures.sample_report import BITS_CHARS, looks_like_python, measure_text, summary
 
+    # teacher-forcing the float32 model costs about as much as sampling with it: say so before
+    texts_word = "text" if len(texts) == 1 else "texts"
+    against = ", novelty against the corpus" if corpus is not None else ""
+    print(
+        f"measuring the figures of {len(texts)} {texts_word} (the model's bits/char over the first "
+        f"{BITS_CHARS:,} characters, repetition, structure{against}; --no-quality skips this) ...",
+        file=sys.stderr,
+        flush=True,
+    )
     index = profile = None
     python = looks_like_python(sampler.warmup_text)
     if corpus is not None:

@@ -32,6 +32,9 @@ def register(sub) -> None:
         "the service's default)",
     )
     sample.add_argument(
+        "--threads", type=positive_int, help="local int8: kernel threads (default: every core this process may use)"
+    )
+    sample.add_argument(
         "--epoch", type=positive_int, help="the checkpoint epoch to sample from (default: the best epoch)"
     )
     sample.add_argument(
@@ -47,6 +50,11 @@ def register(sub) -> None:
         help="output file (default stdout); several texts: one file each named after it, or one zip if it ends in .zip",
     )
     sample.add_argument("--interval", type=float, default=1.0, help="service: seconds between polls")
+    sample.add_argument(
+        "--follow",
+        action="store_true",
+        help="service: print the (first) text as it is written, resuming after a dropped connection",
+    )
     where = sample.add_mutually_exclusive_group()
     where.add_argument(
         "--service", action="store_true", help="TARGET is a job on the service (even if a folder has its name)"
@@ -61,8 +69,12 @@ def run_sample(args) -> int:
     if remote:
         if args.corpus:
             raise ValueError("--corpus is for local sampling: the service compares with the job's own corpus")
+        if args.threads:
+            raise ValueError("--threads is for local sampling: the service divides its workers' cores itself")
         if not args.target.isdigit():
             raise ValueError(f"--service needs a job id, not {args.target!r}")
         args.job = int(args.target)
         return run_remote_sample(args)
+    if args.follow:
+        raise ValueError("--follow is for a job on the service: a local sample prints its text when done")
     return run_local_sample(args)

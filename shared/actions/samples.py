@@ -1,14 +1,23 @@
-"""Samples: ask a job's model for text (queued for a sampling worker), cancel a request."""
+"""Samples: ask a job's model for text (queued for a sampling worker), cancel a request, follow
+its text as it is written."""
 
 from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from celery import Celery
 from sqlalchemy.orm import Session
 
 from shared import lifecycle
-from shared.db.models import Epoch, Job, Sample, User
+from shared.db.models import Epoch, Job, Sample, User, WorkStatus
 from shared.engine.data.corpus import CorpusError, Vocabulary
 from shared.engine.inference.sample import encode_seed
+from shared.storage import NotFound as ObjectMissing
+from shared.storage import ObjectStore
 
 from .access import get_visible
 from .errors import Conflict, Invalid, NotFound, field_error
@@ -78,3 +87,108 @@ def cancel_sample(session: Session, celery: Celery, user: User, sample_id: int) 
     dispatch = lifecycle.dispatch_after(session, Sample, sample.id) if changed else None
     commit_and_send(session, celery, dispatched=[dispatch])
     return sample
+
+
+# ---- the text as it is written ----------------------------------------------------------------------
+
+POLL_SECONDS = 0.2  # how often a running sample's new text is looked for
+KEEPALIVE_SECONDS = 5.0  # a "wait" event at least this often while nothing new comes
+
+
+@dataclass(frozen=True)
+class TextEvent:
+    """One event of a followed text: "text" (`text`, the characters from the previous event's
+    `offset` to this one's), "wait" (nothing new yet: a keep-alive) or "end" (the sample ended
+    with `status`, `error` its reason when it failed; `offset` the text's full length when it
+    succeeded)."""
+
+    kind: str
+    offset: int
+    text: str = ""
+    status: str | None = None
+    error: str | None = None
+
+
+def follow_text(
+    session: Session,
+    user: User,
+    sample_id: int,
+    text_index: int,
+    offset: int,
+    *,
+    sessions: Callable[[], Session],
+    store: ObjectStore,
+    seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[TextEvent]:
+    """The events of text `text_index` (0-based, the download's order) of a sample the user may
+    see, from character `offset` on, for `seconds` at most (the caller's client then resumes from
+    the last offset). The access and the text's index are checked at once (NotFound, Invalid);
+    then, while the sample runs, its new characters as its worker writes them (the pieces, read
+    each POLL_SECONDS in a short session of `sessions`); once it has ended, the rest from its
+    stored text (the authority) and an "end" event."""
+    sample = get_visible(session, user, Sample, sample_id)
+    texts = (sample.count or 1) * len(sample.temperatures)
+    if not 0 <= text_index < texts:
+        message = f"sample {sample_id} has {texts} text(s): text must be 0 to {texts - 1}"
+        raise Invalid(message, [field_error("text", message)])
+    return _events(sample_id, text_index, max(0, offset), sessions, store, time.monotonic() + seconds, sleep)
+
+
+def _events(
+    sample_id: int,
+    text_index: int,
+    offset: int,
+    sessions: Callable[[], Session],
+    store: ObjectStore,
+    deadline: float,
+    sleep: Callable[[float], None],
+) -> Iterator[TextEvent]:
+    quiet_since = time.monotonic()
+    while True:
+        with sessions() as session:  # one short transaction per look: no session stays open between
+            sample = session.get(Sample, sample_id)
+            if sample is None:
+                yield TextEvent("end", offset, status="deleted", error=f"sample {sample_id} was deleted")
+                return
+            status = WorkStatus(sample.status)
+            if status.finished:
+                yield from _ending(sample, text_index, offset, store)
+                return
+            new = lifecycle.read_pieces(session, sample_id, text_index, offset) if status == WorkStatus.running else ""
+        if new:
+            offset += len(new)
+            quiet_since = time.monotonic()
+            yield TextEvent("text", offset, text=new)
+        elif time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+            quiet_since = time.monotonic()
+            yield TextEvent("wait", offset, status=status.value)
+        if time.monotonic() >= deadline:
+            return
+        sleep(POLL_SECONDS)
+
+
+def _ending(sample: Sample, text_index: int, offset: int, store: ObjectStore) -> Iterator[TextEvent]:
+    """The rest of an ended sample's text from its stored text, then its "end"."""
+    status = WorkStatus(sample.status).value
+    if sample.status != WorkStatus.succeeded:
+        reason = sample.error or ("cancelled" if sample.status == WorkStatus.cancelled else None)
+        yield TextEvent("end", offset, status=status, error=reason)
+        return
+    try:
+        text = stored_text(store, sample, text_index)
+    except ObjectMissing:
+        yield TextEvent("end", offset, status=status, error=f"the text of sample {sample.id} is missing from storage")
+        return
+    if len(text) > offset:
+        yield TextEvent("text", len(text), text=text[offset:])
+    yield TextEvent("end", max(offset, len(text)), status=status)
+
+
+def stored_text(store: ObjectStore, sample: Sample, text_index: int) -> str:
+    """Text `text_index` of a succeeded sample as stored: its one text, or that member of its zip."""
+    data = store.get_bytes(sample.object_key or "")
+    if (sample.count or 1) * len(sample.temperatures) == 1:
+        return data.decode("utf-8")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.read(archive.infolist()[text_index]).decode("utf-8")

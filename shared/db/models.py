@@ -336,6 +336,20 @@ class Sample(Base):
     job: Mapped[Job] = relationship()
 
 
+class SamplePiece(Base):
+    """A piece of a running sample's text as its worker writes it (workers/text_stream.py, through
+    shared.lifecycle.sample_pieces), read by the text stream; a sample's pieces are deleted when it
+    ends (its stored text is then the authority) and when an attempt starts it afresh."""
+
+    __tablename__ = "sample_pieces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    text_index: Mapped[int] = mapped_column(Integer, doc="0-based text of the sample (the download's order)")
+    offset: Mapped[int] = mapped_column(Integer, doc="characters of that text before this piece")
+    text: Mapped[str] = mapped_column(Text)
+
+
 class Analysis(Base):
     """A neuron analysis of a job's model over a text (the user's, or the tail of the corpus): run
     by a sampling worker, its result (activations of the top cells, the full correlation table)

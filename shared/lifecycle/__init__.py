@@ -16,8 +16,9 @@ checkpoints, vocabulary), samples.py and analyses.py (what the worker is given, 
 
 Continued and forked jobs (lineage.py), checkpoint retention (retention.py), and the database
 side of deletes (deletion.py: a `deleting_at` mark, then the rows once the objects are gone;
-shared/deletion.py runs the steps). The worker registry (registry.py: which worker processes
-run, which are lost, what each holds, and the queue depths).
+shared/deletion.py runs the steps). A running sample's text as it is written (sample_pieces.py).
+The worker registry (registry.py: which worker processes run, which are lost, what each holds,
+and the queue depths).
 """
 
 from . import deletion, lineage, registry, retention
@@ -54,6 +55,7 @@ from .jobs import (
     worker_lost,
 )
 from .live import batch_losses, record_batch_loss
+from .sample_pieces import append_pieces, read_pieces
 from .samples import (
     LOST_SAMPLE,
     SampleFinished,
@@ -126,4 +128,7 @@ __all__ = [
     # live loss (live.py); sweeps are in shared.lifecycle.sweeps
     "batch_losses",
     "record_batch_loss",
+    # a running sample's text as it is written (sample_pieces.py)
+    "append_pieces",
+    "read_pieces",
 ]

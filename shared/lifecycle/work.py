@@ -29,9 +29,10 @@ from datetime import datetime, timedelta
 from typing import TypeVar, cast
 
 from sqlalchemy import CursorResult, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..db.models import Analysis, Job, Sample, WorkStatus, as_utc, new_dispatch_token, new_lease, utcnow
+from .sample_pieces import clear_pieces
 
 Record = TypeVar("Record", Job, Sample, Analysis)
 Request = TypeVar("Request", Sample, Analysis)  # failed, not retried, when its worker is lost
@@ -83,6 +84,7 @@ def start(record: Job | Sample | Analysis, worker: str) -> str:
     record.heartbeat_at, record.finished_at, record.error = now, None, None
     if isinstance(record, TRACKS_PROGRESS):
         record.progress = 0.0
+    _forget_pieces(record)
     return lease
 
 
@@ -93,6 +95,15 @@ def end(record: Job | Sample | Analysis, status: WorkStatus, error: str | None =
     record.error = clip(error) if error else None
     if status == WorkStatus.succeeded and isinstance(record, TRACKS_PROGRESS):
         record.progress = 1.0
+    _forget_pieces(record)
+
+
+def _forget_pieces(record: Job | Sample | Analysis) -> None:
+    """A sample's text as written so far (sample_pieces.py) is dropped when an attempt starts it
+    afresh and when it ends: its stored text is then the one authority."""
+    session = object_session(record)
+    if isinstance(record, Sample) and session is not None and record.id is not None:
+        clear_pieces(session, record.id)
 
 
 def fail(record: Job | Sample | Analysis, reason: str) -> None:

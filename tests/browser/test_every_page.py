@@ -28,6 +28,7 @@ DATA_ROUTES = {
     "pages.job_live",
     "pages.job_next_char",
     "pages.sample_live",
+    "pages.sample_stream",  # the text as it is written (Server-Sent Events), read by the sample page
     "pages.sample_text",
     "pages.compare_chart",
     "pages.compare_live",

@@ -3,6 +3,7 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.actions.inputs import (
+    NoQuery,
     Precision,
 )
 from shared.db.models import WorkStatus
@@ -13,6 +14,14 @@ from .common import Page
 
 class SamplePath(BaseModel):
     sample_id: int = Field(json_schema_extra={"example": 1})
+
+
+class StreamQuery(NoQuery):
+    """Where a text stream starts: `offset` characters in (default: the Last-Event-ID header an
+    EventSource sends when it reconnects, else 0) of text `text` (0-based, the download's order)."""
+
+    offset: int | None = Field(None, ge=0, le=2**31 - 1)
+    text: int = Field(0, ge=0, le=10_000)
 
 
 class TextQuality(BaseModel):

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from shared.db.models import Job, Sample, WorkStatus
 from shared.storage import NotFound
 
-from ...plumbing.access import get_visible, visible
+from ...plumbing.access import current_user, get_visible, visible
 from ...plumbing.context import get_db, get_store
 from ...plumbing.downloads import sample_download
+from ...plumbing.text_events import resume_offset, text_stream
 from ..figures import options_label, sample_figure_rows, segments
 from ..job_page import poll_ms
 from ..presenters import for_user, sample_row
@@ -173,6 +174,7 @@ def sample_page(sample_id: int):
         download_name=f"sample-{sample.id}." + ("txt" if sample.count * len(sample.temperatures) == 1 else "zip"),
         live=row["status"] in ("queued", "running"),
         poll_url=url_for("pages.sample_live", sample_id=sample.id),
+        stream_url=url_for("pages.sample_stream", sample_id=sample.id),
         poll_ms=poll_ms(),
         view=sample_texts_view(sample),
         compare_url=url_for("pages.compare_samples", job_id=sample.job_id),
@@ -187,3 +189,11 @@ def sample_live(sample_id: int):
 @pages_bp.get("/samples/<int:sample_id>/text")
 def sample_text(sample_id: int):
     return sample_download(get_visible(Sample, sample_id))
+
+
+@pages_bp.get("/samples/<int:sample_id>/stream")
+def sample_stream(sample_id: int):
+    """The first text as it is written (Server-Sent Events, as GET /api/v1/samples/{id}/stream
+    answers), for the page's EventSource: the page's session is its sign-in."""
+    offset = request.args.get("offset", type=int)
+    return text_stream(current_user(), sample_id, request.args.get("text", 0, type=int) or 0, resume_offset(offset))

@@ -1,5 +1,6 @@
-/* charlstm user pages: the sample page follows its sample while it is queued or running and
- * reloads once its status changes (the preview and the download link then show). The job
+/* charlstm user pages: the sample page follows its sample while it is queued or running, shows
+ * its first text growing as it is written, and reloads once its status changes (the preview and
+ * the download link then show). The job
  * pages use admin.js, with the same JSON keys. No libraries, no inline scripts. */
 (function () {
   "use strict";
@@ -35,7 +36,23 @@
     window.setTimeout(tick, ms);
   }
 
+  /* The running sample's first text, as it is written: an EventSource on the page's stream
+   * route (it reconnects by itself, resuming from the last event id); at the end the page
+   * reloads and shows the stored text. */
+  function liveText() {
+    var pre = document.getElementById("live-text");
+    if (!pre || !window.EventSource) return;
+    var source = new EventSource(pre.dataset.streamUrl);
+    source.addEventListener("text", function (event) {
+      pre.appendChild(document.createTextNode(JSON.parse(event.data).text));
+    });
+    source.addEventListener("end", function () {
+      source.close();
+      window.location.reload();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
-    if (document.body.dataset.page === "sample") samplePage();
+    if (document.body.dataset.page === "sample") { samplePage(); liveText(); }
   });
 })();

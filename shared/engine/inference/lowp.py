@@ -28,13 +28,16 @@ The float32 `NumpyLSTM` stays the exact reference; this path is measured against
 distributions and bits per character over teacher-forced text).
 
 Threads: the output rows of each product are shared between `threads` threads (numba's OpenMP or
-workqueue pool; default 1). numba's pool spins after each product, which slows anything else the
-process runs at the time (BLAS, TensorFlow) on a loaded machine: more than one thread is for a
-process that only samples.
+workqueue pool). The default is every core this process may use (`usable_cores`): a lone sample
+gets the whole machine. `set_threads` changes a net's count between steps (a clone keeps its own),
+so that a process stepping several nets at once divides its cores between them (`cores_each`).
+numba's pool spins after each product, which slows anything else the process runs at the time
+(BLAS, TensorFlow) on a loaded machine: more than one thread is for a process that only samples.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numba  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -45,7 +48,7 @@ from numba.extending import intrinsic  # type: ignore[import-untyped,import-not-
 
 from .numpy_lstm import Advance, NumpyLSTM, Stepper
 
-__all__ = ["VNNI", "QuantizedLSTM"]
+__all__ = ["VNNI", "QuantizedLSTM", "cores_each", "usable_cores"]
 
 
 _F32 = np.float32
@@ -56,6 +59,32 @@ _ZERO = 128  # the uint8 inputs' zero point
 # whether numba compiles for a CPU with AVX-512 VNNI (its default target is the host CPU)
 _HOST = numba.config.CPU_NAME is None  # type: ignore[attr-defined]  # set by numba at import
 VNNI = _HOST and "+avx512vnni" in binding.get_host_cpu_features().flatten().split(",")
+
+_POOL = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # numba's pool size, set at import
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity; where the OS has none, every core),
+    at most numba's pool: the default kernel thread count of a QuantizedLSTM."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this OS (macOS, Windows)
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, _POOL))
+
+
+def cores_each(nets: int, cores: int | None = None) -> int:
+    """Kernel threads for each of `nets` nets stepping at once in one process: its `cores`
+    (default `usable_cores()`) divided evenly between them, at least one each."""
+    return max(1, (usable_cores() if cores is None else int(cores)) // max(1, int(nets)))
+
+
+def _checked_threads(threads: int | None) -> int:
+    if threads is None:
+        return usable_cores()
+    if not 1 <= int(threads) <= _POOL:
+        raise ValueError(f"threads must lie in 1..{_POOL}, not {threads!r}")
+    return int(threads)
 
 
 def _vnni_dot(streams: int):
@@ -152,8 +181,13 @@ def _tanh(x):  # pragma: no cover
     return x * p / d
 
 
-# no contraction into fma nor reciprocals: the rounding is IEEE float32's, as numpy's (tests redo it)
-@numba.njit(fastmath={"nnan", "ninf", "nsz"}, error_model="numpy", cache=True, nogil=True)
+# no contraction into fma nor reciprocals: the rounding is IEEE float32's, as numpy's (tests redo it),
+# and the same in the serial and the parallel products (the compiler would contract them differently),
+# so that a text does not depend on the kernel threads
+_EXACT = {"nnan", "ninf", "nsz"}
+
+
+@numba.njit(fastmath=_EXACT, error_model="numpy", cache=True, nogil=True)
 def _quantize_inputs(state, xa, n_in, b, kp, xq, xscale):  # pragma: no cover
     """Every stream's input state[xa : xa + n_in, r] but its row b (the bias column's constant 1;
     b = n_in: none) as uint8 xq[r, :kp] = round(x / s) + 128 (then 128 up to kp), with the stream's
@@ -179,7 +213,7 @@ def _quantize_inputs(state, xa, n_in, b, kp, xq, xscale):  # pragma: no cover
             out[k] = _ZERO
 
 
-@numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True, inline="always")
+@numba.njit(fastmath=_EXACT, error_model="numpy", cache=True, nogil=True, inline="always")
 def _block(q, scales, biases, rowsums, qo, so, blk, kp, xq, stride, xscale, gates):  # pragma: no cover
     """gates[r, i] = (q_i . xq[r] - 128 rowsum_i) * scale_i * xscale[r] + bias_i for the 4 rows i of
     block blk of one matrix (q at offset qo, kp int8 each; per-row values at offset so) and every
@@ -203,7 +237,7 @@ def _block(q, scales, biases, rowsums, qo, so, blk, kp, xq, stride, xscale, gate
             gates[r, i + j] = _F32(one[j] - rowsums[row]) * (scales[row] * xscale[r]) + biases[row]
 
 
-@numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True, parallel=True)
+@numba.njit(fastmath=_EXACT, error_model="numpy", cache=True, nogil=True, parallel=True)
 def _products(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates):  # pragma: no cover
     """`_block` for the blocks of one matrix, shared between the threads."""
     rows, stride = xq.shape
@@ -212,7 +246,7 @@ def _products(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates)
         _block(q, scales, biases, rowsums, qo, so, blk, kp, flat, stride, xscale, gates)
 
 
-@numba.njit(fastmath=True, error_model="numpy", cache=True, nogil=True)
+@numba.njit(fastmath=_EXACT, error_model="numpy", cache=True, nogil=True)
 def _products_serial(q, scales, biases, rowsums, qo, so, blocks, kp, xq, xscale, gates):  # pragma: no cover
     """`_products` in the calling thread (one thread: no parallel region to start, a few us each)."""
     rows, stride = xq.shape
@@ -342,12 +376,11 @@ class QuantizedLSTM(Stepper):
 
     precision = "int8"
 
-    def __init__(self, lstm, dense, *, stateful: bool = True, seq_len: int | None = None, threads: int = 1) -> None:
-        most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set by numba at import
-        if not 1 <= int(threads) <= most:
-            raise ValueError(f"threads must lie in 1..{most}, not {threads!r}")
+    def __init__(
+        self, lstm, dense, *, stateful: bool = True, seq_len: int | None = None, threads: int | None = None
+    ) -> None:
+        self._threads = _checked_threads(threads)  # None: every usable core (`usable_cores`)
         exact = NumpyLSTM(lstm, dense, stateful=stateful, seq_len=seq_len)  # validates and fuses
-        self.threads = int(threads)
         self.vocab_size, self.units = exact.vocab_size, exact.units
         self.stateful, self.seq_len = exact.stateful, exact.seq_len
         self._table = _frozen(_input_table(lstm[0], exact.vocab_size), _F32)
@@ -392,8 +425,9 @@ class QuantizedLSTM(Stepper):
         self._start()
 
     @classmethod
-    def from_model(cls, model, threads: int = 1) -> QuantizedLSTM:
-        """The int8 net of a charlstm Keras model (validated as `NumpyLSTM.from_model` does)."""
+    def from_model(cls, model, threads: int | None = None) -> QuantizedLSTM:
+        """The int8 net of a charlstm Keras model (validated as `NumpyLSTM.from_model` does);
+        `threads` kernel threads (None: every usable core)."""
         import keras
 
         exact = NumpyLSTM.from_model(model)
@@ -406,6 +440,16 @@ class QuantizedLSTM(Stepper):
             seq_len=exact.seq_len,
             threads=threads,
         )
+
+    @property
+    def threads(self) -> int:
+        """Kernel threads each step shares its products between (`set_threads` changes it)."""
+        return self._threads
+
+    def set_threads(self, threads: int | None) -> None:
+        """Step with `threads` kernel threads from the next step on (None: every usable core).
+        Cheap (no copy, no compile); only this net: a clone made before or after keeps its own."""
+        self._threads = _checked_threads(threads)
 
     @property
     def matrices(self) -> list[np.ndarray]:
@@ -453,16 +497,17 @@ class QuantizedLSTM(Stepper):
         args = self._kernel_args()
         step: Callable[..., None] = _step  # typed loosely: mypy cannot count `*args`
         chunk: Callable[..., None] = _sample_chunk
-        threads, set_threads = self.threads, numba.set_num_threads
-        serial = threads == 1
+        set_threads = numba.set_num_threads  # self._threads is read at every call: `set_threads` takes effect at once
 
         def advance(ids, logits=True):
+            threads = self._threads
             set_threads(threads)  # per calling thread (numba keeps it thread-local); about 1 us
-            step(ids, *args, logits, False, serial)
+            step(ids, *args, logits, False, threads == 1)
 
         def sample_chunk(noise, ids, last_chunk):
+            threads = self._threads
             set_threads(threads)
-            chunk(noise, ids, last_chunk, *args, serial)
+            chunk(noise, ids, last_chunk, *args, threads == 1)
 
         self._chunk_fn, self._advance_kernel = sample_chunk, step
         return advance

@@ -6,13 +6,12 @@ keeps no Keras model, so a service can cache it and share it between threads (ev
 `sample_texts` works on its own clone of the network). `encode_seed` is the one rule for a seed
 text: cleaned and transformed as the corpus was, characters outside the vocabulary dropped.
 
-`generate` runs the numpy fast path (`numpy_lstm.NumpyLSTM`): every requested sample (one row per
-temperature x count) advances together, one matrix product per layer per character. Sampling is
-exact Gumbel-max: argmax(logits / T + G) with G = -log(E), E ~ Exp(1), is distributed as
-softmax(logits / T); the noise is pre-drawn per chunk of characters (scaled by T, so a step is one
-add and one argmax) from `np.random.default_rng(random_seed)`. The noise chunk size depends only on
-the number of rows and the vocabulary, so with the same random seed a shorter sample is a prefix
-of a longer one.
+`generate` runs the numpy fast path (`numpy_lstm.NumpyLSTM`, or `lowp.QuantizedLSTM`): every
+requested sample (one row per temperature x count) advances together, one matrix product per layer
+per character. Sampling is exact Gumbel-max: argmax(logits / T + G) with G = -log(E), E ~ Exp(1),
+is distributed as softmax(logits / T). Each row is a stream (`streams.request_streams`) with its own
+generator, drawing its noise in order, so with the same random seed a shorter sample is a prefix
+of a longer one, and a row's text does not depend on the rows sampled with it (`streams.py`).
 
 Stateful models carry their state from the seed through the whole sample. Stateless (windowed)
 models are run as they were trained: every new character is predicted by running the last
@@ -36,26 +35,25 @@ from ..config import Hyperparameters
 from ..data.corpus import CorpusError, Vocabulary, apply_transforms, clean, undo_transforms
 from ..training.checkpoint import Checkpoint
 from .numpy_lstm import NumpyLSTM, check_temperature, softmax
+from .streams import StreamBatch, chunk_length, draw_noise, output_dtype, request_streams, restriction
 
 if TYPE_CHECKING:
     from .lowp import QuantizedLSTM
 
 __all__ = [
-    "PRECISIONS", "Sampler", "encode_seed", "generate", "load_sampler", "predict_loop_generate", "sample_texts",
+    "PRECISIONS", "Decoder", "Sampler", "chunk_length", "encode_seed", "generate", "load_sampler",
+    "predict_loop_generate", "sample_texts",
 ]  # fmt: skip
 
 # the weights sampling can run on: "float32" (NumpyLSTM, the exact reference) or "int8" (int8 weights
 # with per-row scales times int8 inputs, int32 sums: lowp.QuantizedLSTM; benchmarks/sampling.py)
 PRECISIONS = ("float32", "int8")
 
-NOISE_FLOATS = 1 << 20  # floats of sampling noise drawn at once (4 MiB)
-MAX_CHUNK = 2048  # characters between progress reports / stop checks
-_TINY = np.finfo(np.float32).tiny
-
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
 # advance(noise (k, V, rows), ids (k, rows), last_chunk): sample k characters for every row
 _Chunk = Callable[[np.ndarray, np.ndarray, bool], None]
+Restrict = Callable[[np.ndarray, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -73,8 +71,11 @@ class Sampler:
     reduced: Mapping[str, QuantizedLSTM] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: Checkpoint, precisions: Sequence[str] = ("float32",)) -> Sampler:
-        """The float32 net always (`net`), and a reduced net for each other precision asked for."""
+    def from_checkpoint(
+        cls, checkpoint: Checkpoint, precisions: Sequence[str] = ("float32",), threads: int | None = None
+    ) -> Sampler:
+        """The float32 net always (`net`), and a reduced net for each other precision asked for,
+        with `threads` kernel threads (None: every usable core; `lowp.usable_cores`)."""
         unknown = [p for p in precisions if p not in PRECISIONS]
         if unknown:
             raise ValueError(f"unknown precision {unknown[0]!r}: expected one of {', '.join(PRECISIONS)}")
@@ -82,7 +83,7 @@ class Sampler:
         if "int8" in precisions:
             from .lowp import QuantizedLSTM  # numba: imported only when a reduced net is asked for
 
-            reduced["int8"] = QuantizedLSTM.from_model(checkpoint.model)
+            reduced["int8"] = QuantizedLSTM.from_model(checkpoint.model, threads=threads)
         return cls(
             net=NumpyLSTM.from_model(checkpoint.model),
             vocabulary=checkpoint.vocabulary,
@@ -103,14 +104,62 @@ class Sampler:
             raise ValueError(f"this sampler has no {precision} net: load it with precisions=({precision!r},)")
         return self.reduced[precision]
 
+    def seed_ids(self, seed_text: str | None = None) -> np.ndarray:
+        """The ids of a seed text (`encode_seed`), or of the warm-up text when it is None.
+        CorpusError when no character is left."""
+        if seed_text is not None:
+            return encode_seed(seed_text, self.vocabulary, self.hyperparameters)
+        seed = self.vocabulary.encode(self.warmup_text, skip_unknown=True)
+        if len(seed) == 0:
+            raise CorpusError("the model has no warm-up text: give a seed text")
+        return seed
 
-def load_sampler(path: Path | str, precisions: Sequence[str] = ("float32",)) -> Sampler:
+    def decoder(self, seed_ids) -> Decoder:
+        """An incremental decoder of the text that follows `seed_ids`: `.feed(ids)` returns their
+        characters with the corpus transforms undone; the pieces of a row, concatenated, are the
+        text `sample_texts` returns for it."""
+        return Decoder(self.vocabulary, tabs=self.hyperparameters.tabs, before=self.vocabulary.decode(seed_ids))
+
+
+class Decoder:
+    """Characters of sampled ids, piece by piece, with `undo_transforms` applied as it would be to
+    the whole text after `before` (the seed): a tab in a line's leading whitespace is 4 spaces,
+    whichever piece the line started in."""
+
+    def __init__(self, vocabulary: Vocabulary, *, tabs: bool, before: str = "") -> None:
+        self._vocabulary, self._tabs = vocabulary, tabs
+        self._leading = _in_leading_whitespace(True, before)  # the text so far ends in a line's indent
+
+    def feed(self, ids) -> str:
+        piece = self._vocabulary.decode(np.asarray(ids))
+        if not self._tabs or not piece:
+            return piece
+        if self._leading:
+            run = len(piece) - len(piece.lstrip(" \t"))  # continues the indent: undo it, then whole lines
+            out = undo_transforms(piece[:run], tabs=True) + undo_transforms(piece[run:], tabs=True)
+        else:
+            line_end = piece.find("\n") + 1  # mid-line up to the first newline: nothing to undo
+            out = piece if line_end == 0 else piece[:line_end] + undo_transforms(piece[line_end:], tabs=True)
+        self._leading = _in_leading_whitespace(self._leading, piece)
+        return out
+
+
+def _in_leading_whitespace(before: bool, piece: str) -> bool:
+    """Whether text ends inside a line's leading whitespace, after `piece` follows text that did
+    (`before`)."""
+    line_start = piece.rfind("\n") + 1
+    tail = piece[line_start:]
+    return (before or line_start > 0) and tail.strip(" \t") == ""
+
+
+def load_sampler(path: Path | str, precisions: Sequence[str] = ("float32",), threads: int | None = None) -> Sampler:
     """Load a checkpoint folder (or a run folder's best checkpoint) as a Sampler: Keras loads the
     model once (without its optimizer), its weights are fused (and reduced, for each of
-    `precisions` other than float32), and the Keras model is dropped."""
+    `precisions` other than float32; `threads` as in `Sampler.from_checkpoint`), and the Keras
+    model is dropped."""
     from ..training.checkpoint import load
 
-    return Sampler.from_checkpoint(load(Path(path), compile=False), precisions)
+    return Sampler.from_checkpoint(load(Path(path), compile=False), precisions, threads)
 
 
 def encode_seed(seed_text: str, vocabulary: Vocabulary, hyperparameters: Hyperparameters) -> np.ndarray:
@@ -146,44 +195,15 @@ def sample_texts(
     of its corpus). progress, should_stop, top_k and top_p as in `generate` (temperature 0:
     greedy). precision: the weights to run on (PRECISIONS; `Sampler.net_for`). Thread-safe."""
     net = sampler.net_for(precision)
-    hp, vocabulary = sampler.hyperparameters, sampler.vocabulary
-    if seed_text is None:
-        seed = vocabulary.encode(sampler.warmup_text, skip_unknown=True)
-        if len(seed) == 0:
-            raise CorpusError("the model has no warm-up text: give a seed text")
-    else:
-        seed = encode_seed(seed_text, vocabulary, hp)
+    seed = sampler.seed_ids(seed_text)
     ids = generate(
-        net.clone(), seed, length, temperatures, count=count, random_seed=random_seed,
+        net, seed, length, temperatures, count=count, random_seed=random_seed,
         progress=progress, should_stop=should_stop, top_k=top_k, top_p=top_p,
     )  # fmt: skip
-    # undo on seed + sample, so that a sample continuing the seed's indentation is undone right
-    # (the undone seed is always a prefix of the undone whole)
-    seed_chars = vocabulary.decode(seed)
-    prefix = len(undo_transforms(seed_chars, tabs=hp.tabs))
-    return [undo_transforms(seed_chars + vocabulary.decode(row), tabs=hp.tabs)[prefix:] for row in ids]
+    return [sampler.decoder(seed).feed(row) for row in ids]
 
 
 # --- the fast path --------------------------------------------------------------------------------
-
-
-def chunk_length(rows: int, vocab_size: int) -> int:
-    """Characters per noise chunk: a function of rows and vocabulary only (prefix property)."""
-    return max(1, min(MAX_CHUNK, NOISE_FLOATS // (rows * vocab_size)))
-
-
-def _check_temperatures(temperatures) -> np.ndarray:
-    """Temperatures > 0, or 0 for greedy decoding (the most likely character every time)."""
-    if np.ndim(temperatures) == 0:
-        temperatures = [temperatures]
-    temperatures = [0.0 if float(t) == 0.0 else check_temperature(t) for t in temperatures]
-    if not temperatures:
-        raise ValueError("give at least one temperature")
-    return np.asarray(temperatures, dtype=np.float64)
-
-
-def _output_dtype(vocab_size: int) -> np.dtype:
-    return np.dtype(np.uint8) if vocab_size <= 256 else np.dtype(np.int32)
 
 
 def generate(
@@ -204,121 +224,58 @@ def generate(
     else int32. top_k: draw only among the k most likely characters; top_p: only among the most
     likely characters whose probabilities (at the row's temperature) add up to p (nucleus).
 
+    The rows are `streams.request_streams`' (each its own generator, spawned from random_seed), so
+    a row's text is the one the sampling worker gives the same request, and with the same random
+    seed a shorter sample is a prefix of a longer one. Stateful nets run as a `StreamBatch`.
+
     seed_ids: 1-D, at least one id; the warm-up. progress(done, total) is called after every
     chunk of at most 2048 characters; should_stop() is checked before each chunk, and when it
     returns true the characters generated so far are returned (fewer columns than `length`).
-    Resets the net's state (and its rows): give every thread its own net (`NumpyLSTM.clone`)."""
-    temps = _check_temperatures(temperatures)
-    count, length = int(count), int(length)
-    if count < 1:
-        raise ValueError("count must be >= 1")
-    if length < 0:
-        raise ValueError("length must be >= 0")
-    seed = net.check_ids(seed_ids).reshape(-1)
-    if len(seed) == 0:
-        raise ValueError("the seed must contain at least one character id")
-    rows, vocab = len(temps) * count, net.vocab_size
-    row_temps = np.repeat(temps, count).astype(np.float32)
-    restrict = _restriction(top_k, top_p, row_temps, vocab)
-    result = np.empty((rows, length), dtype=_output_dtype(vocab))
+    `net` is a template, never stepped (the sampling runs on clones): threads may share it."""
+    specs = request_streams(net, seed_ids, length, temperatures, count, random_seed, top_k, top_p)
+    rows, length, vocab = len(specs), int(length), net.vocab_size
+    result = np.empty((rows, length), dtype=output_dtype(vocab))
     if length == 0:
         return result
-    rng = np.random.default_rng(random_seed)
     chunk = chunk_length(rows, vocab)
-    noise = np.empty((chunk, vocab, rows), dtype=np.float32)
-    ids = np.empty((chunk, rows), dtype=np.intp)
-    neg_t = -row_temps
-
-    advance: _Chunk
-    if net.stateful:
-        # warm up one stream, copy its state to every row, feed the seed's last id to all rows
-        net.reset(1)
-        net.warmup(seed[:-1])
-        net.broadcast_row(0, rows)
-        net.advance(np.full(rows, seed[-1], dtype=np.intp))
-        advance = _stateful_chunk(net, restrict)
-    else:
-        advance = _stateless_chunk(net, seed, rows, chunk, restrict)
-
-    done = 0
+    if not net.stateful:
+        return _generate_windowed(net.clone(), specs, chunk, result, progress, should_stop)
+    batch = StreamBatch(net, chunk=chunk)
+    streams = [batch.join(spec) for spec in specs]
+    row_of = {id(stream): r for r, stream in enumerate(streams)}
+    done = 0  # every row has the same length: they step in lockstep
     while done < length:
         if should_stop is not None and should_stop():
             return result[:, :done]
-        k = min(chunk, length - done)
-        part = noise[:k]
-        rng.standard_exponential(out=part, dtype=np.float32)
-        np.maximum(part, _TINY, out=part)  # float32 draws can be exactly 0: keep log finite
-        np.log(part, out=part)
-        np.multiply(part, neg_t, out=part)  # T * Gumbel: argmax(l + T*G) = argmax(l/T + G)
-        advance(part, ids[:k], done + k == length)
-        result[:, done : done + k] = ids[:k].T
-        done += k
+        for stream, ids in batch.step():
+            result[row_of[id(stream)], done : stream.generated] = ids
+        done = streams[0].generated
         if progress is not None:
             progress(done, length)
     return result
 
 
-Restrict = Callable[[np.ndarray, np.ndarray], None]
-
-
-def _restriction(top_k: int | None, top_p: float | None, row_temps: np.ndarray, vocab: int) -> Restrict | None:
-    """A function (logits, scores) that sets to -inf the scores of the characters a row may not
-    draw (outside its top k, or outside its nucleus of mass top_p); None when there is none."""
-    if top_k is not None and not int(top_k) >= 1:
-        raise ValueError(f"top_k must be >= 1, not {top_k!r}")
-    if top_p is not None and not 0.0 < float(top_p) <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], not {top_p!r}")
-    k = None if top_k is None or int(top_k) >= vocab else int(top_k)
-    p = None if top_p is None or float(top_p) >= 1.0 else float(top_p)
-    if k is None and p is None:
-        return None
-    scale = np.where(row_temps > 0, row_temps, 1.0).astype(np.float32)  # greedy rows: any p keeps the top
-
-    def restrict(logits: np.ndarray, scores: np.ndarray) -> None:
-        drop = np.zeros(logits.shape, dtype=bool)
-        if k is not None:
-            kth = np.partition(logits, vocab - k, axis=0)[vocab - k]
-            drop |= logits < kth
-        if p is not None:
-            z = logits / scale
-            probs = np.exp(z - z.max(axis=0))
-            probs /= probs.sum(axis=0)
-            order = np.argsort(-probs, axis=0)
-            ranked = np.take_along_axis(probs, order, axis=0)
-            before = np.cumsum(ranked, axis=0) - ranked  # mass of the more likely characters
-            outside = np.empty_like(drop)
-            np.put_along_axis(outside, order, before >= p, axis=0)
-            drop |= outside
-        scores[drop] = -np.inf
-
-    return restrict
-
-
-def _stateful_chunk(net: NumpyLSTM | QuantizedLSTM, restrict: Restrict | None = None) -> _Chunk:
-    fused = getattr(net, "sample_chunk", None)  # a net with its own compiled loop (lowp.QuantizedLSTM)
-    if fused is not None and restrict is None:
-        return fused
-    step, logits, add = net.advance, net.logits, np.add
-    scores = np.empty_like(logits)  # logits + noise
-    argmax = scores.argmax  # the bound method: a third of np.argmax's call overhead
-
-    def advance(noise, ids, last_chunk):
-        """Sample len(noise) characters into ids, stepping the net after each (but the very last)."""
-        n = len(noise) - 1
-        for k in range(n):
-            add(logits, noise[k], out=scores)
-            if restrict is not None:
-                restrict(logits, scores)
-            argmax(0, ids[k])
-            step(ids[k])
-        add(logits, noise[n], out=scores)
-        if restrict is not None:
-            restrict(logits, scores)
-        argmax(0, ids[n])
-        if not last_chunk:
-            step(ids[n])
-
-    return advance
+def _generate_windowed(net, specs, chunk, result, progress, should_stop) -> np.ndarray:
+    """`generate` for a stateless net: every character from its window (`_stateless_chunk`)."""
+    rows, length = result.shape
+    temps = np.array([s.temperature for s in specs], dtype=np.float64)
+    restrict = restriction([s.top_k for s in specs], [s.top_p for s in specs], temps, net.vocab_size)
+    generators = [np.random.default_rng(s.random_seed) for s in specs]
+    advance = _stateless_chunk(net, specs[0].seed, rows, chunk, restrict)
+    noise = np.empty((chunk, net.vocab_size, rows), dtype=np.float32)
+    ids = np.empty((chunk, rows), dtype=np.intp)
+    done = 0
+    while done < length:
+        if should_stop is not None and should_stop():
+            return result[:, :done]
+        k = min(chunk, length - done)
+        draw_noise(generators, temps, noise[:k])
+        advance(noise[:k], ids[:k], done + k == length)
+        result[:, done : done + k] = ids[:k].T
+        done += k
+        if progress is not None:
+            progress(done, length)
+    return result
 
 
 def _stateless_chunk(

@@ -116,26 +116,26 @@ def test_stateless_generation_uses_windows(stateless_model):
 
 
 def test_chunks_continue_exactly(net, stateless_model):
-    """Teacher-forced check of the per-chunk loops with our own noise, over two chunks: each id
-    is argmax(logits + noise) where the logits are those of the sequence so far (stateful: state
-    carried; stateless: the window of the 8 ids before it, seed included, shorter at first)."""
-    from shared.engine.inference.sample import _stateful_chunk, _stateless_chunk
+    """Teacher-forced check of the per-chunk loops with the noise each row draws, over chunks:
+    each id is argmax(logits + noise) where the logits are those of the sequence so far
+    (stateful: state carried, the batch's chunks of 20; stateless: the window of the 8 ids before
+    it, seed included, shorter at first; our own noise)."""
+    from shared.engine.inference.sample import _stateless_chunk
+    from shared.engine.inference.streams import StreamBatch, StreamSpec, draw_noise
+
+    seed = np.array([3, 1, 4])
+    one = StreamSpec(seed, 35, 1.0, random_seed=10)
+    batch = StreamBatch(net, chunk=20)
+    batch.join(one)
+    out = np.concatenate([ids for _ in range(2) for _, ids in batch.step()])
+    drawn = np.empty((35, VOCAB, 1), dtype=np.float32)
+    draw_noise([np.random.default_rng(one.random_seed)], np.array([1.0]), drawn)
+    net.reset(1)
+    logits = net.sequence_logits(np.concatenate([seed, out[:-1]]))[0, len(seed) - 1 :]
+    np.testing.assert_array_equal(out, (logits + drawn[:, :, 0]).argmax(axis=1))
 
     rng = np.random.default_rng(10)
     noise = [rng.normal(0, 2, (n, VOCAB, 1)).astype(np.float32) for n in (20, 15)]
-    seed = np.array([3, 1, 4])
-
-    net.reset(1)
-    net.warmup(seed)
-    advance, got = _stateful_chunk(net), []
-    for n, part in enumerate(noise):
-        got.append(np.empty((len(part), 1), dtype=np.intp))
-        advance(part, got[-1], n == 1)
-    out = np.concatenate(got)[:, 0]
-    net.reset(1)
-    logits = net.sequence_logits(np.concatenate([seed, out[:-1]]))[0, len(seed) - 1 :]
-    np.testing.assert_array_equal(out, (logits + np.concatenate(noise)[:, :, 0]).argmax(axis=1))
-
     windowed = NumpyLSTM.from_model(stateless_model)
     advance, got = _stateless_chunk(windowed, seed, 1, 20), []
     for n, part in enumerate(noise):
