@@ -367,11 +367,12 @@ def run_remote_sample(args) -> int:
         content_type = client.download(f"samples/{sample_id}/text", download)
         size = download.stat().st_size
         texts, names = read_download(download, content_type)
+    count = len(texts)
     if follow and args.out is None:
         texts, names = texts[1:], names[1:]  # the first is on stdout already
     if texts:
         write_texts(texts, names, args.out, stem=f"sample-{sample_id}")
-    print(f"sample {sample_id}: {len(texts)} text(s), {size:,} bytes downloaded, {time.monotonic() - started:.0f} s",
+    print(f"sample {sample_id}: {count} text(s), {size:,} bytes downloaded, {time.monotonic() - started:.0f} s",
           file=sys.stderr)  # fmt: skip
     if not getattr(args, "no_quality", False):
         print_figures(sample)

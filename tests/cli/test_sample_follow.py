@@ -103,11 +103,12 @@ def follow(monkeypatch, clean_db, store, job_id, cancel=False) -> tuple[int, lis
     return code, order, stdout.getvalue()
 
 
-def test_follow_prints_the_text_before_the_sample_ends(service, monkeypatch, clean_db, store, job_id):
+def test_follow_prints_the_text_before_the_sample_ends(service, monkeypatch, clean_db, store, job_id, capsys):
     code, order, out = follow(monkeypatch, clean_db, store, job_id)
     assert code == 0
     assert order[0] == "printed 'def f(x):'" and "ended" in order[1:]
     assert out == "def f(x):\n    return x\n\n"  # the rest from the stored text, the authority
+    assert ": 1 text(s), 23 bytes downloaded" in capsys.readouterr().err  # the followed text counts
 
 
 def test_follow_of_a_cancelled_sample_exits_1_with_the_reason(service, monkeypatch, clean_db, store, job_id, capsys):
