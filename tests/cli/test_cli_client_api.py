@@ -5,7 +5,6 @@ import contextlib
 import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from services.cli.main import main
 from shared.db.models import Job, Sample, WorkStatus
@@ -13,18 +12,6 @@ from tests.factories import epoch_row
 from tests.waiting import wait_for
 
 SMALL = ["--layers", "1", "--units", "8", "--seq-len", "10", "--batch-size", "4", "--epochs", "3"]
-
-
-@pytest.fixture
-def service(app, user_token, monkeypatch):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setenv("CHARLSTM_URL", f"http://127.0.0.1:{server.server_port}")
-    monkeypatch.setenv("CHARLSTM_TOKEN", user_token)
-    yield
-    server.shutdown()
-    thread.join()
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

@@ -4,10 +4,10 @@ against the real API served over HTTP."""
 from shared import lifecycle
 from shared.db.models import Job
 from shared.engine.training.train import EpochReport
-from tests.cli.test_cli_client_api import SMALL, run, service  # noqa: F401  (a fixture)
+from tests.cli.test_cli_client_api import SMALL, run
 
 
-def test_continue_fork_label_delete(service, tmp_path, capsys, db_session, store):  # noqa: F811
+def test_continue_fork_label_delete(service, tmp_path, capsys, db_session, store):
     corpus = tmp_path / "code.py"
     corpus.write_text("def add(a, b):\n    return a + b\n" * 300, encoding="utf-8")
     _, out, _ = run(capsys, "upload", str(corpus), "-q")

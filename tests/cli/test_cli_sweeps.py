@@ -8,13 +8,13 @@ import pytest
 
 from services.cli.main import build_parser
 from shared.db.models import Job
-from tests.cli.test_cli_client_api import run, service  # noqa: F401 - the fixture
+from tests.cli.test_cli_client_api import run
 
 TEXT = "def add(a, b):\n    return a + b\n" * 600
 
 
 @pytest.fixture
-def corpus_id(service, tmp_path, capsys):  # noqa: F811
+def corpus_id(service, tmp_path, capsys):
     path = tmp_path / "code.py"
     path.write_text(TEXT)
     code, out, _ = run(capsys, "upload", str(path), "-q")
@@ -65,7 +65,7 @@ def test_variants_file_and_errors(corpus_id, capsys, tmp_path, db_session):
     assert args.tabs == [True, False] and args.learning_rate == [0.001, 0.002]
 
 
-def test_the_study_as_a_sweep(service, capsys, tmp_path, db_session):  # noqa: F811
+def test_the_study_as_a_sweep(service, capsys, tmp_path, db_session):
     from shared.db.models import Sweep
     from shared.research.study import SCALES, runs_of
 
