@@ -219,7 +219,7 @@ class Batches:
                 continue
             try:
                 stop = request.should_stop()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001  its request fails with it (re-raised there); the others go on
                 request.error, stop = exc, True
             if stop:
                 self._leave(entry, request)
