@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 SERVICE_STAMP := $(VENV)/.installed-service
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev test lint bench bench-fleet bench-gpu up clean
+.PHONY: install install-dev test lint bench bench-fleet bench-recipe bench-gpu up clean
 
 install: $(SERVICE_STAMP)
 
@@ -41,6 +41,11 @@ bench: install-dev
 # bench-results/fleet.md (docs/operations.md: "At scale")
 bench-fleet: install-dev
 	$(BIN)/python -m benchmarks.fleet
+
+# the measurements behind the budgeted recipe (docs/recipe.md): RECIPE_BUDGET, RECIPE_CHARS, RECIPE_SEEDS, RECIPE_ROWS;
+# bench-results/recipe.md
+bench-recipe: install-dev
+	$(BIN)/python -m benchmarks.recipe
 
 # the paper's run on this machine's accelerator, for BENCH_GPU_BUDGET seconds (docs/benchmarks.md: "GPU benchmark")
 bench-gpu: install-dev

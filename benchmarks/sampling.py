@@ -109,11 +109,12 @@ def quantization_quality(short: bool) -> dict:
     from shared.engine.inference.sample import PRECISIONS, encode_seed, load_sampler
     from shared.engine.training.train import train
 
-    from .quality import PACKAGE, Deadline, package_folder
+    from .quality import Deadline
+    from .thirdparty import package_folder
 
     budget = float(os.environ.get("BENCH_BUDGET", 20 if short else 150))
     train_chars, heldout_chars = (100_000, 2_000) if short else (400_000, 10_000)
-    raw = build_from_folder(package_folder(PACKAGE), max_chars=train_chars + 2 * heldout_chars)
+    raw = build_from_folder(package_folder("sqlalchemy"), max_chars=train_chars + 2 * heldout_chars)
     hp = Hyperparameters(layers=2, units=256, batch_size=32, epochs=1000, patience=0)
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()

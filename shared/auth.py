@@ -7,7 +7,6 @@ do not commit; the caller owns the transaction.
 
 import hashlib
 import hmac
-import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -15,10 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .db.models import Token, User
-from .timefmt import absolute
+from .timefmt import absolute, parse_duration
 
-LIFETIME_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-LIFETIME_RE = re.compile(r"^([1-9][0-9]{0,5})([dhm])$")
 MAX_LIFETIME = timedelta(days=3650)
 
 
@@ -44,10 +41,12 @@ def hash_token(token: str) -> str:
 
 def parse_lifetime(text: str) -> timedelta:
     """ "30d", "12h" or "90m" as a timedelta (at most ten years); ValueError for anything else."""
-    match = LIFETIME_RE.match(text.strip().lower())
-    if match is None:
+    try:
+        lifetime = parse_duration(text, "dhm")
+    except ValueError:
+        lifetime = timedelta()
+    if not lifetime:
         raise ValueError(f"{text!r} is not a lifetime: a number and d, h or m (30d, 12h, 90m)")
-    lifetime = timedelta(**{LIFETIME_UNITS[match.group(2)]: int(match.group(1))})
     if lifetime > MAX_LIFETIME:
         raise ValueError(f"{text!r} is longer than {MAX_LIFETIME.days} days")
     return lifetime

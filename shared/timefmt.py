@@ -11,9 +11,12 @@ is UTC: every stored time is) or an ISO 8601 string (what the API sends)."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 DASH = "\u2014"
+DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+_DURATION_PART = re.compile(r"(\d+)([dhms])")
 ABSOLUTE_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 
 
@@ -52,3 +55,19 @@ def age_since(value: datetime | str | None, now: datetime, missing: str = DASH) 
     """The age of `value` at `now` (an aware datetime)."""
     moment = as_moment(value)
     return age((now - moment).total_seconds(), missing) if moment else missing
+
+
+def parse_duration(text: str, units: str = "dhms", bare: str | None = None) -> timedelta:
+    """A duration written as numbers with units among `units` ("15m", "1h30m", "30d"), or a bare
+    number in the unit `bare` when given ("900" with bare "s"); ValueError otherwise."""
+    text = text.strip().lower()
+    if bare is not None and text.isdigit():
+        text += bare
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text or any(u not in units for _, u in parts):
+        shown = ", ".join(f"a number and {u}" for u in units)
+        raise ValueError(f"{text!r} is not a duration: {shown}" + (f", or a bare number ({bare})" if bare else ""))
+    try:
+        return sum((timedelta(**{DURATION_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None

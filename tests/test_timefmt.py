@@ -43,3 +43,27 @@ def test_age_since():
     now = datetime(2026, 12, 6, 1, 52, 52, tzinfo=UTC)
     assert timefmt.age_since("2026-12-06T01:50:40Z", now) == "2m 12s"
     assert timefmt.age_since(None, now) == timefmt.DASH
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "bare", "seconds"),
+    [
+        ("15m", "dhms", None, 900),
+        ("1h30m", "dhms", None, 5400),
+        (" 2D ", "dhm", None, 172800),
+        ("900", "hms", "s", 900),
+    ],
+)
+def test_parse_duration(text, units, bare, seconds):
+    assert timefmt.parse_duration(text, units, bare=bare) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(("text", "units"), [("15", "dhms"), ("5s", "dhm"), ("m", "dhms"), ("1.5h", "dhms"), ("", "s")])
+def test_what_is_not_a_duration_is_a_value_error(text, units):
+    with pytest.raises(ValueError, match="is not a duration"):
+        timefmt.parse_duration(text, units)
+
+
+def test_a_duration_too_long_for_a_timedelta_is_a_value_error():
+    with pytest.raises(ValueError, match="too long"):
+        timefmt.parse_duration("9" * 20 + "d")

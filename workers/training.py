@@ -75,13 +75,16 @@ class JobCallbacks(TrainingCallbacks):
 
     def on_train_begin(self, plan: TrainingPlan) -> None:
         characters = plan.vocabulary.to_json()
+        chosen = plan.hyperparameters if plan.budget is not None else None
         run_in_session(
             lambda s: lifecycle.record_vocabulary(
-                s, self.job_id, characters, self.worker, self.lease or None, unigram_bits=plan.unigram_bits
+                s, self.job_id, characters, self.worker, self.lease or None, plan.unigram_bits, chosen
             ),
             "recording the vocabulary",
             self.db_url,
         )
+        for reason in plan.budget.reasons if plan.budget is not None else ():
+            log.info("job %s: budgeted recipe: %s", self.job_id, reason)
         log.info(
             "job %s: epochs %d..%d, %d batches each", self.job_id, plan.start_epoch, plan.epochs, plan.batches_per_epoch
         )

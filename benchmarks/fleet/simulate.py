@@ -26,6 +26,7 @@ from shared import lifecycle
 from shared.db.models import Job, WorkStatus
 from shared.db.retry import run_in_session
 from shared.engine.training.train import EpochReport
+from shared.settings import Settings
 from shared.storage.keys import checkpoint_key
 
 from ..load import percentile
@@ -66,13 +67,13 @@ def measured(fn: Callable[[], T], into: list[tuple[float, int]]) -> T:
 
 @dataclass(frozen=True)
 class Pace:
-    """The fleet's rates: a heartbeat every `heartbeat` s (a real worker's: HEARTBEAT_INTERVAL, 5 s),
+    """The fleet's rates: a heartbeat every `heartbeat` s (a real worker's: HEARTBEAT_INTERVAL's default),
     an epoch every `beats` heartbeats (10 s: shorter than a real epoch, so that jobs end and claims
     happen within the run), `epochs` epochs a job, a reconciler round every `reconcile` s (shorter
     than RECONCILE_INTERVAL's 30 s, so that a run sees many rounds). FLEET_HEARTBEAT sets another
     heartbeat interval: 0.5 makes 50 workers beat as often as 500 would."""
 
-    heartbeat: float = 5.0
+    heartbeat: float = Settings.model_fields["heartbeat_interval"].default
     beats: int = 2
     epochs: int = 3
     reconcile: float = 2.0

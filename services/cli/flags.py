@@ -7,7 +7,7 @@ import typing
 
 from shared.engine.config import Hyperparameters
 
-ALIASES = {"learning_rate": ["--lr"]}
+ALIASES = {"learning_rate": ["--lr"], "budget_seconds": ["--budget"]}
 
 
 def positive_int(value: str) -> int:
@@ -31,13 +31,25 @@ def probability(value: str) -> float:
     return number
 
 
+def seconds_value(text: str) -> int:
+    """--budget: "15m", "1h30m", "900s" or a bare number of seconds, as whole seconds."""
+    from shared.timefmt import parse_duration
+
+    try:
+        return int(parse_duration(text, "hms", bare="s").total_seconds())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_hyperparameter_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (defaults: the paper's)")
     for name, field in Hyperparameters.model_fields.items():
         flag = "--" + name.replace("_", "-")
         kwargs: dict = {"dest": name, "default": None, "help": field.description}
         annotation = field.annotation
-        if annotation is bool:
+        if name.endswith("_seconds"):
+            kwargs.update(type=seconds_value, metavar="DURATION")
+        elif annotation is bool:
             kwargs["action"] = "store_true"
         elif typing.get_origin(annotation) is typing.Literal:
             kwargs["choices"] = typing.get_args(annotation)

@@ -72,7 +72,8 @@ def run_train(args) -> int:
     with ProgressCallbacks() as progress:
         result = train(raw, hyperparameters, args.out, progress, resume=args.resume)
     best = f", best epoch {result.best_epoch}" if result.best_epoch else ""
-    print(f"{result.stopped.replace('_', ' ')} after epoch {len(result.history)}{best}; checkpoints in {args.out}")
+    stopped = {"budget": "the budget ran out"}.get(result.stopped, result.stopped.replace("_", " "))
+    print(f"{stopped} after epoch {len(result.history)}{best}; checkpoints in {args.out}")
     if (plan := progress.plan) is not None:
         epochs = [(r.loss, r.val_loss) for r in result.history]
         verdict = run_verdict(epochs, plan.unigram_bits, plan.corpus_chars, plan.hyperparameters, len(plan.vocabulary))

@@ -58,6 +58,10 @@ class ProgressCallbacks(TrainingCallbacks):
 
         self._epochs, self.plan = plan.epochs, plan
         tqdm.write(plan_line(plan))
+        if plan.budget is not None:
+            tqdm.write(f"budgeted recipe for {plan.hyperparameters.budget_seconds:,} s:")
+            for reason in plan.budget.reasons:
+                tqdm.write(f"  {reason}")
         for note in advice(plan.corpus_chars, plan.hyperparameters, len(plan.vocabulary)):
             tqdm.write(f"warning: {note}")
 

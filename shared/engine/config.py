@@ -33,7 +33,13 @@ class Hyperparameters(BaseModel):
     batch_size: int = Field(128, ge=1, le=4096, description="sequences per batch")
     epochs: int = Field(150, ge=1, le=10_000, description="maximum number of epochs")
     optimizer: Literal["rmsprop", "adam"] = "rmsprop"
-    learning_rate: float = Field(0.0015, gt=0.0, le=10.0)
+    learning_rate: float = Field(0.0015, gt=0.0, le=10.0, description="the learning rate (cosine: its peak)")
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant",
+        description="learning rate over the run: constant (the paper), or a linear warm-up then cosine decay "
+        "to a tenth over the planned epochs' batches",
+    )
+    warmup_steps: int = Field(0, ge=0, le=10_000_000, description="cosine: batches of linear warm-up from 0")
     clipnorm: float = Field(5.0, gt=0.0, le=1e6, description="gradient norm clipping")
     validation_split: float = Field(
         0.05, ge=0.0, lt=1.0, description="fraction held out for validation (the tail of every row)"
@@ -47,6 +53,14 @@ class Hyperparameters(BaseModel):
     devices: int = Field(
         1, ge=1, le=64, description="devices to train on (data-parallel: the batch's rows split across them)"
     )
+    budget_seconds: int | None = Field(
+        None,
+        ge=10,
+        le=30 * 24 * 3600,
+        description="train for this many seconds with the budgeted recipe: it chooses every field of the recipe "
+        "left at the paper's default from the corpus size and this machine's measured speed, and stops at the "
+        "budget (docs/recipe.md)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -56,6 +70,12 @@ class Hyperparameters(BaseModel):
             data = {**data, "seq_len": STATELESS_SEQ_LEN if mode == "stateless" else STATEFUL_SEQ_LEN}
         return data
 
+    @model_validator(mode="after")
+    def _budget_is_stateful(self):
+        if self.budget_seconds is not None and self.mode != "stateful":
+            raise ValueError("the budgeted recipe trains statefully: budget_seconds needs mode stateful")
+        return self
+
     @property
     def stateful(self) -> bool:
         return self.mode == "stateful"
@@ -64,8 +84,9 @@ class Hyperparameters(BaseModel):
 # what a continued or forked run may change: the rest defines the network (its weights' shapes)
 # or the data it was trained on
 FORKABLE = frozenset(
-    {"epochs", "patience", "learning_rate", "optimizer", "clipnorm", "dropout", "batch_size", "devices"}
-)
+    {"epochs", "patience", "learning_rate", "optimizer", "clipnorm", "dropout", "batch_size", "devices", "schedule",
+     "warmup_steps", "budget_seconds"}
+)  # fmt: skip
 
 
 def fork_hyperparameters(base: Hyperparameters, changes: dict) -> Hyperparameters:

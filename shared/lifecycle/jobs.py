@@ -201,13 +201,17 @@ def record_vocabulary(
     worker: str | None = None,
     lease: str | None = None,
     unigram_bits: float | None = None,
+    hyperparameters: Hyperparameters | None = None,
 ) -> None:
     """The model's characters (and the bits/char its text's character frequencies give alone),
-    known once the engine has prepared the corpus."""
+    known once the engine has prepared the corpus; with `hyperparameters`, what the budgeted
+    recipe chose replaces what was asked (the job then shows, continues and forks what it trains)."""
     job = _held(session, job_id, worker, lease)
     job.vocabulary = list(characters)
     if unigram_bits is not None:
         job.unigram_bits = float(unigram_bits)
+    if hyperparameters is not None:
+        job.hyperparameters = hyperparameters
 
 
 def record_epoch(

@@ -41,12 +41,14 @@ def create_child_job(
     start = continue_point(session, parent)
     changes = dict(changes or {})
     changes.pop("epochs", None)
+    # a child trains its epochs: a budgeted parent's budget is spent, the child has none
     hyperparameters: Hyperparameters = fork_hyperparameters(
-        parent.hyperparameters, {**changes, "epochs": start.epoch + more_epochs}
+        parent.hyperparameters, {**changes, "epochs": start.epoch + more_epochs, "budget_seconds": None}
     )
     child = create_job(session, owner_id, parent.corpus_id, hyperparameters, start_epoch=start.epoch)
     child.parent_id, child.parent_epoch = parent.id, start.epoch
-    forked = any(getattr(hyperparameters, k) != getattr(parent.hyperparameters, k) for k in FORKABLE - {"epochs"})
+    changed = FORKABLE - {"epochs", "budget_seconds"}
+    forked = any(getattr(hyperparameters, k) != getattr(parent.hyperparameters, k) for k in changed)
     verb = "fork" if forked else "continued"
     child.name = f"{parent.name or f'job {parent.id}'} ({verb})"[:128]
     child.notes, child.tags_text, child.retention = parent.notes, parent.tags_text, parent.retention

@@ -77,3 +77,29 @@ def test_resume_takes_the_architecture_from_the_checkpoint(tmp_path, capsys):
     assert "completed after epoch 2" in capsys.readouterr().out
     assert main(["train", str(corpus), "--out", str(run), "--epochs", "3", "--units", "16", "--resume"]) == 2
     assert "cannot resume: the checkpoint was trained with units=8 (asked 16)" in capsys.readouterr().err
+
+
+def test_train_with_a_budget_prints_what_the_recipe_chose_and_why(tmp_path, capsys):
+    corpus = tmp_path / "code.py"
+    corpus.write_text("def add(a, b):\n    return a + b\n" * 40, encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", str(corpus), "--out", str(run), *TINY, "--budget", "1m"]) == 0
+    out = capsys.readouterr().out
+    assert "budgeted recipe for 60 s:" in out
+    assert "adam, learning rate" in out and "cosine decay to a tenth" in out
+    assert "1 x 8, batch 4, sequences of 10, dropout 0;" in out  # the flags given are kept
+    assert "completed after epoch 1" in out
+
+
+@pytest.mark.parametrize("text", ["0.5m", "15 minutes", "", "-5"])
+def test_a_budget_that_is_not_a_duration_is_a_usage_error(text, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "corpus.txt", "--out", "run", "--budget", text])
+    assert "--budget" in capsys.readouterr().err
+
+
+def test_a_budget_under_ten_seconds_is_refused_by_the_hyperparameters(tmp_path, capsys):
+    corpus = tmp_path / "code.py"
+    corpus.write_text("x = 1\n" * 100, encoding="utf-8")
+    assert main(["train", str(corpus), "--out", str(tmp_path / "run"), "--budget", "5s"]) == 2
+    assert "budget_seconds" in capsys.readouterr().err

@@ -115,8 +115,10 @@ class StatefulLSTM(keras.layers.LSTM):
             cell.transposed = None
 
 
-def build_model(hp: Hyperparameters, vocab_size: int) -> keras.Model:
-    """Stateful models have a fixed batch shape (batch_size, seq_len) and predict every next
+def build_model(hp: Hyperparameters, vocab_size: int, steps: int | None = None) -> keras.Model:
+    """`steps`: the batches the run plans (the cosine schedule's length; 1 epoch of 1 batch if None).
+
+    Stateful models have a fixed batch shape (batch_size, seq_len) and predict every next
     character; stateless ones take windows (any batch, seq_len) and predict the one next character."""
     if hp.stateful:
         inputs = keras.Input(batch_shape=(hp.batch_size, hp.seq_len), dtype="int32", name="chars")
@@ -135,15 +137,33 @@ def build_model(hp: Hyperparameters, vocab_size: int) -> keras.Model:
     logits = keras.layers.Dense(vocab_size, name="logits")(x)
     model = keras.Model(inputs, logits, name=f"charlstm_{hp.mode}")
     model.compile(
-        optimizer=make_optimizer(hp),
+        optimizer=make_optimizer(hp, steps),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     return model
 
 
-def make_optimizer(hp: Hyperparameters) -> keras.optimizers.Optimizer:
+COSINE_FLOOR = 0.1  # the cosine schedule ends at this share of its peak learning rate
+
+
+def learning_rate(hp: Hyperparameters, steps: int | None = None):
+    """The optimizer's learning rate: `hp.learning_rate`, or with schedule cosine a linear warm-up
+    from 0 over `hp.warmup_steps` batches to it, then a cosine decay to COSINE_FLOOR of it at
+    batch `steps` (the run's planned batches). Keras's own schedule, so checkpoints restore it."""
+    if hp.schedule == "constant":
+        return hp.learning_rate
+    warmup = min(hp.warmup_steps, max((steps or 1) - 1, 0))
+    decay = max((steps or 1) - warmup, 1)
+    if warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(hp.learning_rate, decay, alpha=COSINE_FLOOR)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay, alpha=COSINE_FLOOR, warmup_target=hp.learning_rate, warmup_steps=warmup
+    )
+
+
+def make_optimizer(hp: Hyperparameters, steps: int | None = None) -> keras.optimizers.Optimizer:
     cls = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[hp.optimizer]
-    return cls(learning_rate=hp.learning_rate, clipnorm=hp.clipnorm)
+    return cls(learning_rate=learning_rate(hp, steps), clipnorm=hp.clipnorm)
 
 
 def lstm_layers(model: keras.Model) -> list[keras.layers.LSTM]:

@@ -28,6 +28,16 @@ def parameters(hyperparameters: Hyperparameters, vocab_size: int) -> int:
     return total + (width + 1) * vocab_size
 
 
+def batch_size_for(n_chars: int, hyperparameters: Hyperparameters) -> int | None:
+    """The largest batch size under `hyperparameters.batch_size` whose layout gives GOOD_BATCHES or
+    more training batches per epoch; None when none does."""
+    return next(
+        (size for size in range(hyperparameters.batch_size - 1, 0, -1)
+         if layout(n_chars, hyperparameters.model_copy(update={"batch_size": size})).batches >= GOOD_BATCHES),
+        None,
+    )  # fmt: skip
+
+
 def advice(n_chars: int, hyperparameters: Hyperparameters, vocab_size: int = 100) -> list[str]:
     """Warnings (with a suggestion each) for training on n_chars characters; [] when all is well."""
     shape = layout(n_chars, hyperparameters)
@@ -35,11 +45,7 @@ def advice(n_chars: int, hyperparameters: Hyperparameters, vocab_size: int = 100
         return [f"the corpus is too short: {shape.problem}"]
     notes = []
     if shape.batches < MIN_BATCHES:
-        better = next(
-            (size for size in range(hyperparameters.batch_size - 1, 0, -1)
-             if layout(n_chars, hyperparameters.model_copy(update={"batch_size": size})).batches >= GOOD_BATCHES),
-            None,
-        )  # fmt: skip
+        better = batch_size_for(n_chars, hyperparameters)
         hint = f"; --batch-size {better} gives {GOOD_BATCHES} or more" if better else "; use a larger corpus"
         notes.append(f"only {shape.batches} training batches per epoch (under {MIN_BATCHES}): few updates per epoch"
                      f"{hint}")  # fmt: skip

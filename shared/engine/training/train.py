@@ -15,10 +15,10 @@ used for early stopping, for the checkpoints kept, and by the service.
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -28,15 +28,17 @@ from ..data.corpus import Vocabulary, prepare
 from ..units import LN2, bits
 from . import checkpoint as ckpt
 from . import devices
+from .budget import RECIPE, BudgetPlan, epochs_that_fit, plan_budget
 from .learning import unigram_entropy
 
 WARMUP_CHARS = 512
 # fields that may differ when resuming; everything else defines the model and its data
-RESUMABLE_CHANGES = frozenset({"epochs", "patience", "devices"})
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "devices", "budget_seconds"})
 # changes that need the network rebuilt around the saved weights (REFIT) or a fresh optimizer
-REFIT = frozenset({"dropout", "batch_size", "optimizer", "learning_rate", "clipnorm"})
+REFIT = frozenset({"dropout", "batch_size", "optimizer", "learning_rate", "clipnorm", "schedule", "warmup_steps"})
 
-Stopped = Literal["completed", "early_stopping", "callback"]
+# "budget": the run's budget_seconds ran out (the partial epoch is dropped, as with a callback's stop)
+Stopped = Literal["completed", "early_stopping", "callback", "budget"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class TrainingPlan:
     hyperparameters: Hyperparameters  # as trained (a resumed run's, with the new epochs/patience)
     history: tuple[EpochReport, ...] = ()  # epochs done before (resumed)
     unigram_bits: float | None = None  # bits/char of the corpus's character frequencies (learning.py)
+    budget: BudgetPlan | None = None  # a budgeted run's choices and why (budget.py); None otherwise
 
 
 class TrainingCallbacks:
@@ -136,10 +139,18 @@ class TrainResult:
 @dataclass
 class _StopFlag:
     stopped: bool = False
+    reason: Stopped = "callback"
 
 
-def _bridge(callbacks: TrainingCallbacks, epoch: int, batches: int, flag: _StopFlag):
-    """A Keras callback forwarding batch progress and the stop request."""
+def _stop_reason(callbacks: TrainingCallbacks, deadline: float | None) -> Stopped | None:
+    """ "budget" once the perf_counter `deadline` has passed, "callback" when the callbacks ask."""
+    if deadline is not None and time.perf_counter() >= deadline:
+        return "budget"
+    return "callback" if callbacks.should_stop() else None
+
+
+def _bridge(callbacks: TrainingCallbacks, epoch: int, batches: int, flag: _StopFlag, deadline: float | None):
+    """A Keras callback forwarding batch progress and the stop request (or the budget's end)."""
     import keras
 
     class Bridge(keras.callbacks.Callback):
@@ -147,8 +158,9 @@ def _bridge(callbacks: TrainingCallbacks, epoch: int, batches: int, flag: _StopF
             callbacks.on_batch_end(epoch, batch + 1, batches)
             if logs and "loss" in logs:
                 callbacks.on_batch_loss(epoch, batch + 1, batches, float(logs["loss"]))
-            if callbacks.should_stop():
-                flag.stopped = True
+            reason = _stop_reason(callbacks, deadline)
+            if reason is not None:
+                flag.stopped, flag.reason = True, reason
                 self.model.stop_training = True
 
     return Bridge()
@@ -192,21 +204,22 @@ def _check_resume(saved: Hyperparameters, asked: Hyperparameters, allowed: froze
     return saved.model_copy(update={name: getattr(asked, name) for name in allowed})
 
 
-def _refit(saved_model, saved: Hyperparameters, hp: Hyperparameters, vocab_size: int):
+def _refit(saved_model, saved: Hyperparameters, hp: Hyperparameters, vocab_size: int, steps: int):
     """A network built for `hp` carrying the saved weights (the LSTM and Dense weights do not
     depend on dropout or batch size), with the saved optimizer state (moments, iteration count)
     when the optimizer is the same one and none when it changed; learning rate and clipnorm are
     `hp`'s."""
     from .model import build_model
 
-    model = build_model(hp, vocab_size)
+    model = build_model(hp, vocab_size, steps)
     model.set_weights(saved_model.get_weights())
     if hp.optimizer == saved.optimizer:
-        old = saved_model.optimizer
         model.optimizer.build(model.trainable_variables)
-        for new_var, old_var in zip(model.optimizer.variables, old.variables, strict=True):
-            if not new_var.path.endswith("/learning_rate"):
-                new_var.assign(old_var)
+        # a constant rate is a variable of its own, a schedule has none: the rest pairs up
+        kept = [v for v in model.optimizer.variables if not v.path.endswith("/learning_rate")]
+        old = [v for v in saved_model.optimizer.variables if not v.path.endswith("/learning_rate")]
+        for new_var, old_var in zip(kept, old, strict=True):
+            new_var.assign(old_var)
     return model
 
 
@@ -231,6 +244,7 @@ def train(
     resume: bool = False,
     allowed_changes: frozenset[str] = RESUMABLE_CHANGES,
     patience_from: int = 0,
+    recipe: Mapping[str, Any] = RECIPE,
 ) -> TrainResult:
     """Train on `raw_text` (cleaned and transformed here), checkpointing every epoch into run_dir.
 
@@ -239,6 +253,11 @@ def train(
     that may differ from the checkpoint's (at most config.FORKABLE: a fork may change the learning
     rate, optimizer (its state is then dropped), clipnorm, dropout and batch size). Early stopping
     counts from epoch `patience_from` at the earliest (a continued run's first epoch).
+
+    With `hyperparameters.budget_seconds`, a fresh run is planned by the budgeted recipe
+    (budget.py, `recipe` its choices: the measurements pass variants; the plan is in
+    TrainingPlan.budget) and every run stops once the budget, less the
+    seconds of the epochs already done, has passed.
     """
     import keras
 
@@ -249,23 +268,35 @@ def train(
     callbacks = callbacks or TrainingCallbacks()
     run_dir = Path(run_dir)
     with devices.scope(hp):  # several devices: Keras's DataParallel splits every batch's rows
+        began = time.perf_counter()
         ids, vocab = prepare(raw_text, lowercase=hp.lowercase, tabs=hp.tabs)
-        arrays = make_arrays(ids, hp)
         history: list[EpochReport] = []
+        budget: BudgetPlan | None = None
         latest = ckpt.latest_checkpoint(run_dir) if resume else None
+        if latest is None and hp.budget_seconds is not None:
+            budget = plan_budget(len(ids), len(vocab), hp, recipe=recipe)
+            hp, ids = budget.hyperparameters, ids[: budget.train_chars]
         if latest is not None:
             saved = ckpt.load(latest)
             hp = _check_resume(saved.hyperparameters, hp, allowed_changes & FORKABLE)
             if saved.vocabulary != vocab:
                 raise ValueError("cannot resume: the corpus vocabulary differs from the checkpoint's")
+            if saved.hyperparameters.budget_seconds is not None:  # the prefix the plan trained on
+                ids = ids[: saved.meta["corpus_chars"]]
             model = saved.model
             _check_resumable_here(model, hp)
             if any(getattr(hp, name) != getattr(saved.hyperparameters, name) for name in REFIT):
-                model = _refit(saved.model, saved.hyperparameters, hp, len(vocab))
+                model = _refit(
+                    saved.model, saved.hyperparameters, hp, len(vocab), layout(len(ids), hp).batches * hp.epochs
+                )
             history = [EpochReport.from_dict(d) for d in saved.meta["history"]]
         else:
             keras.utils.set_random_seed(hp.seed)
-            model = build_model(hp, len(vocab))
+            model = build_model(hp, len(vocab), layout(len(ids), hp).batches * hp.epochs)
+        arrays = make_arrays(ids, hp)
+        deadline = None
+        if hp.budget_seconds is not None:
+            deadline = began + hp.budget_seconds - sum(report.seconds for report in history)
 
         meta_base = {
             "hyperparameters": hp.model_dump(),
@@ -288,23 +319,39 @@ def train(
             hyperparameters=hp,
             history=tuple(history),
             unigram_bits=unigram_entropy({vocab.chars[i]: int(n) for i, n in enumerate(np.bincount(ids)) if n}),
+            budget=budget,
         )
         callbacks.on_train_begin(plan)
-        return _loop(model, hp, arrays, shape, history, run_dir, callbacks, meta_base, patience_from)
+        replan = budget is not None and budget.replan
+        return _loop(model, hp, arrays, shape, history, run_dir, callbacks, meta_base, patience_from, deadline, replan)
 
 
 def _loop(
-    model, hp, arrays: Arrays, shape: Layout, history, run_dir, callbacks, meta_base, patience_from: int = 0
+    model,
+    hp,
+    arrays: Arrays,
+    shape: Layout,
+    history,
+    run_dir,
+    callbacks,
+    meta_base,
+    patience_from: int = 0,
+    deadline: float | None = None,
+    replan: bool = False,
 ) -> TrainResult:
-    from .model import reset_states
+    """The epochs; `replan` (a budgeted run whose epochs the recipe chose): after each epoch, the
+    epochs that still fit the budget (budget.epochs_that_fit), the cosine schedule re-spanned."""
+    from .model import learning_rate, reset_states
 
     stopped: Stopped = "completed"
-    for epoch in range(len(history) + 1, hp.epochs + 1):
+    epoch = len(history)
+    while (epoch := epoch + 1) <= hp.epochs:
         if history and should_stop_early(history, hp.patience, patience_from):
             stopped = "early_stopping"
             break
-        if callbacks.should_stop():  # asked before this epoch's first batch (model build, resume)
-            stopped = "callback"
+        reason = _stop_reason(callbacks, deadline)  # asked before this epoch's first batch (model build, resume)
+        if reason is not None:
+            stopped = reason
             break
         began = time.perf_counter()
         reset_states(model)
@@ -313,11 +360,11 @@ def _loop(
         x, y = _epoch_inputs(arrays, hp, epoch)
         fit = model.fit(
             x, y, batch_size=hp.batch_size, epochs=1, shuffle=False, verbose=0,
-            callbacks=[_bridge(callbacks, epoch, shape.batches, flag)],
+            callbacks=[_bridge(callbacks, epoch, shape.batches, flag, deadline)],
         )  # fmt: skip
         trained = time.perf_counter() - began
         if flag.stopped:
-            stopped = "callback"
+            stopped = flag.reason
             break
         val_loss = None
         if arrays.has_validation:  # stateful: the state carries on from each row's training part
@@ -341,5 +388,12 @@ def _loop(
         path = ckpt.save(model, meta, run_dir)
         ckpt.prune(run_dir, keep={epoch} | ({best.epoch} if best else set()))
         callbacks.on_epoch_end(report, path)
+        if replan and deadline is not None:
+            epochs = epochs_that_fit([r.seconds for r in history], deadline - time.perf_counter())
+            if epochs != hp.epochs:
+                hp = hp.model_copy(update={"epochs": epochs})
+                meta_base = {**meta_base, "hyperparameters": hp.model_dump()}
+                model.optimizer.learning_rate = learning_rate(hp, shape.batches * epochs)
+                model.train_function = None  # traced with the old schedule: trace again
     best = best_epoch(history)
     return TrainResult(history, stopped, best.epoch if best else None, run_dir, model)
