@@ -131,6 +131,8 @@ def plan_budget(
                 f"epoch at {hp.batch_size}; learning rate scaled by the square root of the batch"
             )
             hp = hp.model_copy(update=update)
+    if (problem := layout(n_chars, hp).problem) is not None:  # nothing to plan: training says what is missing
+        return BudgetPlan(hp, n_chars, 0.0, 0.0, (f"the corpus is too short: {problem}",), replan=False)
     shapes = SHAPES if {"layers", "units"} <= chosen else ((hp.layers, hp.units),)
     pick, pick_speed = None, 0.0
     for layers, units in shapes:

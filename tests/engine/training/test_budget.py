@@ -127,3 +127,10 @@ def test_a_run_stops_when_its_budget_is_spent_and_keeps_its_best_epoch(text, tmp
     assert result.stopped == "budget"
     assert time.perf_counter() - began < 10 + 5  # the batch that crossed the line, and the last checkpoint
     assert result.best_epoch is not None and result.best_epoch <= len(result.history)
+
+
+def test_a_corpus_too_short_for_the_recipe_gets_the_usual_error(tmp_path):
+    plan = plan_budget(50, VOCAB, Hyperparameters(budget_seconds=60), Speeds({}))
+    assert plan.reasons[0].startswith("the corpus is too short") and not plan.replan
+    with pytest.raises(ValueError, match="corpus too short"):
+        train("x = 1\n" * 5, Hyperparameters(budget_seconds=60), tmp_path)
