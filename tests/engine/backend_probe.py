@@ -25,6 +25,7 @@ MARKED = (
     "inference/test_numpy_lstm.py",
     "inference/test_sample.py",
     "training/test_devices.py",
+    "training/test_budget.py",
 )
 
 
